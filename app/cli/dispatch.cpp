@@ -1,0 +1,42 @@
+#include <ostream>
+
+#include "commands.hpp"
+
+namespace ravel::cli {
+
+const std::vector<Command>& commands() {
+    static const std::vector<Command> table = {
+        {"info", "print a model's architecture and shapes", cmd_info},
+        {"eval", "run tokens through a model and write float32 logits", cmd_eval},
+        {"tokenize", "turn text into token ids", cmd_tokenize},
+        {"detokenize", "turn token ids into text", cmd_detokenize},
+    };
+    return table;
+}
+
+namespace {
+void usage(std::ostream& os) {
+    os << "usage: ravel-cli COMMAND [OPTIONS]\n\ncommands:\n";
+    for (const auto& c : commands()) os << "  " << c.name << "\t" << c.summary << "\n";
+}
+}  // namespace
+
+int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
+    if (argc < 2) {
+        usage(err);
+        return 2;
+    }
+    const std::string_view name = argv[1];
+    if (name == "--help" || name == "-h" || name == "help") {
+        usage(out);
+        return 0;
+    }
+    for (const auto& c : commands()) {
+        if (c.name == name) return c.run(std::vector<std::string>(argv + 2, argv + argc), out, err);
+    }
+    err << "ravel-cli: unknown command '" << name << "'\n";
+    usage(err);
+    return 2;
+}
+
+}  // namespace ravel::cli

@@ -1,0 +1,85 @@
+// An RWKV model: immutable weights and hyper-parameters. Shared read-only between sessions and
+// threads (all const member functions are thread-safe).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "ravel/result.hpp"
+#include "ravel/tensor.hpp"
+#include "ravel/weight_file.hpp"
+
+namespace ravel {
+
+enum class Arch { V4, V5_2, V6, V7 };
+std::string_view arch_name(Arch arch);  // "4", "5.2", "6", "7"
+
+struct ModelConfig {
+    Arch arch = Arch::V7;
+    int n_layer = 0;
+    int n_embd = 0;
+    int n_vocab = 0;
+    int dim_ffn = 0;
+    int n_head = 0;     // 0 for v4
+    int head_size = 0;  // 0 for v4
+    // LoRA widths read from tensor shapes (0 where the version has none).
+    int lora_mix = 0;    // v6 time_maa_w1
+    int lora_decay = 0;  // v6 time_decay_w1
+    int lora_w = 0;      // v7 w1
+    int lora_a = 0;      // v7 a1
+    int lora_v = 0;      // v7 v1 (layers >= 1)
+    int lora_g = 0;      // v7 g1
+    std::int64_t n_params = 0;
+
+    // Floats in one recurrent state (ChatRWKV's layout; see state.hpp).
+    std::size_t state_floats() const;
+};
+
+// Reads the architecture from tensor names and shapes and checks every tensor the forward pass
+// needs is present with a consistent shape.
+Result<ModelConfig> detect_config(const WeightFile& file);
+
+struct LoadOptions {
+    // Storage type of the 2-D weight matrices; vectors are always fp32.
+    DType weight_type = DType::F32;
+    // Called with progress in [0, 1]; returning false cancels the load.
+    std::function<bool(float)> progress;
+};
+
+struct ModelWeights;  // private to the engine
+
+class Model {
+public:
+    static Result<std::shared_ptr<const Model>> load(const std::filesystem::path& path,
+                                                     const LoadOptions& options = {});
+    static Result<std::shared_ptr<const Model>> from_file(const WeightFile& file,
+                                                          const LoadOptions& options = {});
+
+    ~Model();
+    Model(const Model&) = delete;
+    Model& operator=(const Model&) = delete;
+
+    const ModelConfig& config() const { return config_; }
+    FileFormat source_format() const { return source_format_; }
+    DType weight_type() const { return weight_type_; }
+    // Bytes of weights read to decode one token (every matrix once, the head, the vectors).
+    std::uint64_t weight_bytes_per_token() const;
+
+    const ModelWeights& weights() const { return *weights_; }
+
+    Model(ModelConfig config, FileFormat format, DType weight_type,
+          std::unique_ptr<ModelWeights> weights);
+
+private:
+    ModelConfig config_;
+    FileFormat source_format_;
+    DType weight_type_;
+    std::unique_ptr<ModelWeights> weights_;
+};
+
+}  // namespace ravel

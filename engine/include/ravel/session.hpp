@@ -1,0 +1,64 @@
+// A model plus a state plus scratch buffers. One session is used by one thread at a time;
+// several sessions may share one Model.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "ravel/model.hpp"
+#include "ravel/result.hpp"
+#include "ravel/state.hpp"
+
+namespace ravel {
+
+struct FeedOptions {
+    // Tokens per sequence-mode chunk; the prompt is processed as matrix-matrix work per chunk.
+    int chunk_size = 64;
+    // Checked between chunks; when set, feed stops with a cancelled error. The state then holds
+    // every whole chunk processed so far (see Session::tokens_processed()).
+    const std::atomic<bool>* cancel = nullptr;
+    // When non-empty, receives one row of n_vocab logits per fed token.
+    std::span<float> all_logits;
+};
+
+class Session {
+public:
+    explicit Session(std::shared_ptr<const Model> model);
+    ~Session();
+    Session(const Session& other);  // forks: same model, copied state and logits
+    Session& operator=(const Session& other);
+    Session(Session&&) noexcept;
+    Session& operator=(Session&&) noexcept;
+
+    const Model& model() const { return *model_; }
+    const std::shared_ptr<const Model>& model_ptr() const { return model_; }
+
+    // One-token mode. Returns the logits after `token` (valid until the next call).
+    Result<std::span<const float>> step(std::int32_t token);
+    // Sequence mode: the same result as stepping token by token.
+    Result<std::span<const float>> feed(std::span<const std::int32_t> tokens,
+                                        const FeedOptions& options = {});
+
+    // Logits after the last processed token (empty before the first).
+    std::span<const float> logits() const;
+    const State& state() const { return state_; }
+    Result<void> set_state(const State& state);
+    // Restores state, last logits and token count together (used when resuming).
+    Result<void> restore(const State& state, std::span<const float> logits,
+                         std::uint64_t tokens_processed);
+    std::uint64_t tokens_processed() const { return tokens_processed_; }
+    void reset();
+
+private:
+    struct Scratch;
+    std::shared_ptr<const Model> model_;
+    State state_;
+    std::vector<float> logits_;
+    std::uint64_t tokens_processed_ = 0;
+    std::unique_ptr<Scratch> scratch_;
+};
+
+}  // namespace ravel

@@ -1,0 +1,58 @@
+// A model file opened for reading: the tensor directory plus read-only access to the bytes.
+// Formats: BlinkDL .pth (PyTorch zip + restricted pickle) and .safetensors. The file is mapped
+// read-only; every offset and size is checked against its length before anything is used.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ravel/result.hpp"
+#include "ravel/tensor.hpp"
+
+namespace ravel {
+
+enum class FileFormat { Pth, Safetensors, Gguf };
+std::string_view file_format_name(FileFormat format);
+
+class MappedFile;
+
+class WeightFile {
+public:
+    // Detects the format from the file's first bytes, not its name.
+    static Result<WeightFile> open(const std::filesystem::path& path);
+
+    WeightFile(WeightFile&&) noexcept;
+    WeightFile& operator=(WeightFile&&) noexcept;
+    ~WeightFile();
+
+    const std::filesystem::path& path() const { return path_; }
+    FileFormat format() const { return format_; }
+    std::uint64_t file_size() const;
+    const std::vector<TensorInfo>& tensors() const { return tensors_; }
+    const TensorInfo* find(std::string_view name) const;
+    // Free-form string metadata (safetensors __metadata__, GGUF key/values).
+    const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+    // Raw little-endian bytes of a tensor, inside the mapping (valid while this object lives).
+    std::span<const std::byte> bytes(const TensorInfo& tensor) const;
+    // The tensor converted to fp32 (from f32, f16 or bf16); an error for other types.
+    Result<std::vector<float>> read_f32(const TensorInfo& tensor) const;
+
+    // Used by the format readers.
+    WeightFile(std::filesystem::path path, FileFormat format, std::shared_ptr<MappedFile> file,
+               std::vector<TensorInfo> tensors, std::map<std::string, std::string> metadata);
+
+private:
+    std::filesystem::path path_;
+    FileFormat format_ = FileFormat::Pth;
+    std::shared_ptr<MappedFile> file_;
+    std::vector<TensorInfo> tensors_;
+    std::map<std::string, std::string> metadata_;
+};
+
+}  // namespace ravel
