@@ -1,0 +1,164 @@
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "ravel/sampler.hpp"
+
+namespace ravel {
+
+Sampler::Sampler(SamplerSettings settings) : settings_(std::move(settings)), rng_(settings_.seed) {}
+
+Result<Sampler> Sampler::create(SamplerSettings settings) {
+    if (auto r = settings.validate(); !r) return r.error();
+    return Sampler(std::move(settings));
+}
+
+Result<void> Sampler::update_settings(SamplerSettings settings) {
+    if (auto r = settings.validate(); !r) return r;
+    settings_ = std::move(settings);
+    return {};
+}
+
+void Sampler::set_penalty_exempt(std::shared_ptr<const std::vector<bool>> mask) {
+    exempt_ = std::move(mask);
+}
+
+bool Sampler::exempt(std::int32_t token) const {
+    return exempt_ && token >= 0 && static_cast<std::size_t>(token) < exempt_->size() &&
+           (*exempt_)[static_cast<std::size_t>(token)];
+}
+
+void Sampler::reset() {
+    weights_.clear();
+    accepted_ = 0;
+    rng_ = Xoshiro256(settings_.seed);
+}
+
+float Sampler::penalty_weight(std::int32_t token) const {
+    auto it = weights_.find(token);
+    return it == weights_.end() ? 0.0f : it->second;
+}
+
+void Sampler::accept(std::int32_t token) {
+    const float decay = settings_.penalty_decay;
+    for (auto it = weights_.begin(); it != weights_.end();) {
+        it->second *= decay;
+        // An entry that underflowed (or decay 0) no longer penalises anything; dropping it keeps
+        // the table, and the resume record, from growing without bound.
+        it = it->second > 0.0f ? std::next(it) : weights_.erase(it);
+    }
+    if (token >= 0 && !exempt(token)) weights_[token] += 1.0f;
+    ++accepted_;
+}
+
+void Sampler::adjust_logits(std::span<float> logits,
+                            std::span<const std::int32_t> extra_bans) const {
+    const std::size_t n = logits.size();
+    auto ban = [&](std::int32_t t) {
+        if (t >= 0 && static_cast<std::size_t>(t) < n) {
+            logits[static_cast<std::size_t>(t)] = -std::numeric_limits<float>::infinity();
+        }
+    };
+    for (auto t : settings_.banned_tokens) ban(t);
+    for (auto t : extra_bans) ban(t);
+    if (settings_.presence_penalty == 0.0f && settings_.frequency_penalty == 0.0f) return;
+    for (const auto& [t, w] : weights_) {
+        if (static_cast<std::size_t>(t) < n && w > 0.0f) {
+            logits[static_cast<std::size_t>(t)] -=
+                settings_.presence_penalty + w * settings_.frequency_penalty;
+        }
+    }
+}
+
+std::int32_t Sampler::sample(std::span<const float> logits,
+                             std::span<const std::int32_t> extra_bans) {
+    const std::size_t n = logits.size();
+    if (n == 0 || n > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+        return -1;
+    }
+    work_.assign(logits.begin(), logits.end());
+    adjust_logits(work_, extra_bans);
+
+    // Non-finite logits (a broken model, or a ban) are never candidates.
+    candidates_.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+        if (std::isfinite(work_[i])) candidates_.push_back(static_cast<std::int32_t>(i));
+    }
+    if (candidates_.empty()) return -1;
+
+    // Strict total order: higher logit first, lower id on ties. Every selection below uses it,
+    // so the result never depends on how a standard library orders equal elements.
+    const auto better = [this](std::int32_t a, std::int32_t b) {
+        const float la = work_[static_cast<std::size_t>(a)];
+        const float lb = work_[static_cast<std::size_t>(b)];
+        return la > lb || (la == lb && a < b);
+    };
+    const std::int32_t best = *std::min_element(candidates_.begin(), candidates_.end(), better);
+    if (settings_.temperature == 0.0f) return best;
+    const double max_logit = work_[static_cast<std::size_t>(best)];
+
+    if (settings_.top_k > 0 && static_cast<std::size_t>(settings_.top_k) < candidates_.size()) {
+        const auto k = static_cast<std::ptrdiff_t>(settings_.top_k);
+        std::nth_element(candidates_.begin(), candidates_.begin() + k - 1, candidates_.end(),
+                         better);
+        candidates_.resize(static_cast<std::size_t>(k));
+        // nth_element leaves an unspecified order; restore id order so sums and the draw walk
+        // the survivors identically everywhere.
+        std::sort(candidates_.begin(), candidates_.end());
+    }
+
+    // Untempered probabilities (unnormalised; the best token has weight exactly 1).
+    const auto prob = [&](std::int32_t t) {
+        return std::exp(static_cast<double>(work_[static_cast<std::size_t>(t)]) - max_logit);
+    };
+
+    if (settings_.top_p < 1.0f) {
+        double total = 0.0;
+        for (auto t : candidates_) total += prob(t);
+        const double target = static_cast<double>(settings_.top_p) * total;
+        // The nucleus is usually small: sort a growing prefix instead of the whole vocabulary.
+        std::size_t prefix = std::min<std::size_t>(64, candidates_.size());
+        for (;;) {
+            std::partial_sort(candidates_.begin(),
+                              candidates_.begin() + static_cast<std::ptrdiff_t>(prefix),
+                              candidates_.end(), better);
+            double cumulative = 0.0;
+            std::size_t keep = 0;
+            for (std::size_t i = 0; i < prefix; ++i) {
+                cumulative += prob(candidates_[i]);
+                if (cumulative >= target) {
+                    keep = i + 1;
+                    break;
+                }
+            }
+            if (keep > 0) {
+                candidates_.resize(keep);
+                break;
+            }
+            if (prefix == candidates_.size()) break;  // rounding: keep everything, now sorted
+            prefix = std::min(candidates_.size(), prefix * 2);
+        }
+    }
+
+    if (settings_.min_p > 0.0f) {
+        const double floor = settings_.min_p;  // relative to the best token's weight of 1
+        std::erase_if(candidates_, [&](std::int32_t t) { return prob(t) < floor; });
+    }
+
+    const double inv_temp = 1.0 / static_cast<double>(settings_.temperature);
+    const auto weight = [&](std::int32_t t) {
+        return std::exp((static_cast<double>(work_[static_cast<std::size_t>(t)]) - max_logit) *
+                        inv_temp);
+    };
+    double sum = 0.0;
+    for (auto t : candidates_) sum += weight(t);
+    const double u = rng_.next_double() * sum;
+    double acc = 0.0;
+    for (auto t : candidates_) {
+        acc += weight(t);
+        if (u < acc) return t;
+    }
+    return candidates_.back();  // u landed in the rounding gap at the very top
+}
+
+}  // namespace ravel

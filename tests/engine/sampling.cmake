@@ -1,0 +1,10 @@
+# Sampler, chat templates and the generator (engine/src/sampling).
+ravel_add_test(test_sampler SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sampler.cpp
+    LIBS ravel_sampling LABELS unit)
+ravel_add_test(test_chat_template SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_chat_template.cpp
+    LIBS ravel_sampling LABELS unit)
+foreach(t test_sampler test_chat_template)
+    if(TARGET ${t})
+        set_target_properties(${t} PROPERTIES AUTOMOC ON)
+    endif()
+endforeach()
