@@ -18,7 +18,7 @@ struct OptionSpec {
 };
 
 class Args {
-public:
+  public:
     static Result<Args> parse(const std::vector<std::string>& argv, const OptionSpec& spec);
 
     bool flag(const std::string& name) const { return flags_.count(name) > 0; }
@@ -31,7 +31,7 @@ public:
     Result<double> get_double(const std::string& name, double fallback, double min,
                               double max) const;
 
-private:
+  private:
     std::map<std::string, std::vector<std::string>> values_;
     std::set<std::string> flags_;
 };

@@ -54,7 +54,7 @@ struct LoadOptions {
 struct ModelWeights;  // private to the engine
 
 class Model {
-public:
+  public:
     static Result<std::shared_ptr<const Model>> load(const std::filesystem::path& path,
                                                      const LoadOptions& options = {});
     static Result<std::shared_ptr<const Model>> from_file(const WeightFile& file,
@@ -75,7 +75,7 @@ public:
     Model(ModelConfig config, FileFormat format, DType weight_type,
           std::unique_ptr<ModelWeights> weights);
 
-private:
+  private:
     ModelConfig config_;
     FileFormat source_format_;
     DType weight_type_;

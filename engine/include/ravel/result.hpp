@@ -16,12 +16,16 @@ struct Error {
     ErrorCode code = ErrorCode::Failed;
 };
 
-inline Error make_error(std::string message) { return Error{std::move(message)}; }
-inline Error cancelled_error() { return Error{"cancelled", ErrorCode::Cancelled}; }
+inline Error make_error(std::string message) {
+    return Error{std::move(message)};
+}
+inline Error cancelled_error() {
+    return Error{"cancelled", ErrorCode::Cancelled};
+}
 
 template <class T>
 class [[nodiscard]] Result {
-public:
+  public:
     Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
     Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
@@ -40,13 +44,13 @@ public:
     const std::string& message() const { return error().message; }
     bool cancelled() const { return !ok() && error().code == ErrorCode::Cancelled; }
 
-private:
+  private:
     std::variant<T, Error> v_;
 };
 
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT
 
@@ -56,7 +60,7 @@ public:
     const std::string& message() const { return error_.message; }
     bool cancelled() const { return !ok_ && error_.code == ErrorCode::Cancelled; }
 
-private:
+  private:
     Error error_;
     bool ok_ = true;
 };

@@ -25,7 +25,7 @@ struct FeedOptions {
 };
 
 class Session {
-public:
+  public:
     explicit Session(std::shared_ptr<const Model> model);
     ~Session();
     Session(const Session& other);  // forks: same model, copied state and logits
@@ -52,7 +52,7 @@ public:
     std::uint64_t tokens_processed() const { return tokens_processed_; }
     void reset();
 
-private:
+  private:
     struct Scratch;
     std::shared_ptr<const Model> model_;
     State state_;

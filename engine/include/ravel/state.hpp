@@ -27,7 +27,7 @@ struct StateSlice {
 };
 
 class State {
-public:
+  public:
     State() = default;
     // The initial state for a model of this shape.
     explicit State(const ModelConfig& config);
@@ -45,7 +45,7 @@ public:
 
     bool operator==(const State& other) const { return values_ == other.values_; }
 
-private:
+  private:
     ModelConfig config_;
     std::vector<float> values_;
 };

@@ -22,7 +22,7 @@ std::string_view file_format_name(FileFormat format);
 class MappedFile;
 
 class WeightFile {
-public:
+  public:
     // Detects the format from the file's first bytes, not its name.
     static Result<WeightFile> open(const std::filesystem::path& path);
 
@@ -47,7 +47,7 @@ public:
     WeightFile(std::filesystem::path path, FileFormat format, std::shared_ptr<MappedFile> file,
                std::vector<TensorInfo> tensors, std::map<std::string, std::string> metadata);
 
-private:
+  private:
     std::filesystem::path path_;
     FileFormat format_ = FileFormat::Pth;
     std::shared_ptr<MappedFile> file_;

@@ -1,0 +1,73 @@
+#include "model/forward.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "model/ops.hpp"
+
+namespace ravel::detail {
+
+void Workspace::ensure(const ModelConfig& cfg, int tokens) {
+    if (tokens <= capacity) return;
+    capacity = tokens;
+    const std::size_t TC = static_cast<std::size_t>(tokens) * cfg.n_embd;
+    for (auto* b : {&x, &xx, &sx, &t0, &t1, &t2, &t3, &t4, &t5, &r, &k, &v, &g, &w, &a, &y, &kk,
+                    &v_first, &normed}) {
+        b->resize(TC);
+    }
+    ffn.resize(static_cast<std::size_t>(tokens) * cfg.dim_ffn);
+    const int lora = std::max(
+        {5 * cfg.lora_mix, cfg.lora_decay, cfg.lora_w, cfg.lora_a, cfg.lora_v, cfg.lora_g, 1});
+    lora_in.resize(static_cast<std::size_t>(tokens) * lora);
+    lora_out.resize(static_cast<std::size_t>(tokens) * lora);
+}
+
+LayerState layer_state(const ModelConfig& cfg, State& state, int layer) {
+    const std::size_t C = static_cast<std::size_t>(cfg.n_embd);
+    const std::size_t per_layer = cfg.state_floats() / static_cast<std::size_t>(cfg.n_layer);
+    float* base = state.values().data() + per_layer * static_cast<std::size_t>(layer);
+    return {base, base + C, base + per_layer - C};
+}
+
+void forward(const Model& model, State& state, const std::int32_t* tokens, int T, Workspace& ws,
+             float* logits_rows, bool all_rows) {
+    const ModelConfig& cfg = model.config();
+    const ModelWeights& mw = model.weights();
+    const int C = cfg.n_embd;
+    ws.ensure(cfg, T);
+
+    float* x = ws.x.data();
+    for (int t = 0; t < T; ++t) {
+        std::memcpy(x + static_cast<std::size_t>(t) * C,
+                    mw.emb.data() + static_cast<std::size_t>(tokens[t]) * C, sizeof(float) * C);
+    }
+
+    for (int l = 0; l < cfg.n_layer; ++l) {
+        const LayerPass pass{
+            cfg, mw.layers[static_cast<std::size_t>(l)], layer_state(cfg, state, l), ws, T, l};
+        switch (cfg.arch) {
+            case Arch::V4:
+                time_mix_v4(pass, x);
+                break;
+            case Arch::V5_2:
+            case Arch::V6:
+                time_mix_v5(pass, x);
+                break;
+            case Arch::V7:
+                time_mix_v7(pass, x);
+                break;
+        }
+        channel_mix(pass, x);
+    }
+
+    // The head is the largest matrix; in sequence mode only the rows asked for are computed.
+    const int first = all_rows ? 0 : T - 1;
+    const int rows = T - first;
+    for (int t = 0; t < rows; ++t) {
+        layer_norm(x + static_cast<std::size_t>(first + t) * C, mw.ln_out_w.data(),
+                   mw.ln_out_b.data(), ws.normed.data() + static_cast<std::size_t>(t) * C, C);
+    }
+    matmul(mw.head, ws.normed.data(), rows, logits_rows);
+}
+
+}  // namespace ravel::detail

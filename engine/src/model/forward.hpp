@@ -1,0 +1,53 @@
+// The CPU forward pass. One path for every sequence length: one-token decoding is the T = 1
+// case of sequence mode, so both give the same result by construction.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/weights.hpp"
+#include "ravel/model.hpp"
+#include "ravel/state.hpp"
+
+namespace ravel::detail {
+
+// Activation buffers for up to `capacity` tokens; reused between calls.
+struct Workspace {
+    int capacity = 0;
+    std::vector<float> x, xx, sx, t0, t1, t2, t3, t4, t5;  // T x C each
+    std::vector<float> r, k, v, g, w, a, y, kk, v_first;   // T x C each
+    std::vector<float> ffn;                                // T x dim_ffn
+    std::vector<float> lora_in, lora_out;                  // T x max LoRA width (x5 for v6)
+    std::vector<float> normed;                             // rows for the head
+
+    void ensure(const ModelConfig& config, int tokens);
+};
+
+// State pointers of one layer inside the flat state (see ravel/state.hpp for the layout).
+struct LayerState {
+    float* att_x_prev;
+    float* att;  // v4: aa, bb, pp (3 x C); v5+: kv (H x N x N)
+    float* ffn_x_prev;
+};
+LayerState layer_state(const ModelConfig& config, State& state, int layer);
+
+struct LayerPass {
+    const ModelConfig& cfg;
+    const LayerWeights& w;
+    LayerState s;
+    Workspace& ws;
+    int T;
+    int layer;
+};
+
+void time_mix_v4(const LayerPass& p, float* x);
+void time_mix_v5(const LayerPass& p, float* x);  // v5.2 and v6
+void time_mix_v7(const LayerPass& p, float* x);
+void channel_mix(const LayerPass& p, float* x);
+
+// Runs `T` tokens (already checked to be < n_vocab) through the model, updating `state`.
+// `logits_rows` receives the logits of the last token, or of every token when all_rows.
+void forward(const Model& model, State& state, const std::int32_t* tokens, int T, Workspace& ws,
+             float* logits_rows, bool all_rows);
+
+}  // namespace ravel::detail
