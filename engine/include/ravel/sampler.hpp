@@ -125,6 +125,7 @@ class Sampler {
     // Scratch reused between calls so sampling a 65536-token vocabulary does not allocate.
     std::vector<float> work_;
     std::vector<std::int32_t> candidates_;
+    std::vector<double> probs_;
 };
 
 }  // namespace ravel

@@ -107,10 +107,14 @@ std::int32_t Sampler::sample(std::span<const float> logits,
         std::sort(candidates_.begin(), candidates_.end());
     }
 
-    // Untempered probabilities (unnormalised; the best token has weight exactly 1).
-    const auto prob = [&](std::int32_t t) {
-        return std::exp(static_cast<double>(work_[static_cast<std::size_t>(t)]) - max_logit);
-    };
+    // Untempered probabilities (unnormalised; the best token has weight exactly 1), computed
+    // once per candidate because the filters below read them repeatedly.
+    probs_.resize(n);
+    for (auto t : candidates_) {
+        probs_[static_cast<std::size_t>(t)] =
+            std::exp(static_cast<double>(work_[static_cast<std::size_t>(t)]) - max_logit);
+    }
+    const auto prob = [this](std::int32_t t) { return probs_[static_cast<std::size_t>(t)]; };
 
     if (settings_.top_p < 1.0f) {
         double total = 0.0;
@@ -119,9 +123,12 @@ std::int32_t Sampler::sample(std::span<const float> logits,
         // The nucleus is usually small: sort a growing prefix instead of the whole vocabulary.
         std::size_t prefix = std::min<std::size_t>(64, candidates_.size());
         for (;;) {
-            std::partial_sort(candidates_.begin(),
-                              candidates_.begin() + static_cast<std::ptrdiff_t>(prefix),
-                              candidates_.end(), better);
+            // Select the best `prefix` (linear), then order just those; with a strict total
+            // order the result is the same as a full sort's first `prefix` entries.
+            const auto mid = candidates_.begin() + static_cast<std::ptrdiff_t>(prefix);
+            if (mid != candidates_.end())
+                std::nth_element(candidates_.begin(), mid - 1, candidates_.end(), better);
+            std::sort(candidates_.begin(), mid, better);
             double cumulative = 0.0;
             std::size_t keep = 0;
             for (std::size_t i = 0; i < prefix; ++i) {
@@ -150,12 +157,17 @@ std::int32_t Sampler::sample(std::span<const float> logits,
         return std::exp((static_cast<double>(work_[static_cast<std::size_t>(t)]) - max_logit) *
                         inv_temp);
     };
+    const bool untempered = settings_.temperature == 1.0f;
     double sum = 0.0;
-    for (auto t : candidates_) sum += weight(t);
+    for (auto t : candidates_) {
+        const double w = untempered ? prob(t) : weight(t);
+        probs_[static_cast<std::size_t>(t)] = w;
+        sum += w;
+    }
     const double u = rng_.next_double() * sum;
     double acc = 0.0;
     for (auto t : candidates_) {
-        acc += weight(t);
+        acc += prob(t);
         if (u < acc) return t;
     }
     return candidates_.back();  // u landed in the rounding gap at the very top
