@@ -1,0 +1,396 @@
+// The conversation database: schema and pragmas, message trees, snapshots and their eviction,
+// settings and presets, migration from a v1 database, and hostile rows.
+#include <sqlite3.h>
+
+#include <QTemporaryDir>
+#include <QtTest>
+#include <map>
+#include <set>
+
+#include "storage/schema.hpp"
+#include "storage/store.hpp"
+
+using namespace ravel::storage;
+
+namespace {
+
+// Raw access for building fixtures and damaging rows behind the store's back.
+struct RawDb {
+    sqlite3* db = nullptr;
+    explicit RawDb(const std::string& path) { sqlite3_open(path.c_str(), &db); }
+    ~RawDb() { sqlite3_close(db); }
+    bool exec(const std::string& sql) {
+        char* err = nullptr;
+        const bool ok = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) == SQLITE_OK;
+        if (!ok) qWarning("sql failed: %s", err ? err : "?");
+        sqlite3_free(err);
+        return ok;
+    }
+    std::string text(const std::string& sql) {
+        sqlite3_stmt* st = nullptr;
+        sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
+        std::string out;
+        if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+            out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+        }
+        sqlite3_finalize(st);
+        return out;
+    }
+};
+
+std::vector<std::byte> bytes_of(std::size_t n, int seed) {
+    std::vector<std::byte> b(n);
+    for (std::size_t i = 0; i < n; ++i) b[i] = std::byte((i * 31 + seed) & 0xff);
+    return b;
+}
+
+const std::string kFp = "00112233445566778899aabbccddeeff";
+
+struct FakeClock {
+    std::shared_ptr<std::int64_t> t = std::make_shared<std::int64_t>(1000);
+    OpenOptions options() {
+        OpenOptions o;
+        auto p = t;
+        o.clock = [p] { return *p; };
+        return o;
+    }
+    void advance(std::int64_t ms = 10) { *t += ms; }
+};
+
+}  // namespace
+
+class TestStorage : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+    int n_ = 0;
+    std::string fresh_path() {
+        return dir_.filePath(QString("db%1.sqlite").arg(++n_)).toStdString();
+    }
+
+  private slots:
+    void pragmasAndVersion() {
+        const auto path = fresh_path();
+        auto s = Store::open(path);
+        QVERIFY2(s.ok(), s.ok() ? "" : s.message().c_str());
+        QCOMPARE(*s->schema_version(), schema::kCurrentVersion);
+        QCOMPARE(*s->integrity_check(), std::string("ok"));
+        RawDb raw(path);
+        QCOMPARE(raw.text("PRAGMA journal_mode"), std::string("wal"));
+        QCOMPARE(raw.text("PRAGMA user_version"), std::string("2"));
+        // Foreign keys are per connection; check the store's own by violating one.
+        NewMessage orphan;
+        orphan.conversation_id = 999;
+        orphan.text = "x";
+        QVERIFY(!s->add_message(orphan).ok());
+    }
+
+    void messageTree() {
+        FakeClock clock;
+        auto s = Store::open(fresh_path(), clock.options());
+        QVERIFY(s.ok());
+        auto c = s->create_conversation("first", R"({"temperature":1})");
+        QVERIFY(c.ok());
+        QCOMPARE(c->title, std::string("first"));
+        auto add = [&](std::optional<std::int64_t> parent, Role role, const std::string& text,
+                       std::vector<std::int32_t> tokens = {}) {
+            clock.advance();
+            NewMessage m;
+            m.conversation_id = c->id;
+            m.parent_id = parent;
+            m.role = role;
+            m.text = text;
+            m.tokens = std::move(tokens);
+            m.settings_json = R"({"seed":1})";
+            auto r = s->add_message(m);
+            if (!r.ok()) qWarning("%s", r.message().c_str());
+            return *r;
+        };
+        const Message sys = add({}, Role::System, "You are terse.", {1, 2, 3});
+        const Message u1 = add(sys.id, Role::User, "Hi", {4, 5});
+        const Message a1 = add(u1.id, Role::Assistant, "Hello.", {6, 7, 8, 9});
+        const Message a1b = add(u1.id, Role::Assistant, "Hey.");  // regenerate
+        const Message u1b = add(sys.id, Role::User, "Hi there");  // edit
+        QCOMPARE(a1.sibling_order, std::int64_t(0));
+        QCOMPARE(a1b.sibling_order, std::int64_t(1));
+        QCOMPARE(u1.sibling_order, std::int64_t(0));
+        QCOMPARE(u1b.sibling_order, std::int64_t(1));
+        QCOMPARE(a1.token_count, std::int64_t(4));
+        QVERIFY(a1.tokens == std::vector<std::int32_t>({6, 7, 8, 9}));
+        QVERIFY(a1b.tokens.empty());
+
+        auto kids = s->children(c->id, u1.id);
+        QVERIFY(kids.ok());
+        QCOMPARE(kids->size(), std::size_t(2));
+        QCOMPARE((*kids)[0].id, a1.id);
+        QCOMPARE((*kids)[1].id, a1b.id);
+        auto roots = s->children(c->id, std::nullopt);
+        QCOMPARE(roots->size(), std::size_t(1));
+
+        auto path = s->path_to(a1b.id);
+        QVERIFY(path.ok());
+        QCOMPARE(path->size(), std::size_t(3));
+        QCOMPARE((*path)[0].id, sys.id);
+        QCOMPARE((*path)[1].id, u1.id);
+        QCOMPARE((*path)[2].id, a1b.id);
+        QVERIFY((*path)[2] == *s->message(a1b.id));
+
+        auto latest = s->latest_message(c->id);
+        QVERIFY(latest.ok() && latest->has_value());
+        QCOMPARE((*latest)->id, u1b.id);
+
+        // A parent from another conversation is refused.
+        auto other = s->create_conversation("second");
+        NewMessage cross;
+        cross.conversation_id = other->id;
+        cross.parent_id = a1.id;
+        cross.text = "x";
+        QVERIFY(!s->add_message(cross).ok());
+
+        auto list = s->list_conversations();
+        QCOMPARE(list->size(), std::size_t(2));
+        QVERIFY(s->rename_conversation(c->id, "renamed").ok());
+        QCOMPARE(s->conversation(c->id)->title, std::string("renamed"));
+
+        // Deleting a message removes its subtree and its snapshots.
+        QVERIFY(s->put_snapshot(a1.id, bytes_of(100, 1), kFp).ok());
+        QVERIFY(s->delete_message(u1.id).ok());
+        QVERIFY(!s->message(a1.id).ok());
+        QCOMPARE(*s->snapshot_bytes_total(), std::int64_t(0));
+        QVERIFY(s->delete_conversation(c->id).ok());
+        QVERIFY(!s->message(sys.id).ok());
+        QVERIFY(!s->conversation(c->id).ok());
+    }
+
+    void snapshotsAndEviction() {
+        FakeClock clock;
+        auto s = Store::open(fresh_path(), clock.options());
+        auto c = s->create_conversation("snap");
+        // A chain sys -> u1 -> a1 -> u2 -> a2, plus a branch u1 -> a1b.
+        std::map<std::string, std::int64_t> id;
+        auto add = [&](const std::string& name, std::optional<std::int64_t> parent) {
+            NewMessage m;
+            m.conversation_id = c->id;
+            m.parent_id = parent;
+            m.role = Role::User;
+            m.text = name;
+            id[name] = s->add_message(m)->id;
+        };
+        add("sys", {});
+        add("u1", id["sys"]);
+        add("a1", id["u1"]);
+        add("u2", id["a1"]);
+        add("a2", id["u2"]);
+        add("a1b", id["u1"]);
+        QVERIFY(!s->put_snapshot(id["a1"], bytes_of(10, 0), "not-hex").ok());
+
+        // Least recently used first among interior messages: sys, a1; leaves a2, a1b go last.
+        for (const char* name : {"a1b", "a2", "sys", "a1"}) {
+            clock.advance();
+            QVERIFY(s->put_snapshot(id[name], bytes_of(1000, int(id[name])), kFp).ok());
+        }
+        QCOMPARE(*s->snapshot_bytes_total(), std::int64_t(4000));
+        clock.advance();
+        auto got = s->snapshot(id["sys"]);
+        QVERIFY(got.ok() && got->has_value());
+        QVERIFY((*got)->blob == bytes_of(1000, int(id["sys"])));
+        QCOMPARE((*got)->ref.model_fingerprint, kFp);
+        QCOMPARE((*got)->ref.last_used_ms, *clock.t);
+        clock.advance();
+        (void)s->snapshot(id["a1b"]);  // touch a leaf: still evicted after interior ones
+
+        // Now a1 was used longest ago among interior snapshots (sys was touched later).
+        QVERIFY(s->set_snapshot_cap(3500).ok());
+        auto refs = s->snapshot_refs(c->id);
+        std::set<std::int64_t> left;
+        for (const auto& r : *refs) left.insert(r.message_id);
+        QCOMPARE(left, (std::set<std::int64_t>{id["sys"], id["a2"], id["a1b"]}));
+
+        QVERIFY(s->set_snapshot_cap(2000).ok());
+        refs = s->snapshot_refs(c->id);
+        left.clear();
+        for (const auto& r : *refs) left.insert(r.message_id);
+        QCOMPARE(left, (std::set<std::int64_t>{id["a2"], id["a1b"]}));
+
+        // Among leaves, least recently used first (a2 was never read since it was written).
+        QVERIFY(s->set_snapshot_cap(1500).ok());
+        refs = s->snapshot_refs(c->id);
+        QCOMPARE(refs->size(), std::size_t(1));
+        QCOMPARE(refs->front().message_id, id["a1b"]);
+
+        // Pinned snapshots go last of all.
+        QVERIFY(s->set_snapshot_cap(10000).ok());
+        clock.advance();
+        QVERIFY(s->put_snapshot(id["u2"], bytes_of(1000, 5), kFp).ok());
+        QVERIFY(s->pin_snapshot(id["u2"], true).ok());
+        clock.advance();
+        QVERIFY(s->put_snapshot(id["a2"], bytes_of(1000, 6), kFp).ok());
+        QVERIFY(s->set_snapshot_cap(1000).ok());
+        refs = s->snapshot_refs(c->id);
+        QCOMPARE(refs->size(), std::size_t(1));
+        QCOMPARE(refs->front().message_id, id["u2"]);
+        QVERIFY(refs->front().pinned);
+
+        // Replacing a snapshot overwrites it.
+        QVERIFY(s->set_snapshot_cap(kDefaultSnapshotCapBytes).ok());
+        QVERIFY(s->put_snapshot(id["u2"], bytes_of(7, 9), kFp).ok());
+        QCOMPARE((*s->snapshot(id["u2"]))->blob.size(), std::size_t(7));
+        QVERIFY(s->delete_snapshot(id["u2"]).ok());
+        QVERIFY(!s->snapshot(id["u2"])->has_value());
+    }
+
+    void snapshotCapIsASetting() {
+        const auto path = fresh_path();
+        {
+            auto s = Store::open(path);
+            QCOMPARE(*s->snapshot_cap(), kDefaultSnapshotCapBytes);
+            QCOMPARE(kDefaultSnapshotCapBytes, std::int64_t(2147483648LL));
+            QVERIFY(s->set_snapshot_cap(12345).ok());
+        }
+        auto s = Store::open(path);
+        QCOMPARE(*s->snapshot_cap(), std::int64_t(12345));
+        QVERIFY(s->set_setting(std::string(kSnapshotCapSetting), "garbage").ok());
+        QCOMPARE(*s->snapshot_cap(), kDefaultSnapshotCapBytes);
+    }
+
+    void settingsAndPresets() {
+        auto s = Store::open(fresh_path());
+        QVERIFY(!s->setting("theme")->has_value());
+        QVERIFY(s->set_setting("theme", "dark").ok());
+        QVERIFY(s->set_setting("theme", "light").ok());
+        QCOMPARE(**s->setting("theme"), std::string("light"));
+        QVERIFY(s->save_preset("Creative", R"({"temperature":1.2})").ok());
+        QVERIFY(s->save_preset("Precise", R"({"temperature":0.3})").ok());
+        QVERIFY(s->save_preset("Creative", R"({"temperature":1.5})").ok());
+        auto p = s->presets();
+        QCOMPARE(p->size(), std::size_t(2));
+        QCOMPARE(p->front().name, std::string("Creative"));
+        QCOMPARE(p->front().settings_json, std::string(R"({"temperature":1.5})"));
+        QVERIFY(s->delete_preset("Creative").ok());
+        QCOMPARE(s->presets()->size(), std::size_t(1));
+    }
+
+    void startState() {
+        auto s = Store::open(fresh_path());
+        auto c = s->create_conversation("tuned");
+        QVERIFY(!s->start_state(c->id)->has_value());
+        QVERIFY(s->set_start_state(c->id, bytes_of(333, 2), "state.pth").ok());
+        auto st = s->start_state(c->id);
+        QVERIFY(st.ok() && st->has_value());
+        QVERIFY(**st == bytes_of(333, 2));
+        auto conv = s->conversation(c->id);
+        QVERIFY(conv->has_start_state);
+        QCOMPARE(conv->start_state_name, std::string("state.pth"));
+    }
+
+    // A database made by schema version 1 (built here from the v1 SQL) upgrades with no loss.
+    void migrationFromV1() {
+        const auto path = fresh_path();
+        {
+            RawDb raw(path);
+            QVERIFY(raw.exec(std::string(schema::kV1)));
+            QVERIFY(raw.exec("PRAGMA user_version = 1"));
+            QVERIFY(raw.exec(
+                "INSERT INTO conversations(id, title, created_ms, updated_ms, settings_json) "
+                "VALUES(7, 'old chat', 100, 200, '{\"seed\":3}');"
+                "INSERT INTO messages(id, conversation_id, parent_id, role, text, tokens, "
+                "token_count, created_ms, updated_ms, settings_json, sibling_order) VALUES"
+                "(1, 7, NULL, 'system', 'sys', NULL, 0, 101, 101, '{}', 0),"
+                "(2, 7, 1, 'user', 'hello', x'0100000002000000', 2, 102, 102, '{}', 0),"
+                "(3, 7, 2, 'assistant', 'hi!', NULL, 0, 103, 103, '{\"t\":1}', 0);"
+                "INSERT INTO snapshots(message_id, blob, bytes, model_fingerprint, created_ms) "
+                "VALUES(3, x'00010203', 4, '" +
+                kFp +
+                "', 150);"
+                "INSERT INTO presets(name, settings_json, updated_ms) VALUES('p', '{}', 5);"
+                "INSERT INTO settings(key, value) VALUES('k', 'v');"));
+        }
+        auto s = Store::open(path);
+        QVERIFY2(s.ok(), s.ok() ? "" : s.message().c_str());
+        QCOMPARE(*s->schema_version(), 2);
+        auto c = s->conversation(7);
+        QVERIFY(c.ok());
+        QCOMPARE(c->title, std::string("old chat"));
+        QCOMPARE(c->settings_json, std::string("{\"seed\":3}"));
+        auto msgs = s->messages(7);
+        QVERIFY(msgs.ok());
+        QCOMPARE(msgs->size(), std::size_t(3));
+        QCOMPARE((*msgs)[1].text, std::string("hello"));
+        QVERIFY((*msgs)[1].tokens == std::vector<std::int32_t>({1, 2}));
+        QCOMPARE((*msgs)[2].settings_json, std::string("{\"t\":1}"));
+        QCOMPARE(*(*msgs)[2].parent_id, std::int64_t(2));
+        auto refs = s->snapshot_refs(7);
+        QCOMPARE(refs->size(), std::size_t(1));
+        QCOMPARE(refs->front().last_used_ms, std::int64_t(150));  // from created_ms
+        QVERIFY(!refs->front().pinned);
+        QCOMPARE((*s->snapshot(3))->blob.size(), std::size_t(4));
+        QCOMPARE(**s->setting("k"), std::string("v"));
+        QCOMPARE(s->presets()->size(), std::size_t(1));
+        QCOMPARE(*s->integrity_check(), std::string("ok"));
+    }
+
+    void newerSchemaIsRefused() {
+        const auto path = fresh_path();
+        {
+            RawDb raw(path);
+            QVERIFY(raw.exec("PRAGMA user_version = 99"));
+        }
+        auto s = Store::open(path);
+        QVERIFY(!s.ok());
+        QVERIFY(s.message().find("newer") != std::string::npos);
+    }
+
+    void notADatabase() {
+        const auto path = fresh_path();
+        {
+            QFile f(QString::fromStdString(path));
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(QByteArray(4096, 'z'));
+        }
+        auto s = Store::open(path);
+        QVERIFY(!s.ok());
+    }
+
+    // Rows written by something else are validated, never trusted.
+    void hostileRows() {
+        const auto path = fresh_path();
+        auto s = Store::open(path);
+        auto c = s->create_conversation("h");
+        NewMessage m;
+        m.conversation_id = c->id;
+        m.text = "a";
+        const auto a = *s->add_message(m);
+        m.parent_id = a.id;
+        const auto b = *s->add_message(m);
+        QVERIFY(s->put_snapshot(b.id, bytes_of(10, 1), kFp).ok());
+        {
+            RawDb raw(path);
+            raw.exec("PRAGMA foreign_keys = OFF");
+            // A cycle in the parent chain.
+            QVERIFY(raw.exec("UPDATE messages SET parent_id = " + std::to_string(b.id) +
+                             " WHERE id = " + std::to_string(a.id)));
+        }
+        auto p = s->path_to(b.id);
+        QVERIFY(!p.ok());
+        QVERIFY(p.message().find("cycle") != std::string::npos);
+        {
+            RawDb raw(path);
+            QVERIFY(raw.exec("UPDATE messages SET parent_id = NULL WHERE id = " +
+                             std::to_string(a.id)));
+            QVERIFY(raw.exec("UPDATE messages SET token_count = 'lots' WHERE id = " +
+                             std::to_string(a.id)));
+            QVERIFY(raw.exec("UPDATE messages SET tokens = x'010203' WHERE id = " +
+                             std::to_string(b.id)));
+            QVERIFY(raw.exec("UPDATE snapshots SET model_fingerprint = 'zz'"));
+        }
+        auto ma = s->message(a.id);
+        QVERIFY(!ma.ok());
+        QVERIFY(ma.message().find("token count") != std::string::npos);
+        QVERIFY(!s->message(b.id).ok());
+        QVERIFY(!s->messages(c->id).ok());
+        QVERIFY(!s->snapshot_refs(c->id).ok());
+        QVERIFY(!s->snapshot(b.id).ok());
+    }
+};
+
+QTEST_GUILESS_MAIN(TestStorage)
+#include "test_storage.moc"
