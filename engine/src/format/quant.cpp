@@ -1,0 +1,169 @@
+#include "ravel/quant.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+namespace ravel {
+
+namespace {
+
+void put_f16(std::byte* p, float v) {
+    const std::uint16_t h = f32_to_f16(v);
+    std::memcpy(p, &h, 2);
+}
+float get_f16(const std::byte* p) {
+    std::uint16_t h;
+    std::memcpy(&h, p, 2);
+    return f16_to_f32(h);
+}
+
+void quantize_q8_0(const float* x, std::byte* out) {
+    float amax = 0;
+    for (int i = 0; i < kQuantBlock; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_f16(out, d);
+    auto* q = reinterpret_cast<std::int8_t*>(out + 2);
+    for (int i = 0; i < kQuantBlock; ++i) q[i] = static_cast<std::int8_t>(std::lround(x[i] * id));
+}
+
+void quantize_q4_0(const float* x, std::byte* out) {
+    // The scale takes the sign of the largest-magnitude value so it maps exactly to -8.
+    float amax = 0, max = 0;
+    for (int i = 0; i < kQuantBlock; ++i) {
+        if (std::fabs(x[i]) > amax) {
+            amax = std::fabs(x[i]);
+            max = x[i];
+        }
+    }
+    const float d = max / -8.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_f16(out, d);
+    auto* qs = reinterpret_cast<std::uint8_t*>(out + 2);
+    for (int j = 0; j < kQuantBlock / 2; ++j) {
+        const int lo = std::min(15, static_cast<int>(x[j] * id + 8.5f));
+        const int hi = std::min(15, static_cast<int>(x[j + 16] * id + 8.5f));
+        qs[j] = static_cast<std::uint8_t>(std::max(lo, 0) | (std::max(hi, 0) << 4));
+    }
+}
+
+void quantize_q5_1(const float* x, std::byte* out) {
+    float lo = x[0], hi = x[0];
+    for (int i = 1; i < kQuantBlock; ++i) {
+        lo = std::min(lo, x[i]);
+        hi = std::max(hi, x[i]);
+    }
+    const float d = (hi - lo) / 31.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_f16(out, d);
+    put_f16(out + 2, lo);
+    std::uint32_t qh = 0;
+    auto* qs = reinterpret_cast<std::uint8_t*>(out + 8);
+    for (int j = 0; j < kQuantBlock / 2; ++j) {
+        const int a = std::clamp(static_cast<int>((x[j] - lo) * id + 0.5f), 0, 31);
+        const int b = std::clamp(static_cast<int>((x[j + 16] - lo) * id + 0.5f), 0, 31);
+        qs[j] = static_cast<std::uint8_t>((a & 0xf) | ((b & 0xf) << 4));
+        qh |= static_cast<std::uint32_t>(a >> 4) << j;
+        qh |= static_cast<std::uint32_t>(b >> 4) << (j + 16);
+    }
+    std::memcpy(out + 4, &qh, 4);
+}
+
+void dequantize_q8_0(const std::byte* in, float* y) {
+    const float d = get_f16(in);
+    const auto* q = reinterpret_cast<const std::int8_t*>(in + 2);
+    for (int i = 0; i < kQuantBlock; ++i) y[i] = d * q[i];
+}
+
+void dequantize_q4_0(const std::byte* in, float* y) {
+    const float d = get_f16(in);
+    const auto* qs = reinterpret_cast<const std::uint8_t*>(in + 2);
+    for (int j = 0; j < kQuantBlock / 2; ++j) {
+        y[j] = d * static_cast<float>((qs[j] & 0xf) - 8);
+        y[j + 16] = d * static_cast<float>((qs[j] >> 4) - 8);
+    }
+}
+
+void dequantize_q5_1(const std::byte* in, float* y) {
+    const float d = get_f16(in);
+    const float m = get_f16(in + 2);
+    std::uint32_t qh;
+    std::memcpy(&qh, in + 4, 4);
+    const auto* qs = reinterpret_cast<const std::uint8_t*>(in + 8);
+    for (int j = 0; j < kQuantBlock / 2; ++j) {
+        const int a = (qs[j] & 0xf) | static_cast<int>(((qh >> j) & 1u) << 4);
+        const int b = (qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4);
+        y[j] = d * static_cast<float>(a) + m;
+        y[j + 16] = d * static_cast<float>(b) + m;
+    }
+}
+
+}  // namespace
+
+Result<void> quantize_row(DType type, const float* src, std::size_t n, std::byte* dst) {
+    const std::size_t block = dtype_block_elements(type);
+    if (n % block != 0) {
+        return make_error(std::to_string(n) + " values do not fill whole " +
+                          std::string(dtype_name(type)) + " blocks of " + std::to_string(block));
+    }
+    const std::size_t bb = dtype_block_bytes(type);
+    switch (type) {
+        case DType::F32: std::memcpy(dst, src, n * 4); return {};
+        case DType::F16:
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::uint16_t h = f32_to_f16(src[i]);
+                std::memcpy(dst + 2 * i, &h, 2);
+            }
+            return {};
+        case DType::BF16:
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::uint16_t h = f32_to_bf16(src[i]);
+                std::memcpy(dst + 2 * i, &h, 2);
+            }
+            return {};
+        case DType::Q8_0:
+            for (std::size_t b = 0; b < n / block; ++b) quantize_q8_0(src + b * block, dst + b * bb);
+            return {};
+        case DType::Q4_0:
+            for (std::size_t b = 0; b < n / block; ++b) quantize_q4_0(src + b * block, dst + b * bb);
+            return {};
+        case DType::Q5_1:
+            for (std::size_t b = 0; b < n / block; ++b) quantize_q5_1(src + b * block, dst + b * bb);
+            return {};
+    }
+    return make_error("unknown weight type");
+}
+
+Result<void> dequantize_row(DType type, const std::byte* src, std::size_t n, float* dst) {
+    const std::size_t block = dtype_block_elements(type);
+    if (n % block != 0) {
+        return make_error(std::to_string(n) + " values do not fill whole " +
+                          std::string(dtype_name(type)) + " blocks of " + std::to_string(block));
+    }
+    const std::size_t bb = dtype_block_bytes(type);
+    switch (type) {
+        case DType::F32: std::memcpy(dst, src, n * 4); return {};
+        case DType::F16:
+        case DType::BF16:
+            for (std::size_t i = 0; i < n; ++i) {
+                std::uint16_t h;
+                std::memcpy(&h, src + 2 * i, 2);
+                dst[i] = type == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+            }
+            return {};
+        case DType::Q8_0:
+            for (std::size_t b = 0; b < n / block; ++b) dequantize_q8_0(src + b * bb, dst + b * block);
+            return {};
+        case DType::Q4_0:
+            for (std::size_t b = 0; b < n / block; ++b) dequantize_q4_0(src + b * bb, dst + b * block);
+            return {};
+        case DType::Q5_1:
+            for (std::size_t b = 0; b < n / block; ++b) dequantize_q5_1(src + b * bb, dst + b * block);
+            return {};
+    }
+    return make_error("unknown weight type");
+}
+
+}  // namespace ravel
