@@ -1,0 +1,54 @@
+#include "format/mapped_file.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <string>
+
+namespace ravel {
+
+namespace {
+Error os_error(const std::filesystem::path& path, const char* what, int err) {
+    return make_error(path.string() + ": " + what + ": " + std::strerror(err));
+}
+
+// Closes the descriptor on every path out of open(); the mapping keeps its own reference.
+struct FdGuard {
+    int fd;
+    ~FdGuard() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+}  // namespace
+
+Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return os_error(path, "cannot open", errno);
+    FdGuard guard{fd};
+
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return os_error(path, "cannot stat", errno);
+    if (!S_ISREG(st.st_mode)) return make_error(path.string() + ": not a regular file");
+    if (st.st_size <= 0) return make_error(path.string() + ": the file is empty");
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (size > std::numeric_limits<std::size_t>::max()) {
+        return make_error(path.string() + ": the file is too large to map");
+    }
+
+    void* p = ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) return os_error(path, "cannot map", errno);
+    return std::shared_ptr<MappedFile>(new MappedFile(static_cast<const std::byte*>(p), size));
+}
+
+MappedFile::~MappedFile() {
+    if (data_ != nullptr) {
+        ::munmap(const_cast<std::byte*>(data_), static_cast<std::size_t>(size_));
+    }
+}
+
+}  // namespace ravel

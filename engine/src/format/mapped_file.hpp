@@ -1,0 +1,35 @@
+// A read-only memory mapping of a whole file. Weight files are mapped rather than read so that
+// opening a multi-gigabyte model costs no copy and tensors can point straight into the file.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+
+#include "ravel/result.hpp"
+
+namespace ravel {
+
+class MappedFile {
+  public:
+    // Errors (missing, not a regular file, unreadable, empty) name the path.
+    static Result<std::shared_ptr<MappedFile>> open(const std::filesystem::path& path);
+
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+    ~MappedFile();
+
+    const std::byte* data() const { return data_; }
+    std::uint64_t size() const { return size_; }
+    std::span<const std::byte> bytes() const { return {data_, static_cast<std::size_t>(size_)}; }
+
+  private:
+    MappedFile(const std::byte* data, std::uint64_t size) : data_(data), size_(size) {}
+
+    const std::byte* data_ = nullptr;
+    std::uint64_t size_ = 0;
+};
+
+}  // namespace ravel

@@ -1,0 +1,152 @@
+#include "ravel/weight_file.hpp"
+
+#include <cstdio>
+#include <cstring>
+
+#include "format/le_bytes.hpp"
+#include "format/mapped_file.hpp"
+#include "format/pth_reader.hpp"
+#include "format/safetensors_reader.hpp"
+
+namespace ravel {
+
+std::string_view file_format_name(FileFormat format) {
+    switch (format) {
+        case FileFormat::Pth:
+            return "pth";
+        case FileFormat::Safetensors:
+            return "safetensors";
+        case FileFormat::Gguf:
+            return "gguf";
+    }
+    return "?";
+}
+
+namespace {
+
+bool starts_with(std::span<const std::byte> b, std::string_view magic) {
+    return b.size() >= magic.size() && std::memcmp(b.data(), magic.data(), magic.size()) == 0;
+}
+
+std::string first_bytes_hex(std::span<const std::byte> b) {
+    std::string s;
+    for (std::size_t i = 0; i < b.size() && i < 8; ++i) {
+        char buf[4];
+        std::snprintf(buf, sizeof buf, "%02x", std::to_integer<unsigned>(b[i]));
+        if (i) s += ' ';
+        s += buf;
+    }
+    return s;
+}
+
+enum class Detected { Pth, Safetensors, Gguf, LegacyTorch, Unknown };
+
+Detected detect(std::span<const std::byte> b) {
+    if (starts_with(b, "PK\x03\x04") || starts_with(b, "PK\x05\x06")) return Detected::Pth;
+    if (starts_with(b, "GGUF")) return Detected::Gguf;
+    // Pre-1.6 torch.save wrote a bare pickle starting with PROTO 2 and a magic long.
+    if (starts_with(b, "\x80\x02\x8a\x0a")) return Detected::LegacyTorch;
+    // safetensors has no magic: a header length followed by the JSON object's '{'. The length
+    // is not checked here so that an impossible one is reported as such, not as "unknown".
+    if (b.size() >= 9 && std::to_integer<char>(b[8]) == '{' && format::load_u64(b.data()) >= 2) {
+        return Detected::Safetensors;
+    }
+    return Detected::Unknown;
+}
+
+}  // namespace
+
+Result<WeightFile> WeightFile::open(const std::filesystem::path& path) {
+    auto mapped = MappedFile::open(path);
+    if (!mapped) return mapped.error();
+    std::shared_ptr<MappedFile> file = std::move(*mapped);
+    const auto bytes = file->bytes();
+    const std::string where = path.string() + ": ";
+
+    Result<format::ParsedWeights> parsed = make_error("");
+    FileFormat format = FileFormat::Pth;
+    switch (detect(bytes)) {
+        case Detected::Pth:
+            parsed = format::read_pth(bytes);
+            break;
+        case Detected::Safetensors:
+            format = FileFormat::Safetensors;
+            parsed = format::read_safetensors(bytes);
+            break;
+        case Detected::Gguf:
+            return make_error(where + "GGUF is not supported yet");
+        case Detected::LegacyTorch:
+            return make_error(where +
+                              "this is a legacy (pre-1.6) PyTorch file, which is not supported; "
+                              "re-save it with a current torch.save");
+        case Detected::Unknown:
+            return make_error(where +
+                              "not a recognised model file (expected a PyTorch .pth zip archive, "
+                              ".safetensors or GGUF); it starts with bytes " +
+                              first_bytes_hex(bytes));
+    }
+    if (!parsed) return make_error(where + parsed.message());
+    return WeightFile(path, format, std::move(file), std::move(parsed->tensors),
+                      std::move(parsed->metadata));
+}
+
+WeightFile::WeightFile(std::filesystem::path path, FileFormat format,
+                       std::shared_ptr<MappedFile> file, std::vector<TensorInfo> tensors,
+                       std::map<std::string, std::string> metadata)
+    : path_(std::move(path)),
+      format_(format),
+      file_(std::move(file)),
+      tensors_(std::move(tensors)),
+      metadata_(std::move(metadata)) {}
+
+WeightFile::WeightFile(WeightFile&&) noexcept = default;
+WeightFile& WeightFile::operator=(WeightFile&&) noexcept = default;
+WeightFile::~WeightFile() = default;
+
+std::uint64_t WeightFile::file_size() const {
+    return file_ ? file_->size() : 0;
+}
+
+const TensorInfo* WeightFile::find(std::string_view name) const {
+    for (const auto& t : tensors_) {
+        if (t.name == name) return &t;
+    }
+    return nullptr;
+}
+
+std::span<const std::byte> WeightFile::bytes(const TensorInfo& tensor) const {
+    const std::uint64_t size = file_size();
+    if (tensor.offset > size || tensor.nbytes > size - tensor.offset) return {};
+    return {file_->data() + tensor.offset, static_cast<std::size_t>(tensor.nbytes)};
+}
+
+Result<std::vector<float>> WeightFile::read_f32(const TensorInfo& tensor) const {
+    const std::uint64_t size = file_size();
+    if (tensor.offset > size || tensor.nbytes > size - tensor.offset) {
+        return make_error(path_.string() + ": tensor '" + tensor.name + "' lies outside the file");
+    }
+    const std::byte* p = file_->data() + tensor.offset;
+    switch (tensor.dtype) {
+        case DType::F32: {
+            std::vector<float> out(static_cast<std::size_t>(tensor.nbytes / 4));
+            std::memcpy(out.data(), p, out.size() * 4);
+            return out;
+        }
+        case DType::F16:
+        case DType::BF16: {
+            std::vector<float> out(static_cast<std::size_t>(tensor.nbytes / 2));
+            const bool half = tensor.dtype == DType::F16;
+            for (std::size_t i = 0; i < out.size(); ++i) {
+                const std::uint16_t v = format::load_u16(p + 2 * i);
+                out[i] = half ? f16_to_f32(v) : bf16_to_f32(v);
+            }
+            return out;
+        }
+        default:
+            return make_error(path_.string() + ": tensor '" + tensor.name + "' has type " +
+                              std::string(dtype_name(tensor.dtype)) +
+                              "; read_f32 handles f32, f16 and bf16 only");
+    }
+}
+
+}  // namespace ravel
