@@ -1,0 +1,439 @@
+#include "chat_controller.hpp"
+
+#include "generation_settings.hpp"
+#include "inference_worker.hpp"
+#include "model_controller.hpp"
+#include "storage_worker.hpp"
+
+namespace ravel::app {
+
+namespace {
+
+constexpr int kTitleLength = 48;
+
+QString title_from(const QString& text) {
+    QString line = text.trimmed().section(QLatin1Char('\n'), 0, 0).simplified();
+    if (line.size() > kTitleLength) line = line.left(kTitleLength - 1) + QChar(0x2026);
+    return line;
+}
+
+}  // namespace
+
+ChatController::ChatController(InferenceWorker* worker, StorageWorker* storage,
+                               ModelController* model, GenerationSettings* generation,
+                               QObject* parent)
+    : QObject(parent), worker_(worker), model_(model), generation_(generation) {
+    constexpr auto queued = Qt::QueuedConnection;
+    connect(this, &ChatController::generateRequested, worker_, &InferenceWorker::generate, queued);
+    connect(worker_, &InferenceWorker::textStreamed, this, &ChatController::onText, queued);
+    connect(worker_, &InferenceWorker::generationFinished, this, &ChatController::onFinished,
+            queued);
+    connect(worker_, &InferenceWorker::generationFailed, this, &ChatController::onFailed, queued);
+
+    connect(this, &ChatController::saveConversationRequested, storage,
+            &StorageWorker::saveConversation, queued);
+    connect(this, &ChatController::saveMessageRequested, storage, &StorageWorker::saveMessage,
+            queued);
+    connect(this, &ChatController::saveSnapshotRequested, storage, &StorageWorker::saveSnapshot,
+            queued);
+    connect(this, &ChatController::loadSnapshotRequested, storage, &StorageWorker::loadSnapshot,
+            queued);
+    connect(this, &ChatController::deleteConversationRequested, storage,
+            &StorageWorker::deleteConversation, queued);
+    connect(storage, &StorageWorker::opened, this, &ChatController::onStorageOpened, queued);
+    connect(storage, &StorageWorker::failed, this, &ChatController::onStorageFailed, queued);
+    connect(storage, &StorageWorker::snapshotLoaded, this, &ChatController::onSnapshotLoaded,
+            queued);
+
+    connect(model_, &ModelController::stateChanged, this, &ChatController::readyChanged);
+    connect(generation_, &GenerationSettings::edited, this, &ChatController::onSettingsEdited);
+
+    undo_timer_.setSingleShot(true);
+    undo_timer_.setInterval(10'000);
+    connect(&undo_timer_, &QTimer::timeout, this, &ChatController::commitPendingDelete);
+    QMetaObject::invokeMethod(storage, &StorageWorker::open, queued);
+}
+
+ChatController::~ChatController() {
+    commitPendingDelete();
+}
+
+QString ChatController::currentTitle() const {
+    auto it = library_.constFind(current_);
+    return it == library_.constEnd() ? QString() : it->meta.title;
+}
+
+QString ChatController::blockedReason() const {
+    if (!storage_ready_) return tr("Opening your conversations…");
+    if (model_->loading()) return tr("Loading the model… You can type once it is ready.");
+    if (!model_->loaded()) {
+        return tr(
+            "No model is loaded. Open a model file (.pth, .safetensors or .gguf) in the "
+            "Model panel to start chatting.");
+    }
+    return {};
+}
+
+QString ChatController::undoTitle() const {
+    return pending_delete_ ? pending_delete_->meta.title : QString();
+}
+
+ChatController::Conversation* ChatController::current() {
+    auto it = library_.find(current_);
+    return it == library_.end() ? nullptr : &it.value();
+}
+
+void ChatController::onStorageOpened(const StoredLibrary& library) {
+    for (const StoredConversation& meta : library.conversations) {
+        if (meta.id <= 0) continue;
+        library_[meta.id].meta = meta;
+        next_conversation_id_ = std::max(next_conversation_id_, meta.id + 1);
+    }
+    // Parents before children: ids grow with time, so sorting by id restores insertion order.
+    QList<StoredMessage> messages = library.messages;
+    std::sort(messages.begin(), messages.end(),
+              [](const auto& a, const auto& b) { return a.id < b.id; });
+    for (const StoredMessage& m : messages) {
+        next_message_id_ = std::max(next_message_id_, m.id + 1);
+        auto it = library_.find(m.conversationId);
+        if (it == library_.end()) continue;
+        it->tree.add(MessageNode{m.id, m.parentId, m.role, m.text, m.created, m.tokenCount, {}});
+    }
+    for (const Conversation& c : std::as_const(library_)) refreshSidebarRow(c);
+    storage_ready_ = true;
+    emit storageReadyChanged();
+    emit readyChanged();
+    if (conversations_.count() > 0) selectConversation(conversations_.idAt(0));
+}
+
+void ChatController::onStorageFailed(const QString& message, bool) {
+    setError(message);
+}
+
+void ChatController::onSnapshotLoaded(qint64 conversationId, qint64 messageId,
+                                      const QByteArray& blob) {
+    auto it = library_.find(conversationId);
+    if (it == library_.end() || blob.isEmpty()) return;
+    if (MessageNode* node = it->tree.find(messageId)) {
+        node->snapshot = blob;
+        emit snapshotAvailable(messageId);
+    }
+}
+
+qint64 ChatController::newConversation() {
+    if (!storage_ready_) return 0;
+    // An empty conversation is reused rather than piling up blank entries.
+    if (Conversation* c = current(); c && c->tree.size() == 0) return c->meta.id;
+    Conversation c;
+    c.meta.id = next_conversation_id_++;
+    c.meta.title = tr("New conversation");
+    c.meta.created = c.meta.updated = QDateTime::currentDateTimeUtc();
+    c.meta.sampling = generation_->defaultValue();
+    c.meta.systemPrompt = generation_->defaultSystemPrompt();
+    library_.insert(c.meta.id, c);
+    refreshSidebarRow(c);
+    emit saveConversationRequested(c.meta);
+    selectConversation(c.meta.id);
+    return c.meta.id;
+}
+
+void ChatController::selectConversation(qint64 id) {
+    if (!library_.contains(id)) return;
+    current_ = id;
+    Conversation& c = library_[id];
+    generation_->load(c.meta.sampling, c.meta.systemPrompt);
+    refreshMessages();
+    requestBranchSnapshot(c);
+    emit currentChanged();
+}
+
+void ChatController::renameConversation(qint64 id, const QString& title) {
+    auto it = library_.find(id);
+    const QString trimmed = title.simplified();
+    if (it == library_.end() || trimmed.isEmpty()) return;
+    it->meta.title = trimmed.left(200);
+    emit saveConversationRequested(it->meta);
+    refreshSidebarRow(*it);
+    if (id == current_) emit currentChanged();
+}
+
+void ChatController::deleteConversation(qint64 id) {
+    if (!library_.contains(id)) return;
+    if (busy() && active_conversation_ == id) stop();
+    commitPendingDelete();
+    pending_delete_ = library_.take(id);
+    conversations_.remove(id);
+    if (current_ == id) {
+        current_ = 0;
+        messages_.setRows({});
+        if (conversations_.count() > 0) {
+            selectConversation(conversations_.idAt(0));
+        } else {
+            emit currentChanged();
+        }
+    }
+    undo_timer_.start();
+    emit undoChanged();
+}
+
+void ChatController::undoDelete() {
+    if (!pending_delete_) return;
+    undo_timer_.stop();
+    const qint64 id = pending_delete_->meta.id;
+    library_.insert(id, std::move(*pending_delete_));
+    pending_delete_.reset();
+    refreshSidebarRow(library_[id]);
+    selectConversation(id);
+    emit undoChanged();
+}
+
+void ChatController::commitPendingDelete() {
+    if (!pending_delete_) return;
+    undo_timer_.stop();
+    emit deleteConversationRequested(pending_delete_->meta.id);
+    pending_delete_.reset();
+    emit undoChanged();
+}
+
+qint64 ChatController::addMessage(Conversation& c, qint64 parentId, Role role, const QString& text,
+                                  bool persist) {
+    MessageNode node;
+    node.id = next_message_id_++;
+    node.parentId = parentId;
+    node.role = role;
+    node.text = text;
+    node.created = QDateTime::currentDateTimeUtc();
+    if (!c.tree.add(node)) return 0;
+    if (persist) {
+        emit saveMessageRequested(
+            StoredMessage{node.id, c.meta.id, parentId, role, text, node.created, node.tokenCount});
+    }
+    return node.id;
+}
+
+bool ChatController::send(const QString& text) {
+    const QString trimmed = text.trimmed();
+    if (trimmed.isEmpty() || busy()) return false;
+    if (!ready()) {
+        setError(blockedReason());
+        return false;
+    }
+    if (current() == nullptr) {
+        // The panel's values are what the user just looked at; the new conversation keeps them.
+        const SamplingSettings sampling = generation_->value();
+        const QString system = generation_->systemPrompt();
+        newConversation();
+        if (Conversation* c = current()) {
+            c->meta.sampling = sampling;
+            c->meta.systemPrompt = system;
+            generation_->load(sampling, system);
+        }
+    }
+    Conversation* c = current();
+    if (c == nullptr) return false;
+    const QList<qint64> branch = c->tree.branch();
+    const qint64 parent = branch.isEmpty() ? 0 : branch.last();
+    if (c->tree.size() == 0) c->meta.title = title_from(trimmed);
+    const qint64 user = addMessage(*c, parent, Role::User, trimmed, true);
+    touch(*c);
+    return startReply(*c, user);
+}
+
+bool ChatController::startReply(Conversation& c, qint64 userMessageId) {
+    if (!ready()) {
+        setError(blockedReason());
+        refreshMessages();
+        return false;
+    }
+    QList<qint64> path;
+    for (qint64 id = userMessageId; id != 0 && path.size() <= c.tree.size();) {
+        const MessageNode* node = c.tree.find(id);
+        if (node == nullptr) break;
+        path.prepend(id);
+        id = node->parentId;
+    }
+    GenerationRequest request;
+    request.id = ++next_request_;
+    request.systemPrompt = c.meta.systemPrompt;
+    request.sampling = c.meta.sampling;
+    for (qint64 id : path) {
+        const MessageNode* node = c.tree.find(id);
+        request.turns.append(ChatTurn{node->role, node->text});
+    }
+    // Resume from the newest reply on the path whose snapshot is at hand.
+    for (qsizetype i = path.size() - 2; i >= 0; --i) {
+        const MessageNode* node = c.tree.find(path[i]);
+        if (node->role == Role::Assistant && !node->snapshot.isEmpty()) {
+            request.snapshot = node->snapshot;
+            request.resumeTurns = static_cast<int>(i + 1);
+            break;
+        }
+    }
+    const qint64 reply = addMessage(c, userMessageId, Role::Assistant, QString(), false);
+    active_conversation_ = c.meta.id;
+    setBusy(request.id, reply);
+    refreshMessages();
+    emit generateRequested(request);
+    return true;
+}
+
+void ChatController::stop() {
+    if (busy()) worker_->requestStop(active_request_);
+}
+
+bool ChatController::regenerate(qint64 messageId) {
+    Conversation* c = current();
+    if (c == nullptr || busy()) return false;
+    if (messageId == 0) {
+        const QList<qint64> branch = c->tree.branch();
+        for (auto it = branch.crbegin(); it != branch.crend(); ++it) {
+            if (c->tree.find(*it)->role == Role::Assistant) {
+                messageId = *it;
+                break;
+            }
+        }
+    }
+    const MessageNode* node = c->tree.find(messageId);
+    if (node == nullptr || node->role != Role::Assistant) return false;
+    return startReply(*c, node->parentId);
+}
+
+bool ChatController::editMessage(qint64 messageId, const QString& text) {
+    Conversation* c = current();
+    const QString trimmed = text.trimmed();
+    if (c == nullptr || busy() || trimmed.isEmpty()) return false;
+    const MessageNode* node = c->tree.find(messageId);
+    if (node == nullptr || node->role != Role::User) return false;
+    if (!ready()) {
+        setError(blockedReason());
+        return false;
+    }
+    const qint64 edited = addMessage(*c, node->parentId, Role::User, trimmed, true);
+    touch(*c);
+    return startReply(*c, edited);
+}
+
+void ChatController::showSibling(qint64 messageId, int delta) {
+    Conversation* c = current();
+    if (c == nullptr || busy()) return;
+    if (c->tree.moveToSibling(messageId, delta)) {
+        refreshMessages();
+        requestBranchSnapshot(*c);
+    }
+}
+
+void ChatController::clearError() {
+    if (error_.isEmpty()) return;
+    error_.clear();
+    emit errorChanged();
+}
+
+void ChatController::onText(quint64 id, const QString& text) {
+    if (id != active_request_) return;
+    auto it = library_.find(active_conversation_);
+    if (it == library_.end()) return;
+    if (MessageNode* node = it->tree.find(active_message_)) node->text += text;
+    if (active_conversation_ == current_) messages_.appendText(active_message_, text);
+}
+
+void ChatController::onFinished(const GenerationResult& result) {
+    if (result.id != active_request_) return;
+    const qint64 message = active_message_;
+    setBusy(0, 0);
+    stats_ = result;
+    emit statsChanged();
+    auto it = library_.find(active_conversation_);
+    if (it == library_.end()) return;  // deleted while generating
+    Conversation& c = *it;
+    MessageNode* node = c.tree.find(message);
+    if (node == nullptr) return;
+    if (result.stopped && result.text.isEmpty()) {
+        // Nothing was written before Stop: leave no empty bubble behind.
+        c.tree.removeSubtree(message);
+    } else {
+        node->text = result.text;
+        node->tokenCount = result.generatedTokens;
+        node->snapshot = result.snapshot;
+        emit saveMessageRequested(StoredMessage{node->id, c.meta.id, node->parentId, node->role,
+                                                node->text, node->created, node->tokenCount});
+        if (!result.snapshot.isEmpty()) {
+            emit saveSnapshotRequested(c.meta.id, node->id, result.snapshot);
+        }
+        touch(c);
+    }
+    if (c.meta.id == current_) refreshMessages();
+    emit replyFinished(message, result.stopped);
+}
+
+void ChatController::onFailed(quint64 id, const QString& message) {
+    if (id != active_request_) return;
+    const qint64 reply = active_message_;
+    setBusy(0, 0);
+    auto it = library_.find(active_conversation_);
+    if (it != library_.end()) {
+        it->tree.removeSubtree(reply);
+        if (it->meta.id == current_) refreshMessages();
+    }
+    setError(tr("The reply could not be generated: %1").arg(message));
+}
+
+void ChatController::onSettingsEdited() {
+    Conversation* c = current();
+    if (c == nullptr) return;
+    c->meta.sampling = generation_->value();
+    c->meta.systemPrompt = generation_->systemPrompt();
+    emit saveConversationRequested(c->meta);
+}
+
+void ChatController::refreshMessages() {
+    Conversation* c = current();
+    if (c == nullptr) {
+        messages_.setRows({});
+        return;
+    }
+    QList<MessageRow> rows;
+    for (qint64 id : c->tree.branch()) {
+        const MessageNode* node = c->tree.find(id);
+        const QList<qint64> siblings = c->tree.siblings(id);
+        rows.append(MessageRow{id, node->role, node->text, static_cast<int>(siblings.indexOf(id)),
+                               static_cast<int>(siblings.size()), id == active_message_});
+    }
+    messages_.setRows(rows);
+}
+
+void ChatController::refreshSidebarRow(const Conversation& c) {
+    QString text;
+    for (qint64 id : c.tree.branch()) text += c.tree.find(id)->text + QLatin1Char('\n');
+    conversations_.upsert(ConversationRow{c.meta.id, c.meta.title, c.meta.updated, text});
+}
+
+void ChatController::touch(Conversation& c) {
+    c.meta.updated = QDateTime::currentDateTimeUtc();
+    emit saveConversationRequested(c.meta);
+    refreshSidebarRow(c);
+    if (c.meta.id == current_) emit currentChanged();
+}
+
+void ChatController::requestBranchSnapshot(Conversation& c) {
+    const QList<qint64> branch = c.tree.branch();
+    for (auto it = branch.crbegin(); it != branch.crend(); ++it) {
+        const MessageNode* node = c.tree.find(*it);
+        if (node->role != Role::Assistant) continue;
+        if (node->snapshot.isEmpty()) emit loadSnapshotRequested(c.meta.id, node->id);
+        return;
+    }
+}
+
+void ChatController::setError(const QString& message) {
+    error_ = message;
+    emit errorChanged();
+}
+
+void ChatController::setBusy(quint64 request, qint64 message) {
+    const bool was = busy();
+    active_request_ = request;
+    active_message_ = message;
+    if (was != busy()) emit busyChanged();
+}
+
+}  // namespace ravel::app

@@ -1,0 +1,149 @@
+// The chat window's logic on the GUI thread: the current conversation, sending, streaming,
+// Stop, Regenerate, Edit and moving between branches, rename/delete/undo. It owns the two list
+// models and changes them only here; the engine and the database are reached through queued
+// signals to their threads.
+#pragma once
+
+#include <QHash>
+#include <QObject>
+#include <QTimer>
+#include <optional>
+
+#include "conversation_list_model.hpp"
+#include "conversation_storage.hpp"
+#include "conversation_tree.hpp"
+#include "inference_types.hpp"
+#include "message_list_model.hpp"
+
+namespace ravel::app {
+
+class GenerationSettings;
+class InferenceWorker;
+class ModelController;
+class StorageWorker;
+
+class ChatController : public QObject {
+    Q_OBJECT
+    Q_PROPERTY(ravel::app::ConversationListModel* conversations READ conversations CONSTANT)
+    Q_PROPERTY(ravel::app::MessageListModel* messages READ messages CONSTANT)
+    Q_PROPERTY(qint64 currentConversationId READ currentConversationId NOTIFY currentChanged)
+    Q_PROPERTY(QString currentTitle READ currentTitle NOTIFY currentChanged)
+    Q_PROPERTY(bool busy READ busy NOTIFY busyChanged)
+    Q_PROPERTY(bool ready READ ready NOTIFY readyChanged)
+    Q_PROPERTY(QString blockedReason READ blockedReason NOTIFY readyChanged)
+    Q_PROPERTY(QString errorMessage READ errorMessage NOTIFY errorChanged)
+    Q_PROPERTY(bool undoAvailable READ undoAvailable NOTIFY undoChanged)
+    Q_PROPERTY(QString undoTitle READ undoTitle NOTIFY undoChanged)
+    Q_PROPERTY(double promptTokensPerSecond READ promptTokensPerSecond NOTIFY statsChanged)
+    Q_PROPERTY(double generationTokensPerSecond READ generationTokensPerSecond NOTIFY statsChanged)
+    Q_PROPERTY(qint64 contextTokens READ contextTokens NOTIFY statsChanged)
+    Q_PROPERTY(qint64 stateBytes READ stateBytes NOTIFY statsChanged)
+    Q_PROPERTY(double resumeMs READ resumeMs NOTIFY statsChanged)
+    Q_PROPERTY(bool storageReady READ storageReady NOTIFY storageReadyChanged)
+  public:
+    ChatController(InferenceWorker* worker, StorageWorker* storage, ModelController* model,
+                   GenerationSettings* generation, QObject* parent = nullptr);
+    ~ChatController() override;
+
+    ConversationListModel* conversations() { return &conversations_; }
+    MessageListModel* messages() { return &messages_; }
+    qint64 currentConversationId() const { return current_; }
+    QString currentTitle() const;
+    bool busy() const { return active_request_ != 0; }
+    bool ready() const { return blockedReason().isEmpty(); }
+    QString blockedReason() const;
+    QString errorMessage() const { return error_; }
+    bool undoAvailable() const { return pending_delete_.has_value(); }
+    QString undoTitle() const;
+    double promptTokensPerSecond() const { return stats_.promptTokensPerSecond; }
+    double generationTokensPerSecond() const { return stats_.generationTokensPerSecond; }
+    qint64 contextTokens() const { return stats_.contextTokens; }
+    qint64 stateBytes() const { return stats_.stateBytes; }
+    double resumeMs() const { return stats_.resumeMs; }
+    bool storageReady() const { return storage_ready_; }
+
+    Q_INVOKABLE qint64 newConversation();
+    Q_INVOKABLE void selectConversation(qint64 id);
+    Q_INVOKABLE void renameConversation(qint64 id, const QString& title);
+    // Hides the conversation at once; it is deleted for good when the undo period ends, another
+    // conversation is deleted, or the app closes.
+    Q_INVOKABLE void deleteConversation(qint64 id);
+    Q_INVOKABLE void undoDelete();
+    Q_INVOKABLE void commitPendingDelete();
+
+    // Sends a user message in the current conversation (making one when there is none).
+    Q_INVOKABLE bool send(const QString& text);
+    Q_INVOKABLE void stop();
+    // A new reply as a sibling of the assistant message `messageId` (0: the last reply).
+    Q_INVOKABLE bool regenerate(qint64 messageId = 0);
+    // A new version of user message `messageId` as its sibling, then a reply to it.
+    Q_INVOKABLE bool editMessage(qint64 messageId, const QString& text);
+    Q_INVOKABLE void showSibling(qint64 messageId, int delta);
+    Q_INVOKABLE void clearError();
+    // Milliseconds of undo grace after a delete (tests shorten it).
+    void setUndoInterval(int ms) { undo_timer_.setInterval(ms); }
+
+  signals:
+    void currentChanged();
+    void busyChanged();
+    void readyChanged();
+    void errorChanged();
+    void undoChanged();
+    void statsChanged();
+    void storageReadyChanged();
+    void replyFinished(qint64 messageId, bool stopped);
+    void snapshotAvailable(qint64 messageId);
+    // Queued to the worker threads.
+    void generateRequested(const ravel::app::GenerationRequest& request);
+    void saveConversationRequested(const ravel::app::StoredConversation& conversation);
+    void saveMessageRequested(const ravel::app::StoredMessage& message);
+    void saveSnapshotRequested(qint64 conversationId, qint64 messageId, const QByteArray& blob);
+    void loadSnapshotRequested(qint64 conversationId, qint64 messageId);
+    void deleteConversationRequested(qint64 id);
+
+  private:
+    struct Conversation {
+        StoredConversation meta;
+        ConversationTree tree;
+    };
+
+    void onStorageOpened(const ravel::app::StoredLibrary& library);
+    void onStorageFailed(const QString& message, bool fatal);
+    void onSnapshotLoaded(qint64 conversationId, qint64 messageId, const QByteArray& blob);
+    void onText(quint64 id, const QString& text);
+    void onFinished(const ravel::app::GenerationResult& result);
+    void onFailed(quint64 id, const QString& message);
+    void onSettingsEdited();
+
+    Conversation* current();
+    qint64 addMessage(Conversation& c, qint64 parentId, Role role, const QString& text,
+                      bool persist);
+    bool startReply(Conversation& c, qint64 userMessageId);
+    void refreshMessages();
+    void refreshSidebarRow(const Conversation& c);
+    void touch(Conversation& c);
+    void requestBranchSnapshot(Conversation& c);
+    void setError(const QString& message);
+    void setBusy(quint64 request, qint64 message);
+
+    InferenceWorker* worker_;
+    ModelController* model_;
+    GenerationSettings* generation_;
+    ConversationListModel conversations_;
+    MessageListModel messages_;
+    QHash<qint64, Conversation> library_;
+    qint64 current_ = 0;
+    qint64 next_conversation_id_ = 1;
+    qint64 next_message_id_ = 1;
+    quint64 next_request_ = 0;
+    quint64 active_request_ = 0;
+    qint64 active_conversation_ = 0;
+    qint64 active_message_ = 0;
+    bool storage_ready_ = false;
+    GenerationResult stats_;
+    QString error_;
+    std::optional<Conversation> pending_delete_;
+    QTimer undo_timer_;
+};
+
+}  // namespace ravel::app

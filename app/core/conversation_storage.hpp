@@ -1,0 +1,78 @@
+// What the app persists, and the synchronous interface the storage thread calls. The SQLite
+// implementation wraps ravel_storage's Store; MemoryStorage keeps everything in RAM (tests, and
+// the fallback when the database cannot be opened, so the app still works and says why).
+#pragma once
+
+#include <QByteArray>
+#include <QDateTime>
+#include <QList>
+#include <QMetaType>
+#include <QString>
+#include <memory>
+
+#include "inference_types.hpp"
+#include "ravel/result.hpp"
+#include "sampling_settings.hpp"
+
+namespace ravel::app {
+
+struct StoredConversation {
+    qint64 id = 0;
+    QString title;
+    QDateTime created;
+    QDateTime updated;
+    QString systemPrompt;
+    SamplingSettings sampling;
+};
+
+struct StoredMessage {
+    qint64 id = 0;
+    qint64 conversationId = 0;
+    qint64 parentId = 0;
+    Role role = Role::User;
+    QString text;
+    QDateTime created;
+    int tokenCount = 0;
+};
+
+struct StoredLibrary {
+    QList<StoredConversation> conversations;
+    QList<StoredMessage> messages;
+};
+
+class ConversationStorage {
+  public:
+    virtual ~ConversationStorage() = default;
+    virtual ravel::Result<StoredLibrary> loadAll() = 0;
+    virtual ravel::Result<void> saveConversation(const StoredConversation& conversation) = 0;
+    virtual ravel::Result<void> saveMessage(const StoredMessage& message) = 0;
+    virtual ravel::Result<void> saveSnapshot(qint64 conversationId, qint64 messageId,
+                                             const QByteArray& blob) = 0;
+    // Empty when there is none (a cache miss, never an error).
+    virtual ravel::Result<QByteArray> loadSnapshot(qint64 conversationId, qint64 messageId) = 0;
+    virtual ravel::Result<void> deleteConversation(qint64 id) = 0;
+};
+
+class MemoryStorage : public ConversationStorage {
+  public:
+    ravel::Result<StoredLibrary> loadAll() override;
+    ravel::Result<void> saveConversation(const StoredConversation& conversation) override;
+    ravel::Result<void> saveMessage(const StoredMessage& message) override;
+    ravel::Result<void> saveSnapshot(qint64 conversationId, qint64 messageId,
+                                     const QByteArray& blob) override;
+    ravel::Result<QByteArray> loadSnapshot(qint64 conversationId, qint64 messageId) override;
+    ravel::Result<void> deleteConversation(qint64 id) override;
+
+  private:
+    StoredLibrary library_;
+    QHash<qint64, QByteArray> snapshots_;
+};
+
+// Opens the SQLite database at `path` (creating it), or explains why it cannot.
+ravel::Result<std::unique_ptr<ConversationStorage>> open_sqlite_storage(const QString& path);
+
+}  // namespace ravel::app
+
+Q_DECLARE_METATYPE(ravel::app::StoredConversation)
+Q_DECLARE_METATYPE(ravel::app::StoredMessage)
+Q_DECLARE_METATYPE(ravel::app::StoredLibrary)

@@ -1,0 +1,75 @@
+// Value types that cross the thread boundary between the GUI and the inference worker. They are
+// copied into every queued signal, so nothing on the worker thread ever reads GUI-owned state.
+#pragma once
+
+#include <QByteArray>
+#include <QList>
+#include <QMetaType>
+#include <QString>
+
+#include "sampling_settings.hpp"
+
+namespace ravel::app {
+
+enum class Role { System, User, Assistant };
+QString role_name(Role role);  // "system", "user", "assistant" (stable: stored in the database)
+Role role_from_name(const QString& name);
+
+struct ChatTurn {
+    Role role = Role::User;
+    QString text;
+};
+
+struct LoadRequest {
+    quint64 id = 0;
+    QString path;
+    int threads = 0;  // 0: let the engine choose
+};
+
+struct ModelInfo {
+    QString path;
+    QString format;     // "pth", "safetensors", "gguf"
+    QString version;    // RWKV architecture, e.g. "7"
+    QString tokenizer;  // "byte", "world", "neox"
+    QString device;     // "CPU (8 threads)" or the GPU name
+    int layers = 0;
+    int width = 0;
+    int vocab = 0;
+    qint64 parameters = 0;
+    qint64 stateBytes = 0;
+    double loadMs = 0;
+};
+
+// Everything one reply needs, copied in. `turns` is the branch from the first message to the
+// user message being answered; the first `resumeTurns` of them are already inside `snapshot`
+// (an opaque resume record made by the same backend), so only the rest must be processed.
+struct GenerationRequest {
+    quint64 id = 0;
+    QString systemPrompt;
+    QList<ChatTurn> turns;
+    QByteArray snapshot;
+    int resumeTurns = 0;
+    SamplingSettings sampling;
+};
+
+struct GenerationResult {
+    quint64 id = 0;
+    QString text;
+    bool stopped = false;  // the user pressed Stop; `text` holds what came before
+    int promptTokens = 0;  // tokens processed before the reply
+    int generatedTokens = 0;
+    double promptTokensPerSecond = 0;
+    double generationTokensPerSecond = 0;
+    qint64 contextTokens = 0;  // tokens in the conversation after the reply
+    qint64 stateBytes = 0;
+    double resumeMs = -1;  // >= 0 when the reply continued from `snapshot`
+    QByteArray snapshot;   // resume record after the reply (empty when stopped)
+};
+
+}  // namespace ravel::app
+
+Q_DECLARE_METATYPE(ravel::app::ChatTurn)
+Q_DECLARE_METATYPE(ravel::app::LoadRequest)
+Q_DECLARE_METATYPE(ravel::app::ModelInfo)
+Q_DECLARE_METATYPE(ravel::app::GenerationRequest)
+Q_DECLARE_METATYPE(ravel::app::GenerationResult)

@@ -1,0 +1,102 @@
+#include "storage_worker.hpp"
+
+namespace ravel::app {
+
+StorageWorker::StorageWorker(StorageFactory factory, QObject* parent)
+    : QObject(parent), factory_(std::move(factory)) {}
+
+StorageWorker::~StorageWorker() = default;
+
+void StorageWorker::open() {
+    auto made = factory_();
+    if (!made.ok()) {
+        storage_ = std::make_unique<MemoryStorage>();
+        emit failed(tr("The conversation database could not be opened: %1. Conversations are "
+                       "kept only until Ravel closes. Check that the data folder is writable "
+                       "and has free space, then restart Ravel.")
+                        .arg(QString::fromStdString(made.message())),
+                    true);
+    } else {
+        storage_ = std::move(made).value();
+    }
+    auto library = storage_->loadAll();
+    if (!library.ok()) {
+        emit failed(tr("Saved conversations could not be read: %1. New conversations will still "
+                       "be saved.")
+                        .arg(QString::fromStdString(library.message())),
+                    false);
+        emit opened({});
+        return;
+    }
+    emit opened(library.value());
+}
+
+void StorageWorker::report(const ravel::Result<void>& result, const QString& what) {
+    if (result.ok()) return;
+    emit failed(tr("Could not save %1: %2. Check free disk space; the conversation stays open "
+                   "and the next change will be saved again.")
+                    .arg(what, QString::fromStdString(result.message())),
+                false);
+}
+
+void StorageWorker::saveConversation(const StoredConversation& conversation) {
+    if (storage_) report(storage_->saveConversation(conversation), tr("the conversation"));
+}
+
+void StorageWorker::saveMessage(const StoredMessage& message) {
+    if (storage_) report(storage_->saveMessage(message), tr("a message"));
+}
+
+void StorageWorker::saveSnapshot(qint64 conversationId, qint64 messageId, const QByteArray& blob) {
+    if (storage_) report(storage_->saveSnapshot(conversationId, messageId, blob), tr("a snapshot"));
+}
+
+void StorageWorker::loadSnapshot(qint64 conversationId, qint64 messageId) {
+    if (!storage_) return;
+    auto blob = storage_->loadSnapshot(conversationId, messageId);
+    // A snapshot that cannot be read is a cache miss: the transcript is replayed instead.
+    emit snapshotLoaded(conversationId, messageId, blob.ok() ? blob.value() : QByteArray());
+}
+
+void StorageWorker::deleteConversation(qint64 id) {
+    if (storage_) report(storage_->deleteConversation(id), tr("the deletion"));
+}
+
+void StorageWorker::close() {
+    storage_.reset();
+}
+
+void register_storage_metatypes() {
+    qRegisterMetaType<ravel::app::StoredConversation>();
+    qRegisterMetaType<ravel::app::StoredMessage>();
+    qRegisterMetaType<ravel::app::StoredLibrary>();
+}
+
+StorageHost::StorageHost(StorageFactory factory, QObject* parent)
+    : QObject(parent), worker_(new StorageWorker(std::move(factory))) {
+    register_storage_metatypes();
+    thread_.setObjectName(QStringLiteral("ravel-storage"));
+    worker_->moveToThread(&thread_);
+    thread_.start();
+}
+
+StorageHost::~StorageHost() {
+    shutdown();
+}
+
+void StorageHost::shutdown() {
+    if (worker_ == nullptr) return;
+    // Queued writes run before the quit event, so nothing the user saw is lost on close.
+    QMetaObject::invokeMethod(
+        worker_,
+        [w = worker_] {
+            w->close();
+            QThread::currentThread()->quit();
+        },
+        Qt::QueuedConnection);
+    thread_.wait();
+    delete worker_;
+    worker_ = nullptr;
+}
+
+}  // namespace ravel::app

@@ -1,0 +1,62 @@
+// Runs a ConversationStorage on the storage thread: database writes (snapshots can be tens of
+// MiB) never block the GUI. Requests arrive as queued slot calls in order, so a message is always
+// written before the snapshot that follows it. Failures come back as a signal with what to do.
+#pragma once
+
+#include <QObject>
+#include <QThread>
+#include <functional>
+#include <memory>
+
+#include "conversation_storage.hpp"
+
+namespace ravel::app {
+
+using StorageFactory = std::function<ravel::Result<std::unique_ptr<ConversationStorage>>()>;
+
+class StorageWorker : public QObject {
+    Q_OBJECT
+  public:
+    explicit StorageWorker(StorageFactory factory, QObject* parent = nullptr);
+    ~StorageWorker() override;
+
+  public slots:
+    // Opens the storage (on this thread: a connection is used only where it was opened).
+    void open();
+    void saveConversation(const ravel::app::StoredConversation& conversation);
+    void saveMessage(const ravel::app::StoredMessage& message);
+    void saveSnapshot(qint64 conversationId, qint64 messageId, const QByteArray& blob);
+    void loadSnapshot(qint64 conversationId, qint64 messageId);
+    void deleteConversation(qint64 id);
+    // Closes the connection on this thread (called last, before the thread quits).
+    void close();
+
+  signals:
+    void opened(const ravel::app::StoredLibrary& library);
+    void snapshotLoaded(qint64 conversationId, qint64 messageId, const QByteArray& blob);
+    // `message` says what failed and what to do; `fatal` when the database could not be opened
+    // and the app fell back to keeping conversations in memory.
+    void failed(const QString& message, bool fatal);
+
+  private:
+    void report(const ravel::Result<void>& result, const QString& what);
+
+    StorageFactory factory_;
+    std::unique_ptr<ConversationStorage> storage_;
+};
+
+// Owns the storage thread; destroying it finishes every queued write, then joins.
+class StorageHost : public QObject {
+    Q_OBJECT
+  public:
+    explicit StorageHost(StorageFactory factory, QObject* parent = nullptr);
+    ~StorageHost() override;
+    StorageWorker* worker() const { return worker_; }
+    void shutdown();
+
+  private:
+    QThread thread_;
+    StorageWorker* worker_ = nullptr;
+};
+
+}  // namespace ravel::app
