@@ -26,19 +26,48 @@ std::atomic<bool> g_track_allocations{false};
 std::atomic<std::size_t> g_largest_allocation{0};
 }  // namespace
 
-void* operator new(std::size_t n) {
+namespace {
+void* tracked_malloc(std::size_t n) noexcept {
     if (g_track_allocations.load(std::memory_order_relaxed)) {
         std::size_t seen = g_largest_allocation.load(std::memory_order_relaxed);
         while (n > seen && !g_largest_allocation.compare_exchange_weak(seen, n)) {
         }
     }
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    return std::malloc(n == 0 ? 1 : n);
+}
+}  // namespace
+
+// All the non-aligned forms are replaced together so every new pairs with a matching delete.
+void* operator new(std::size_t n) {
+    if (void* p = tracked_malloc(n)) return p;
     throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) {
+    if (void* p = tracked_malloc(n)) return p;
+    throw std::bad_alloc();
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    return tracked_malloc(n);
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+    return tracked_malloc(n);
 }
 void operator delete(void* p) noexcept {
     std::free(p);
 }
+void operator delete[](void* p) noexcept {
+    std::free(p);
+}
 void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
     std::free(p);
 }
 
@@ -287,6 +316,10 @@ class Scratch {
   public:
     std::filesystem::path write(const std::string& name, const Bytes& bytes) {
         const std::filesystem::path p = std::filesystem::path(dir_.path().toStdString()) / name;
+        // Unlink first: truncating a file in place makes ext4 flush it on close, which turns
+        // thousands of small writes into thousands of disk syncs.
+        std::error_code ignored;
+        std::filesystem::remove(p, ignored);
         std::ofstream out(p, std::ios::binary | std::ios::trunc);
         out.write(reinterpret_cast<const char*>(bytes.data()),
                   static_cast<std::streamsize>(bytes.size()));

@@ -129,7 +129,7 @@ Result<std::vector<float>> WeightFile::read_f32(const TensorInfo& tensor) const 
     switch (tensor.dtype) {
         case DType::F32: {
             std::vector<float> out(static_cast<std::size_t>(tensor.nbytes / 4));
-            std::memcpy(out.data(), p, out.size() * 4);
+            if (!out.empty()) std::memcpy(out.data(), p, out.size() * 4);
             return out;
         }
         case DType::F16:
