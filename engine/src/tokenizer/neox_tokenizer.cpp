@@ -39,7 +39,14 @@ class AddedTokenMatcher {
   public:
     void add(AddedToken t) {
         if (t.content.empty()) return;
-        first_byte_[static_cast<unsigned char>(t.content[0])] = true;
+        const auto first = static_cast<unsigned char>(t.content[0]);
+        first_byte_[first] = true;
+        // Most text has lone spaces; the second byte rules out the space-run tokens at once.
+        if (t.content.size() == 1) {
+            any_second_[first] = true;
+        } else {
+            second_byte_[first][static_cast<unsigned char>(t.content[1])] = true;
+        }
         tokens_.push_back(std::move(t));
         std::stable_sort(tokens_.begin(), tokens_.end(), [](const auto& a, const auto& b) {
             return a.content.size() > b.content.size();
@@ -53,7 +60,10 @@ class AddedTokenMatcher {
         std::size_t start = 0;
         for (std::size_t i = 0; i < s.size();) {
             const AddedToken* hit = nullptr;
-            if (first_byte_[static_cast<unsigned char>(s[i])]) {
+            const auto b0 = static_cast<unsigned char>(s[i]);
+            if (first_byte_[b0] &&
+                (any_second_[b0] ||
+                 (i + 1 < s.size() && second_byte_[b0][static_cast<unsigned char>(s[i + 1])]))) {
                 for (const AddedToken& t : tokens_) {  // longest first
                     if (s.compare(i, t.content.size(), t.content) == 0) {
                         hit = &t;
@@ -76,6 +86,8 @@ class AddedTokenMatcher {
   private:
     std::vector<AddedToken> tokens_;
     bool first_byte_[256] = {};
+    bool any_second_[256] = {};  // a one-byte token starts with this byte
+    bool second_byte_[256][256] = {};
 };
 
 struct StringHash {
@@ -100,7 +112,7 @@ class NeoxTokenizer final : public Tokenizer {
         out.reserve(input.size() / 3 + 1);
         // The Hugging Face tokenizer only ever sees valid text.
         std::string sanitized;
-        if (!tok::is_ascii(input)) {
+        if (!tok::is_ascii(input) && !tok::is_valid_utf8(input)) {
             sanitized = tok::sanitize_utf8(input);
             input = sanitized;
         }

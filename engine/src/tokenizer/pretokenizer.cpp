@@ -3,7 +3,6 @@
 #include <utf8proc.h>
 
 #include <cstdint>
-#include <cstdlib>
 
 #include "tokenizer/utf8.hpp"
 
@@ -89,23 +88,6 @@ std::size_t run_end(const std::vector<CharClass>& cls, std::size_t i, CharClass 
 }
 
 }  // namespace
-
-std::string nfc_normalize(std::string_view s) {
-    if (is_ascii(s)) return std::string(s);
-    utf8proc_uint8_t* out = nullptr;
-    const utf8proc_ssize_t n =
-        utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
-                     static_cast<utf8proc_ssize_t>(s.size()), &out,
-                     static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
-    if (n < 0) {
-        // Only reachable for invalid UTF-8 or out of memory; leave the text as it is.
-        std::free(out);
-        return std::string(s);
-    }
-    std::string result(reinterpret_cast<const char*>(out), static_cast<std::size_t>(n));
-    std::free(out);
-    return result;
-}
 
 void split_gpt2_words(std::string_view s, std::vector<std::string_view>& words) {
     thread_local Chars c;

@@ -10,7 +10,9 @@
 
 namespace ravel::tok {
 
-// NFC (canonical composition) of valid UTF-8, via utf8proc. ASCII is returned unchanged.
+// NFC (canonical composition) of valid UTF-8, via utf8proc. Text that is already in NFC by
+// the quick-check rule (ASCII, most CJK, emoji, precomposed Latin) is returned as is without
+// calling utf8proc.
 std::string nfc_normalize(std::string_view valid_utf8);
 
 // Appends the pieces of `valid_utf8` (views into it) to `words`; their concatenation is the input.

@@ -10,9 +10,10 @@ std::string StreamDecoder::push(std::int32_t id) {
 }
 
 std::string StreamDecoder::push_bytes(std::string_view bytes) {
+    // The common case, nothing held back and plain ASCII, needs no scan.
+    if (pending_.empty() && tok::is_ascii(bytes)) return std::string(bytes);
     pending_.append(bytes);
     std::string out;
-    out.reserve(pending_.size());
     std::size_t pos = 0;
     while (pos < pending_.size()) {
         const tok::Utf8Step step = tok::utf8_step(pending_, pos);

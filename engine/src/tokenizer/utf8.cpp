@@ -83,6 +83,20 @@ bool is_ascii(std::string_view s) {
     return true;
 }
 
+bool is_valid_utf8(std::string_view s) {
+    std::size_t pos = 0;
+    while (pos < s.size()) {
+        if (byte_at(s, pos) < 0x80) {
+            ++pos;
+            continue;
+        }
+        const Utf8Step step = utf8_step(s, pos);
+        if (step.status != Utf8Status::Complete) return false;
+        pos += step.length;
+    }
+    return true;
+}
+
 std::string sanitize_utf8(std::string_view s) {
     std::string out;
     out.reserve(s.size());

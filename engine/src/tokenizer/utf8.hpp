@@ -30,6 +30,9 @@ void append_utf8(std::string& out, char32_t cp);
 // Copies `s`, replacing every invalid or truncated sequence with U+FFFD.
 std::string sanitize_utf8(std::string_view s);
 
+// True when `s` is entirely well-formed UTF-8.
+bool is_valid_utf8(std::string_view s);
+
 // True when every byte is < 0x80.
 bool is_ascii(std::string_view s);
 
