@@ -24,9 +24,14 @@ struct FeedOptions {
     std::span<float> all_logits;
 };
 
+struct SessionOptions {
+    // CPU threads for matrix products, counting the calling thread; 0 = all hardware threads.
+    int threads = 1;
+};
+
 class Session {
   public:
-    explicit Session(std::shared_ptr<const Model> model);
+    explicit Session(std::shared_ptr<const Model> model, const SessionOptions& options = {});
     ~Session();
     Session(const Session& other);  // forks: same model, copied state and logits
     Session& operator=(const Session& other);
@@ -51,10 +56,12 @@ class Session {
                          std::uint64_t tokens_processed);
     std::uint64_t tokens_processed() const { return tokens_processed_; }
     void reset();
+    int threads() const;
 
   private:
     struct Scratch;
     std::shared_ptr<const Model> model_;
+    SessionOptions options_;
     State state_;
     std::vector<float> logits_;
     std::uint64_t tokens_processed_ = 0;

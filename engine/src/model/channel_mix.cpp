@@ -39,20 +39,20 @@ void channel_mix(const LayerPass& p, float* x) {
     }
 
     float* k = p.ws.ffn.data();
-    matmul(w.ffn_k, kx, T, k);
+    matmul(w.ffn_k, kx, T, k, p.ws.pool);
     const std::size_t TF = static_cast<std::size_t>(T) * F;
     for (std::size_t i = 0; i < TF; ++i) {
         const float r = std::max(k[i], 0.0f);
         k[i] = r * r;
     }
     float* kv = p.ws.y.data();
-    matmul(w.ffn_v, k, T, kv);
+    matmul(w.ffn_v, k, T, kv, p.ws.pool);
     if (p.cfg.arch == Arch::V7) {
         for (std::size_t i = 0; i < TC; ++i) x[i] += kv[i];
         return;
     }
     float* r = p.ws.r.data();
-    matmul(w.ffn_r, rx, T, r);
+    matmul(w.ffn_r, rx, T, r, p.ws.pool);
     for (std::size_t i = 0; i < TC; ++i) x[i] += sigmoid(r[i]) * kv[i];
 }
 

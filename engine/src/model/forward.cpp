@@ -37,10 +37,8 @@ void forward(const Model& model, State& state, const std::int32_t* tokens, int T
     ws.ensure(cfg, T);
 
     float* x = ws.x.data();
-    for (int t = 0; t < T; ++t) {
-        std::memcpy(x + static_cast<std::size_t>(t) * C,
-                    mw.emb.data() + static_cast<std::size_t>(tokens[t]) * C, sizeof(float) * C);
-    }
+    for (int t = 0; t < T; ++t)
+        matrix_row_f32(mw.emb, tokens[t], x + static_cast<std::size_t>(t) * C);
 
     for (int l = 0; l < cfg.n_layer; ++l) {
         const LayerPass pass{
@@ -67,7 +65,7 @@ void forward(const Model& model, State& state, const std::int32_t* tokens, int T
         layer_norm(x + static_cast<std::size_t>(first + t) * C, mw.ln_out_w.data(),
                    mw.ln_out_b.data(), ws.normed.data() + static_cast<std::size_t>(t) * C, C);
     }
-    matmul(mw.head, ws.normed.data(), rows, logits_rows);
+    matmul(mw.head, ws.normed.data(), rows, logits_rows, ws.pool);
 }
 
 }  // namespace ravel::detail

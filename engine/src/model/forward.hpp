@@ -11,8 +11,11 @@
 
 namespace ravel::detail {
 
+class ThreadPool;
+
 // Activation buffers for up to `capacity` tokens; reused between calls.
 struct Workspace {
+    ThreadPool* pool = nullptr;  // matrix products run here when set
     int capacity = 0;
     std::vector<float> x, xx, sx, t0, t1, t2, t3, t4, t5;  // T x C each
     std::vector<float> r, k, v, g, w, a, y, kk, v_first;   // T x C each

@@ -40,7 +40,7 @@ std::uint64_t Model::weight_bytes_per_token() const {
     vec(weights_->ln_out_w);
     vec(weights_->ln_out_b);
     mat(weights_->head);
-    bytes += static_cast<std::uint64_t>(config_.n_embd) * sizeof(float);  // one embedding row
+    bytes += weights_->emb.row_bytes;  // one embedding row
     return bytes;
 }
 
@@ -79,10 +79,6 @@ Result<std::shared_ptr<const Model>> Model::from_file(const WeightFile& file,
     if (!cfg_result) return cfg_result.error();
     const ModelConfig cfg = *cfg_result;
     const DType wtype = options.weight_type;
-    if (wtype != DType::F32 && wtype != DType::F16 && wtype != DType::BF16) {
-        return make_error("weight type " + std::string(dtype_name(wtype)) +
-                          " is not available on the CPU backend yet; use f32, f16 or bf16");
-    }
 
     auto weights = std::make_unique<ModelWeights>();
     auto progress = [&](int done) -> bool {
@@ -97,12 +93,14 @@ Result<std::shared_ptr<const Model>> Model::from_file(const WeightFile& file,
         if (!w0) return w0.error();
         auto b0 = read(file, "blocks.0.ln0.bias");
         if (!b0) return b0.error();
-        weights->emb = std::move(*emb);
         const int C = cfg.n_embd;
         for (int v = 0; v < cfg.n_vocab; ++v) {
-            float* row = weights->emb.data() + static_cast<std::size_t>(v) * C;
+            float* row = emb->data() + static_cast<std::size_t>(v) * C;
             detail::layer_norm(row, w0->data(), b0->data(), row, C);
         }
+        auto m = detail::make_matrix(emb->data(), cfg.n_vocab, C, wtype);
+        if (!m) return m.error();
+        weights->emb = std::move(*m);
     }
     if (!progress(1)) return cancelled_error();
 

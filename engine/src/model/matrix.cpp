@@ -4,94 +4,81 @@
 #include <cstring>
 #include <string>
 
+#include "model/cpu/kernels.hpp"
+#include "model/cpu/thread_pool.hpp"
+#include "ravel/quant.hpp"
+
 namespace ravel::detail {
 
+DType storage_type_for(DType wanted, int cols) {
+    if (dtype_block_elements(wanted) > 1 && cols % kQuantBlock != 0) return DType::F16;
+    return wanted;
+}
+
 Result<Matrix> make_matrix(const float* values, int rows, int cols, DType type) {
+    type = storage_type_for(type, cols);
     Matrix m;
     m.type = type;
     m.rows = rows;
     m.cols = cols;
-    const auto n = static_cast<std::uint64_t>(rows) * static_cast<std::uint64_t>(cols);
-    std::size_t bytes = 0;
-    switch (type) {
-        case DType::F32:
-            bytes = n * 4;
-            break;
-        case DType::F16:
-        case DType::BF16:
-            bytes = n * 2;
-            break;
-        default:
-            return make_error("weight type " + std::string(dtype_name(type)) +
-                              " is not supported by the reference CPU path");
-    }
-    if (!m.storage.resize(bytes)) {
+    auto row_bytes = dtype_bytes_for(type, static_cast<std::uint64_t>(cols));
+    if (!row_bytes)
+        return make_error("cannot store a row of " + std::to_string(cols) + " values as " +
+                          std::string(dtype_name(type)));
+    m.row_bytes = *row_bytes;
+    if (!m.owned.resize(m.row_bytes * static_cast<std::size_t>(rows))) {
         return make_error("out of memory allocating a " + std::to_string(rows) + "x" +
                           std::to_string(cols) + " matrix");
     }
-    if (type == DType::F32) {
-        std::memcpy(m.storage.data(), values, bytes);
-    } else {
-        auto* out = m.storage.as<std::uint16_t>();
-        for (std::uint64_t i = 0; i < n; ++i) {
-            out[i] = type == DType::F16 ? f32_to_f16(values[i]) : f32_to_bf16(values[i]);
-        }
+    m.data = m.owned.data();
+    for (int r = 0; r < rows; ++r) {
+        auto ok = quantize_row(type, values + static_cast<std::size_t>(r) * cols,
+                               static_cast<std::size_t>(cols), m.owned.data() + r * m.row_bytes);
+        if (!ok) return ok.error();
     }
     return m;
 }
 
-namespace {
-
-// Eight independent partial sums let the compiler vectorise without reassociation flags.
-inline float dot_f32(const float* a, const float* b, int n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+Result<Matrix> borrow_matrix(const std::byte* data, std::size_t size, int rows, int cols,
+                             DType type, std::shared_ptr<const void> keep_alive) {
+    auto row_bytes = dtype_bytes_for(type, static_cast<std::uint64_t>(cols));
+    if (!row_bytes || *row_bytes * static_cast<std::uint64_t>(rows) != size) {
+        return make_error("a " + std::to_string(rows) + "x" + std::to_string(cols) + " " +
+                          std::string(dtype_name(type)) + " matrix does not fit " +
+                          std::to_string(size) + " bytes");
     }
-    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; ++i) s += a[i] * b[i];
-    return s;
+    Matrix m;
+    m.type = type;
+    m.rows = rows;
+    m.cols = cols;
+    m.row_bytes = *row_bytes;
+    m.data = data;
+    m.borrowed = std::move(keep_alive);
+    return m;
 }
 
-// Converts one row of a half-precision matrix to fp32 so the dot product stays shared.
-void widen_row(const Matrix& w, int r, float* out) {
-    const auto* src = w.storage.as<std::uint16_t>() + static_cast<std::size_t>(r) * w.cols;
-    if (w.type == DType::F16) {
-        for (int c = 0; c < w.cols; ++c) out[c] = f16_to_f32(src[c]);
-    } else {
-        for (int c = 0; c < w.cols; ++c) out[c] = bf16_to_f32(src[c]);
-    }
+void matrix_row_f32(const Matrix& w, int r, float* out) {
+    (void)dequantize_row(w.type, w.row(r), static_cast<std::size_t>(w.cols), out);
 }
 
-}  // namespace
-
-void matmul(const Matrix& w, const float* x, int T, float* y) {
-    const int R = w.rows;
-    const int C = w.cols;
-    if (w.type == DType::F32) {
-        const float* W = w.storage.as<float>();
-        // Four rows at a time reuse each activation row from cache.
-        for (int r0 = 0; r0 < R; r0 += 4) {
-            const int r1 = std::min(R, r0 + 4);
-            for (int t = 0; t < T; ++t) {
-                const float* xt = x + static_cast<std::size_t>(t) * C;
-                float* yt = y + static_cast<std::size_t>(t) * R;
-                for (int r = r0; r < r1; ++r) {
-                    yt[r] = dot_f32(W + static_cast<std::size_t>(r) * C, xt, C);
-                }
-            }
+void matmul(const Matrix& w, const float* x, int T, float* y, ThreadPool* pool) {
+    const cpu::KernelTable& k = cpu::kernels();
+    // Small T: each weight row is decoded once and used for every token (memory-bound).
+    // Large T: blocked GEMM over f32 tiles (compute-bound).
+    const bool small = T <= cpu::kSmallBatch;
+    auto run = [&](int /*thread*/, std::int64_t r0, std::int64_t r1) {
+        if (small) {
+            k.gemv(w, static_cast<int>(r0), static_cast<int>(r1), x, T, y);
+        } else {
+            k.gemm(w, static_cast<int>(r0), static_cast<int>(r1), x, T, y);
         }
+    };
+    if (pool == nullptr || pool->size() == 1 ||
+        static_cast<std::int64_t>(w.rows) * w.cols < 32768) {
+        run(0, 0, w.rows);
         return;
     }
-    std::vector<float> row(static_cast<std::size_t>(C));
-    for (int r = 0; r < R; ++r) {
-        widen_row(w, r, row.data());
-        for (int t = 0; t < T; ++t) {
-            y[static_cast<std::size_t>(t) * R + r] =
-                dot_f32(row.data(), x + static_cast<std::size_t>(t) * C, C);
-        }
-    }
+    pool->parallel_for(w.rows, small ? 16 : cpu::kGemmRowBlock, run);
 }
 
 }  // namespace ravel::detail

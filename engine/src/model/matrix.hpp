@@ -1,10 +1,10 @@
 // A weight matrix of shape (rows, cols) in one of the storage types, used as y = W x.
-// One parameterised product routine per operation; the element type is a property of the
-// matrix, not a copy of the forward pass.
+// The element type is a property of the matrix; every product goes through one parameterised
+// kernel per operation, never a copy of the forward pass per type.
 #pragma once
 
 #include <cstdint>
-#include <vector>
+#include <memory>
 
 #include "model/aligned_buffer.hpp"
 #include "ravel/result.hpp"
@@ -12,20 +12,43 @@
 
 namespace ravel::detail {
 
+class ThreadPool;
+
 struct Matrix {
     DType type = DType::F32;
     int rows = 0;
     int cols = 0;
-    AlignedBuffer storage;
+    std::size_t row_bytes = 0;
+    const std::byte* data = nullptr;       // rows * row_bytes bytes, row-major blocks
+    AlignedBuffer owned;                   // when the matrix owns its bytes
+    std::shared_ptr<const void> borrowed;  // keeps a mapped file alive when data points into it
+
+    Matrix() = default;
+    Matrix(Matrix&&) noexcept = default;
+    Matrix& operator=(Matrix&&) noexcept = default;
+    Matrix(const Matrix&) = delete;
+    Matrix& operator=(const Matrix&) = delete;
 
     bool empty() const { return rows == 0; }
-    std::uint64_t bytes() const { return storage.size(); }
+    std::uint64_t bytes() const { return static_cast<std::uint64_t>(rows) * row_bytes; }
+    const std::byte* row(int r) const { return data + static_cast<std::size_t>(r) * row_bytes; }
 };
 
-// Builds a matrix of `type` from row-major fp32 values (rows x cols).
+// The type a matrix of `cols` columns is actually stored in when `wanted` is asked for:
+// block-quantized types need whole 32-value blocks per row, otherwise f16 is used.
+DType storage_type_for(DType wanted, int cols);
+
+// Builds a matrix from row-major fp32 values (rows x cols), converting to `type`.
 Result<Matrix> make_matrix(const float* values, int rows, int cols, DType type);
+// Wraps bytes that already hold the matrix in `type` (e.g. inside a mapped GGUF file).
+Result<Matrix> borrow_matrix(const std::byte* data, std::size_t size, int rows, int cols,
+                             DType type, std::shared_ptr<const void> keep_alive);
 
 // Y[t, r] = sum_c W[r, c] * X[t, c] for t < T. X is T x cols, Y is T x rows, both row-major.
-void matmul(const Matrix& w, const float* x, int T, float* y);
+// Runs on `pool` when given.
+void matmul(const Matrix& w, const float* x, int T, float* y, ThreadPool* pool = nullptr);
+
+// Dequantizes row r of w into `out` (cols floats).
+void matrix_row_f32(const Matrix& w, int r, float* out);
 
 }  // namespace ravel::detail

@@ -3,16 +3,26 @@
 #include <algorithm>
 #include <string>
 
+#include "model/cpu/thread_pool.hpp"
 #include "model/forward.hpp"
 
 namespace ravel {
 
 struct Session::Scratch {
+    explicit Scratch(int threads) : pool(threads) { ws.pool = &pool; }
+    detail::ThreadPool pool;
     detail::Workspace ws;
 };
 
-Session::Session(std::shared_ptr<const Model> model)
-    : model_(std::move(model)), state_(model_->config()), scratch_(std::make_unique<Scratch>()) {}
+Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options)
+    : model_(std::move(model)),
+      options_(options),
+      state_(model_->config()),
+      scratch_(std::make_unique<Scratch>(options.threads)) {}
+
+int Session::threads() const {
+    return scratch_->pool.size();
+}
 
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
@@ -20,18 +30,20 @@ Session& Session::operator=(Session&&) noexcept = default;
 
 Session::Session(const Session& other)
     : model_(other.model_),
+      options_(other.options_),
       state_(other.state_),
       logits_(other.logits_),
       tokens_processed_(other.tokens_processed_),
-      scratch_(std::make_unique<Scratch>()) {}
+      scratch_(std::make_unique<Scratch>(other.options_.threads)) {}
 
 Session& Session::operator=(const Session& other) {
     if (this != &other) {
         model_ = other.model_;
+        options_ = other.options_;
         state_ = other.state_;
         logits_ = other.logits_;
         tokens_processed_ = other.tokens_processed_;
-        scratch_ = std::make_unique<Scratch>();
+        scratch_ = std::make_unique<Scratch>(other.options_.threads);
     }
     return *this;
 }

@@ -36,9 +36,9 @@ void time_mix_v4(const LayerPass& p, float* x) {
     float* k = p.ws.k.data();
     float* v = p.ws.v.data();
     float* r = p.ws.r.data();
-    matmul(w.att_k, kx, T, k);
-    matmul(w.att_v, vx, T, v);
-    matmul(w.att_r, rx, T, r);
+    matmul(w.att_k, kx, T, k, p.ws.pool);
+    matmul(w.att_v, vx, T, v, p.ws.pool);
+    matmul(w.att_r, rx, T, r, p.ws.pool);
 
     float* aa = p.s.att;
     float* bb = p.s.att + C;
@@ -64,7 +64,7 @@ void time_mix_v4(const LayerPass& p, float* x) {
         }
     }
     float* out = p.ws.t3.data();
-    matmul(w.att_o, y, T, out);
+    matmul(w.att_o, y, T, out, p.ws.pool);
     for (std::size_t i = 0; i < TC; ++i) x[i] += out[i];
 }
 

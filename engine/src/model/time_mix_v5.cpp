@@ -22,7 +22,7 @@ void v6_mix(const LayerPass& p, const float* xx, const float* sx, float* const o
         xxx[i] = xx[i] + (sx[i] - xx[i]) * w.maa_x[i % static_cast<std::size_t>(C)];
     }
     float* m = p.ws.lora_out.data();  // T x 5D
-    matmul(w.maa_w1, xxx, T, m);
+    matmul(w.maa_w1, xxx, T, m, p.ws.pool);
     for (std::size_t i = 0; i < static_cast<std::size_t>(T) * 5 * D; ++i) m[i] = std::tanh(m[i]);
 
     const std::vector<float>* maa[5] = {&w.maa_w, &w.maa_k, &w.maa_v, &w.maa_r, &w.maa_g};
@@ -34,7 +34,7 @@ void v6_mix(const LayerPass& p, const float* xx, const float* sx, float* const o
                         m + static_cast<std::size_t>(t) * 5 * D + static_cast<std::size_t>(i) * D,
                         sizeof(float) * D);
         }
-        matmul(w.maa_w2[i], slice, T, offset);
+        matmul(w.maa_w2[i], slice, T, offset, p.ws.pool);
         for (std::size_t j = 0; j < TC; ++j) {
             const std::size_t c = j % static_cast<std::size_t>(C);
             outs[i][j] = xx[j] + (sx[j] - xx[j]) * ((*maa[i])[c] + offset[j]);
@@ -73,11 +73,11 @@ void time_mix_v5(const LayerPass& p, float* x) {
         v6_mix(p, xx, sx, outs);
         // Per-token decay: exp(-exp(time_decay + tanh(xw W1) W2)).
         float* hidden = p.ws.lora_in.data();
-        matmul(w.decay_w1, xw, T, hidden);
+        matmul(w.decay_w1, xw, T, hidden, p.ws.pool);
         for (std::size_t i = 0; i < static_cast<std::size_t>(T) * p.cfg.lora_decay; ++i) {
             hidden[i] = std::tanh(hidden[i]);
         }
-        matmul(w.decay_w2, hidden, T, decay);
+        matmul(w.decay_w2, hidden, T, decay, p.ws.pool);
         for (std::size_t i = 0; i < TC; ++i) {
             decay[i] = std::exp(-std::exp(w.decay[i % static_cast<std::size_t>(C)] + decay[i]));
         }
@@ -96,10 +96,10 @@ void time_mix_v5(const LayerPass& p, float* x) {
     float* k = p.ws.k.data();
     float* v = p.ws.v.data();
     float* g = p.ws.g.data();
-    matmul(w.att_r, xr, T, r);
-    matmul(w.att_k, xk, T, k);
-    matmul(w.att_v, xv, T, v);
-    matmul(w.att_g, xg, T, g);
+    matmul(w.att_r, xr, T, r, p.ws.pool);
+    matmul(w.att_k, xk, T, k, p.ws.pool);
+    matmul(w.att_v, xv, T, v, p.ws.pool);
+    matmul(w.att_g, xg, T, g, p.ws.pool);
     for (std::size_t i = 0; i < TC; ++i) g[i] = silu(g[i]);
 
     // S[h] is N x N indexed [key i, value j]:
@@ -133,7 +133,7 @@ void time_mix_v5(const LayerPass& p, float* x) {
     }
     for (std::size_t i = 0; i < TC; ++i) y[i] *= g[i];
     float* out = p.ws.t5.data();
-    matmul(w.att_o, y, T, out);
+    matmul(w.att_o, y, T, out, p.ws.pool);
     for (std::size_t i = 0; i < TC; ++i) x[i] += out[i];
 }
 

@@ -17,11 +17,11 @@ constexpr float kNormalizeEps = 1e-12f;   // F.normalize's default eps
 // out = f(x W1) W2 over T rows, with W1, W2 already transposed to (D, C) and (C, D).
 template <class Activation>
 void lora(const Matrix& w1, const Matrix& w2, const float* x, int T, float* hidden, float* out,
-          Activation act) {
-    matmul(w1, x, T, hidden);
+          Activation act, ThreadPool* pool) {
+    matmul(w1, x, T, hidden, pool);
     const std::size_t n = static_cast<std::size_t>(T) * w1.rows;
     for (std::size_t i = 0; i < n; ++i) hidden[i] = act(hidden[i]);
-    matmul(w2, hidden, T, out);
+    matmul(w2, hidden, T, out, pool);
 }
 
 }  // namespace
@@ -64,21 +64,25 @@ void time_mix_v7(const LayerPass& p, float* x) {
     float* r = ws.r.data();
     float* k = ws.k.data();
     float* v = ws.v.data();
-    matmul(w.att_r, xr, T, r);
-    matmul(w.att_k, xk, T, k);
-    matmul(w.att_v, xv, T, v);
+    matmul(w.att_r, xr, T, r, ws.pool);
+    matmul(w.att_k, xk, T, k, ws.pool);
+    matmul(w.att_v, xv, T, v, ws.pool);
 
     float* hidden = ws.lora_in.data();
     float* decay = ws.w.data();
-    lora(w.w1, w.w2, xw, T, hidden, decay, [](float z) { return std::tanh(z); });
+    lora(
+        w.w1, w.w2, xw, T, hidden, decay, [](float z) { return std::tanh(z); }, ws.pool);
     float* a = ws.a.data();
-    lora(w.a1, w.a2, xa, T, hidden, a, [](float z) { return z; });
+    lora(
+        w.a1, w.a2, xa, T, hidden, a, [](float z) { return z; }, ws.pool);
     float* g = ws.g.data();
-    lora(w.g1, w.g2, xg, T, hidden, g, [](float z) { return sigmoid(z); });
+    lora(
+        w.g1, w.g2, xg, T, hidden, g, [](float z) { return sigmoid(z); }, ws.pool);
     float* vres = ws.lora_out.data();  // reused below only when the layer has a value residual
     if (w.has_value_residual) {
         vres = xw;  // xw is no longer needed; T x C
-        lora(w.v1, w.v2, xv, T, hidden, vres, [](float z) { return z; });
+        lora(
+            w.v1, w.v2, xv, T, hidden, vres, [](float z) { return z; }, ws.pool);
     }
 
     float* kk = ws.kk.data();
@@ -150,7 +154,7 @@ void time_mix_v7(const LayerPass& p, float* x) {
     }
     for (std::size_t i = 0; i < TC; ++i) y[i] *= g[i];
     float* out = ws.t0.data();
-    matmul(w.att_o, y, T, out);
+    matmul(w.att_o, y, T, out, ws.pool);
     for (std::size_t i = 0; i < TC; ++i) x[i] += out[i];
 }
 

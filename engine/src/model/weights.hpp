@@ -43,7 +43,7 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-    detail::Vec emb;  // n_vocab x n_embd, with blocks.0.ln0 already applied to every row
+    detail::Matrix emb;  // n_vocab x n_embd, with blocks.0.ln0 already applied to every row
     std::vector<LayerWeights> layers;
     detail::Vec ln_out_w, ln_out_b;
     detail::Matrix head;

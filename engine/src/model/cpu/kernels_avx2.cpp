@@ -1,0 +1,59 @@
+// AVX2 + FMA + F16C instantiation of the matrix kernels.
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace ravel::detail::cpu::avx2 {
+struct S {
+    static constexpr const char* kName = "avx2";
+    static constexpr int W = 8;
+    static constexpr int kTileTokens = 2;  // 4 x 2 accumulators leave room in 16 registers
+    using V = __m256;
+    static V zero() { return _mm256_setzero_ps(); }
+    static V load(const float* p) { return _mm256_loadu_ps(p); }
+    static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+    static V set1(float f) { return _mm256_set1_ps(f); }
+    static V add(V a, V b) { return _mm256_add_ps(a, b); }
+    static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+    static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+    static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+    static float sum(V v) {
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        return _mm_cvtss_f32(s);
+    }
+    static V load_f16(const std::uint16_t* p) {
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    }
+    static V load_bf16(const std::uint16_t* p) {
+        const __m256i x =
+            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(x, 16));
+    }
+    static V load_i8(const std::int8_t* p) {
+        return _mm256_cvtepi32_ps(
+            _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+    }
+    static V load_lo4(const std::uint8_t* p) {
+        const __m256i x =
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+        return _mm256_cvtepi32_ps(_mm256_and_si256(x, _mm256_set1_epi32(15)));
+    }
+    static V load_hi4(const std::uint8_t* p) {
+        const __m256i x =
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+        return _mm256_cvtepi32_ps(_mm256_srli_epi32(x, 4));
+    }
+    static V load_bit16(std::uint32_t bits, int first) {
+        const __m256i shifted =
+            _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(bits >> first)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i bit = _mm256_and_si256(shifted, _mm256_set1_epi32(1));
+        return _mm256_mul_ps(_mm256_cvtepi32_ps(bit), _mm256_set1_ps(16.0f));
+    }
+};
+}  // namespace ravel::detail::cpu::avx2
+
+#define RAVEL_ISA_NS avx2
+#include "model/cpu/simd_kernels.inl"

@@ -1,0 +1,51 @@
+// AVX-512 instantiation of the matrix kernels (compiled with -mavx512f -mavx512bw -mavx512vl
+// -mfma -mf16c; only called when the CPU reports those features).
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace ravel::detail::cpu::avx512 {
+struct S {
+    static constexpr const char* kName = "avx512";
+    static constexpr int W = 16;
+    static constexpr int kTileTokens = 4;  // 4 x 4 accumulators of 32 registers
+    using V = __m512;
+    static V zero() { return _mm512_setzero_ps(); }
+    static V load(const float* p) { return _mm512_loadu_ps(p); }
+    static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+    static V set1(float f) { return _mm512_set1_ps(f); }
+    static V add(V a, V b) { return _mm512_add_ps(a, b); }
+    static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+    static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+    static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+    static float sum(V v) { return _mm512_reduce_add_ps(v); }
+    static V load_f16(const std::uint16_t* p) {
+        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    }
+    static V load_bf16(const std::uint16_t* p) {
+        const __m512i x =
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(x, 16));
+    }
+    static V load_i8(const std::int8_t* p) {
+        return _mm512_cvtepi32_ps(
+            _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+    }
+    static V load_lo4(const std::uint8_t* p) {
+        const __m512i x =
+            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        return _mm512_cvtepi32_ps(_mm512_and_si512(x, _mm512_set1_epi32(15)));
+    }
+    static V load_hi4(const std::uint8_t* p) {
+        const __m512i x =
+            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        return _mm512_cvtepi32_ps(_mm512_srli_epi32(x, 4));
+    }
+    static V load_bit16(std::uint32_t bits, int first) {
+        return _mm512_maskz_mov_ps(static_cast<__mmask16>(bits >> first), _mm512_set1_ps(16.0f));
+    }
+};
+}  // namespace ravel::detail::cpu::avx512
+
+#define RAVEL_ISA_NS avx512
+#include "model/cpu/simd_kernels.inl"

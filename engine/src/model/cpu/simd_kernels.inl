@@ -1,0 +1,212 @@
+// The matrix kernels, written once over a SIMD abstraction `S` and instantiated per
+// instruction set in kernels_<isa>.cpp (each compiled with its own target flags).
+//
+// S provides: W (floats per vector), V, zero(), load(const float*), fma(a, b, c), sum(V),
+// set1(float), add(V, V), mul(V, V), store(float*, V), load_f16/load_bf16(const uint16_t*),
+// load_i8(const int8_t*), load_lo4/load_hi4(const uint8_t*) (W bytes' nibbles),
+// load_bit16(uint32_t bits, int first) (16.0f where bit first+lane is set).
+// No standard-library templates are used here: an out-of-line copy of one instantiated with
+// this file's target flags could be picked by the linker for baseline code.
+#include <cstring>
+
+#include "model/cpu/kernels.hpp"
+#include "ravel/quant.hpp"
+
+namespace ravel::detail::cpu::RAVEL_ISA_NS {
+
+namespace {
+
+inline int imin(int a, int b) { return a < b ? a : b; }
+
+constexpr int kBlock = kQuantBlock;  // values per decode block for every type
+constexpr int kVecs = kBlock / S::W;
+
+inline float half_at(const std::byte* p) {
+    std::uint16_t h;
+    std::memcpy(&h, p, 2);
+    return f16_to_f32(h);
+}
+
+// Decodes block b (32 values) of a row into kVecs vectors.
+template <DType T>
+inline void decode_block(const std::byte* row, int b, S::V out[kVecs]) {
+    if constexpr (T == DType::F32) {
+        const float* p = reinterpret_cast<const float*>(row) + b * kBlock;
+        for (int i = 0; i < kVecs; ++i) out[i] = S::load(p + i * S::W);
+    } else if constexpr (T == DType::F16 || T == DType::BF16) {
+        const auto* p = reinterpret_cast<const std::uint16_t*>(row) + b * kBlock;
+        for (int i = 0; i < kVecs; ++i) {
+            out[i] = T == DType::F16 ? S::load_f16(p + i * S::W) : S::load_bf16(p + i * S::W);
+        }
+    } else if constexpr (T == DType::Q8_0) {
+        const std::byte* blk = row + b * 34;
+        const S::V d = S::set1(half_at(blk));
+        const auto* q = reinterpret_cast<const std::int8_t*>(blk + 2);
+        for (int i = 0; i < kVecs; ++i) out[i] = S::mul(d, S::load_i8(q + i * S::W));
+    } else if constexpr (T == DType::Q4_0) {
+        const std::byte* blk = row + b * 18;
+        const S::V d = S::set1(half_at(blk));
+        const S::V eight = S::set1(8.0f);
+        const auto* qs = reinterpret_cast<const std::uint8_t*>(blk + 2);
+        constexpr int half = kVecs / 2;  // vectors per 16 values
+        for (int i = 0; i < half; ++i) {
+            out[i] = S::mul(d, S::sub(S::load_lo4(qs + i * S::W), eight));
+            out[half + i] = S::mul(d, S::sub(S::load_hi4(qs + i * S::W), eight));
+        }
+    } else if constexpr (T == DType::Q5_1) {
+        const std::byte* blk = row + b * 24;
+        const S::V d = S::set1(half_at(blk));
+        const S::V m = S::set1(half_at(blk + 2));
+        std::uint32_t qh;
+        std::memcpy(&qh, blk + 4, 4);
+        const auto* qs = reinterpret_cast<const std::uint8_t*>(blk + 8);
+        constexpr int half = kVecs / 2;
+        for (int i = 0; i < half; ++i) {
+            const S::V lo = S::add(S::load_lo4(qs + i * S::W), S::load_bit16(qh, i * S::W));
+            const S::V hi = S::add(S::load_hi4(qs + i * S::W), S::load_bit16(qh, 16 + i * S::W));
+            out[i] = S::fma(d, lo, m);
+            out[half + i] = S::fma(d, hi, m);
+        }
+    }
+}
+
+inline float scalar_at(DType type, const std::byte* row, int c) {
+    if (type == DType::F32) return reinterpret_cast<const float*>(row)[c];
+    std::uint16_t h;
+    std::memcpy(&h, row + 2 * static_cast<std::size_t>(c), 2);
+    return type == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+}
+
+// Fused decode: each weight block is decoded once into registers and used for all T tokens.
+template <DType Type>
+void gemv_typed(const Matrix& w, int r0, int r1, const float* x, int T, float* y) {
+    const int C = w.cols;
+    const int blocks = C / kBlock;  // quantized types always have whole blocks
+    for (int r = r0; r < r1; ++r) {
+        const std::byte* row = w.row(r);
+        S::V acc[kSmallBatch][2];
+        for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = S::zero();
+        for (int b = 0; b < blocks; ++b) {
+            S::V vals[kVecs];
+            decode_block<Type>(row, b, vals);
+            for (int t = 0; t < T; ++t) {
+                const float* xt = x + static_cast<std::size_t>(t) * C + b * kBlock;
+                for (int i = 0; i < kVecs; ++i) {
+                    acc[t][i & 1] = S::fma(vals[i], S::load(xt + i * S::W), acc[t][i & 1]);
+                }
+            }
+        }
+        for (int t = 0; t < T; ++t) {
+            float s = S::sum(S::add(acc[t][0], acc[t][1]));
+            for (int c = blocks * kBlock; c < C; ++c) {  // plain types only
+                s += scalar_at(Type, row, c) * x[static_cast<std::size_t>(t) * C + c];
+            }
+            y[static_cast<std::size_t>(t) * w.rows + r] = s;
+        }
+    }
+}
+
+// GEMM blocking: a K block of W rows stays in L1 while a block of token rows stays in L2.
+constexpr int kKBlock = 256;
+constexpr int kTBlock = 64;
+constexpr int kTileT = S::kTileTokens;
+constexpr int kTileR = kGemmRowBlock;
+
+// y[t][r] += sum_k w[r][k] x[t][k] for a kTileR x nt tile over kn values (kn % W == 0).
+inline void tile(const float* const wr[kTileR], const float* const xt[kTileT], int kn, float* y,
+                 std::size_t ldy, int nr, int nt) {
+    S::V acc[kTileR][kTileT];
+    for (int r = 0; r < kTileR; ++r)
+        for (int t = 0; t < kTileT; ++t) acc[r][t] = S::zero();
+    for (int k = 0; k < kn; k += S::W) {
+        S::V wv[kTileR];
+        for (int r = 0; r < kTileR; ++r) wv[r] = S::load(wr[r] + k);
+        for (int t = 0; t < kTileT; ++t) {
+            const S::V xv = S::load(xt[t] + k);
+            for (int r = 0; r < kTileR; ++r) acc[r][t] = S::fma(wv[r], xv, acc[r][t]);
+        }
+    }
+    for (int t = 0; t < nt; ++t)
+        for (int r = 0; r < nr; ++r) y[static_cast<std::size_t>(t) * ldy + r] += S::sum(acc[r][t]);
+}
+
+template <DType Type>
+void gemm_typed(const Matrix& w, int r0, int r1, const float* x, int T, float* y) {
+    const int C = w.cols;
+    const std::size_t R = static_cast<std::size_t>(w.rows);
+    for (int t = 0; t < T; ++t) {
+        for (int r = r0; r < r1; ++r) y[t * R + r] = 0.0f;
+    }
+    // Per-thread scratch for decoded weights (kTileR rows of one K block).
+    alignas(64) float wbuf[kTileR][kKBlock];
+    for (int t0 = 0; t0 < T; t0 += kTBlock) {
+        const int tn = imin(kTBlock, T - t0);
+        for (int k0 = 0; k0 < C; k0 += kKBlock) {
+            const int kn = imin(kKBlock, C - k0);
+            const int kv = kn / S::W * S::W;  // vector part; the rest is done in scalar
+            for (int r = r0; r < r1; r += kTileR) {
+                const int nr = imin(kTileR, r1 - r);
+                const float* wr[kTileR];
+                for (int i = 0; i < kTileR; ++i) {
+                    const int row = r + imin(i, nr - 1);
+                    if constexpr (Type == DType::F32) {
+                        wr[i] = reinterpret_cast<const float*>(w.row(row)) + k0;
+                    } else {
+                        S::V vals[kVecs];
+                        const int whole = kn / kBlock;
+                        for (int b = 0; b < whole; ++b) {
+                            decode_block<Type>(w.row(row), k0 / kBlock + b, vals);
+                            for (int v = 0; v < kVecs; ++v) S::store(&wbuf[i][b * kBlock + v * S::W], vals[v]);
+                        }
+                        for (int c = whole * kBlock; c < kn; ++c) wbuf[i][c] = scalar_at(Type, w.row(row), k0 + c);
+                        wr[i] = wbuf[i];
+                    }
+                }
+                for (int t = 0; t < tn; t += kTileT) {
+                    const int nt = imin(kTileT, tn - t);
+                    const float* xt[kTileT];
+                    for (int i = 0; i < kTileT; ++i) {
+                        xt[i] = x + static_cast<std::size_t>(t0 + t + imin(i, nt - 1)) * C + k0;
+                    }
+                    float* yt = y + static_cast<std::size_t>(t0 + t) * R + r;
+                    tile(wr, xt, kv, yt, R, nr, nt);
+                    for (int c = kv; c < kn; ++c) {
+                        for (int ti = 0; ti < nt; ++ti)
+                            for (int ri = 0; ri < nr; ++ri) yt[ti * R + ri] += wr[ri][c] * xt[ti][c];
+                    }
+                }
+            }
+        }
+    }
+}
+
+void gemv(const Matrix& w, int r0, int r1, const float* x, int T, float* y) {
+    switch (w.type) {
+        case DType::F32: return gemv_typed<DType::F32>(w, r0, r1, x, T, y);
+        case DType::F16: return gemv_typed<DType::F16>(w, r0, r1, x, T, y);
+        case DType::BF16: return gemv_typed<DType::BF16>(w, r0, r1, x, T, y);
+        case DType::Q8_0: return gemv_typed<DType::Q8_0>(w, r0, r1, x, T, y);
+        case DType::Q5_1: return gemv_typed<DType::Q5_1>(w, r0, r1, x, T, y);
+        case DType::Q4_0: return gemv_typed<DType::Q4_0>(w, r0, r1, x, T, y);
+    }
+}
+
+void gemm(const Matrix& w, int r0, int r1, const float* x, int T, float* y) {
+    switch (w.type) {
+        case DType::F32: return gemm_typed<DType::F32>(w, r0, r1, x, T, y);
+        case DType::F16: return gemm_typed<DType::F16>(w, r0, r1, x, T, y);
+        case DType::BF16: return gemm_typed<DType::BF16>(w, r0, r1, x, T, y);
+        case DType::Q8_0: return gemm_typed<DType::Q8_0>(w, r0, r1, x, T, y);
+        case DType::Q5_1: return gemm_typed<DType::Q5_1>(w, r0, r1, x, T, y);
+        case DType::Q4_0: return gemm_typed<DType::Q4_0>(w, r0, r1, x, T, y);
+    }
+}
+
+}  // namespace
+
+const KernelTable& table() {
+    static const KernelTable t{S::kName, &gemv, &gemm};
+    return t;
+}
+
+}  // namespace ravel::detail::cpu::RAVEL_ISA_NS

@@ -1,0 +1,185 @@
+// Every CPU kernel (each instruction set this machine has, each weight type, one-token and
+// GEMM paths, 1 and several threads) against a double-precision reference on the same
+// dequantized weights, on awkward sizes that are not multiples of the SIMD width.
+#include <QtTest>
+#include <cmath>
+#include <random>
+
+#include "model/cpu/kernels.hpp"
+#include "model/cpu/thread_pool.hpp"
+#include "model/matrix.hpp"
+#include "ravel/quant.hpp"
+
+using namespace ravel;
+using namespace ravel::detail;
+
+namespace {
+
+std::vector<float> random_values(std::size_t n, std::uint32_t seed, float scale = 1.0f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.0f, scale);
+    std::vector<float> v(n);
+    for (auto& x : v) x = dist(rng);
+    return v;
+}
+
+// Reference: dequantize each row with the scalar routine, then sum in double.
+void reference(const Matrix& w, const float* x, int T, std::vector<double>& y,
+               std::vector<double>& mag) {
+    std::vector<float> row(static_cast<std::size_t>(w.cols));
+    y.assign(static_cast<std::size_t>(T) * w.rows, 0.0);
+    mag.assign(y.size(), 0.0);
+    for (int r = 0; r < w.rows; ++r) {
+        QVERIFY(
+            dequantize_row(w.type, w.row(r), static_cast<std::size_t>(w.cols), row.data()).ok());
+        for (int t = 0; t < T; ++t) {
+            double s = 0, m = 0;
+            for (int c = 0; c < w.cols; ++c) {
+                const double p =
+                    static_cast<double>(row[c]) * x[static_cast<std::size_t>(t) * w.cols + c];
+                s += p;
+                m += std::fabs(p);
+            }
+            y[static_cast<std::size_t>(t) * w.rows + r] = s;
+            mag[static_cast<std::size_t>(t) * w.rows + r] = m;
+        }
+    }
+}
+
+}  // namespace
+
+class CpuKernelsTest : public QObject {
+    Q_OBJECT
+
+  private slots:
+    void kernels_match_reference_data() {
+        QTest::addColumn<int>("isa");
+        QTest::addColumn<int>("dtype");
+        QTest::addColumn<int>("rows");
+        QTest::addColumn<int>("cols");
+        QTest::addColumn<int>("tokens");
+        const cpu::Isa isas[] = {cpu::Isa::Generic, cpu::Isa::Avx2, cpu::Isa::Avx512};
+        const DType types[] = {DType::F32,  DType::F16,  DType::BF16,
+                               DType::Q8_0, DType::Q5_1, DType::Q4_0};
+        const int shapes[][2] = {{1, 32}, {37, 96}, {61, 160}, {130, 288}, {7, 1024}};
+        const int plain_cols[] = {5, 17, 41, 263};  // not multiples of any SIMD width
+        for (auto isa : isas) {
+            const char* isa_name = cpu::kernels_for(isa).isa;
+            for (auto type : types) {
+                for (const auto& s : shapes) {
+                    for (int T : {1, 3, 4, 5, 70}) {
+                        QTest::addRow("%s/%s/%dx%d/T%d", isa_name, dtype_name(type).data(), s[0],
+                                      s[1], T)
+                            << int(isa) << int(type) << s[0] << s[1] << T;
+                    }
+                }
+                if (dtype_block_elements(type) == 1) {
+                    for (int c : plain_cols) {
+                        for (int T : {1, 2, 9}) {
+                            QTest::addRow("%s/%s/11x%d/T%d", isa_name, dtype_name(type).data(), c,
+                                          T)
+                                << int(isa) << int(type) << 11 << c << T;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    void kernels_match_reference() {
+        QFETCH(int, isa);
+        QFETCH(int, dtype);
+        QFETCH(int, rows);
+        QFETCH(int, cols);
+        QFETCH(int, tokens);
+        if (!cpu::cpu_supports(static_cast<cpu::Isa>(isa)))
+            QSKIP("this CPU lacks the instruction set");
+        const auto values =
+            random_values(static_cast<std::size_t>(rows) * cols, 1u + rows * 7u + cols);
+        auto w = make_matrix(values.data(), rows, cols, static_cast<DType>(dtype));
+        QVERIFY(w.ok());
+        QCOMPARE(int(w->type), dtype);
+        const auto x = random_values(static_cast<std::size_t>(tokens) * cols, 99u + tokens);
+        std::vector<double> want, mag;
+        reference(*w, x.data(), tokens, want, mag);
+
+        const cpu::KernelTable& k = cpu::kernels_for(static_cast<cpu::Isa>(isa));
+        std::vector<float> got(want.size(), NAN);
+        if (tokens <= cpu::kSmallBatch) {
+            k.gemv(*w, 0, rows, x.data(), tokens, got.data());
+        }
+        std::vector<float> got_gemm(want.size(), NAN);
+        // GEMM in two uneven row ranges, as two threads would split it.
+        const int split = rows > 4 ? (rows / 2) / 4 * 4 + 1 : rows;
+        k.gemm(*w, 0, split, x.data(), tokens, got_gemm.data());
+        if (split < rows) k.gemm(*w, split, rows, x.data(), tokens, got_gemm.data());
+
+        for (std::size_t i = 0; i < want.size(); ++i) {
+            const double tol = 2e-6 * mag[i] + 1e-6;
+            if (tokens <= cpu::kSmallBatch && !(std::fabs(got[i] - want[i]) <= tol)) {
+                QFAIL(qPrintable(
+                    QStringLiteral("gemv [%1]: %2 vs %3").arg(i).arg(got[i]).arg(want[i])));
+            }
+            if (!(std::fabs(got_gemm[i] - want[i]) <= tol)) {
+                QFAIL(qPrintable(
+                    QStringLiteral("gemm [%1]: %2 vs %3").arg(i).arg(got_gemm[i]).arg(want[i])));
+            }
+        }
+    }
+
+    void threaded_matmul_matches_single_thread() {
+        const int rows = 203, cols = 320;
+        const auto values = random_values(static_cast<std::size_t>(rows) * cols, 5);
+        for (DType type : {DType::F32, DType::Q4_0}) {
+            auto w = make_matrix(values.data(), rows, cols, type);
+            QVERIFY(w.ok());
+            for (int T : {1, 4, 33}) {
+                const auto x = random_values(static_cast<std::size_t>(T) * cols, 11);
+                std::vector<float> one(static_cast<std::size_t>(T) * rows), many(one.size());
+                matmul(*w, x.data(), T, one.data(), nullptr);
+                ThreadPool pool(3);
+                matmul(*w, x.data(), T, many.data(), &pool);
+                QCOMPARE(many, one);  // same kernels, same per-row order: bit-identical
+            }
+        }
+    }
+
+    // Quantization error stays inside each format's bound (half a step per value).
+    void quantization_error_is_bounded() {
+        const auto v = random_values(32 * 64, 3, 0.05f);
+        for (DType type : {DType::Q8_0, DType::Q5_1, DType::Q4_0}) {
+            std::vector<std::byte> q(*dtype_bytes_for(type, v.size()));
+            QVERIFY(quantize_row(type, v.data(), v.size(), q.data()).ok());
+            std::vector<float> back(v.size());
+            QVERIFY(dequantize_row(type, q.data(), v.size(), back.data()).ok());
+            for (std::size_t b = 0; b < v.size() / 32; ++b) {
+                float lo = INFINITY, hi = -INFINITY, amax = 0;
+                for (int i = 0; i < 32; ++i) {
+                    lo = std::min(lo, v[b * 32 + i]);
+                    hi = std::max(hi, v[b * 32 + i]);
+                    amax = std::max(amax, std::fabs(v[b * 32 + i]));
+                }
+                const float step = type == DType::Q8_0   ? amax / 127
+                                   : type == DType::Q4_0 ? amax / 8
+                                                         : (hi - lo) / 31;
+                for (int i = 0; i < 32; ++i) {
+                    const float err = std::fabs(back[b * 32 + i] - v[b * 32 + i]);
+                    // Half a step, plus the f16 rounding of the scale (and of q5_1's minimum).
+                    // q4_0 spans -8..7 steps, so the end opposite the largest value can be
+                    // clipped by up to a whole step.
+                    const float allowed = (type == DType::Q4_0 ? 1.0f : 0.5f) * step * 1.01f;
+                    QVERIFY2(err <= allowed + 2e-3f * amax + 1e-7f,
+                             qPrintable(QStringLiteral("%1 block %2 value %3: error %4, step %5")
+                                            .arg(dtype_name(type).data())
+                                            .arg(b)
+                                            .arg(i)
+                                            .arg(err)
+                                            .arg(step)));
+                }
+            }
+        }
+    }
+};
+
+QTEST_APPLESS_MAIN(CpuKernelsTest)
+#include "test_cpu_kernels.moc"
