@@ -1,0 +1,48 @@
+// One assistant reply, generated or replayed. This mirrors ravel::generate()'s sampling loop
+// token for token, and also records the ids fed to the state: those ids are stored with the
+// message, so a replay after a lost snapshot reproduces the state, the penalty table and the
+// random generator exactly (re-tokenizing the text would not: tokenization is not unique).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ravel/generator.hpp"
+#include "ravel/sampler.hpp"
+#include "ravel/session.hpp"
+#include "ravel/tokenizer.hpp"
+
+namespace ravel::conversation {
+
+struct ReplyOptions {
+    const std::atomic<bool>* cancel = nullptr;
+    int max_tokens = 0;  // overrides the sampler's when > 0
+    bool ban_end_of_text_first = true;
+};
+
+struct Reply {
+    std::string text;
+    std::vector<std::int32_t> tokens;  // fed to the state (end-of-text excluded)
+    StopReason stop_reason = StopReason::MaxTokens;
+    double generation_ms = 0.0;
+    bool ended_at_blank_line = false;
+};
+
+// Samples from the session's current logits until a stop condition. The chat turn separator
+// "\n\n" always stops a reply.
+Result<Reply> generate_reply(Session& session, const Tokenizer& tokenizer, Sampler& sampler,
+                             const ReplyOptions& options = {}, const PieceCallback& on_piece = {});
+
+// Re-runs a stored reply: the same sample() calls (so the generator advances the same way),
+// accept() and step() for each token, and the final end-of-text draw when the reply ended so.
+Result<void> replay_reply(Session& session, const Tokenizer& tokenizer, Sampler& sampler,
+                          std::span<const std::int32_t> tokens, StopReason stop_reason,
+                          bool ban_end_of_text_first = true);
+
+std::optional<StopReason> stop_reason_from_name(std::string_view name);
+
+}  // namespace ravel::conversation
