@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include "ravel/weight_file.hpp"
 #include "test_data.hpp"
 
@@ -577,6 +579,13 @@ class TestFormat : public QObject {
         EXPECT_OPEN_ERROR(Bytes{}, std::string("empty"));
         auto dir = WeightFile::open(scratch.path(""));
         QVERIFY(!dir.ok());
+        QVERIFY(dir.message().find("not a regular file") != std::string::npos);
+        // A FIFO must be refused at once rather than block waiting for a writer.
+        const auto fifo = scratch.path("pipe.pth");
+        QCOMPARE(::mkfifo(fifo.c_str(), 0600), 0);
+        auto pipe = WeightFile::open(fifo);
+        QVERIFY(!pipe.ok());
+        QVERIFY(pipe.message().find("not a regular file") != std::string::npos);
     }
 
     void wrongMagic() {
@@ -584,7 +593,7 @@ class TestFormat : public QObject {
                           std::string("not a recognised model file"));
         EXPECT_OPEN_ERROR(Bytes({'P', 'K'}), std::string("not a recognised model file"));
         EXPECT_OPEN_ERROR(Bytes({'G', 'G', 'U', 'F', 3, 0, 0, 0}),
-                          std::string("GGUF is not supported yet"));
+                          std::string("GGUF"));  // detected as GGUF, then refused
         EXPECT_OPEN_ERROR(Bytes({0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20}),
                           std::string("legacy"));
     }
