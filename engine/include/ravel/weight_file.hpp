@@ -1,6 +1,7 @@
 // A model file opened for reading: the tensor directory plus read-only access to the bytes.
-// Formats: BlinkDL .pth (PyTorch zip + restricted pickle) and .safetensors. The file is mapped
-// read-only; every offset and size is checked against its length before anything is used.
+// Formats: BlinkDL .pth (PyTorch zip + restricted pickle), .safetensors and GGUF (Ravel's own
+// and llama.cpp's rwkv6/rwkv7; see docs/gguf.md). The file is mapped read-only; every offset and
+// size is checked against its length before anything is used.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +21,7 @@ enum class FileFormat { Pth, Safetensors, Gguf };
 std::string_view file_format_name(FileFormat format);
 
 class MappedFile;
+class DerivedTensors;
 
 class WeightFile {
   public:
@@ -39,13 +41,17 @@ class WeightFile {
     const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
     // Raw little-endian bytes of a tensor, inside the mapping (valid while this object lives).
+    // A few GGUF tensors are computed by the reader (llama.cpp stores some RWKV tensors
+    // transposed or rescaled); their offsets lie past the end of the file and their bytes live
+    // in buffers this object owns, aligned to 64 bytes.
     std::span<const std::byte> bytes(const TensorInfo& tensor) const;
-    // The tensor converted to fp32 (from f32, f16 or bf16); an error for other types.
+    // The tensor converted to fp32 (from any DType; quantized blocks are dequantized).
     Result<std::vector<float>> read_f32(const TensorInfo& tensor) const;
 
     // Used by the format readers.
     WeightFile(std::filesystem::path path, FileFormat format, std::shared_ptr<MappedFile> file,
-               std::vector<TensorInfo> tensors, std::map<std::string, std::string> metadata);
+               std::vector<TensorInfo> tensors, std::map<std::string, std::string> metadata,
+               std::shared_ptr<const DerivedTensors> derived = nullptr);
 
   private:
     std::filesystem::path path_;
@@ -53,6 +59,7 @@ class WeightFile {
     std::shared_ptr<MappedFile> file_;
     std::vector<TensorInfo> tensors_;
     std::map<std::string, std::string> metadata_;
+    std::shared_ptr<const DerivedTensors> derived_;
 };
 
 }  // namespace ravel

@@ -3,10 +3,12 @@
 #include <cstdio>
 #include <cstring>
 
+#include "format/gguf_weights.hpp"
 #include "format/le_bytes.hpp"
 #include "format/mapped_file.hpp"
 #include "format/pth_reader.hpp"
 #include "format/safetensors_reader.hpp"
+#include "ravel/quant.hpp"
 
 namespace ravel {
 
@@ -73,8 +75,13 @@ Result<WeightFile> WeightFile::open(const std::filesystem::path& path) {
             format = FileFormat::Safetensors;
             parsed = format::read_safetensors(bytes);
             break;
-        case Detected::Gguf:
-            return make_error(where + "GGUF is not supported yet");
+        case Detected::Gguf: {
+            auto gguf = format::read_gguf(bytes);
+            if (!gguf) return make_error(where + gguf.message());
+            return WeightFile(path, FileFormat::Gguf, std::move(file),
+                              std::move(gguf->parsed.tensors), std::move(gguf->parsed.metadata),
+                              std::move(gguf->derived));
+        }
         case Detected::LegacyTorch:
             return make_error(where +
                               "this is a legacy (pre-1.6) PyTorch file, which is not supported; "
@@ -92,12 +99,14 @@ Result<WeightFile> WeightFile::open(const std::filesystem::path& path) {
 
 WeightFile::WeightFile(std::filesystem::path path, FileFormat format,
                        std::shared_ptr<MappedFile> file, std::vector<TensorInfo> tensors,
-                       std::map<std::string, std::string> metadata)
+                       std::map<std::string, std::string> metadata,
+                       std::shared_ptr<const DerivedTensors> derived)
     : path_(std::move(path)),
       format_(format),
       file_(std::move(file)),
       tensors_(std::move(tensors)),
-      metadata_(std::move(metadata)) {}
+      metadata_(std::move(metadata)),
+      derived_(std::move(derived)) {}
 
 WeightFile::WeightFile(WeightFile&&) noexcept = default;
 WeightFile& WeightFile::operator=(WeightFile&&) noexcept = default;
@@ -115,38 +124,35 @@ const TensorInfo* WeightFile::find(std::string_view name) const {
 }
 
 std::span<const std::byte> WeightFile::bytes(const TensorInfo& tensor) const {
+    if (derived_ && tensor.offset >= derived_->base()) {
+        return derived_->find(tensor.offset, tensor.nbytes);
+    }
     const std::uint64_t size = file_size();
     if (tensor.offset > size || tensor.nbytes > size - tensor.offset) return {};
     return {file_->data() + tensor.offset, static_cast<std::size_t>(tensor.nbytes)};
 }
 
 Result<std::vector<float>> WeightFile::read_f32(const TensorInfo& tensor) const {
-    const std::uint64_t size = file_size();
-    if (tensor.offset > size || tensor.nbytes > size - tensor.offset) {
+    const auto b = bytes(tensor);
+    const auto expected =
+        tensor.elements() < 0
+            ? std::nullopt
+            : dtype_bytes_for(tensor.dtype, static_cast<std::uint64_t>(tensor.elements()));
+    if (!expected || *expected != tensor.nbytes) {
+        return make_error(path_.string() + ": tensor '" + tensor.name + "' has " +
+                          std::to_string(tensor.nbytes) + " bytes, which does not match its " +
+                          std::string(dtype_name(tensor.dtype)) + " shape " +
+                          tensor.shape_string());
+    }
+    if (b.size() != tensor.nbytes) {
         return make_error(path_.string() + ": tensor '" + tensor.name + "' lies outside the file");
     }
-    const std::byte* p = file_->data() + tensor.offset;
-    switch (tensor.dtype) {
-        case DType::F32: {
-            std::vector<float> out(static_cast<std::size_t>(tensor.nbytes / 4));
-            if (!out.empty()) std::memcpy(out.data(), p, out.size() * 4);
-            return out;
-        }
-        case DType::F16:
-        case DType::BF16: {
-            std::vector<float> out(static_cast<std::size_t>(tensor.nbytes / 2));
-            const bool half = tensor.dtype == DType::F16;
-            for (std::size_t i = 0; i < out.size(); ++i) {
-                const std::uint16_t v = format::load_u16(p + 2 * i);
-                out[i] = half ? f16_to_f32(v) : bf16_to_f32(v);
-            }
-            return out;
-        }
-        default:
-            return make_error(path_.string() + ": tensor '" + tensor.name + "' has type " +
-                              std::string(dtype_name(tensor.dtype)) +
-                              "; read_f32 handles f32, f16 and bf16 only");
+    std::vector<float> out(static_cast<std::size_t>(tensor.elements()));
+    if (out.empty()) return out;
+    if (auto r = dequantize_row(tensor.dtype, b.data(), out.size(), out.data()); !r) {
+        return make_error(path_.string() + ": tensor '" + tensor.name + "': " + r.message());
     }
+    return out;
 }
 
 }  // namespace ravel

@@ -1,0 +1,80 @@
+// Any readable model -> Ravel's own GGUF: BlinkDL names and shapes kept, matrices in the chosen
+// type, the tokenizer vocabulary embedded, so the file is self-contained and opens by mmap.
+#include <cstring>
+
+#include "format/gguf_weights.hpp"
+#include "ravel/gguf.hpp"
+#include "ravel/quant.hpp"
+
+namespace ravel {
+
+namespace {
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+}  // namespace
+
+DType ravel_gguf_tensor_type(const TensorInfo& tensor, DType weight_type) {
+    // LoRA matrices (att.w1, time_maa_w1, ...) have no ".weight" suffix in BlinkDL naming, so
+    // this rule keeps them, and every vector, in f32.
+    if (tensor.shape.size() != 2 || !ends_with(tensor.name, ".weight")) return DType::F32;
+    const auto block = static_cast<std::int64_t>(dtype_block_elements(weight_type));
+    if (tensor.shape[1] % block != 0) return DType::F32;
+    return weight_type;
+}
+
+Result<GgufConvertReport> convert_to_gguf(const WeightFile& source,
+                                          const std::filesystem::path& out,
+                                          const GgufConvertOptions& options) {
+    GgufWriter w;
+    w.add_string("general.architecture", kGgufRavelArch);
+    w.add_u32("ravel.format_version", format::kRavelGgufFormatVersion);
+    w.add_string("general.name", source.path().stem().string());
+    // The block layouts are those of ggml's quantization version 2.
+    w.add_u32("general.quantization_version", 2);
+    w.add_string("ravel.weight_type", dtype_name(options.weight_type));
+    w.add_string("ravel.source_format", file_format_name(source.format()));
+    for (const auto& [k, v] : options.strings) w.add_string(k, v);
+    for (const auto& [k, v] : options.numbers) w.add_u32(k, v);
+    if (!options.tokenizer_kind.empty()) {
+        w.add_string(std::string(kGgufTokenizerKind), options.tokenizer_kind);
+        if (!options.tokenizer_file.empty()) {
+            w.add_string(std::string(kGgufTokenizerFileName), options.tokenizer_file_name);
+            w.add_string(std::string(kGgufTokenizerFile), options.tokenizer_file);
+        }
+    }
+
+    GgufConvertReport report;
+    for (const TensorInfo& t : source.tensors()) {
+        const DType type = ravel_gguf_tensor_type(t, options.weight_type);
+        if (type == options.weight_type) ++report.in_weight_type;
+        ++report.tensors;
+        std::vector<std::int64_t> shape = t.shape;
+        // GGUF has no rank-0 tensors.
+        if (shape.empty()) shape.push_back(1);
+        const WeightFile* src = &source;
+        auto fill = [src, t, type](std::span<std::byte> dst) -> Result<void> {
+            if (t.dtype == type) {
+                // Already in the target type: copied, never quantized twice.
+                const auto b = src->bytes(t);
+                if (b.size() != dst.size()) return make_error("size mismatch");
+                std::memcpy(dst.data(), b.data(), b.size());
+                return {};
+            }
+            auto values = src->read_f32(t);
+            if (!values) return values.error();
+            return quantize_row(type, values->data(), values->size(), dst.data());
+        };
+        if (auto r = w.add_tensor(t.name, type, std::move(shape), std::move(fill)); !r) {
+            return r.error();
+        }
+    }
+    auto bytes = w.write(out);
+    if (!bytes) return bytes.error();
+    report.bytes = *bytes;
+    return report;
+}
+
+}  // namespace ravel

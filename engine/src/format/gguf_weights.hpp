@@ -1,0 +1,34 @@
+// GGUF as a tensor directory with BlinkDL names, in the two dialects Ravel reads:
+//   - Ravel's own files (general.architecture "ravel-rwkv"), written by `ravel-cli convert`:
+//     BlinkDL names and shapes, used as they are;
+//   - llama.cpp's "rwkv6" and "rwkv7" files: renamed, sliced and, where llama.cpp transposed or
+//     rescaled a tensor, recomputed into DerivedTensors (docs/gguf.md has the table).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "format/gguf_derived.hpp"
+#include "format/gguf_reader.hpp"
+#include "format/shape_check.hpp"
+#include "ravel/result.hpp"
+
+namespace ravel::format {
+
+inline constexpr std::string_view kRavelGgufArch = "ravel-rwkv";
+inline constexpr std::uint32_t kRavelGgufFormatVersion = 1;
+
+struct GgufWeights {
+    ParsedWeights parsed;
+    std::shared_ptr<DerivedTensors> derived;  // null when nothing was derived
+};
+
+Result<GgufWeights> read_gguf(std::span<const std::byte> file);
+
+// llama.cpp's rwkv6/rwkv7 tensors mapped to BlinkDL names (gguf_llama.cpp).
+Result<std::vector<TensorInfo>> map_llama_rwkv(const GgufFile& g, std::span<const std::byte> file,
+                                               int rwkv_version, DerivedTensors& derived);
+
+}  // namespace ravel::format

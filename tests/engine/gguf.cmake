@@ -1,0 +1,3 @@
+# GGUF reading (Ravel's own and llama.cpp's rwkv6/rwkv7 dialects), writing and conversion.
+ravel_add_test(test_gguf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gguf.cpp
+    LIBS ravel_format LABELS unit)

@@ -1,0 +1,596 @@
+// GGUF: Ravel's converter round-trips the reference models in every weight type; llama.cpp-style
+// rwkv6/rwkv7 files (built here from the reference models with llama.cpp's transforms, written
+// independently of the reader) read back as the original BlinkDL tensors; hostile headers give
+// clear errors.
+#include <QTemporaryDir>
+#include <QtTest>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ravel/gguf.hpp"
+#include "ravel/quant.hpp"
+#include "ravel/weight_file.hpp"
+#include "test_data.hpp"
+
+namespace {
+
+using ravel::DType;
+using ravel::TensorInfo;
+using ravel::WeightFile;
+namespace fs = std::filesystem;
+
+const char* const kModels[] = {
+    "tiny-4v0-660K",
+    "tiny-5v2-730K",
+    "tiny-6v0-3m-Q5_1dq",
+    "tiny-7v0-834K",
+    "random-v4-L2-D128-V1000",
+    "random-v5.2-L2-D128-H2x64-V1000",
+    "random-v6.0-L2-D128-H2x64-V1000",
+    "random-v7.0-L3-D128-H2x64-V1000",
+};
+
+fs::path model_path(const char* name) {
+    return ravel::test::shared_data_dir() / "models" / name / "model.safetensors";
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
+}
+
+std::vector<std::byte> quantized(DType type, const std::vector<float>& x) {
+    std::vector<std::byte> out(*ravel::dtype_bytes_for(type, x.size()));
+    if (!ravel::quantize_row(type, x.data(), x.size(), out.data())) return {};
+    return out;
+}
+
+std::vector<float> dequantized(DType type, const std::vector<std::byte>& b, std::size_t n) {
+    std::vector<float> out(n);
+    if (!ravel::dequantize_row(type, b.data(), n, out.data())) return {};
+    return out;
+}
+
+// A tensor to write in a hand-built file: fp32 values (or pre-encoded bytes) and a shape.
+struct Built {
+    Built() = default;
+    Built(std::vector<std::int64_t> s, std::vector<float> v)
+        : shape(std::move(s)), values(std::move(v)) {}
+
+    std::vector<std::int64_t> shape;
+    std::vector<float> values;
+    DType type = DType::F32;
+    std::vector<std::byte> encoded;  // used when type is not F32
+};
+
+ravel::Result<void> add_built(ravel::GgufWriter& w, const std::string& name, Built t) {
+    const DType type = t.type;
+    auto shape = t.shape;
+    auto data = std::make_shared<Built>(std::move(t));
+    return w.add_tensor(name, type, shape, [data](std::span<std::byte> out) -> ravel::Result<void> {
+        if (data->type == DType::F32) {
+            std::memcpy(out.data(), data->values.data(), out.size());
+        } else {
+            std::memcpy(out.data(), data->encoded.data(), out.size());
+        }
+        return {};
+    });
+}
+
+std::vector<float> transpose(const std::vector<float>& x, std::int64_t rows, std::int64_t cols) {
+    std::vector<float> out(x.size());
+    for (std::int64_t i = 0; i < rows; ++i) {
+        for (std::int64_t j = 0; j < cols; ++j) out[j * rows + i] = x[i * cols + j];
+    }
+    return out;
+}
+
+// ---- Hand-built GGUF bytes for the hostile-input tests (independent of GgufWriter) ----
+
+struct Bytes {
+    std::string b;
+    void u32(std::uint32_t v) {
+        for (int i = 0; i < 4; ++i) b.push_back(static_cast<char>(v >> (8 * i)));
+    }
+    void u64(std::uint64_t v) {
+        for (int i = 0; i < 8; ++i) b.push_back(static_cast<char>(v >> (8 * i)));
+    }
+    void str(std::string_view s) {
+        u64(s.size());
+        b += s;
+    }
+    void kv_str(std::string_view k, std::string_view v) {
+        str(k);
+        u32(8);
+        str(v);
+    }
+    void kv_u32(std::string_view k, std::uint32_t v) {
+        str(k);
+        u32(4);
+        u32(v);
+    }
+};
+
+struct Knobs {
+    std::string magic = "GGUF";
+    std::uint32_t version = 3;
+    std::uint64_t n_tensors = 1;
+    std::uint64_t n_kv = 2;
+    std::string arch = "ravel-rwkv";
+    std::uint32_t ggml_type = 0;
+    std::vector<std::uint64_t> ne = {4};
+    std::uint64_t offset = 0;
+    std::size_t data_bytes = 16;
+    std::string extra_kv;  // raw bytes appended after the two normal entries (count it in n_kv)
+};
+
+std::string make_gguf(const Knobs& k) {
+    Bytes g;
+    g.b = k.magic;
+    g.u32(k.version);
+    g.u64(k.n_tensors);
+    g.u64(k.n_kv);
+    g.kv_str("general.architecture", k.arch);
+    g.kv_u32("ravel.format_version", 1);
+    g.b += k.extra_kv;
+    g.str("blocks.0.ln1.weight");
+    g.u32(static_cast<std::uint32_t>(k.ne.size()));
+    for (auto d : k.ne) g.u64(d);
+    g.u32(k.ggml_type);
+    g.u64(k.offset);
+    while (g.b.size() % 32 != 0) g.b.push_back('\0');
+    for (std::size_t i = 0; i < k.data_bytes; ++i) g.b.push_back(static_cast<char>(i));
+    return g.b;
+}
+
+}  // namespace
+
+class TestGguf : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir dir_;
+
+    fs::path temp(const std::string& name) const {
+        return fs::path(dir_.path().toStdString()) / name;
+    }
+
+    ravel::Result<WeightFile> open_bytes(const std::string& name, const std::string& bytes) {
+        const auto p = temp(name);
+        std::ofstream(p, std::ios::binary)
+            .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        return WeightFile::open(p);
+    }
+
+    void expect_error(const std::string& name, const std::string& bytes, const char* needle) {
+        auto f = open_bytes(name, bytes);
+        QVERIFY2(!f, name.c_str());
+        QVERIFY2(f.message().find(needle) != std::string::npos, f.message().c_str());
+    }
+
+  private slots:
+    void initTestCase() { QVERIFY(dir_.isValid()); }
+
+    void minimal_valid_file_reads() {
+        auto f = open_bytes("valid.gguf", make_gguf({}));
+        QVERIFY2(f, f ? "" : f.message().c_str());
+        QCOMPARE(f->format(), ravel::FileFormat::Gguf);
+        QCOMPARE(f->tensors().size(), std::size_t{1});
+        const TensorInfo& t = f->tensors()[0];
+        QCOMPARE(t.offset % 32, std::uint64_t{0});
+        QCOMPARE(t.nbytes, std::uint64_t{16});
+        QCOMPARE(f->metadata().at("general.architecture"), std::string("ravel-rwkv"));
+    }
+
+    void hostile_headers_are_clear_errors() {
+        const std::string valid = make_gguf({});
+        // Every truncation of a valid file fails cleanly (the last 16 bytes are tensor data).
+        for (std::size_t n = 0; n < valid.size(); ++n) {
+            auto f = open_bytes("trunc.gguf", valid.substr(0, n));
+            QVERIFY2(!f, qPrintable(QString("prefix of %1 bytes was accepted").arg(n)));
+        }
+        expect_error("trunc_data.gguf", valid.substr(0, valid.size() - 1), "truncated");
+
+        Knobs k;
+        k.version = 1;
+        expect_error("v1.gguf", make_gguf(k), "version 1");
+        k = {};
+        k.offset = 4096;
+        expect_error("offset.gguf", make_gguf(k), "past the end");
+        k = {};
+        k.offset = 8;
+        expect_error("misaligned.gguf", make_gguf(k), "alignment");
+        k = {};
+        k.n_tensors = ~0ull;
+        expect_error("ntensors.gguf", make_gguf(k), "tensors");
+        k = {};
+        k.n_kv = 1ull << 60;
+        expect_error("nkv.gguf", make_gguf(k), "metadata entries");
+        k = {};
+        k.ggml_type = 12;  // q4_K
+        k.ne = {256};
+        expect_error("q4k.gguf", make_gguf(k), "q4_K");
+        k = {};
+        k.ggml_type = 200;
+        expect_error("type200.gguf", make_gguf(k), "unknown type 200");
+        k = {};
+        k.ne = {1ull << 32, 1ull << 32, 1ull << 32};
+        expect_error("overflow.gguf", make_gguf(k), "too large");
+        k = {};
+        k.ne = {1, 1, 1, 1, 4};
+        expect_error("rank.gguf", make_gguf(k), "dimensions");
+        k = {};
+        k.ggml_type = 8;  // q8_0 rows must hold whole 32-value blocks
+        k.ne = {16};
+        expect_error("partial_block.gguf", make_gguf(k), "whole blocks");
+        k = {};
+        k.arch = "llama";
+        expect_error("llama.gguf", make_gguf(k), "'llama' is not supported");
+        k = {};
+        k.arch = "rwkv6qwen2";
+        expect_error("qwen.gguf", make_gguf(k), "not supported");
+
+        // Huge string length, huge array length, unknown value type, duplicate key.
+        Bytes e;
+        e.u64(1ull << 62);
+        k = {};
+        k.n_kv = 3;
+        k.extra_kv = e.b;
+        expect_error("hugestr.gguf", make_gguf(k), "remain");
+        e = {};
+        e.str("big.array");
+        e.u32(9);
+        e.u32(4);
+        e.u64(1ull << 61);
+        k.extra_kv = e.b;
+        expect_error("hugearr.gguf", make_gguf(k), "elements");
+        e = {};
+        e.str("strings");
+        e.u32(9);
+        e.u32(8);
+        e.u64(1ull << 40);
+        k.extra_kv = e.b;
+        expect_error("hugestrarr.gguf", make_gguf(k), "strings");
+        e = {};
+        e.str("odd");
+        e.u32(77);
+        k.extra_kv = e.b;
+        expect_error("valtype.gguf", make_gguf(k), "unknown value type");
+        e = {};
+        e.kv_u32("ravel.format_version", 1);
+        k.extra_kv = e.b;
+        expect_error("dup.gguf", make_gguf(k), "twice");
+        e = {};
+        e.kv_u32("general.alignment", 24);
+        k.extra_kv = e.b;
+        expect_error("align.gguf", make_gguf(k), "power of two");
+        e = {};
+        e.kv_u32("ravel.format_version", 1);
+        k = {};
+        k.n_kv = 2;
+        k.arch = "ravel-rwkv";
+        // A future Ravel format version is refused rather than misread.
+        Bytes v;
+        v.b = "GGUF";
+        v.u32(3);
+        v.u64(0);
+        v.u64(2);
+        v.kv_str("general.architecture", "ravel-rwkv");
+        v.kv_u32("ravel.format_version", 9);
+        expect_error("future.gguf", v.b, "newer Ravel");
+    }
+
+    void convert_round_trips_every_type_data() {
+        QTest::addColumn<QString>("model");
+        QTest::addColumn<QString>("type");
+        for (const char* m : kModels) {
+            for (const char* t : {"f32", "f16", "bf16", "q8_0", "q5_1", "q4_0"}) {
+                QTest::newRow((std::string(m) + "/" + t).c_str()) << QString(m) << QString(t);
+            }
+        }
+    }
+
+    void convert_round_trips_every_type() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        QFETCH(QString, model);
+        QFETCH(QString, type);
+        const DType wt = *ravel::dtype_from_name(type.toStdString());
+        auto src = WeightFile::open(model_path(model.toStdString().c_str()));
+        QVERIFY2(src, src ? "" : src.message().c_str());
+
+        ravel::GgufConvertOptions opt;
+        opt.weight_type = wt;
+        opt.tokenizer_kind = "world";
+        opt.tokenizer_file_name = "vocab.txt";
+        opt.tokenizer_file = std::string("1 'a' 1\n2 'b' 1\n") + std::string(1, '\0') + "\xff";
+        opt.numbers.push_back({"ravel.n_layer", 7});
+        const auto out = temp("conv.gguf");
+        auto report = ravel::convert_to_gguf(*src, out, opt);
+        QVERIFY2(report, report ? "" : report.message().c_str());
+        QVERIFY(!fs::exists(out.string() + ".partial-" + std::to_string(::getpid())));
+        QCOMPARE(report->bytes, fs::file_size(out));
+
+        auto g = WeightFile::open(out);
+        QVERIFY2(g, g ? "" : g.message().c_str());
+        QCOMPARE(g->metadata().at("general.architecture"), std::string("ravel-rwkv"));
+        QCOMPARE(g->metadata().at("ravel.n_layer"), std::string("7"));
+        QCOMPARE(g->metadata().at("tokenizer.ravel.kind"), std::string("world"));
+        QCOMPARE(g->metadata().at("tokenizer.ravel.vocab_file"), opt.tokenizer_file);
+        QCOMPARE(g->tensors().size(), src->tensors().size());
+
+        std::size_t in_type = 0;
+        for (std::size_t i = 0; i < src->tensors().size(); ++i) {
+            const TensorInfo& s = src->tensors()[i];
+            const TensorInfo& t = g->tensors()[i];
+            QCOMPARE(t.name, s.name);
+            QCOMPARE(t.shape, s.shape);
+            QCOMPARE(t.offset % 32, std::uint64_t{0});
+            // Only 2-D ".weight" matrices take the weight type (every matrix here has rows of
+            // whole blocks); LoRAs and vectors stay f32.
+            const bool matrix = s.shape.size() == 2 && s.name.size() > 7 &&
+                                s.name.compare(s.name.size() - 7, 7, ".weight") == 0;
+            const DType expect_type = matrix ? wt : DType::F32;
+            QCOMPARE(static_cast<int>(t.dtype), static_cast<int>(expect_type));
+            if (t.dtype == wt) ++in_type;
+
+            auto sv = src->read_f32(s);
+            auto gv = g->read_f32(t);
+            QVERIFY(sv && gv);
+            if (expect_type == DType::F32) {
+                QVERIFY2(same_bits(*sv, *gv), s.name.c_str());
+                continue;
+            }
+            // The stored bytes are exactly the reference quantization of the source, and they
+            // decode to exactly its dequantization.
+            const auto q = quantized(expect_type, *sv);
+            const auto stored = g->bytes(t);
+            QCOMPARE(stored.size(), q.size());
+            QVERIFY2(std::memcmp(stored.data(), q.data(), q.size()) == 0, s.name.c_str());
+            QVERIFY2(same_bits(*gv, dequantized(expect_type, q, sv->size())), s.name.c_str());
+        }
+        QCOMPARE(in_type, report->in_weight_type);
+        QVERIFY(in_type >= 2);  // at least emb and head
+    }
+
+    void llama_rwkv7_reads_as_blinkdl() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        auto src = WeightFile::open(model_path("random-v7.0-L3-D128-H2x64-V1000"));
+        QVERIFY(src);
+        std::map<std::string, Built> orig;
+        for (const auto& t : src->tensors()) orig[t.name] = Built(t.shape, *src->read_f32(t));
+        const std::int64_t C = 128, L = 3;
+
+        // llama.cpp's convert_hf_to_gguf.py (Rwkv7Model), written out by hand.
+        ravel::GgufWriter w;
+        w.add_string("general.architecture", "rwkv7");
+        w.add_u32("rwkv7.block_count", L);
+        w.add_u32("rwkv7.embedding_length", C);
+        w.add_u32("rwkv7.wkv.head_size", 64);
+        w.add_string("tokenizer.ggml.model", "rwkv");
+        auto vec = [&](const std::string& n) { return Built({C}, orig.at(n).values); };
+        auto lora_t = [&](const std::string& n) {
+            const auto& o = orig.at(n);
+            return Built({o.shape[1], o.shape[0]}, transpose(o.values, o.shape[0], o.shape[1]));
+        };
+        QVERIFY(add_built(w, "token_embd.weight", orig.at("emb.weight")));
+        QVERIFY(add_built(w, "token_embd_norm.weight", vec("blocks.0.ln0.weight")));
+        QVERIFY(add_built(w, "token_embd_norm.bias", vec("blocks.0.ln0.bias")));
+        for (std::int64_t i = 0; i < L; ++i) {
+            const std::string b = "blocks." + std::to_string(i) + ".";
+            const std::string k = "blk." + std::to_string(i) + ".";
+            QVERIFY(add_built(w, k + "attn_norm.weight", vec(b + "ln1.weight")));
+            QVERIFY(add_built(w, k + "attn_norm.bias", vec(b + "ln1.bias")));
+            QVERIFY(add_built(w, k + "attn_norm_2.weight", vec(b + "ln2.weight")));
+            QVERIFY(add_built(w, k + "attn_norm_2.bias", vec(b + "ln2.bias")));
+            Built fused({6, 1, 1, C}, {});
+            for (const char* x : {"x_r", "x_w", "x_k", "x_v", "x_a", "x_g"}) {
+                const auto& v = orig.at(b + "att." + x).values;
+                fused.values.insert(fused.values.end(), v.begin(), v.end());
+            }
+            QVERIFY(add_built(w, k + "time_mix_lerp_fused.weight", fused));
+            for (const char* n : {"w", "a", "v", "g"}) {
+                const std::string lo = n;
+                const bool has_v = i > 0;
+                // Layer 0: llama.cpp writes dummy v0/v1/v2 copied from a0/a1/a2.
+                const std::string from = (lo == "v" && !has_v) ? "a" : lo;
+                if (lo != "g") {
+                    QVERIFY(add_built(w, k + "time_mix_" + lo + "0.weight",
+                                      vec(b + "att." + from + "0")));
+                }
+                QVERIFY(add_built(w, k + "time_mix_" + lo + "1.weight",
+                                  lora_t(b + "att." + from + "1")));
+                QVERIFY(add_built(w, k + "time_mix_" + lo + "2.weight",
+                                  lora_t(b + "att." + from + "2")));
+            }
+            QVERIFY(add_built(w, k + "time_mix_k_k.weight", vec(b + "att.k_k")));
+            QVERIFY(add_built(w, k + "time_mix_k_a.weight", vec(b + "att.k_a")));
+            QVERIFY(add_built(w, k + "time_mix_r_k.weight", vec(b + "att.r_k")));
+            for (const char* m : {"receptance", "key", "value", "output"}) {
+                QVERIFY(add_built(w, k + "time_mix_" + m + ".weight",
+                                  orig.at(b + "att." + m + ".weight")));
+            }
+            QVERIFY(add_built(w, k + "time_mix_ln.weight", vec(b + "att.ln_x.weight")));
+            QVERIFY(add_built(w, k + "time_mix_ln.bias", vec(b + "att.ln_x.bias")));
+            QVERIFY(add_built(w, k + "channel_mix_lerp_k.weight", vec(b + "ffn.x_k")));
+            QVERIFY(add_built(w, k + "channel_mix_key.weight", orig.at(b + "ffn.key.weight")));
+            QVERIFY(add_built(w, k + "channel_mix_value.weight", orig.at(b + "ffn.value.weight")));
+        }
+        QVERIFY(add_built(w, "output_norm.weight", vec("ln_out.weight")));
+        QVERIFY(add_built(w, "output_norm.bias", vec("ln_out.bias")));
+        QVERIFY(add_built(w, "output.weight", orig.at("head.weight")));
+        const auto path = temp("llama7.gguf");
+        QVERIFY(w.write(path));
+
+        auto g = WeightFile::open(path);
+        QVERIFY2(g, g ? "" : g.message().c_str());
+        // Everything but the layer-0 value-residual tensors (which BlinkDL's layer 0 ignores).
+        std::size_t compared = 0;
+        for (const auto& [name, o] : orig) {
+            if (name == "blocks.0.att.v0" || name == "blocks.0.att.v1" ||
+                name == "blocks.0.att.v2") {
+                QVERIFY2(g->find(name) == nullptr, name.c_str());
+                continue;
+            }
+            const TensorInfo* t = g->find(name);
+            QVERIFY2(t, name.c_str());
+            QCOMPARE(t->shape, o.shape);
+            auto v = g->read_f32(*t);
+            QVERIFY(v);
+            QVERIFY2(same_bits(*v, o.values), name.c_str());
+            ++compared;
+        }
+        QCOMPARE(g->tensors().size(), compared);
+        QCOMPARE(g->metadata().at("tokenizer.ggml.model"), std::string("rwkv"));
+    }
+
+    void llama_rwkv6_undoes_transposes_and_rescaling() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        auto src = WeightFile::open(model_path("random-v6.0-L2-D128-H2x64-V1000"));
+        QVERIFY(src);
+        std::map<std::string, Built> orig;
+        for (const auto& t : src->tensors()) orig[t.name] = Built(t.shape, *src->read_f32(t));
+        const std::int64_t C = 128, L = 2, D = 32, Dd = 64;
+
+        ravel::GgufWriter w;
+        w.add_string("general.architecture", "rwkv6");
+        w.add_u32("rwkv6.block_count", L);
+        w.add_u32("rwkv6.wkv.head_size", 64);
+        w.add_u32("rwkv6.rescale_every_n_layers", 1);  // layer i divided by 2^i
+        auto vec = [&](const std::string& n) { return Built({C}, orig.at(n).values); };
+        QVERIFY(add_built(w, "token_embd.weight", orig.at("emb.weight")));
+        QVERIFY(add_built(w, "token_embd_norm.weight", vec("blocks.0.ln0.weight")));
+        QVERIFY(add_built(w, "token_embd_norm.bias", vec("blocks.0.ln0.bias")));
+        std::vector<float> expect_value_l1;
+        for (std::int64_t i = 0; i < L; ++i) {
+            const std::string b = "blocks." + std::to_string(i) + ".";
+            const std::string k = "blk." + std::to_string(i) + ".";
+            const float scale = std::ldexp(1.0f, -static_cast<int>(i));
+            QVERIFY(add_built(w, k + "attn_norm.weight", vec(b + "ln1.weight")));
+            QVERIFY(add_built(w, k + "attn_norm.bias", vec(b + "ln1.bias")));
+            QVERIFY(add_built(w, k + "attn_norm_2.weight", vec(b + "ln2.weight")));
+            QVERIFY(add_built(w, k + "attn_norm_2.bias", vec(b + "ln2.bias")));
+            QVERIFY(add_built(w, k + "time_mix_lerp_x.weight", vec(b + "att.time_maa_x")));
+            Built fused({5, 1, 1, C}, {});
+            for (const char* x : {"w", "k", "v", "r", "g"}) {
+                const auto& v = orig.at(b + "att.time_maa_" + x).values;
+                fused.values.insert(fused.values.end(), v.begin(), v.end());
+            }
+            QVERIFY(add_built(w, k + "time_mix_lerp_fused.weight", fused));
+            const auto& w1 = orig.at(b + "att.time_maa_w1");
+            QVERIFY(add_built(w, k + "time_mix_w1.weight",
+                              Built({5 * D, C}, transpose(w1.values, C, 5 * D))));
+            Built w2({5, C, D}, {});
+            const auto& ow2 = orig.at(b + "att.time_maa_w2").values;
+            for (int s = 0; s < 5; ++s) {
+                std::vector<float> slice(ow2.begin() + s * D * C, ow2.begin() + (s + 1) * D * C);
+                const auto t = transpose(slice, D, C);
+                w2.values.insert(w2.values.end(), t.begin(), t.end());
+            }
+            QVERIFY(add_built(w, k + "time_mix_w2.weight", w2));
+            QVERIFY(add_built(w, k + "time_mix_decay.weight", vec(b + "att.time_decay")));
+            QVERIFY(add_built(
+                w, k + "time_mix_decay_w1.weight",
+                Built({Dd, C}, transpose(orig.at(b + "att.time_decay_w1").values, C, Dd))));
+            QVERIFY(add_built(
+                w, k + "time_mix_decay_w2.weight",
+                Built({C, Dd}, transpose(orig.at(b + "att.time_decay_w2").values, Dd, C))));
+            QVERIFY(add_built(w, k + "time_mix_first.weight", orig.at(b + "att.time_faaaa")));
+            for (const char* m : {"receptance", "key", "value", "gate"}) {
+                QVERIFY(add_built(w, k + "time_mix_" + m + ".weight",
+                                  orig.at(b + "att." + m + ".weight")));
+            }
+            Built out = orig.at(b + "att.output.weight");
+            for (auto& v : out.values) v *= scale;
+            QVERIFY(add_built(w, k + "time_mix_output.weight", out));
+            QVERIFY(add_built(w, k + "time_mix_ln.weight", vec(b + "att.ln_x.weight")));
+            QVERIFY(add_built(w, k + "time_mix_ln.bias", vec(b + "att.ln_x.bias")));
+            QVERIFY(add_built(w, k + "channel_mix_lerp_k.weight", vec(b + "ffn.time_maa_k")));
+            QVERIFY(add_built(w, k + "channel_mix_lerp_r.weight", vec(b + "ffn.time_maa_r")));
+            QVERIFY(add_built(w, k + "channel_mix_key.weight", orig.at(b + "ffn.key.weight")));
+            QVERIFY(add_built(w, k + "channel_mix_receptance.weight",
+                              orig.at(b + "ffn.receptance.weight")));
+            // The FFN value matrix stored quantized: undoing the rescaling must keep it q8_0.
+            Built value = orig.at(b + "ffn.value.weight");
+            for (auto& v : value.values) v *= scale;
+            value.type = DType::Q8_0;
+            value.encoded = quantized(DType::Q8_0, value.values);
+            if (i == 1) {
+                expect_value_l1 = dequantized(DType::Q8_0, value.encoded, value.values.size());
+                for (auto& v : expect_value_l1) v = std::ldexp(v, 1);
+            }
+            QVERIFY(add_built(w, k + "channel_mix_value.weight", value));
+        }
+        QVERIFY(add_built(w, "output_norm.weight", vec("ln_out.weight")));
+        QVERIFY(add_built(w, "output_norm.bias", vec("ln_out.bias")));
+        QVERIFY(add_built(w, "output.weight", orig.at("head.weight")));
+        const auto path = temp("llama6.gguf");
+        QVERIFY(w.write(path));
+
+        auto g = WeightFile::open(path);
+        QVERIFY2(g, g ? "" : g.message().c_str());
+        QCOMPARE(g->tensors().size(), orig.size());
+        for (const auto& [name, o] : orig) {
+            const TensorInfo* t = g->find(name);
+            QVERIFY2(t, name.c_str());
+            QCOMPARE(t->shape, o.shape);
+            auto v = g->read_f32(*t);
+            QVERIFY(v);
+            if (name.find("ffn.value.weight") != std::string::npos) {
+                QCOMPARE(static_cast<int>(t->dtype), static_cast<int>(DType::Q8_0));
+                if (name == "blocks.1.ffn.value.weight") {
+                    QVERIFY(same_bits(*v, expect_value_l1));
+                }
+                continue;
+            }
+            QVERIFY2(same_bits(*v, o.values), name.c_str());
+        }
+    }
+
+    void llama_inconsistent_files_are_clear_errors() {
+        ravel::GgufWriter w;
+        w.add_string("general.architecture", "rwkv7");
+        w.add_u32("rwkv7.block_count", 1);
+        w.add_u32("rwkv7.wkv.head_size", 64);
+        QVERIFY(add_built(w, "token_embd.weight", Built({4, 64}, std::vector<float>(256, 1.0f))));
+        const auto path = temp("broken7.gguf");
+        QVERIFY(w.write(path));
+        auto g = WeightFile::open(path);
+        QVERIFY(!g);
+        QVERIFY2(g.message().find("token_embd_norm.weight") != std::string::npos &&
+                     g.message().find("missing") != std::string::npos,
+                 g.message().c_str());
+
+        ravel::GgufWriter n;
+        n.add_string("general.architecture", "rwkv6");
+        QVERIFY(add_built(n, "token_embd.weight", Built({4, 64}, std::vector<float>(256, 1.0f))));
+        QVERIFY(n.write(path));
+        g = WeightFile::open(path);
+        QVERIFY(!g);
+        QVERIFY2(g.message().find("rwkv6.block_count") != std::string::npos, g.message().c_str());
+    }
+
+    void writer_never_leaves_partial_output() {
+        ravel::GgufWriter w;
+        w.add_string("general.architecture", "ravel-rwkv");
+        QVERIFY(w.add_tensor("t", DType::F32, {8}, [](std::span<std::byte>) -> ravel::Result<void> {
+            return ravel::make_error("source went away");
+        }));
+        const auto path = temp("never.gguf");
+        auto r = w.write(path);
+        QVERIFY(!r);
+        QVERIFY(r.message().find("source went away") != std::string::npos);
+        QVERIFY(!fs::exists(path));
+        QVERIFY(fs::is_empty(fs::path(dir_.path().toStdString())) || !fs::exists(path));
+        for (const auto& e : fs::directory_iterator(dir_.path().toStdString())) {
+            QVERIFY2(e.path().string().find(".partial") == std::string::npos, e.path().c_str());
+        }
+        // A quantized tensor whose rows do not hold whole blocks is refused up front.
+        QVERIFY(!w.add_tensor("q", DType::Q4_0, {2, 48}, nullptr));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestGguf)
+#include "test_gguf.moc"
