@@ -24,6 +24,8 @@ int cmd_info(const std::vector<std::string>& args, std::ostream& out, std::ostre
 int cmd_eval(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int cmd_tokenize(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int cmd_detokenize(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int cmd_convert(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int cmd_chat(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 // The table main() dispatches on.
 const std::vector<Command>& commands();

@@ -10,6 +10,8 @@ const std::vector<Command>& commands() {
         {"eval", "run tokens through a model and write float32 logits", cmd_eval},
         {"tokenize", "turn text into token ids", cmd_tokenize},
         {"detokenize", "turn token ids into text", cmd_detokenize},
+        {"convert", "write a model as GGUF with f16/bf16/q8_0/q5_1/q4_0 weights", cmd_convert},
+        {"chat", "chat with a model in the terminal or answer --prompt turns", cmd_chat},
     };
     return table;
 }

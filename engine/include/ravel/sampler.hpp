@@ -113,6 +113,9 @@ class Sampler {
     std::size_t penalty_entries() const { return weights_.size(); }
     std::uint64_t accepted_tokens() const { return accepted_; }
     const Xoshiro256& rng() const { return rng_; }
+    // Replaces only the random generator, e.g. to regenerate a reply from an earlier penalty
+    // table while still drawing fresh numbers.
+    void set_rng(const Xoshiro256& rng) { rng_ = rng; }
 
   private:
     bool exempt(std::int32_t token) const;
