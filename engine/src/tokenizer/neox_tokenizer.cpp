@@ -215,9 +215,11 @@ Result<std::unique_ptr<Tokenizer>> build_neox(const json& root, std::string_view
         if (!p.value("use_regex", true)) return fail("ByteLevel use_regex=false is not supported");
     }
 
-    const json& vocab = (*model)["vocab"];
+    // operator[] on a const json asserts on a missing key, so every lookup checks first.
+    const json null_value;
+    const json& vocab = model->contains("vocab") ? (*model)["vocab"] : null_value;
     if (!vocab.is_object() || vocab.empty()) return fail("model.vocab must be a non-empty object");
-    const json& merges = (*model)["merges"];
+    const json& merges = model->contains("merges") ? (*model)["merges"] : null_value;
     if (!merges.is_array()) return fail("model.merges must be an array");
     const json empty_array = json::array();
     const json& added = root.contains("added_tokens") ? root["added_tokens"] : empty_array;
