@@ -10,7 +10,7 @@ int ConversationListModel::rowCount(const QModelIndex& parent) const {
 }
 
 QVariant ConversationListModel::data(const QModelIndex& index, int role) const {
-    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid)) {
+    if (!index.isValid() || index.parent().isValid() || index.row() >= rowCount()) {
         return {};
     }
     const ConversationRow& row = visible_[index.row()];

@@ -197,7 +197,10 @@ class EngineBackend final : public InferenceBackend {
                 return result;
             }
             const std::size_t n = std::min<std::size_t>(kChunk, prompt.size() - at);
-            auto fed = session.feed(std::span(prompt).subspan(at, n), FeedOptions{kChunk, &cancel});
+            FeedOptions options;
+            options.chunk_size = kChunk;
+            options.cancel = &cancel;
+            auto fed = session.feed(std::span(prompt).subspan(at, n), options);
             if (!fed) return fed.error();
         }
         const double prompt_s = static_cast<double>(timer.nsecsElapsed()) / 1e9;

@@ -9,7 +9,7 @@ int MessageListModel::rowCount(const QModelIndex& parent) const {
 }
 
 QVariant MessageListModel::data(const QModelIndex& index, int role) const {
-    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid)) {
+    if (!index.isValid() || index.parent().isValid() || index.row() >= rowCount()) {
         return {};
     }
     const MessageRow& row = rows_[index.row()];

@@ -1,10 +1,200 @@
+// ConversationStorage over ravel_storage's Store (SQLite). The Store assigns its own row ids;
+// the app assigns ids before a row reaches the database (so the GUI never waits for a write),
+// and this adapter maps one to the other. Rows loaded at start keep their database ids, and
+// new app ids start above them, so the two never collide.
+#include <QDir>
+#include <QFileInfo>
+#include <QHash>
+#include <QJsonDocument>
+
 #include "conversation_storage.hpp"
+
+#ifdef RAVEL_HAVE_STORAGE
+#include "ravel/resume_record.hpp"
+#include "storage/store.hpp"
+#endif
 
 namespace ravel::app {
 
+#ifdef RAVEL_HAVE_STORAGE
+namespace {
+
+QDateTime from_ms(std::int64_t ms) {
+    return QDateTime::fromMSecsSinceEpoch(ms, Qt::UTC);
+}
+
+std::string settings_key(std::int64_t conversation) {
+    return "conversation/" + std::to_string(conversation) + "/settings";
+}
+
+std::string settings_json(const StoredConversation& c) {
+    QJsonObject obj;
+    obj.insert(QStringLiteral("sampling"), c.sampling.toJson());
+    obj.insert(QStringLiteral("systemPrompt"), c.systemPrompt);
+    return QJsonDocument(obj).toJson(QJsonDocument::Compact).toStdString();
+}
+
+void apply_settings_json(const std::string& json, StoredConversation& c) {
+    const QJsonObject obj = QJsonDocument::fromJson(QByteArray::fromStdString(json)).object();
+    if (obj.value(QStringLiteral("sampling")).isObject()) {
+        c.sampling = SamplingSettings::fromJson(obj.value(QStringLiteral("sampling")).toObject());
+    }
+    c.systemPrompt = obj.value(QStringLiteral("systemPrompt")).toString();
+}
+
+storage::Role to_storage(Role r) {
+    switch (r) {
+        case Role::System:
+            return storage::Role::System;
+        case Role::Assistant:
+            return storage::Role::Assistant;
+        case Role::User:
+            break;
+    }
+    return storage::Role::User;
+}
+
+Role from_storage(storage::Role r) {
+    switch (r) {
+        case storage::Role::System:
+            return Role::System;
+        case storage::Role::Assistant:
+            return Role::Assistant;
+        case storage::Role::User:
+            break;
+    }
+    return Role::User;
+}
+
+class SqliteStorage final : public ConversationStorage {
+  public:
+    explicit SqliteStorage(storage::Store store) : store_(std::move(store)) {}
+
+    ravel::Result<StoredLibrary> loadAll() override {
+        StoredLibrary out;
+        auto conversations = store_.list_conversations();
+        if (!conversations) return conversations.error();
+        for (const storage::Conversation& row : *conversations) {
+            StoredConversation c;
+            c.id = row.id;
+            c.title = QString::fromStdString(row.title);
+            c.created = from_ms(row.created_ms);
+            c.updated = from_ms(row.updated_ms);
+            apply_settings_json(row.settings_json, c);
+            if (auto saved = store_.setting(settings_key(row.id)); saved && saved->has_value()) {
+                apply_settings_json(**saved, c);
+            }
+            conversation_ids_.insert(c.id, c.id);
+            out.conversations.append(c);
+            auto messages = store_.messages(row.id);
+            if (!messages) return messages.error();
+            for (const storage::Message& m : *messages) {
+                message_ids_.insert(m.id, m.id);
+                out.messages.append(
+                    StoredMessage{m.id, row.id, m.parent_id.value_or(0), from_storage(m.role),
+                                  QString::fromStdString(m.text), from_ms(m.created_ms),
+                                  static_cast<int>(m.token_count)});
+            }
+        }
+        return out;
+    }
+
+    ravel::Result<void> saveConversation(const StoredConversation& c) override {
+        const std::string json = settings_json(c);
+        auto known = conversation_ids_.constFind(c.id);
+        if (known == conversation_ids_.constEnd()) {
+            auto made = store_.create_conversation(c.title.toStdString(), json,
+                                                   c.created.toMSecsSinceEpoch());
+            if (!made) return made.error();
+            conversation_ids_.insert(c.id, made->id);
+            return store_.set_setting(settings_key(made->id), json);
+        }
+        if (auto renamed = store_.rename_conversation(known.value(), c.title.toStdString());
+            !renamed) {
+            return renamed;
+        }
+        return store_.set_setting(settings_key(known.value()), json);
+    }
+
+    ravel::Result<void> saveMessage(const StoredMessage& m) override {
+        // Messages are immutable once written: an edit or a regenerated reply is a new sibling.
+        if (message_ids_.contains(m.id)) return {};
+        auto conversation = conversation_ids_.constFind(m.conversationId);
+        if (conversation == conversation_ids_.constEnd()) {
+            return make_error("the message's conversation was never saved");
+        }
+        storage::NewMessage row;
+        row.conversation_id = conversation.value();
+        if (m.parentId != 0) {
+            auto parent = message_ids_.constFind(m.parentId);
+            if (parent == message_ids_.constEnd()) {
+                return make_error("the message's parent was never saved");
+            }
+            row.parent_id = parent.value();
+        }
+        row.role = to_storage(m.role);
+        row.text = m.text.toStdString();
+        row.created_ms = m.created.toMSecsSinceEpoch();
+        auto added = store_.add_message(row);
+        if (!added) return added.error();
+        message_ids_.insert(m.id, added->id);
+        return {};
+    }
+
+    ravel::Result<void> saveSnapshot(qint64, qint64 messageId, const QByteArray& blob) override {
+        auto message = message_ids_.constFind(messageId);
+        if (message == message_ids_.constEnd()) return make_error("the message was never saved");
+        const std::span bytes(reinterpret_cast<const std::byte*>(blob.constData()),
+                              static_cast<std::size_t>(blob.size()));
+        // Only a verified record is stored; its header names the model it belongs to.
+        auto record = decode_resume_record(bytes);
+        if (!record) return record.error();
+        if (auto put = store_.put_snapshot(message.value(), bytes, record->model.hex()); !put) {
+            return put;
+        }
+        auto evicted = store_.enforce_snapshot_cap();
+        if (!evicted) return evicted.error();
+        return {};
+    }
+
+    ravel::Result<QByteArray> loadSnapshot(qint64, qint64 messageId) override {
+        auto message = message_ids_.constFind(messageId);
+        if (message == message_ids_.constEnd()) return QByteArray();
+        auto snapshot = store_.snapshot(message.value());
+        if (!snapshot) return snapshot.error();
+        if (!snapshot->has_value()) return QByteArray();
+        const auto& blob = (*snapshot)->blob;
+        return QByteArray(reinterpret_cast<const char*>(blob.data()),
+                          static_cast<qsizetype>(blob.size()));
+    }
+
+    ravel::Result<void> deleteConversation(qint64 id) override {
+        auto known = conversation_ids_.constFind(id);
+        if (known == conversation_ids_.constEnd()) return {};
+        auto deleted = store_.delete_conversation(known.value());
+        if (deleted) conversation_ids_.remove(id);
+        return deleted;
+    }
+
+  private:
+    storage::Store store_;
+    QHash<qint64, std::int64_t> conversation_ids_;  // app id -> row id
+    QHash<qint64, std::int64_t> message_ids_;
+};
+
+}  // namespace
+#endif
+
 ravel::Result<std::unique_ptr<ConversationStorage>> open_sqlite_storage(const QString& path) {
+#ifdef RAVEL_HAVE_STORAGE
+    QDir().mkpath(QFileInfo(path).absolutePath());
+    auto store = storage::Store::open(std::filesystem::path(path.toStdString()));
+    if (!store) return store.error();
+    return std::unique_ptr<ConversationStorage>(new SqliteStorage(std::move(store).value()));
+#else
     (void)path;
-    return ravel::make_error("this build has no SQLite storage");
+    return make_error("this build of Ravel has no SQLite storage");
+#endif
 }
 
 }  // namespace ravel::app

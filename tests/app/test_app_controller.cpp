@@ -1,0 +1,257 @@
+// ChatController and ModelController against the fake backend and in-memory storage: the whole
+// chat flow (send, stream, stop, regenerate, edit, branches, rename, delete/undo, errors,
+// resume from snapshot, restart) observed through signals and the list models.
+#include <QAbstractItemModelTester>
+#include <QSignalSpy>
+#include <QtTest>
+
+#include "controller_fixture.hpp"
+
+using namespace ravel;
+using namespace ravel::app;
+
+namespace {
+
+QString rowText(const MessageListModel* m, int row) {
+    return m->data(m->index(row), MessageListModel::TextRole).toString();
+}
+
+}  // namespace
+
+class TestAppController : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+    QString settingsFile() const { return dir_.filePath("settings.ini"); }
+
+  private slots:
+    void blockedUntilModelLoaded() {
+        MemoryStorage data;
+        test::AppFixture app(&data, settingsFile());
+        QVERIFY(app.waitStorage());
+        QVERIFY(!app.chat->ready());
+        QVERIFY(app.chat->blockedReason().contains("No model is loaded"));
+        QVERIFY(!app.chat->send("hello"));
+        QVERIFY(app.chat->errorMessage().contains("Model panel"));
+        QVERIFY(app.loadModel());
+        QVERIFY(app.chat->ready());
+        QCOMPARE(app.model->infoMap().value("vocab").toInt(), 256);
+    }
+
+    void modelLoadErrorsAndCancel() {
+        MemoryStorage data;
+        test::AppFixture app(&data, settingsFile());
+        app.model->load("/no/such/model.pth");
+        QVERIFY(app.model->errorMessage().contains("does not exist"));
+        QVERIFY(!app.model->loading());
+
+        QTemporaryFile bad(dir_.filePath("bad-XXXXXX.pth"));
+        QVERIFY(bad.open());
+        app.model->load(bad.fileName());
+        QVERIFY(app.model->loading());
+        QVERIFY(app.model->errorMessage().isEmpty());  // a new attempt clears the old error
+        QTRY_VERIFY_WITH_TIMEOUT(app.model->errorMessage().contains("not an RWKV model"), 5000);
+        QVERIFY(!app.model->loaded());
+
+        QTemporaryFile slow(dir_.filePath("slow-XXXXXX.pth"));
+        QVERIFY(slow.open());
+        app.knobs.loadSteps = 400;
+        QSignalSpy progress(app.model.get(), &ModelController::progressChanged);
+        app.model->load(slow.fileName());
+        QTRY_VERIFY_WITH_TIMEOUT(progress.size() >= 1, 5000);
+        app.model->cancelLoad();
+        QVERIFY(QTest::qWaitFor([&] { return !app.model->loading(); }, 5000));
+        QVERIFY(!app.model->loaded());
+        QVERIFY(app.model->errorMessage().isEmpty());  // cancelling is not an error
+    }
+
+    void sendStreamsAndBranches() {
+        MemoryStorage data;
+        test::AppFixture app(&data, settingsFile());
+        QAbstractItemModelTester t1(app.chat->messages(),
+                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QAbstractItemModelTester t2(app.chat->conversations(),
+                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QVERIFY(app.waitStorage());
+        QVERIFY(app.loadModel());
+        app.knobs.tokenDelayMs = 5;
+        auto* messages = app.chat->messages();
+        QSignalSpy changed(messages, &QAbstractItemModel::dataChanged);
+        QVERIFY(app.chat->send("What is RWKV?"));
+        QVERIFY(app.chat->busy());
+        QCOMPARE(messages->rowCount(), 2);
+        QVERIFY(messages->data(messages->index(1), MessageListModel::StreamingRole).toBool());
+        QVERIFY(!app.chat->send("while busy"));  // one reply at a time
+        QVERIFY(app.waitIdle());
+        QVERIFY(changed.size() >= 2);  // streamed pieces arrived before the end
+        QCOMPARE(rowText(messages, 1), test::FakeBackend::replyFor("What is RWKV?"));
+        QVERIFY(!messages->data(messages->index(1), MessageListModel::StreamingRole).toBool());
+        QCOMPARE(app.chat->currentTitle(), QString("What is RWKV?"));
+        QCOMPARE(app.chat->conversations()->count(), 1);
+        QVERIFY(app.chat->contextTokens() > 0);
+
+        // Regenerate: a sibling reply, shown as 2/2.
+        QVERIFY(app.chat->regenerate());
+        QVERIFY(app.waitIdle());
+        QCOMPARE(messages->rowCount(), 2);
+        QCOMPARE(messages->data(messages->index(1), MessageListModel::SiblingCountRole).toInt(), 2);
+        QCOMPARE(messages->data(messages->index(1), MessageListModel::SiblingIndexRole).toInt(), 1);
+        const qint64 second = messages->rows()[1].id;
+        app.chat->showSibling(second, -1);
+        QCOMPARE(messages->data(messages->index(1), MessageListModel::SiblingIndexRole).toInt(), 0);
+
+        // Edit the user message: a new user sibling with its own reply.
+        const qint64 user = messages->rows()[0].id;
+        QVERIFY(app.chat->editMessage(user, "What is a transformer?"));
+        QVERIFY(app.waitIdle());
+        QCOMPARE(rowText(messages, 0), QString("What is a transformer?"));
+        QCOMPARE(rowText(messages, 1), test::FakeBackend::replyFor("What is a transformer?"));
+        QCOMPARE(messages->data(messages->index(0), MessageListModel::SiblingCountRole).toInt(), 2);
+        app.chat->showSibling(messages->rows()[0].id, -1);
+        QCOMPARE(rowText(messages, 0), QString("What is RWKV?"));
+        QCOMPARE(messages->data(messages->index(1), MessageListModel::SiblingCountRole).toInt(), 2);
+
+        // A follow-up resumes from the previous reply's snapshot instead of replaying.
+        QVERIFY(app.chat->send("And then?"));
+        QVERIFY(app.waitIdle());
+        QCOMPARE(app.knobs.lastResumeTurns.load(), 2);
+        QVERIFY(app.chat->resumeMs() >= 0);
+        QCOMPARE(messages->rowCount(), 4);
+    }
+
+    void stopKeepsPartialReply() {
+        MemoryStorage data;
+        test::AppFixture app(&data, settingsFile());
+        QVERIFY(app.waitStorage());
+        QVERIFY(app.loadModel());
+        app.knobs.tokenDelayMs = 30;
+        QSignalSpy finished(app.chat.get(), &ChatController::replyFinished);
+        QVERIFY(app.chat->send(QString(300, QLatin1Char('s'))));
+        QVERIFY(QTest::qWaitFor([&] { return !rowText(app.chat->messages(), 1).isEmpty(); }, 5000));
+        app.chat->stop();
+        QTRY_VERIFY_WITH_TIMEOUT(finished.size() >= 1, 5000);
+        QVERIFY(finished.at(0).at(1).toBool());
+        QVERIFY(!app.chat->busy());
+        const QString partial = rowText(app.chat->messages(), 1);
+        QVERIFY(!partial.isEmpty());
+        QVERIFY(test::FakeBackend::replyFor(QString(300, QLatin1Char('s'))).startsWith(partial));
+        QVERIFY(partial.size() < 100);
+    }
+
+    void generationErrorIsShownAndLeavesNoBubble() {
+        MemoryStorage data;
+        test::AppFixture app(&data, settingsFile());
+        QVERIFY(app.waitStorage());
+        QVERIFY(app.loadModel());
+        QSignalSpy error(app.chat.get(), &ChatController::errorChanged);
+        QVERIFY(app.chat->send("please fail"));
+        QTRY_VERIFY_WITH_TIMEOUT(error.size() >= 1, 5000);
+        QVERIFY(app.chat->errorMessage().contains("out of memory"));
+        QVERIFY(!app.chat->busy());
+        QCOMPARE(app.chat->messages()->rowCount(), 1);  // the user message stays
+        app.chat->clearError();
+        QVERIFY(app.chat->errorMessage().isEmpty());
+    }
+
+    void renameDeleteUndo() {
+        MemoryStorage data;
+        test::AppFixture app(&data, settingsFile());
+        QVERIFY(app.waitStorage());
+        QVERIFY(app.loadModel());
+        QVERIFY(app.chat->send("first"));
+        QVERIFY(app.waitIdle());
+        const qint64 first = app.chat->currentConversationId();
+        app.chat->newConversation();
+        QVERIFY(app.chat->send("second"));
+        QVERIFY(app.waitIdle());
+        const qint64 second = app.chat->currentConversationId();
+        QVERIFY(first != second);
+        QCOMPARE(app.chat->conversations()->idAt(0), second);  // most recent first
+
+        app.chat->renameConversation(first, "  Renamed   chat ");
+        QCOMPARE(app.chat->conversations()->find(first)->title, QString("Renamed chat"));
+
+        app.chat->deleteConversation(second);
+        QVERIFY(app.chat->undoAvailable());
+        QCOMPARE(app.chat->conversations()->count(), 1);
+        QCOMPARE(app.chat->currentConversationId(), first);
+        app.chat->undoDelete();
+        QCOMPARE(app.chat->conversations()->count(), 2);
+        QCOMPARE(app.chat->currentConversationId(), second);
+        QCOMPARE(rowText(app.chat->messages(), 0), QString("second"));
+
+        app.chat->setUndoInterval(50);
+        app.chat->deleteConversation(second);
+        QVERIFY(QTest::qWaitFor([&] { return !app.chat->undoAvailable(); }, 3000));
+        QVERIFY(QTest::qWaitFor([&] { return data.loadAll()->conversations.size() == 1; }, 3000));
+        QCOMPARE(data.loadAll()->conversations.first().title, QString("Renamed chat"));
+    }
+
+    void settingsArePerConversation() {
+        MemoryStorage data;
+        test::AppFixture app(&data, settingsFile());
+        QVERIFY(app.waitStorage());
+        QVERIFY(app.loadModel());
+        QVERIFY(app.chat->send("a"));
+        QVERIFY(app.waitIdle());
+        const qint64 a = app.chat->currentConversationId();
+        app.generation->setTemperature(0.2);
+        app.generation->setSystemPrompt("Be brief.");
+        app.chat->newConversation();
+        QCOMPARE(app.generation->temperature(), builtin_preset("Balanced").temperature);
+        app.chat->selectConversation(a);
+        QCOMPARE(app.generation->temperature(), 0.2);
+        QCOMPARE(app.generation->systemPrompt(), QString("Be brief."));
+        app.generation->applyPreset("Creative");
+        QCOMPARE(app.generation->temperature(), builtin_preset("Creative").temperature);
+        app.generation->saveAsPreset("Mine");
+        QVERIFY(app.generation->presetNames().contains("Mine"));
+        app.generation->setMaxTokens(5);
+        QVERIFY(app.chat->send("short please"));
+        QVERIFY(app.waitIdle());
+        QCOMPARE(rowText(app.chat->messages(), 3), test::FakeBackend::replyFor("x").left(5));
+    }
+
+    void restartContinuesFromStoredSnapshot() {
+        MemoryStorage data;
+        qint64 conversation = 0;
+        {
+            test::AppFixture app(&data, settingsFile());
+            QVERIFY(app.waitStorage());
+            QVERIFY(app.loadModel());
+            QVERIFY(app.chat->send("remember me"));
+            QVERIFY(app.waitIdle());
+            conversation = app.chat->currentConversationId();
+        }
+        test::AppFixture app(&data, settingsFile());
+        QSignalSpy snapshot(app.chat.get(), &ChatController::snapshotAvailable);
+        QVERIFY(app.waitStorage());
+        QCOMPARE(app.chat->currentConversationId(), conversation);
+        QCOMPARE(app.chat->messages()->rowCount(), 2);
+        QCOMPARE(rowText(app.chat->messages(), 0), QString("remember me"));
+        QTRY_VERIFY_WITH_TIMEOUT(snapshot.size() == 1, 5000);
+        QVERIFY(app.loadModel());
+        QVERIFY(app.chat->send("continue"));
+        QVERIFY(app.waitIdle());
+        QCOMPARE(app.knobs.lastResumeTurns.load(), 2);
+        QCOMPARE(app.chat->messages()->rowCount(), 4);
+    }
+
+    void shutdownWhileGenerating() {
+        MemoryStorage data;
+        auto app = std::make_unique<test::AppFixture>(&data, settingsFile());
+        QVERIFY(app->waitStorage());
+        QVERIFY(app->loadModel());
+        app->knobs.tokenDelayMs = 100;
+        QVERIFY(app->chat->send(QString(500, QLatin1Char('w'))));
+        QTest::qWait(150);
+        QElapsedTimer timer;
+        timer.start();
+        app.reset();
+        QVERIFY2(timer.elapsed() < 2000, qPrintable(QString::number(timer.elapsed())));
+        // The user message was saved; the unfinished reply was not.
+        QCOMPARE(data.loadAll()->messages.size(), 1);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestAppController)
+#include "test_app_controller.moc"
