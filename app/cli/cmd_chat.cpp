@@ -3,6 +3,7 @@
 #include <ostream>
 
 #include "args.hpp"
+#include "chat_db.hpp"
 #include "chat_loop.hpp"
 #include "commands.hpp"
 #include "model_options.hpp"
@@ -12,7 +13,8 @@ namespace ravel::cli {
 namespace {
 
 const char* kUsage =
-    "usage: ravel-cli chat --model FILE [--prompt TEXT]... [--seed N] [--temperature T]\n"
+    "usage: ravel-cli chat --model FILE [--db FILE (--new | --conversation ID | --list)]\n"
+    "         [--prompt TEXT]... [--seed N] [--temperature T]\n"
     "         [--top-p P] [--top-k K] [--min-p P] [--presence P] [--frequency F] [--decay D]\n"
     "         [--max-tokens N] [--system TEXT] [--tokenizer world|neox|byte] [--vocab FILE]\n"
     "         [--template world|g1|g1-think|raven] [--chunk N] [--json]\n"
@@ -75,15 +77,19 @@ Result<std::unique_ptr<Tokenizer>> tokenizer_from_args(const Args& args, const M
 }  // namespace
 
 int cmd_chat(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
-    const OptionSpec spec{{"model", "prompt", "seed", "temperature", "top-p", "top-k", "min-p",
-                           "presence", "frequency", "decay", "max-tokens", "system", "tokenizer",
-                           "vocab", "template", "chunk", "dtype", "device", "threads"},
-                          {"json"}};
+    OptionSpec spec{{"model", "prompt", "seed", "temperature", "top-p", "top-k", "min-p",
+                     "presence", "frequency", "decay", "max-tokens", "system", "tokenizer",
+                     "vocab", "template", "chunk", "dtype", "device", "threads"},
+                    {"json"}};
+    spec.valued.insert(std::begin(kChatDbValued), std::end(kChatDbValued));
+    spec.flags.insert(std::begin(kChatDbFlags), std::end(kChatDbFlags));
     auto args = Args::parse(argv, spec);
     if (!args) {
         err << "ravel-cli chat: " << args.message() << "\n" << kUsage;
         return 2;
     }
+    // Conversations kept in a database (resume, branches): see chat_db.hpp.
+    if (args->has("db")) return chat_with_db(*args, std::cin, out, err);
     ChatConfig config;
     auto settings = sampler_from_args(*args);
     if (!settings) {

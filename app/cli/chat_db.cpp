@@ -1,0 +1,227 @@
+#include "chat_db.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+#include <limits>
+
+#include "conversation/model_context.hpp"
+#include "conversation/runner.hpp"
+#include "storage/store.hpp"
+
+namespace ravel::cli {
+
+namespace {
+
+using conversation::ConversationRunner;
+using nlohmann::json;
+
+// Options given on the command line replace the conversation's stored settings; the rest keep
+// the stored values (so `--conversation ID` continues with the settings it was started with).
+Result<SamplerSettings> apply_sampler_options(const Args& args, SamplerSettings s) {
+    auto real = [&](const char* name, float& field, double lo, double hi) -> Result<void> {
+        auto v = args.get_double(name, field, lo, hi);
+        if (!v) return v.error();
+        field = static_cast<float>(*v);
+        return {};
+    };
+    for (auto r : {real("temperature", s.temperature, 0.0, 5.0), real("top-p", s.top_p, 0.0, 1.0),
+                   real("min-p", s.min_p, 0.0, 1.0), real("presence", s.presence_penalty, -5, 5),
+                   real("frequency", s.frequency_penalty, -5, 5),
+                   real("decay", s.penalty_decay, 0.0, 1.0)}) {
+        if (!r) return r.error();
+    }
+    auto top_k = args.get_int("top-k", s.top_k, 0, 1'000'000);
+    if (!top_k) return top_k.error();
+    s.top_k = static_cast<int>(*top_k);
+    auto max_tokens = args.get_int("max-tokens", s.max_tokens, 1, 1'000'000);
+    if (!max_tokens) return max_tokens.error();
+    s.max_tokens = static_cast<int>(*max_tokens);
+    auto seed = args.get_int("seed", static_cast<long long>(s.seed), 0,
+                             std::numeric_limits<long long>::max());
+    if (!seed) return seed.error();
+    s.seed = static_cast<std::uint64_t>(*seed);
+    if (auto ok = s.validate(); !ok) return ok.error();
+    return s;
+}
+
+std::string trim_left(std::string s) {
+    const auto p = s.find_first_not_of(" \t\n");
+    return p == std::string::npos ? std::string() : s.substr(p);
+}
+
+int list_conversations(storage::Store& store, bool as_json, std::ostream& out, std::ostream& err) {
+    auto list = store.list_conversations();
+    if (!list) {
+        err << "ravel-cli chat: " << list.message() << "\n";
+        return 1;
+    }
+    json arr = json::array();
+    for (const auto& c : *list) {
+        auto msgs = store.messages(c.id);
+        const std::size_t n = msgs ? msgs->size() : 0;
+        if (as_json) {
+            arr.push_back({{"conversation", c.id},
+                           {"title", c.title},
+                           {"messages", n},
+                           {"updated_ms", c.updated_ms}});
+        } else {
+            out << c.id << "\t" << c.title << "\t" << n << " messages\n";
+        }
+    }
+    if (as_json) out << arr.dump() << "\n";
+    return 0;
+}
+
+}  // namespace
+
+int chat_with_db(const Args& args, std::istream& in, std::ostream& out, std::ostream& err) {
+    const auto db_path = args.get("db");
+    if (!db_path) {
+        err << "ravel-cli chat: --db FILE is required here\n";
+        return 2;
+    }
+    const int modes =
+        int(args.flag("new")) + int(args.flag("list")) + int(args.has("conversation"));
+    if (modes != 1) {
+        err << "ravel-cli chat: with --db give exactly one of --new, --conversation ID, --list\n";
+        return 2;
+    }
+    auto store = storage::Store::open(*db_path);
+    if (!store) {
+        err << "ravel-cli chat: " << store.message() << "\n";
+        return 1;
+    }
+    const bool as_json = args.flag("json");
+    if (args.flag("list")) return list_conversations(*store, as_json, out, err);
+
+    conversation::ModelContextOptions mo;
+    if (auto name = args.get("tokenizer")) {
+        mo.tokenizer = parse_tokenizer_kind(*name);
+        if (!mo.tokenizer) {
+            err << "ravel-cli chat: unknown --tokenizer '" << *name << "' (world, neox, byte)\n";
+            return 2;
+        }
+    }
+    if (auto vocab = args.get("vocab")) mo.tokenizer_search.explicit_path = *vocab;
+    mo.tokenizer_search.dirs = default_tokenizer_dirs({});
+    auto tmpl = ChatTemplate::from_name(args.get_or("template", "world"));
+    if (!tmpl) {
+        err << "ravel-cli chat: unknown --template (world, g1, g1-think, raven)\n";
+        return 2;
+    }
+    mo.chat_template = *tmpl;
+    if (auto dtype = args.get("dtype")) {
+        auto t = dtype_from_name(*dtype);
+        if (!t) {
+            err << "ravel-cli chat: unknown --dtype '" << *dtype << "'\n";
+            return 2;
+        }
+        mo.load.weight_type = *t;
+    }
+    const auto model_path = args.get("model");
+    if (!model_path) {
+        err << "ravel-cli chat: --model FILE is required\n";
+        return 2;
+    }
+    auto ctx = conversation::load_model_context(*model_path, mo);
+    if (!ctx) {
+        err << "ravel-cli chat: " << ctx.message() << "\n";
+        return 1;
+    }
+    ConversationRunner runner(*store, std::move(*ctx));
+
+    std::int64_t conv_id = 0;
+    SamplerSettings settings;
+    const auto prompts = args.all("prompt");
+    if (args.flag("new")) {
+        auto s = apply_sampler_options(args, SamplerSettings::chat_defaults());
+        if (!s) {
+            err << "ravel-cli chat: " << s.message() << "\n";
+            return 2;
+        }
+        settings = *s;
+        std::string title = prompts.empty() ? "Chat" : prompts.front().substr(0, 60);
+        auto conv = runner.create(title, settings, args.get_or("system", ""));
+        if (!conv) {
+            err << "ravel-cli chat: " << conv.message() << "\n";
+            return 1;
+        }
+        conv_id = conv->id;
+    } else {
+        auto id = args.get_int("conversation", 0, 1, std::numeric_limits<long long>::max());
+        if (!id) {
+            err << "ravel-cli chat: " << id.message() << "\n";
+            return 2;
+        }
+        conv_id = *id;
+        auto stored = runner.default_settings(conv_id);
+        if (!stored) {
+            err << "ravel-cli chat: " << stored.message() << "\n";
+            return 1;
+        }
+        auto s = apply_sampler_options(args, *stored);
+        if (!s) {
+            err << "ravel-cli chat: " << s.message() << "\n";
+            return 2;
+        }
+        settings = *s;
+    }
+
+    auto turn = [&](const std::string& prompt) -> int {
+        // Continue after the newest message; an unanswered question (a crash during its reply)
+        // is replaced by the new one as a sibling.
+        auto latest = store->latest_message(conv_id);
+        if (!latest) {
+            err << "ravel-cli chat: " << latest.message() << "\n";
+            return 1;
+        }
+        std::optional<std::int64_t> parent;
+        if (*latest) {
+            parent = (*latest)->role == storage::Role::User ? (*latest)->parent_id
+                                                            : std::optional((*latest)->id);
+        }
+        auto result =
+            runner.send(conv_id, parent, prompt, settings, {}, [&](std::string_view piece) {
+                if (!as_json) out << piece << std::flush;
+                return true;
+            });
+        if (!result) {
+            err << "ravel-cli chat: " << result.message() << "\n";
+            return 1;
+        }
+        if (as_json) {
+            out << json{{"conversation", conv_id},
+                        {"message", result->reply.id},
+                        {"reply", trim_left(result->generation.text)},
+                        {"prompt_tokens", result->prompt_tokens},
+                        {"generated_tokens", result->generation.tokens.size()},
+                        {"stop_reason", stop_reason_name(result->generation.stop_reason)},
+                        {"resumed_from_snapshot", result->resume.from_snapshot},
+                        {"replayed_tokens", result->resume.replayed_tokens},
+                        {"resume_ms", result->resume.resume_ms}}
+                       .dump()
+                << "\n";
+        } else {
+            out << "\n";
+        }
+        return 0;
+    };
+
+    if (prompts.empty()) {
+        if (!as_json) err << "conversation " << conv_id << " (one line per message, /quit ends)\n";
+        std::string line;
+        while (std::getline(in, line)) {
+            if (line == "/quit") break;
+            if (line.empty()) continue;
+            if (int rc = turn(line); rc != 0) return rc;
+        }
+        return 0;
+    }
+    for (const auto& p : prompts) {
+        if (int rc = turn(p); rc != 0) return rc;
+    }
+    return 0;
+}
+
+}  // namespace ravel::cli
