@@ -1,0 +1,95 @@
+// The command-line acceptance of the storage issue, run as real separate processes.
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "test_data.hpp"
+
+class TestChatDb : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+
+    // Runs ravel-cli; returns one JSON object per stdout line.
+    QList<QJsonObject> cli(const QStringList& args, int* rc = nullptr) {
+        QProcess p;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert("XDG_CACHE_HOME", dir_.filePath("cache"));  // fingerprint cache
+        p.setProcessEnvironment(env);
+        p.start(RAVEL_CLI, args);
+        p.waitForFinished(300000);
+        if (rc) *rc = p.exitCode();
+        if (p.exitCode() != 0) qWarning("ravel-cli: %s", p.readAllStandardError().constData());
+        QList<QJsonObject> out;
+        for (const QByteArray& line : p.readAllStandardOutput().split('\n')) {
+            if (line.trimmed().isEmpty()) continue;
+            out.push_back(QJsonDocument::fromJson(line).object());
+        }
+        return out;
+    }
+
+  private slots:
+    void twoProcessesEqualOne_data() {
+        QTest::addColumn<QString>("model");
+        for (const char* m :
+             {"tiny-4v0-660K", "tiny-5v2-730K", "tiny-6v0-3m-Q5_1dq", "tiny-7v0-834K"}) {
+            QTest::newRow(m) << QString(m);
+        }
+    }
+    void twoProcessesEqualOne() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        QFETCH(QString, model);
+        const QString m = QString::fromStdString(
+            (ravel::test::shared_data_dir() / "models" / model.toStdString() / "model.pth")
+                .string());
+        const QString one = dir_.filePath(model + "-one.db");
+        const QString two = dir_.filePath(model + "-two.db");
+        const QStringList common = {"--model", m, "--max-tokens", "48", "--json"};
+
+        int rc = -1;
+        auto both = cli(QStringList{"chat", "--db", one, "--new", "--seed", "1", "--prompt", "A",
+                                    "--prompt", "B"} +
+                            common,
+                        &rc);
+        QCOMPARE(rc, 0);
+        QCOMPARE(both.size(), 2);
+        auto first =
+            cli(QStringList{"chat", "--db", two, "--new", "--seed", "1", "--prompt", "A"} + common,
+                &rc);
+        QCOMPARE(rc, 0);
+        QCOMPARE(first.size(), 1);
+        QCOMPARE(first[0]["reply"].toString(), both[0]["reply"].toString());
+        QVERIFY(!first[0]["resumed_from_snapshot"].toBool());
+        const QString id = QString::number(first[0]["conversation"].toInteger());
+        auto second = cli(
+            {"chat", "--db", two, "--model", m, "--conversation", id, "--prompt", "B", "--json"},
+            &rc);
+        QCOMPARE(rc, 0);
+        QCOMPARE(second.size(), 1);
+        QVERIFY(second[0]["resumed_from_snapshot"].toBool());
+        QCOMPARE(second[0]["replayed_tokens"].toInteger(), 0);
+        QVERIFY(second[0].contains("resume_ms"));
+        QCOMPARE(second[0]["conversation"].toInteger(), first[0]["conversation"].toInteger());
+        QVERIFY(!both[1]["reply"].toString().isEmpty());
+        QCOMPARE(second[0]["reply"].toString(), both[1]["reply"].toString());
+        QCOMPARE(second[0]["generated_tokens"].toInteger(),
+                 both[1]["generated_tokens"].toInteger());
+
+        auto list = cli({"chat", "--db", two, "--list", "--json"}, &rc);
+        QCOMPARE(rc, 0);
+    }
+
+    void badUsage() {
+        int rc = 0;
+        cli({"chat", "--db", dir_.filePath("x.db"), "--new", "--list"}, &rc);
+        QVERIFY(rc != 0);
+        cli({"chat", "--db", dir_.filePath("x.db"), "--conversation", "12345", "--model",
+             "/nonexistent", "--prompt", "x"},
+            &rc);
+        QVERIFY(rc != 0);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestChatDb)
+#include "test_chat_db.moc"
