@@ -1,0 +1,167 @@
+import QtQuick
+import QtQuick.Controls
+import QtQuick.Dialogs
+import QtQuick.Layouts
+
+// Open a model, see its progress and details, pick a recent one; the app's appearance.
+ScrollView {
+    id: scroll
+    objectName: "modelPanel"
+    clip: true
+    contentWidth: availableWidth
+
+    FileDialog {
+        id: fileDialog
+        title: qsTr("Open an RWKV model")
+        nameFilters: [qsTr("RWKV models (*.pth *.safetensors *.gguf)"), qsTr("All files (*)")]
+        onAccepted: Models.load(selectedFile)
+    }
+
+    ColumnLayout {
+        width: scroll.availableWidth
+        spacing: 10
+
+        Item { implicitHeight: 4 }
+
+        RowLayout {
+            Layout.fillWidth: true
+            Layout.leftMargin: 12
+            Layout.rightMargin: 12
+            Button {
+                objectName: "openModelButton"
+                Layout.fillWidth: true
+                text: qsTr("Open model…")
+                enabled: !Models.loading
+                Accessible.name: qsTr("Open a model file")
+                ToolTip.visible: hovered
+                ToolTip.text: qsTr("Open a .pth, .safetensors or .gguf RWKV model")
+                onClicked: fileDialog.open()
+            }
+            Button {
+                objectName: "unloadModelButton"
+                text: qsTr("Unload")
+                visible: Models.loaded && !Models.loading
+                enabled: !Chat.busy
+                Accessible.name: qsTr("Unload the model")
+                onClicked: Models.unload()
+            }
+        }
+
+        ColumnLayout {
+            Layout.fillWidth: true
+            Layout.leftMargin: 12
+            Layout.rightMargin: 12
+            visible: Models.loading
+            Label { text: qsTr("Loading model… %1%").arg(Math.round(Models.progress * 100)); color: Theme.text }
+            RowLayout {
+                ProgressBar {
+                    objectName: "loadProgress"
+                    Layout.fillWidth: true
+                    from: 0; to: 1
+                    value: Models.progress
+                    Accessible.name: qsTr("Model loading progress")
+                }
+                Button {
+                    objectName: "cancelLoadButton"
+                    text: qsTr("Cancel")
+                    Accessible.name: qsTr("Cancel loading the model")
+                    onClicked: Models.cancelLoad()
+                }
+            }
+        }
+
+        ColumnLayout {
+            objectName: "modelInfo"
+            Layout.fillWidth: true
+            Layout.leftMargin: 12
+            Layout.rightMargin: 12
+            spacing: 6
+            Label {
+                Layout.fillWidth: true
+                text: Models.loaded ? Models.modelName : qsTr("No model loaded")
+                font.bold: true
+                color: Theme.text
+                elide: Text.ElideMiddle
+            }
+            Label {
+                Layout.fillWidth: true
+                visible: !Models.loaded
+                wrapMode: Text.Wrap
+                color: Theme.mutedText
+                text: qsTr("Open an RWKV model file to start chatting. Ravel reads BlinkDL .pth checkpoints, .safetensors and GGUF files, RWKV versions 4, 5.2, 6 and 7.")
+            }
+            GridLayout {
+                Layout.fillWidth: true
+                visible: Models.loaded
+                columns: 2
+                columnSpacing: 12
+                rowSpacing: 4
+                Repeater {
+                    model: Models.loaded ? [
+                        qsTr("RWKV version"), String(Models.info.version),
+                        qsTr("Layers"), String(Models.info.layers),
+                        qsTr("Width"), String(Models.info.width),
+                        qsTr("Parameters"), String(Models.info.parameters),
+                        qsTr("Vocabulary"), String(Models.info.vocab),
+                        qsTr("Tokenizer"), String(Models.info.tokenizer),
+                        qsTr("File format"), String(Models.info.format),
+                        qsTr("Device"), String(Models.info.device),
+                        qsTr("State size"), String(Models.info.stateSize),
+                        qsTr("Load time"), qsTr("%1 ms").arg(Models.info.loadMs)
+                    ] : []
+                    delegate: Label {
+                        required property var modelData
+                        required property int index
+                        Layout.fillWidth: index % 2 === 1
+                        text: modelData
+                        color: index % 2 === 0 ? Theme.mutedText : Theme.text
+                        elide: Text.ElideRight
+                    }
+                }
+            }
+        }
+
+        Label {
+            Layout.leftMargin: 12
+            text: qsTr("Recent models")
+            font.bold: true
+            color: Theme.text
+            visible: AppSettings.recentModels.length > 0
+        }
+        Repeater {
+            model: AppSettings.recentModels
+            delegate: ItemDelegate {
+                required property string modelData
+                Layout.fillWidth: true
+                Layout.leftMargin: 4
+                Layout.rightMargin: 4
+                text: modelData
+                enabled: !Models.loading
+                Accessible.name: qsTr("Load recent model %1").arg(modelData)
+                ToolTip.visible: hovered
+                ToolTip.text: modelData
+                contentItem: Label { text: parent.text; elide: Text.ElideMiddle; color: Theme.text }
+                onClicked: Models.load(modelData)
+            }
+        }
+
+        Label {
+            Layout.leftMargin: 12
+            text: qsTr("Appearance")
+            font.bold: true
+            color: Theme.text
+        }
+        ComboBox {
+            objectName: "themeBox"
+            Layout.leftMargin: 12
+            Layout.rightMargin: 12
+            Layout.fillWidth: true
+            model: [qsTr("Follow the system"), qsTr("Light"), qsTr("Dark")]
+            readonly property var modes: ["system", "light", "dark"]
+            currentIndex: modes.indexOf(Theme.mode)
+            Accessible.name: qsTr("Colour theme")
+            onActivated: (i) => Theme.mode = modes[i]
+        }
+        Item { Layout.fillHeight: true }
+    }
+}
