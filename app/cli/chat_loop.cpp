@@ -231,7 +231,13 @@ int ChatLoop::run_interactive(std::istream& in, std::ostream& out, std::ostream&
         }
         const std::string_view text = trim(line);
         if (text.empty()) continue;
+        // Label the reply the way the template names the speaker ("Assistant:", "Alice:").
+        const auto label = [&] {
+            const std::string_view prefix = config_.chat_template.assistant_prefix();
+            out << prefix << (prefix.back() == ':' ? " " : "") << std::flush;
+        };
         if (text.front() != '/') {
+            label();
             report(send(unescape_newlines(text), stream));
             continue;
         }
@@ -245,6 +251,7 @@ int ChatLoop::run_interactive(std::istream& in, std::ostream& out, std::ostream&
             reset();
             out << "(new conversation)\n";
         } else if (command == "/regen") {
+            label();
             report(regenerate(stream));
         } else if (command == "/settings") {
             out << describe_settings();
