@@ -143,7 +143,7 @@ std::int32_t Sampler::sample(std::span<const float> logits,
                 break;
             }
             if (prefix == candidates_.size()) break;  // rounding: keep everything, now sorted
-            prefix = std::min(candidates_.size(), prefix * 2);
+            prefix = std::min(candidates_.size(), prefix * 4);
         }
     }
 
