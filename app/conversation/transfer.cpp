@@ -1,0 +1,317 @@
+#include "conversation/transfer.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <sstream>
+
+#include "storage/types.hpp"
+
+namespace ravel::conversation {
+
+using nlohmann::json;
+using storage::Role;
+
+namespace {
+
+constexpr std::string_view kB64 =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr std::size_t kMaxMessages = 1'000'000;
+constexpr std::int64_t kMaxTokenId = 1 << 24;
+
+json settings_value(const std::string& text) {
+    json j = json::parse(text, nullptr, false);
+    return j.is_object() ? j : json::object();
+}
+
+// Deletes a half-imported conversation unless released.
+struct ImportGuard {
+    storage::Store& store;
+    std::optional<std::int64_t> id;
+    ~ImportGuard() {
+        if (id) (void)store.delete_conversation(*id);
+    }
+};
+
+Result<std::int64_t> get_int(const json& j, const char* key, std::int64_t fallback) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return fallback;
+    if (!it->is_number_integer())
+        return make_error(std::string("\"") + key + "\" must be an integer");
+    return it->get<std::int64_t>();
+}
+
+}  // namespace
+
+std::string base64_encode(std::span<const std::byte> bytes) {
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    for (std::size_t i = 0; i < bytes.size(); i += 3) {
+        std::uint32_t v = std::uint32_t(bytes[i]) << 16;
+        if (i + 1 < bytes.size()) v |= std::uint32_t(bytes[i + 1]) << 8;
+        if (i + 2 < bytes.size()) v |= std::uint32_t(bytes[i + 2]);
+        out += kB64[(v >> 18) & 63];
+        out += kB64[(v >> 12) & 63];
+        out += i + 1 < bytes.size() ? kB64[(v >> 6) & 63] : '=';
+        out += i + 2 < bytes.size() ? kB64[v & 63] : '=';
+    }
+    return out;
+}
+
+std::optional<std::vector<std::byte>> base64_decode(std::string_view text) {
+    if (text.size() % 4 != 0) return std::nullopt;
+    std::vector<std::byte> out;
+    out.reserve(text.size() / 4 * 3);
+    for (std::size_t i = 0; i < text.size(); i += 4) {
+        std::uint32_t v = 0;
+        int pad = 0;
+        for (std::size_t k = 0; k < 4; ++k) {
+            const char c = text[i + k];
+            std::uint32_t d = 0;
+            if (c == '=') {
+                if (i + 4 != text.size() || k < 2) return std::nullopt;
+                ++pad;
+            } else {
+                if (pad > 0) return std::nullopt;
+                const auto p = kB64.find(c);
+                if (p == std::string_view::npos) return std::nullopt;
+                d = static_cast<std::uint32_t>(p);
+            }
+            v = (v << 6) | d;
+        }
+        out.push_back(std::byte((v >> 16) & 0xff));
+        if (pad < 2) out.push_back(std::byte((v >> 8) & 0xff));
+        if (pad < 1) out.push_back(std::byte(v & 0xff));
+    }
+    return out;
+}
+
+Result<std::string> export_json(storage::Store& store, std::int64_t conversation_id,
+                                const ExportOptions& options) {
+    auto conv = store.conversation(conversation_id);
+    if (!conv) return conv.error();
+    auto msgs = store.messages(conversation_id);
+    if (!msgs) return msgs.error();
+    json doc = {
+        {"format", "ravel-conversation"}, {"version", kConversationJsonVersion},
+        {"title", conv->title},           {"created_ms", conv->created_ms},
+        {"updated_ms", conv->updated_ms}, {"settings", settings_value(conv->settings_json)}};
+    if (conv->has_start_state) {
+        auto blob = store.start_state(conversation_id);
+        if (!blob) return blob.error();
+        if (*blob) {
+            doc["start_state"] = {{"name", conv->start_state_name},
+                                  {"base64", base64_encode(**blob)}};
+        }
+    }
+    json list = json::array();
+    for (const auto& m : *msgs) {
+        json jm = {{"id", m.id},
+                   {"parent", m.parent_id ? json(*m.parent_id) : json(nullptr)},
+                   {"role", std::string(storage::role_name(m.role))},
+                   {"text", m.text},
+                   {"created_ms", m.created_ms},
+                   {"sibling_order", m.sibling_order},
+                   {"settings", settings_value(m.settings_json)}};
+        if (options.include_tokens && !m.tokens.empty()) jm["tokens"] = m.tokens;
+        if (options.include_snapshots) {
+            auto snap = store.snapshot(m.id);
+            if (!snap) return snap.error();
+            if (*snap) {
+                jm["snapshot"] = {{"model_fingerprint", (*snap)->ref.model_fingerprint},
+                                  {"base64", base64_encode((*snap)->blob)}};
+            }
+        }
+        list.push_back(std::move(jm));
+    }
+    doc["messages"] = std::move(list);
+    return doc.dump(1);
+}
+
+Result<std::int64_t> import_json(storage::Store& store, const std::string& text) {
+    if (text.size() > kMaxImportBytes) return make_error("conversation file is too large");
+    json doc = json::parse(text, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) return make_error("conversation file is not JSON");
+    if (doc.value("format", "") != "ravel-conversation") {
+        return make_error("not a Ravel conversation (\"format\" is not \"ravel-conversation\")");
+    }
+    auto version = get_int(doc, "version", 0);
+    if (!version) return version.error();
+    if (*version != kConversationJsonVersion) {
+        return make_error("conversation file version " + std::to_string(*version) +
+                          " is not supported (this build reads " +
+                          std::to_string(kConversationJsonVersion) + ")");
+    }
+    auto title = doc.find("title");
+    auto messages = doc.find("messages");
+    if (title == doc.end() || !title->is_string()) return make_error("\"title\" must be a string");
+    if (messages == doc.end() || !messages->is_array() || messages->size() > kMaxMessages) {
+        return make_error("\"messages\" must be a list of at most 1000000 messages");
+    }
+    auto created = get_int(doc, "created_ms", 0);
+    if (!created) return created.error();
+    json settings = doc.value("settings", json::object());
+    if (!settings.is_object()) return make_error("\"settings\" must be an object");
+
+    // Validate everything before writing anything.
+    struct Pending {
+        storage::NewMessage m;
+        std::int64_t file_id = 0;
+        std::optional<std::int64_t> file_parent;
+        std::optional<std::pair<std::string, std::vector<std::byte>>> snapshot;
+    };
+    std::vector<Pending> pending;
+    std::map<std::int64_t, std::size_t> seen;
+    for (std::size_t i = 0; i < messages->size(); ++i) {
+        const json& jm = (*messages)[i];
+        const std::string at = "message " + std::to_string(i) + ": ";
+        if (!jm.is_object()) return make_error(at + "not an object");
+        Pending p;
+        auto id = get_int(jm, "id", -1);
+        if (!id || *id < 0 || seen.count(*id)) return make_error(at + "missing or repeated \"id\"");
+        p.file_id = *id;
+        if (auto par = jm.find("parent"); par != jm.end() && !par->is_null()) {
+            if (!par->is_number_integer() || !seen.count(par->get<std::int64_t>())) {
+                return make_error(at + "\"parent\" must name an earlier message");
+            }
+            p.file_parent = par->get<std::int64_t>();
+        }
+        auto role = jm.find("role");
+        auto r = role != jm.end() && role->is_string()
+                     ? storage::role_from_name(role->get<std::string>())
+                     : std::nullopt;
+        if (!r) return make_error(at + "\"role\" must be system, user or assistant");
+        p.m.role = *r;
+        auto t = jm.find("text");
+        if (t == jm.end() || !t->is_string()) return make_error(at + "\"text\" must be a string");
+        p.m.text = t->get<std::string>();
+        auto c = get_int(jm, "created_ms", *created);
+        if (!c) return make_error(at + c.message());
+        p.m.created_ms = *c;
+        json ms = jm.value("settings", json::object());
+        if (!ms.is_object()) return make_error(at + "\"settings\" must be an object");
+        p.m.settings_json = ms.dump();
+        if (auto tk = jm.find("tokens"); tk != jm.end()) {
+            if (!tk->is_array()) return make_error(at + "\"tokens\" must be a list");
+            for (const auto& v : *tk) {
+                if (!v.is_number_integer() || v.get<std::int64_t>() < 0 ||
+                    v.get<std::int64_t>() >= kMaxTokenId) {
+                    return make_error(at + "token ids must be integers in [0, 2^24)");
+                }
+                p.m.tokens.push_back(static_cast<std::int32_t>(v.get<std::int64_t>()));
+            }
+        }
+        if (auto s = jm.find("snapshot"); s != jm.end() && s->is_object()) {
+            auto fp = s->value("model_fingerprint", "");
+            auto blob = base64_decode(s->value("base64", ""));
+            // A bad snapshot is only a lost cache entry: dropped, not an import failure.
+            if (blob && fp.size() == 32 &&
+                fp.find_first_not_of("0123456789abcdef") == std::string::npos) {
+                p.snapshot = std::make_pair(fp, std::move(*blob));
+            }
+        }
+        seen[p.file_id] = i;
+        pending.push_back(std::move(p));
+    }
+    std::optional<std::vector<std::byte>> start_state;
+    std::string start_state_name;
+    if (auto ss = doc.find("start_state"); ss != doc.end() && !ss->is_null()) {
+        if (!ss->is_object()) return make_error("\"start_state\" must be an object");
+        start_state = base64_decode(ss->value("base64", ""));
+        if (!start_state) return make_error("\"start_state\" is not valid base64");
+        start_state_name = ss->value("name", "");
+    }
+
+    auto conv = store.create_conversation(title->get<std::string>(), settings.dump(), *created);
+    if (!conv) return conv.error();
+    ImportGuard guard{store, conv->id};
+    if (start_state) {
+        if (auto r = store.set_start_state(conv->id, *start_state, start_state_name); !r) {
+            return r.error();
+        }
+    }
+    std::map<std::int64_t, std::int64_t> new_id;
+    for (auto& p : pending) {
+        p.m.conversation_id = conv->id;
+        if (p.file_parent) p.m.parent_id = new_id.at(*p.file_parent);
+        auto added = store.add_message(p.m);
+        if (!added) return added.error();
+        new_id[p.file_id] = added->id;
+        if (p.snapshot) {
+            (void)store.put_snapshot(added->id, p.snapshot->second, p.snapshot->first);
+        }
+    }
+    guard.id.reset();
+    return conv->id;
+}
+
+Result<std::string> export_markdown(storage::Store& store, std::int64_t conversation_id,
+                                    std::optional<std::int64_t> leaf) {
+    auto conv = store.conversation(conversation_id);
+    if (!conv) return conv.error();
+    if (!leaf) {
+        auto latest = store.latest_message(conversation_id);
+        if (!latest) return latest.error();
+        if (*latest) leaf = (*latest)->id;
+    }
+    std::ostringstream out;
+    out << "# " << conv->title << "\n";
+    if (!leaf) return out.str();
+    auto path = store.path_to(*leaf);
+    if (!path) return path.error();
+    for (const auto& m : *path) {
+        const char* heading = m.role == Role::System ? "System"
+                              : m.role == Role::User ? "User"
+                                                     : "Assistant";
+        std::string text = m.text;
+        const auto first = text.find_first_not_of(" \t\n");
+        text = first == std::string::npos ? std::string() : text.substr(first);
+        while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+        out << "\n## " << heading << "\n\n" << text << "\n";
+    }
+    return out.str();
+}
+
+Result<std::int64_t> import_markdown(storage::Store& store, const std::string& text) {
+    if (text.size() > kMaxImportBytes) return make_error("Markdown file is too large");
+    std::istringstream in(text);
+    std::string line, title = "Imported conversation";
+    std::vector<std::pair<Role, std::string>> msgs;
+    while (std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (msgs.empty() && line.rfind("# ", 0) == 0) {
+            title = line.substr(2);
+            continue;
+        }
+        if (line == "## System" || line == "## User" || line == "## Assistant") {
+            const Role r = line == "## System" ? Role::System
+                           : line == "## User" ? Role::User
+                                               : Role::Assistant;
+            msgs.emplace_back(r, std::string());
+            continue;
+        }
+        if (msgs.empty()) continue;  // text before the first heading
+        msgs.back().second += line + "\n";
+    }
+    if (msgs.empty()) return make_error("no \"## User\" / \"## Assistant\" sections found");
+    auto conv = store.create_conversation(title);
+    if (!conv) return conv.error();
+    ImportGuard guard{store, conv->id};
+    std::optional<std::int64_t> parent;
+    for (auto& [role, body] : msgs) {
+        const auto a = body.find_first_not_of('\n');
+        const auto b = body.find_last_not_of('\n');
+        storage::NewMessage m;
+        m.conversation_id = conv->id;
+        m.parent_id = parent;
+        m.role = role;
+        m.text = a == std::string::npos ? std::string() : body.substr(a, b - a + 1);
+        auto added = store.add_message(m);
+        if (!added) return added.error();
+        parent = added->id;
+    }
+    guard.id.reset();
+    return conv->id;
+}
+
+}  // namespace ravel::conversation
