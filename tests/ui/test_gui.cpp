@@ -1,0 +1,240 @@
+// Drives the real QML offscreen, the way a person would: keys and mouse clicks on the items the
+// user sees, with the real engine (a shared tiny model) and a real SQLite database. Then the app
+// is torn down, started again on the same database, and the conversation continues from its
+// snapshot.
+#include <QGuiApplication>
+#include <QQuickItem>
+#include <QQuickWindow>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "app_shell.hpp"
+#include "chat_controller.hpp"
+#include "model_controller.hpp"
+#include "test_data.hpp"
+
+using namespace ravel;
+
+namespace {
+
+QString modelPath() {
+    return QString::fromStdString(
+        (test::shared_data_dir() / "models/tiny-5v2-730K/model.pth").string());
+}
+
+}  // namespace
+
+class TestGui : public QObject {
+    Q_OBJECT
+    QTemporaryDir dir_;
+    std::unique_ptr<ui::AppShell> shell_;
+
+    QQuickWindow* window() const { return shell_->window(); }
+
+    void startShell() {
+        ui::ShellOptions options;
+        options.settingsFile = dir_.filePath("settings.ini");
+        options.databasePath = dir_.filePath("conversations.sqlite");
+        options.modelPath = modelPath();
+        shell_ = std::make_unique<ui::AppShell>(options);
+        QVERIFY(shell_->start());
+        QVERIFY(window() != nullptr);
+        window()->resize(1280, 800);
+        window()->show();
+        QVERIFY(QTest::qWaitForWindowExposed(window()));
+        QTRY_VERIFY_WITH_TIMEOUT(shell_->chat()->storageReady(), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(shell_->model()->loaded(), 30000);
+        QVERIFY(shell_->model()->errorMessage().isEmpty());
+    }
+
+    // Searches the visual tree (ListView delegates have no QObject parent) and the object tree.
+    static QQuickItem* findItem(QObject* root, const QString& name) {
+        QList<QObject*> pending{root};
+        while (!pending.isEmpty()) {
+            QObject* current = pending.takeFirst();
+            auto* as_item = qobject_cast<QQuickItem*>(current);
+            if (as_item && current != root && current->objectName() == name) return as_item;
+            if (as_item) {
+                for (QQuickItem* child : as_item->childItems()) pending.append(child);
+            }
+            for (QObject* child : current->children()) pending.append(child);
+        }
+        return nullptr;
+    }
+
+    QQuickItem* item(const QString& name, QObject* under = nullptr) {
+        QQuickItem* found = under ? findItem(under, name) : findItem(window()->contentItem(), name);
+        if (found == nullptr) qWarning("no item named %s", qPrintable(name));
+        return found;
+    }
+
+    // The delegate for a row of the message list, once the view has (re)created it.
+    QQuickItem* message(int row) {
+        const QString name = QStringLiteral("message_%1").arg(row);
+        QQuickItem* found = nullptr;
+        QTest::qWaitFor(
+            [&] {
+                found = findItem(window()->contentItem(), name);
+                return found != nullptr && found->isVisible() && found->parentItem() != nullptr;
+            },
+            5000);
+        if (found == nullptr) qWarning("no message delegate %s", qPrintable(name));
+        return found;
+    }
+
+    void click(QQuickItem* target) {
+        QVERIFY(target != nullptr);
+        QVERIFY2(target->isVisible(), qPrintable(target->objectName()));
+        QVERIFY2(target->isEnabled(), qPrintable(target->objectName()));
+        const QPointF center =
+            target->mapToScene(QPointF(target->width() / 2, target->height() / 2));
+        QTest::mouseClick(window(), Qt::LeftButton, {}, center.toPoint());
+    }
+
+    // QTest::keyClicks exists only for widgets; this is the same for a QWindow (ASCII text).
+    void typeText(const QString& text) {
+        for (QChar c : text) QTest::keyClick(window(), c.toLatin1());
+    }
+
+    void typeAndSend(const QString& text) {
+        QQuickItem* input = item("composerInput");
+        QVERIFY(input && input->isEnabled());
+        click(input);
+        typeText(text);
+        QTest::keyClick(window(), Qt::Key_Return);
+    }
+
+    int messageCount() { return item("messageList")->property("count").toInt(); }
+    QString rowText(int row) {
+        auto* m = shell_->chat()->messages();
+        return m->data(m->index(row), app::MessageListModel::TextRole).toString();
+    }
+    void waitIdle() { QTRY_VERIFY_WITH_TIMEOUT(!shell_->chat()->busy(), 60000); }
+
+  private slots:
+    void initTestCase() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        qputenv("XDG_CACHE_HOME", dir_.filePath("cache").toUtf8());
+    }
+
+    void chatFlowThroughTheWindow() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        startShell();
+        QVERIFY(!item("blockedReason")->isVisible());
+        auto* chat = shell_->chat();
+
+        // Type and send; the reply streams in several updates.
+        QSignalSpy streamed(chat->messages(), &QAbstractItemModel::dataChanged);
+        QSignalSpy finished(chat, &app::ChatController::replyFinished);
+        typeAndSend("Tell me about the sea.");
+        QTRY_COMPARE_WITH_TIMEOUT(messageCount(), 2, 5000);
+        QCOMPARE(rowText(0), QString("Tell me about the sea."));
+        waitIdle();
+        QCOMPARE(finished.size(), 1);
+        QVERIFY(!finished.at(0).at(1).toBool());
+        QVERIFY(!rowText(1).isEmpty());
+        QVERIFY2(streamed.size() >= 2, qPrintable(QString::number(streamed.size())));
+        QCOMPARE(chat->conversations()->count(), 1);
+        QVERIFY(item("statusText")->property("text").toString().contains("tokens in conversation"));
+
+        // Stop: Esc right after sending ends the reply before it starts; the app stays usable.
+        typeAndSend("Another question");
+        QVERIFY(chat->busy());
+        QTest::keyClick(window(), Qt::Key_Escape);
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 2, 30000);
+        QVERIFY(finished.at(1).at(1).toBool());
+        QVERIFY(!chat->busy());
+        QTRY_COMPARE_WITH_TIMEOUT(messageCount(), 3, 5000);  // no empty reply bubble
+
+        // Regenerate the first reply: a second version, then back to the first.
+        const QString firstReply = rowText(1);
+        click(item("regenerateButton", message(1)));
+        QTRY_VERIFY_WITH_TIMEOUT(chat->busy() || finished.size() == 3, 5000);
+        waitIdle();
+        QTRY_COMPARE_WITH_TIMEOUT(item("siblingLabel", message(1))->property("text").toString(),
+                                  QString("2/2"), 5000);
+        QCOMPARE(messageCount(), 2);  // the new branch has no follow-up yet
+        click(item("previousSibling", message(1)));
+        QTRY_COMPARE_WITH_TIMEOUT(item("siblingLabel", message(1))->property("text").toString(),
+                                  QString("1/2"), 5000);
+        QCOMPARE(rowText(1), firstReply);
+        QCOMPARE(messageCount(), 3);  // the follow-up of the first branch is back
+
+        // Edit the first message: a new branch with its own reply, then move between them.
+        click(item("editButton", message(0)));
+        QQuickItem* edit = item("editField", message(0));
+        QTRY_VERIFY(edit->isVisible());
+        QTest::keyClick(window(), Qt::Key_A, Qt::ControlModifier);
+        typeText("Tell me about the mountains.");
+        click(item("saveEditButton", message(0)));
+        QTRY_VERIFY_WITH_TIMEOUT(chat->busy() || finished.size() == 4, 5000);
+        waitIdle();
+        QCOMPARE(rowText(0), QString("Tell me about the mountains."));
+        QTRY_COMPARE_WITH_TIMEOUT(item("siblingLabel", message(0))->property("text").toString(),
+                                  QString("2/2"), 5000);
+        click(item("previousSibling", message(0)));
+        QTRY_COMPARE_WITH_TIMEOUT(rowText(0), QString("Tell me about the sea."), 5000);
+        click(item("nextSibling", message(0)));
+        QTRY_COMPARE_WITH_TIMEOUT(rowText(0), QString("Tell me about the mountains."), 5000);
+
+        // Rename through the sidebar.
+        QQuickItem* row = item("conversation_0");
+        click(item("renameButton", row));
+        QTRY_VERIFY(item("renameField", row)->isVisible());
+        QTest::keyClick(window(), Qt::Key_A, Qt::ControlModifier);
+        typeText("Sea and mountains");
+        QTest::keyClick(window(), Qt::Key_Return);
+        QTRY_COMPARE(chat->currentTitle(), QString("Sea and mountains"));
+
+        // Delete, then undo.
+        click(item("deleteButton", item("conversation_0")));
+        QTRY_COMPARE(item("conversationList")->property("count").toInt(), 0);
+        QTRY_VERIFY(item("undoBar")->isVisible());
+        click(item("undoButton"));
+        QTRY_COMPARE(item("conversationList")->property("count").toInt(), 1);
+        QCOMPARE(chat->currentTitle(), QString("Sea and mountains"));
+        QCOMPARE(rowText(0), QString("Tell me about the mountains."));
+
+        // Search filters the sidebar by message text.
+        click(item("searchField"));
+        typeText("zebra");
+        QTRY_COMPARE(item("conversationList")->property("count").toInt(), 0);
+        QTest::keyClick(window(), Qt::Key_Escape);
+        QTRY_COMPARE(item("conversationList")->property("count").toInt(), 1);
+    }
+
+    void restartContinuesFromSnapshot() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        QVERIFY(shell_ != nullptr);
+        const int rows = shell_->chat()->messages()->rowCount();
+        const QString title = shell_->chat()->currentTitle();
+        shell_->shutdown();
+        shell_.reset();
+
+        startShell();
+        auto* chat = shell_->chat();
+        QCOMPARE(chat->currentTitle(), title);
+        QCOMPARE(chat->messages()->rowCount(), rows);
+        QCOMPARE(rowText(0), QString("Tell me about the mountains."));
+        QCOMPARE(chat->resumeMs(), -1.0);  // nothing generated yet in this process
+        typeAndSend("Go on.");
+        waitIdle();
+        QCOMPARE(chat->messages()->rowCount(), rows + 2);
+        QVERIFY2(chat->resumeMs() >= 0, "the reply did not continue from the stored snapshot");
+        QVERIFY(item("statusText")->property("text").toString().contains("resumed from snapshot"));
+        shell_->shutdown();
+        shell_.reset();
+    }
+};
+
+int main(int argc, char* argv[]) {
+    // Offscreen, software-rendered: runs without a display or GPU.
+    if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
+    if (qEnvironmentVariableIsEmpty("QT_QUICK_BACKEND")) qputenv("QT_QUICK_BACKEND", "software");
+    QGuiApplication app(argc, argv);
+    TestGui test;
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "test_gui.moc"
