@@ -5,3 +5,9 @@ ravel_add_test(test_conversation
     LIBS ravel_conversation SQLite::SQLite3
     LABELS conformance slow)
 set_target_properties(test_conversation PROPERTIES AUTOMOC ON)
+
+# Benchmark (not a test): resume from a snapshot vs re-processing a transcript.
+#   bench_resume [v7:12x768[:65536]] [2000]
+add_executable(bench_resume ${CMAKE_CURRENT_LIST_DIR}/bench_resume.cpp)
+target_link_libraries(bench_resume PRIVATE ravel_storage ravel_snapshot ravel_sampling)
+ravel_warnings(bench_resume)
