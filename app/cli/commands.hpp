@@ -21,6 +21,7 @@ struct Command {
 
 // One definition per file cmd_<name>.cpp.
 int cmd_info(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int cmd_bench(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int cmd_eval(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int cmd_tokenize(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int cmd_detokenize(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);

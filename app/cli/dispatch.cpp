@@ -7,6 +7,7 @@ namespace ravel::cli {
 const std::vector<Command>& commands() {
     static const std::vector<Command> table = {
         {"info", "print a model's architecture and shapes", cmd_info},
+        {"bench", "measure decode and prompt speed against this machine's limits", cmd_bench},
         {"eval", "run tokens through a model and write float32 logits", cmd_eval},
         {"tokenize", "turn text into token ids", cmd_tokenize},
         {"detokenize", "turn token ids into text", cmd_detokenize},

@@ -51,6 +51,22 @@ struct LoadOptions {
     std::function<bool(float)> progress;
 };
 
+// A model of a given shape with random weights, built in memory: speed can be measured with
+// no model file. The same seed gives the same weights.
+struct SyntheticSpec {
+    Arch arch = Arch::V7;
+    int n_layer = 12;
+    int n_embd = 768;
+    int n_vocab = 65536;
+    int head_size = 64;
+    std::uint64_t seed = 1;
+};
+// Parses "v7:12x768" or "v4:12x768:50277" (vocabulary defaults to 65536).
+Result<SyntheticSpec> parse_synthetic_spec(std::string_view text);
+// The config a synthetic model of this spec has (FFN and LoRA widths follow the official
+// models' conventions for that width).
+ModelConfig synthetic_config(const SyntheticSpec& spec);
+
 struct ModelWeights;  // private to the engine
 
 class Model {
@@ -58,6 +74,8 @@ class Model {
     static Result<std::shared_ptr<const Model>> load(const std::filesystem::path& path,
                                                      const LoadOptions& options = {});
     static Result<std::shared_ptr<const Model>> from_file(const WeightFile& file,
+                                                          const LoadOptions& options = {});
+    static Result<std::shared_ptr<const Model>> synthetic(const SyntheticSpec& spec,
                                                           const LoadOptions& options = {});
 
     ~Model();
@@ -69,6 +87,9 @@ class Model {
     DType weight_type() const { return weight_type_; }
     // Bytes of weights read to decode one token (every matrix once, the head, the vectors).
     std::uint64_t weight_bytes_per_token() const;
+    // Weights in the layers' matrices (LoRAs included; embedding and head excluded): a
+    // matrix-vector product costs two flops per element.
+    std::uint64_t layer_matrix_elements() const;
 
     const ModelWeights& weights() const { return *weights_; }
 

@@ -17,7 +17,8 @@
 
 namespace ravel {
 
-enum class FileFormat { Pth, Safetensors, Gguf };
+// Synthetic: random weights built in memory for benchmarks (no file).
+enum class FileFormat { Pth, Safetensors, Gguf, Synthetic };
 std::string_view file_format_name(FileFormat format);
 
 class MappedFile;
@@ -39,6 +40,17 @@ class WeightFile {
     const TensorInfo* find(std::string_view name) const;
     // Free-form string metadata (safetensors __metadata__, GGUF key/values).
     const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+    // Keeps the mapped bytes alive for objects that point into them (e.g. in-place weights),
+    // together with any tensors a GGUF reader derived in memory (see bytes()).
+    std::shared_ptr<const void> mapping() const {
+        if (!derived_) return file_;
+        struct Both {
+            std::shared_ptr<MappedFile> file;
+            std::shared_ptr<const DerivedTensors> derived;
+        };
+        return std::make_shared<const Both>(Both{file_, derived_});
+    }
 
     // Raw little-endian bytes of a tensor, inside the mapping (valid while this object lives).
     // A few GGUF tensors are computed by the reader (llama.cpp stores some RWKV tensors

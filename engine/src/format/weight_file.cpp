@@ -20,6 +20,8 @@ std::string_view file_format_name(FileFormat format) {
             return "safetensors";
         case FileFormat::Gguf:
             return "gguf";
+        case FileFormat::Synthetic:
+            return "synthetic";
     }
     return "?";
 }

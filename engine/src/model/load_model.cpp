@@ -1,10 +1,13 @@
 #include <cmath>
 #include <string>
 
+#include "model/build_model.hpp"
 #include "model/ops.hpp"
 #include "model/tensor_specs.hpp"
+#include "model/weight_source.hpp"
 #include "model/weights.hpp"
 #include "ravel/model.hpp"
+#include "ravel/quant.hpp"
 
 namespace ravel {
 
@@ -44,13 +47,21 @@ std::uint64_t Model::weight_bytes_per_token() const {
     return bytes;
 }
 
-namespace {
-
-Result<std::vector<float>> read(const WeightFile& f, const std::string& name) {
-    const TensorInfo* t = f.find(name);
-    if (t == nullptr) return make_error(f.path().string() + ": tensor '" + name + "' is missing");
-    return f.read_f32(*t);
+std::uint64_t Model::layer_matrix_elements() const {
+    std::uint64_t n = 0;
+    auto add = [&](const detail::Matrix& m) { n += static_cast<std::uint64_t>(m.rows) * m.cols; };
+    for (const auto& l : weights_->layers) {
+        for (const auto* m : {&l.att_r, &l.att_k, &l.att_v, &l.att_g, &l.att_o, &l.maa_w1,
+                              &l.decay_w1, &l.decay_w2, &l.w1, &l.w2, &l.a1, &l.a2, &l.v1, &l.v2,
+                              &l.g1, &l.g2, &l.ffn_k, &l.ffn_v, &l.ffn_r}) {
+            add(*m);
+        }
+        for (const auto& m : l.maa_w2) add(m);
+    }
+    return n;
 }
+
+namespace {
 
 std::vector<float> transpose(const std::vector<float>& v, int rows, int cols) {
     std::vector<float> out(v.size());
@@ -71,34 +82,97 @@ void prepare_layer(const ModelConfig& cfg, LayerWeights& l) {
     }
 }
 
+// A matrix stored (rows, cols) in the source: used in place when the source already holds it
+// in the wanted type, otherwise converted a few rows at a time.
+Result<detail::Matrix> load_matrix(const detail::WeightSource& src, const std::string& name,
+                                   int rows, int cols, DType wanted) {
+    const DType type = detail::storage_type_for(wanted, cols);
+    if (auto bytes = src.stored_as(name, type); !bytes.empty()) {
+        return detail::borrow_matrix(bytes.data(), bytes.size(), rows, cols, type,
+                                     src.keep_alive());
+    }
+    return detail::make_matrix_by_rows(rows, cols, type, [&](int r0, int n, float* out) {
+        return src.read_rows(name, cols, r0, n, out);
+    });
+}
+
+class FileSource final : public detail::WeightSource {
+  public:
+    explicit FileSource(const WeightFile& file) : file_(file) {}
+
+    Result<void> read_rows(const std::string& name, std::int64_t cols, std::int64_t row0,
+                           std::int64_t n, float* out) const override {
+        const TensorInfo* t = file_.find(name);
+        if (t == nullptr)
+            return make_error(file_.path().string() + ": tensor '" + name + "' is missing");
+        const auto bytes = file_.bytes(*t);
+        const auto row_bytes = dtype_bytes_for(t->dtype, static_cast<std::uint64_t>(cols));
+        const std::uint64_t begin = row_bytes ? *row_bytes * static_cast<std::uint64_t>(row0) : 0;
+        const std::uint64_t size = row_bytes ? *row_bytes * static_cast<std::uint64_t>(n) : 0;
+        if (row_bytes && bytes.size() == t->nbytes && begin + size <= bytes.size()) {
+            return dequantize_row(t->dtype, bytes.data() + begin,
+                                  static_cast<std::size_t>(n * cols), out);
+        }
+        // Tensors without plain row-major bytes (e.g. derived on load) are read whole.
+        auto all = file_.read_f32(*t);
+        if (!all) return all.error();
+        const std::size_t first = static_cast<std::size_t>(row0 * cols);
+        const std::size_t count = static_cast<std::size_t>(n * cols);
+        if (first + count > all->size()) {
+            return make_error(file_.path().string() + ": tensor '" + name +
+                              "' is smaller than expected");
+        }
+        std::copy(all->begin() + static_cast<std::ptrdiff_t>(first),
+                  all->begin() + static_cast<std::ptrdiff_t>(first + count), out);
+        return {};
+    }
+    std::span<const std::byte> stored_as(const std::string& name, DType type) const override {
+        const TensorInfo* t = file_.find(name);
+        if (t == nullptr || t->dtype != type || type == DType::F32) return {};
+        const auto bytes = file_.bytes(*t);
+        return bytes.size() == t->nbytes ? bytes : std::span<const std::byte>{};
+    }
+    std::shared_ptr<const void> keep_alive() const override { return file_.mapping(); }
+    bool embedding_has_ln0() const override {
+        auto it = file_.metadata().find("ravel.emb_has_ln0");
+        return it != file_.metadata().end() && it->second == "true";
+    }
+
+  private:
+    const WeightFile& file_;
+};
+
 }  // namespace
 
-Result<std::shared_ptr<const Model>> Model::from_file(const WeightFile& file,
-                                                      const LoadOptions& options) {
-    auto cfg_result = detect_config(file);
-    if (!cfg_result) return cfg_result.error();
-    const ModelConfig cfg = *cfg_result;
+Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
+                                                 const detail::WeightSource& src, FileFormat format,
+                                                 const LoadOptions& options) {
     const DType wtype = options.weight_type;
-
     auto weights = std::make_unique<ModelWeights>();
     auto progress = [&](int done) -> bool {
         return !options.progress || options.progress(static_cast<float>(done) / (cfg.n_layer + 2));
     };
+    const int C = cfg.n_embd;
 
     // Embedding with ln0 folded in, as ChatRWKV does at load time.
-    {
-        auto emb = read(file, "emb.weight");
-        if (!emb) return emb.error();
-        auto w0 = read(file, "blocks.0.ln0.weight");
+    if (src.embedding_has_ln0()) {
+        auto m = load_matrix(src, "emb.weight", cfg.n_vocab, C, wtype);
+        if (!m) return m.error();
+        weights->emb = std::move(*m);
+    } else {
+        auto w0 = src.read_f32("blocks.0.ln0.weight", C);
         if (!w0) return w0.error();
-        auto b0 = read(file, "blocks.0.ln0.bias");
+        auto b0 = src.read_f32("blocks.0.ln0.bias", C);
         if (!b0) return b0.error();
-        const int C = cfg.n_embd;
-        for (int v = 0; v < cfg.n_vocab; ++v) {
-            float* row = emb->data() + static_cast<std::size_t>(v) * C;
-            detail::layer_norm(row, w0->data(), b0->data(), row, C);
-        }
-        auto m = detail::make_matrix(emb->data(), cfg.n_vocab, C, wtype);
+        auto m = detail::make_matrix_by_rows(
+            cfg.n_vocab, C, wtype, [&](int r0, int n, float* out) -> Result<void> {
+                if (auto ok = src.read_rows("emb.weight", C, r0, n, out); !ok) return ok;
+                for (int i = 0; i < n; ++i) {
+                    float* row = out + static_cast<std::size_t>(i) * C;
+                    detail::layer_norm(row, w0->data(), b0->data(), row, C);
+                }
+                return {};
+            });
         if (!m) return m.error();
         weights->emb = std::move(*m);
     }
@@ -108,26 +182,31 @@ Result<std::shared_ptr<const Model>> Model::from_file(const WeightFile& file,
     for (int li = 0; li < cfg.n_layer; ++li) {
         LayerWeights& l = weights->layers[static_cast<std::size_t>(li)];
         for (const auto& spec : detail::layer_tensor_specs(cfg, li)) {
-            auto values = read(file, spec.name);
-            if (!values) return values.error();
             if (spec.kind == detail::SpecKind::Vector) {
+                auto values = src.read_f32(spec.name, spec.d0);
+                if (!values) return values.error();
                 l.*std::get<detail::Vec LayerWeights::*>(spec.target) = std::move(*values);
                 continue;
             }
-            const bool lora = spec.kind == detail::SpecKind::Lora;
-            const int rows = static_cast<int>(lora ? spec.d1 : spec.d0);
-            const int cols = static_cast<int>(lora ? spec.d0 : spec.d1);
-            std::vector<float> v = lora ? transpose(*values, cols, rows) : std::move(*values);
-            // LoRA matrices are small and numerically sensitive: they stay fp32.
-            auto m = detail::make_matrix(v.data(), rows, cols, lora ? DType::F32 : wtype);
+            Result<detail::Matrix> m = make_error("");
+            if (spec.kind == detail::SpecKind::Matrix) {
+                m = load_matrix(src, spec.name, static_cast<int>(spec.d0),
+                                static_cast<int>(spec.d1), wtype);
+            } else {
+                // LoRA matrices are small and numerically sensitive: fp32, transposed to (out, in).
+                auto values = src.read_f32(spec.name, spec.d0 * spec.d1);
+                if (!values) return values.error();
+                const int in = static_cast<int>(spec.d0), out = static_cast<int>(spec.d1);
+                m = detail::make_matrix(transpose(*values, in, out).data(), out, in, DType::F32);
+            }
             if (!m) return m.error();
             l.*std::get<detail::Matrix LayerWeights::*>(spec.target) = std::move(*m);
         }
         if (cfg.arch == Arch::V6) {
-            auto w2 = read(file, "blocks." + std::to_string(li) + ".att.time_maa_w2");
-            if (!w2) return w2.error();
             const int D = cfg.lora_mix;
-            const int C = cfg.n_embd;
+            auto w2 = src.read_f32("blocks." + std::to_string(li) + ".att.time_maa_w2",
+                                   static_cast<std::int64_t>(5) * D * C);
+            if (!w2) return w2.error();
             for (int i = 0; i < 5; ++i) {
                 std::vector<float> part(w2->begin() + static_cast<std::ptrdiff_t>(i) * D * C,
                                         w2->begin() + static_cast<std::ptrdiff_t>(i + 1) * D * C);
@@ -141,21 +220,26 @@ Result<std::shared_ptr<const Model>> Model::from_file(const WeightFile& file,
         if (!progress(li + 1)) return cancelled_error();
     }
 
-    auto ln_w = read(file, "ln_out.weight");
+    auto ln_w = src.read_f32("ln_out.weight", C);
     if (!ln_w) return ln_w.error();
-    auto ln_b = read(file, "ln_out.bias");
+    auto ln_b = src.read_f32("ln_out.bias", C);
     if (!ln_b) return ln_b.error();
     weights->ln_out_w = std::move(*ln_w);
     weights->ln_out_b = std::move(*ln_b);
-    auto head = read(file, "head.weight");
+    auto head = load_matrix(src, "head.weight", cfg.n_vocab, C, wtype);
     if (!head) return head.error();
-    auto head_m = detail::make_matrix(head->data(), cfg.n_vocab, cfg.n_embd, wtype);
-    if (!head_m) return head_m.error();
-    weights->head = std::move(*head_m);
+    weights->head = std::move(*head);
     if (!progress(cfg.n_layer + 2)) return cancelled_error();
 
     return std::shared_ptr<const Model>(
-        std::make_shared<Model>(cfg, file.format(), wtype, std::move(weights)));
+        std::make_shared<Model>(cfg, format, wtype, std::move(weights)));
+}
+
+Result<std::shared_ptr<const Model>> Model::from_file(const WeightFile& file,
+                                                      const LoadOptions& options) {
+    auto cfg = detect_config(file);
+    if (!cfg) return cfg.error();
+    return build_model(*cfg, FileSource(file), file.format(), options);
 }
 
 Result<std::shared_ptr<const Model>> Model::load(const std::filesystem::path& path,

@@ -15,28 +15,47 @@ DType storage_type_for(DType wanted, int cols) {
     return wanted;
 }
 
-Result<Matrix> make_matrix(const float* values, int rows, int cols, DType type) {
+Result<Matrix> make_matrix_by_rows(int rows, int cols, DType type,
+                                   const std::function<Result<void>(int, int, float*)>& fill) {
     type = storage_type_for(type, cols);
     Matrix m;
     m.type = type;
     m.rows = rows;
     m.cols = cols;
     auto row_bytes = dtype_bytes_for(type, static_cast<std::uint64_t>(cols));
-    if (!row_bytes)
+    if (!row_bytes) {
         return make_error("cannot store a row of " + std::to_string(cols) + " values as " +
                           std::string(dtype_name(type)));
+    }
     m.row_bytes = *row_bytes;
     if (!m.owned.resize(m.row_bytes * static_cast<std::size_t>(rows))) {
         return make_error("out of memory allocating a " + std::to_string(rows) + "x" +
                           std::to_string(cols) + " matrix");
     }
     m.data = m.owned.data();
-    for (int r = 0; r < rows; ++r) {
-        auto ok = quantize_row(type, values + static_cast<std::size_t>(r) * cols,
-                               static_cast<std::size_t>(cols), m.owned.data() + r * m.row_bytes);
-        if (!ok) return ok.error();
+    // About 1 MiB of fp32 rows at a time.
+    const int step =
+        std::max(1, static_cast<int>((1u << 18) / static_cast<unsigned>(std::max(cols, 1))));
+    std::vector<float> buffer(static_cast<std::size_t>(std::min(step, rows)) * cols);
+    for (int r0 = 0; r0 < rows; r0 += step) {
+        const int n = std::min(step, rows - r0);
+        if (auto ok = fill(r0, n, buffer.data()); !ok) return ok.error();
+        for (int i = 0; i < n; ++i) {
+            auto ok = quantize_row(type, buffer.data() + static_cast<std::size_t>(i) * cols,
+                                   static_cast<std::size_t>(cols),
+                                   m.owned.data() + (r0 + i) * m.row_bytes);
+            if (!ok) return ok.error();
+        }
     }
     return m;
+}
+
+Result<Matrix> make_matrix(const float* values, int rows, int cols, DType type) {
+    return make_matrix_by_rows(rows, cols, type, [&](int r0, int n, float* out) -> Result<void> {
+        std::memcpy(out, values + static_cast<std::size_t>(r0) * cols,
+                    sizeof(float) * static_cast<std::size_t>(n) * cols);
+        return {};
+    });
 }
 
 Result<Matrix> borrow_matrix(const std::byte* data, std::size_t size, int rows, int cols,

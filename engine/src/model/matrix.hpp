@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "model/aligned_buffer.hpp"
@@ -40,6 +41,10 @@ DType storage_type_for(DType wanted, int cols);
 
 // Builds a matrix from row-major fp32 values (rows x cols), converting to `type`.
 Result<Matrix> make_matrix(const float* values, int rows, int cols, DType type);
+// Builds a matrix a few rows at a time: fill(row0, n, out) writes n rows of fp32. Only a small
+// fp32 buffer is ever held, so converting a large tensor does not double peak memory.
+Result<Matrix> make_matrix_by_rows(int rows, int cols, DType type,
+                                   const std::function<Result<void>(int, int, float*)>& fill);
 // Wraps bytes that already hold the matrix in `type` (e.g. inside a mapped GGUF file).
 Result<Matrix> borrow_matrix(const std::byte* data, std::size_t size, int rows, int cols,
                              DType type, std::shared_ptr<const void> keep_alive);

@@ -18,6 +18,10 @@ struct KernelTable {
     const char* isa;
     RowsFn gemv;  // T <= kSmallBatch: fused dequantize-and-dot per row
     RowsFn gemm;  // any T: f32 tiles, weights dequantized per block
+    // Machine probes for the benchmark: reads `n` floats (returns their sum so the loads can't
+    // be dropped) and runs `iterations` rounds of independent FMAs (returns flops done).
+    float (*read_sum)(const float* p, std::size_t n);
+    double (*fma_loop)(long iterations);
 };
 
 enum class Isa { Generic, Avx2, Avx512 };

@@ -202,10 +202,38 @@ void gemm(const Matrix& w, int r0, int r1, const float* x, int T, float* y) {
     }
 }
 
+float read_sum(const float* p, std::size_t n) {
+    S::V a[4] = {S::zero(), S::zero(), S::zero(), S::zero()};
+    std::size_t i = 0;
+    for (; i + 4 * S::W <= n; i += 4 * S::W) {
+        for (int j = 0; j < 4; ++j) a[j] = S::add(a[j], S::load(p + i + j * S::W));
+    }
+    float s = S::sum(S::add(S::add(a[0], a[1]), S::add(a[2], a[3])));
+    for (; i < n; ++i) s += p[i];
+    return s;
+}
+
+double fma_loop(long iterations) {
+    // Ten independent chains cover the FMA latency on every core this targets.
+    constexpr int kChains = 10;
+    S::V acc[kChains];
+    for (int j = 0; j < kChains; ++j) acc[j] = S::set1(static_cast<float>(j) * 1e-3f);
+    const S::V m = S::set1(0.999999f);
+    const S::V c = S::set1(1e-7f);
+    for (long i = 0; i < iterations; ++i) {
+        for (int j = 0; j < kChains; ++j) acc[j] = S::fma(acc[j], m, c);
+    }
+    S::V total = acc[0];
+    for (int j = 1; j < kChains; ++j) total = S::add(total, acc[j]);
+    volatile float sink = S::sum(total);
+    (void)sink;
+    return 2.0 * S::W * kChains * static_cast<double>(iterations);
+}
+
 }  // namespace
 
 const KernelTable& table() {
-    static const KernelTable t{S::kName, &gemv, &gemm};
+    static const KernelTable t{S::kName, &gemv, &gemm, &read_sum, &fma_loop};
     return t;
 }
 

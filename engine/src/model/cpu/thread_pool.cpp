@@ -7,7 +7,7 @@ namespace ravel::detail {
 namespace {
 // Spinning briefly before sleeping keeps the hand-off between the ~100 parallel regions of a
 // token in the microseconds; sleeping afterwards keeps idle sessions off the CPU.
-constexpr int kSpinIterations = 20000;
+constexpr int kSpinIterations = 4000;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -55,7 +55,7 @@ void ThreadPool::worker_loop(int index) {
         seen = g;
         if (stop_.load()) return;
         if (index < participants_) run_share(index);
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
     }
 }
 
@@ -76,7 +76,16 @@ void ThreadPool::parallel_for(std::int64_t n, std::int64_t grain,
     generation_.fetch_add(1, std::memory_order_acq_rel);
     generation_.notify_all();
     run_share(0);
-    while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+    // Spin briefly, then sleep: on an oversubscribed machine a spinning waiter would hold the
+    // core the last worker needs.
+    for (int spin = 0; spin < kSpinIterations && pending_.load(std::memory_order_acquire) != 0;
+         ++spin) {
+        cpu_relax();
+    }
+    for (int p = pending_.load(std::memory_order_acquire); p != 0;
+         p = pending_.load(std::memory_order_acquire)) {
+        pending_.wait(p, std::memory_order_acquire);
+    }
 }
 
 }  // namespace ravel::detail

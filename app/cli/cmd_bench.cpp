@@ -1,0 +1,234 @@
+// ravel-cli bench: decode and prompt speed put next to this machine's limits, measured in
+// the same run (DESIGN.md section 8).
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <random>
+#include <thread>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "model_options.hpp"
+#include "ravel/machine.hpp"
+#include "ravel/session.hpp"
+
+namespace ravel::cli {
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: ravel-cli bench (--model FILE | --synthetic v4|v5|v6|v7:LAYERSxWIDTH[:VOCAB])\n"
+    "                       [--dtype f32|f16|bf16|q8_0|q5_1|q4_0] [--device cpu|cuda]\n"
+    "                       [--threads N] [--prompt N] [--gen N] [--chunk N] [--json]\n";
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+std::uint64_t peak_rss_bytes() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<std::uint64_t>(usage.ru_maxrss) * 1024u;
+}
+
+// The probe allocates a buffer as large as the weights; running it in a child process keeps
+// that buffer out of this process's peak RSS.
+Result<MachineProbe> probe_in_child(std::size_t working_set, int threads) {
+    int fds[2];
+    if (pipe(fds) != 0) return make_error("cannot create a pipe for the machine probe");
+    const pid_t pid = fork();
+    if (pid < 0) return make_error("cannot fork the machine probe");
+    if (pid == 0) {
+        close(fds[0]);
+        const MachineProbe p = probe_machine(working_set, threads);
+        const double values[2] = {p.read_bandwidth_gb_s, p.fma_gflop_s};
+        const ssize_t written = write(fds[1], values, sizeof values);
+        _exit(written == static_cast<ssize_t>(sizeof values) ? 0 : 1);
+    }
+    close(fds[1]);
+    double values[2] = {0, 0};
+    const ssize_t got = read(fds[0], values, sizeof values);
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (got != static_cast<ssize_t>(sizeof values) || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0) {
+        return make_error("the machine probe failed");
+    }
+    MachineProbe out;
+    out.read_bandwidth_gb_s = values[0];
+    out.fma_gflop_s = values[1];
+    return out;
+}
+
+Result<nlohmann::json> run_bench(const Args& args) {
+    auto threads = args.get_int(
+        "threads", static_cast<long long>(std::max(1u, std::thread::hardware_concurrency())), 1,
+        256);
+    if (!threads) return threads.error();
+    auto prompt_n = args.get_int("prompt", 512, 0, 1 << 20);
+    if (!prompt_n) return prompt_n.error();
+    auto gen_n = args.get_int("gen", 64, 1, 1 << 20);
+    if (!gen_n) return gen_n.error();
+    auto chunk = args.get_int("chunk", 128, 1, 1 << 16);
+    if (!chunk) return chunk.error();
+
+    const auto t_load = Clock::now();
+    Result<std::shared_ptr<const Model>> model = make_error("");
+    std::string source;
+    if (auto spec_text = args.get("synthetic")) {
+        auto spec = parse_synthetic_spec(*spec_text);
+        if (!spec) return spec.error();
+        LoadOptions options;
+        if (auto d = args.get("dtype")) {
+            auto t = dtype_from_name(*d);
+            if (!t) return make_error("unknown --dtype '" + *d + "'");
+            options.weight_type = *t;
+        }
+        if (auto dev = args.get("device"); dev && *dev != "cpu") {
+            return make_error("device '" + *dev +
+                              "' is not available: this build has no CUDA backend");
+        }
+        model = Model::synthetic(*spec, options);
+        source = "synthetic " + *spec_text;
+    } else {
+        model = load_model_from_args(args);
+        source = args.get_or("model", "");
+    }
+    if (!model) return model.error();
+    const double load_ms = ms_since(t_load);
+    const ModelConfig& cfg = (*model)->config();
+    const std::uint64_t weight_bytes = (*model)->weight_bytes_per_token();
+
+    auto probe = probe_in_child(weight_bytes, static_cast<int>(*threads));
+    if (!probe) return probe.error();
+
+    Session session(*model, SessionOptions{static_cast<int>(*threads)});
+    std::mt19937 rng(1234);
+    std::uniform_int_distribution<int> pick(0, cfg.n_vocab - 1);
+    std::vector<std::int32_t> prompt(static_cast<std::size_t>(*prompt_n));
+    for (auto& t : prompt) t = pick(rng);
+
+    double prompt_tps = 0;
+    if (!prompt.empty()) {
+        FeedOptions options;
+        options.chunk_size = static_cast<int>(*chunk);
+        // A short warm-up so page faults and first-touch costs are not timed.
+        if (auto ok = session.feed(std::span(prompt).first(std::min<std::size_t>(prompt.size(), 8)),
+                                   options);
+            !ok) {
+            return ok.error();
+        }
+        session.reset();
+        const auto t0 = Clock::now();
+        auto ok = session.feed(prompt, options);
+        if (!ok) return ok.error();
+        prompt_tps = static_cast<double>(prompt.size()) / (ms_since(t0) / 1000.0);
+    } else if (auto ok = session.step(0); !ok) {
+        return ok.error();
+    }
+
+    std::int32_t token = static_cast<std::int32_t>(
+        std::max_element(session.logits().begin(), session.logits().end()) -
+        session.logits().begin());
+    if (auto ok = session.step(token); !ok) return ok.error();  // warm-up of the one-token path
+    const auto t_gen = Clock::now();
+    for (long long i = 0; i < *gen_n; ++i) {
+        auto logits = session.step(token);
+        if (!logits) return logits.error();
+        token = static_cast<std::int32_t>(std::max_element(logits->begin(), logits->end()) -
+                                          logits->begin());
+    }
+    const double decode_ms = ms_since(t_gen) / static_cast<double>(*gen_n);
+
+    // Matrix-product flops per prompt token: 2 per weight of every layer matrix; the head runs
+    // once per chunk (only the last row's logits are needed).
+    const double flops_per_token =
+        2.0 * static_cast<double>((*model)->layer_matrix_elements()) +
+        2.0 * cfg.n_vocab * cfg.n_embd /
+            static_cast<double>(std::max<long long>(1, std::min<long long>(*chunk, *prompt_n)));
+    const double prompt_gflops = flops_per_token * prompt_tps / 1e9;
+    const double bw_limit_ms =
+        static_cast<double>(weight_bytes) / (probe->read_bandwidth_gb_s * 1e9) * 1000.0;
+
+    nlohmann::json j;
+    j["model"] = source;
+    j["rwkv_version"] = std::string(arch_name(cfg.arch));
+    j["n_layer"] = cfg.n_layer;
+    j["n_embd"] = cfg.n_embd;
+    j["n_vocab"] = cfg.n_vocab;
+    j["dtype"] = std::string(dtype_name((*model)->weight_type()));
+    j["device"] = "cpu";
+    j["isa"] = cpu_kernel_isa();
+    j["threads"] = session.threads();
+    j["load_ms"] = load_ms;
+    j["prompt_tokens"] = prompt.size();
+    j["prompt_tokens_per_s"] = prompt_tps;
+    j["prompt_gflop_s"] = prompt_gflops;
+    j["prompt_fma_fraction"] = probe->fma_gflop_s > 0 ? prompt_gflops / probe->fma_gflop_s : 0.0;
+    j["gen_tokens"] = *gen_n;
+    j["decode_ms_per_token"] = decode_ms;
+    j["decode_tokens_per_s"] = 1000.0 / decode_ms;
+    j["weight_bytes_per_token"] = weight_bytes;
+    j["read_bandwidth_gb_s"] = probe->read_bandwidth_gb_s;
+    j["fma_gflop_s"] = probe->fma_gflop_s;
+    j["decode_bandwidth_limit_ms"] = bw_limit_ms;
+    j["decode_bandwidth_fraction"] = bw_limit_ms / decode_ms;
+    j["state_bytes"] = cfg.state_floats() * sizeof(float);
+    j["peak_rss_bytes"] = peak_rss_bytes();
+    j["rss_budget_bytes"] =
+        static_cast<std::uint64_t>(1.15 * static_cast<double>(weight_bytes)) + (64u << 20);
+    return j;
+}
+
+}  // namespace
+
+int cmd_bench(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
+    auto args = Args::parse(
+        argv,
+        {{"model", "synthetic", "dtype", "device", "threads", "prompt", "gen", "chunk"}, {"json"}});
+    if (!args) {
+        err << "ravel-cli bench: " << args.message() << "\n" << kUsage;
+        return 2;
+    }
+    if (!args->has("model") && !args->has("synthetic")) {
+        err << "ravel-cli bench: give --model FILE or --synthetic SPEC\n" << kUsage;
+        return 2;
+    }
+    auto j = run_bench(*args);
+    if (!j) {
+        err << "ravel-cli bench: " << j.message() << "\n";
+        return 1;
+    }
+    if (args->flag("json")) {
+        out << j->dump(2) << "\n";
+        return 0;
+    }
+    const auto& r = *j;
+    out << "model            " << r["model"].get<std::string>() << " (RWKV "
+        << r["rwkv_version"].get<std::string>() << ", " << r["n_layer"] << "x" << r["n_embd"]
+        << ", vocab " << r["n_vocab"] << ", " << r["dtype"].get<std::string>() << ")\n"
+        << "cpu              " << r["isa"].get<std::string>() << ", " << r["threads"]
+        << " threads\n"
+        << "load             " << r["load_ms"].get<double>() << " ms\n"
+        << "prompt           " << r["prompt_tokens_per_s"].get<double>() << " tokens/s ("
+        << r["prompt_gflop_s"].get<double>() << " GFLOP/s, "
+        << 100 * r["prompt_fma_fraction"].get<double>() << "% of the measured FMA peak "
+        << r["fma_gflop_s"].get<double>() << " GFLOP/s)\n"
+        << "decode           " << r["decode_ms_per_token"].get<double>() << " ms/token ("
+        << 100 * r["decode_bandwidth_fraction"].get<double>() << "% of the bandwidth limit "
+        << r["decode_bandwidth_limit_ms"].get<double>() << " ms: " << r["weight_bytes_per_token"]
+        << " bytes/token at " << r["read_bandwidth_gb_s"].get<double>() << " GB/s)\n"
+        << "peak RSS         " << r["peak_rss_bytes"] << " bytes (budget " << r["rss_budget_bytes"]
+        << ")\n";
+    return 0;
+}
+
+}  // namespace ravel::cli

@@ -1,0 +1,25 @@
+// Measurements of this machine that put benchmark numbers in context: the memory read rate
+// and the fp32 FMA rate reachable with the same instruction set and thread count the engine
+// uses.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace ravel {
+
+struct MachineProbe {
+    double read_bandwidth_gb_s = 0;  // reading a working set of the given size
+    double fma_gflop_s = 0;          // 2 flops per FMA lane
+    std::string isa;                 // the kernel set in use: avx512, avx2, generic
+    int threads = 1;
+};
+
+// Runs for about a second. `working_set_bytes` should match what is being compared (e.g. the
+// weight bytes read per token).
+MachineProbe probe_machine(std::size_t working_set_bytes, int threads);
+
+// The CPU kernel set this process uses: "avx512", "avx2" or "generic".
+std::string cpu_kernel_isa();
+
+}  // namespace ravel

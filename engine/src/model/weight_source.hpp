@@ -1,0 +1,41 @@
+// Where the model builder gets tensor values from: a model file, or random values for
+// synthetic benchmark models. Names are BlinkDL's.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ravel/result.hpp"
+#include "ravel/tensor.hpp"
+
+namespace ravel::detail {
+
+class WeightSource {
+  public:
+    virtual ~WeightSource() = default;
+    // Rows [row0, row0 + n) of a tensor seen as a (rows, cols) matrix, as fp32 into `out`
+    // (n * cols floats). Shapes were already checked against the file by detect_config.
+    virtual Result<void> read_rows(const std::string& name, std::int64_t cols, std::int64_t row0,
+                                   std::int64_t n, float* out) const = 0;
+    // A whole tensor of `elements` values as fp32.
+    Result<std::vector<float>> read_f32(const std::string& name, std::int64_t elements) const {
+        std::vector<float> v(static_cast<std::size_t>(elements));
+        if (auto ok = read_rows(name, elements, 0, 1, v.data()); !ok) return ok.error();
+        return v;
+    }
+    // The stored bytes when the tensor is kept in exactly `type`, so a matrix can use them in
+    // place; empty when a conversion is needed.
+    virtual std::span<const std::byte> stored_as(const std::string& /*name*/,
+                                                 DType /*type*/) const {
+        return {};
+    }
+    // Owner of the bytes returned by stored_as().
+    virtual std::shared_ptr<const void> keep_alive() const { return nullptr; }
+    // True when emb.weight already has blocks.0.ln0 applied (Ravel's converted files).
+    virtual bool embedding_has_ln0() const { return false; }
+};
+
+}  // namespace ravel::detail
