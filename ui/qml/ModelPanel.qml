@@ -84,7 +84,9 @@ ScrollView {
                 elide: Text.ElideMiddle
             }
             Label {
-                Layout.fillWidth: true
+                // A fixed preferred width: a wrapped label that fills a layout can make the
+                // layout re-measure it forever (a polish loop).
+                Layout.preferredWidth: scroll.availableWidth - 24
                 visible: !Models.loaded
                 wrapMode: Text.Wrap
                 color: Theme.mutedText
