@@ -60,7 +60,7 @@ Result<void> choose_tokenizer(const Args& args, const WeightFile& src, const Mod
         return {};
     } else {
         std::optional<std::string_view> ggml_model;
-        if (auto it = meta.find("tokenizer.ggml.model"); it != meta.end()) ggml_model = it->second;
+        if (auto g = meta.find("tokenizer.ggml.model"); g != meta.end()) ggml_model = g->second;
         kind = tokenizer_kind_for_vocab(ggml_model, config.n_vocab);
         if (!kind) {
             return make_error("cannot tell the tokenizer from the model's vocabulary size " +
@@ -156,6 +156,8 @@ int cmd_convert(const std::vector<std::string>& argv, std::ostream& out, std::os
     }
     GgufConvertOptions opt;
     opt.weight_type = *dtype;
+    // The embedding table is stored normalised so the loader can use it in place.
+    opt.fold_ln0 = true;
     add_architecture(*config, opt);
     if (auto r = choose_tokenizer(*args, *src, *config, opt); !r) {
         err << "ravel-cli convert: " << r.message() << "\n";

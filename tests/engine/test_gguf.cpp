@@ -355,6 +355,48 @@ class TestGguf : public QObject {
         QVERIFY(in_type >= 2);  // at least emb and head
     }
 
+    void fold_ln0_normalises_the_embedding_once() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        auto src = WeightFile::open(model_path("random-v6.0-L2-D128-H2x64-V1000"));
+        QVERIFY(src);
+        ravel::GgufConvertOptions opt;
+        opt.weight_type = DType::F32;
+        opt.fold_ln0 = true;
+        QVERIFY(ravel::convert_to_gguf(*src, temp("fold.gguf"), opt));
+        auto g = WeightFile::open(temp("fold.gguf"));
+        QVERIFY(g);
+        QCOMPARE(g->metadata().at("ravel.emb_has_ln0"), std::string("true"));
+        const auto emb = *src->read_f32(*src->find("emb.weight"));
+        const auto w = *src->read_f32(*src->find("blocks.0.ln0.weight"));
+        const auto b = *src->read_f32(*src->find("blocks.0.ln0.bias"));
+        const auto got = *g->read_f32(*g->find("emb.weight"));
+        const std::size_t C = w.size();
+        QCOMPARE(got.size(), emb.size());
+        double worst = 0;
+        for (std::size_t r = 0; r < emb.size() / C; ++r) {
+            // Two-pass mean and biased variance in long double, eps 1e-5 (LayerNorm).
+            long double mean = 0, var = 0;
+            for (std::size_t i = 0; i < C; ++i) mean += emb[r * C + i];
+            mean /= C;
+            for (std::size_t i = 0; i < C; ++i) {
+                var += (emb[r * C + i] - mean) * (emb[r * C + i] - mean);
+            }
+            var /= C;
+            for (std::size_t i = 0; i < C; ++i) {
+                const long double y =
+                    (emb[r * C + i] - mean) / std::sqrt(var + 1e-5L) * w[i] + b[i];
+                worst = std::max(worst, static_cast<double>(std::fabs(y - got[r * C + i])));
+            }
+        }
+        QVERIFY2(worst < 1e-5, qPrintable(QString::number(worst)));
+        // Converting the converted file again must not normalise a second time.
+        QVERIFY(ravel::convert_to_gguf(*g, temp("fold2.gguf"), opt));
+        auto g2 = WeightFile::open(temp("fold2.gguf"));
+        QVERIFY(g2);
+        QCOMPARE(g2->metadata().at("ravel.emb_has_ln0"), std::string("true"));
+        QVERIFY(same_bits(*g2->read_f32(*g2->find("emb.weight")), got));
+    }
+
     void llama_rwkv7_reads_as_blinkdl() {
         RAVEL_REQUIRE_SHARED_DATA();
         auto src = WeightFile::open(model_path("random-v7.0-L3-D128-H2x64-V1000"));

@@ -142,6 +142,7 @@ class TestGgufModel : public QObject {
         const fs::path out = fs::path(dir_.path().toStdString()) / "model.gguf";
         ravel::GgufConvertOptions opt;
         opt.weight_type = wt;
+        opt.fold_ln0 = true;  // as ravel-cli convert does
         auto report = ravel::convert_to_gguf(*src, out, opt);
         QVERIFY2(report, report ? "" : report.message().c_str());
 
@@ -174,6 +175,7 @@ class TestGgufModel : public QObject {
         QVERIFY(src);
         ravel::GgufConvertOptions opt;
         opt.weight_type = wt;
+        opt.fold_ln0 = true;
         QVERIFY(ravel::convert_to_gguf(*src, tmp / "q.gguf", opt));
         auto q = ravel::WeightFile::open(tmp / "q.gguf");
         QVERIFY(q);

@@ -65,8 +65,14 @@ inline constexpr std::string_view kGgufTokenizerKind = "tokenizer.ravel.kind";
 inline constexpr std::string_view kGgufTokenizerFileName = "tokenizer.ravel.vocab_file_name";
 inline constexpr std::string_view kGgufTokenizerFile = "tokenizer.ravel.vocab_file";
 
+inline constexpr std::string_view kGgufEmbHasLn0 = "ravel.emb_has_ln0";
+
 struct GgufConvertOptions {
     DType weight_type = DType::F16;
+    // Store emb.weight with blocks.0.ln0 already applied (as ChatRWKV does at load time) and
+    // mark it with ravel.emb_has_ln0 = "true", so the loader can use the table in place instead
+    // of normalising every row at each start. A source already marked is never folded twice.
+    bool fold_ln0 = false;
     // Extra metadata (architecture facts the caller read from the model).
     std::vector<std::pair<std::string, std::string>> strings;
     std::vector<std::pair<std::string, std::uint32_t>> numbers;

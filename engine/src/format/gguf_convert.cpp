@@ -1,5 +1,6 @@
 // Any readable model -> Ravel's own GGUF: BlinkDL names and shapes kept, matrices in the chosen
 // type, the tokenizer vocabulary embedded, so the file is self-contained and opens by mmap.
+#include <cmath>
 #include <cstring>
 
 #include "format/gguf_weights.hpp"
@@ -12,6 +13,30 @@ namespace {
 
 bool ends_with(std::string_view s, std::string_view suffix) {
     return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+constexpr double kLayerNormEps = 1e-5;
+
+// LayerNorm of each row of `x` (rows x cols) with weight `w` and bias `b`, in place.
+void layer_norm_rows(std::vector<float>& x, std::size_t cols, const std::vector<float>& w,
+                     const std::vector<float>& b) {
+    for (std::size_t r = 0; r + cols <= x.size(); r += cols) {
+        double mean = 0;
+        for (std::size_t i = 0; i < cols; ++i) mean += x[r + i];
+        mean /= static_cast<double>(cols);
+        double var = 0;
+        for (std::size_t i = 0; i < cols; ++i) var += (x[r + i] - mean) * (x[r + i] - mean);
+        var /= static_cast<double>(cols);
+        const double inv = 1.0 / std::sqrt(var + kLayerNormEps);
+        for (std::size_t i = 0; i < cols; ++i) {
+            x[r + i] = static_cast<float>((x[r + i] - mean) * inv * w[i] + b[i]);
+        }
+    }
+}
+
+bool marked(const WeightFile& f, std::string_view key) {
+    auto it = f.metadata().find(std::string(key));
+    return it != f.metadata().end() && it->second == "true";
 }
 
 }  // namespace
@@ -46,6 +71,20 @@ Result<GgufConvertReport> convert_to_gguf(const WeightFile& source,
         }
     }
 
+    // The embedding's LayerNorm, when it is to be folded in (or already was).
+    const TensorInfo* ln0_w = source.find("blocks.0.ln0.weight");
+    const TensorInfo* ln0_b = source.find("blocks.0.ln0.bias");
+    const TensorInfo* emb = source.find("emb.weight");
+    const bool already_folded = marked(source, kGgufEmbHasLn0);
+    const bool fold = options.fold_ln0 && !already_folded;
+    if (fold && (ln0_w == nullptr || ln0_b == nullptr || emb == nullptr || emb->shape.size() != 2 ||
+                 ln0_w->elements() != emb->shape[1] || ln0_b->elements() != emb->shape[1])) {
+        return make_error(source.path().string() +
+                          ": cannot fold blocks.0.ln0 into emb.weight (missing or mismatched "
+                          "tensors)");
+    }
+    if (fold || already_folded) w.add_string(std::string(kGgufEmbHasLn0), "true");
+
     GgufConvertReport report;
     for (const TensorInfo& t : source.tensors()) {
         const DType type = ravel_gguf_tensor_type(t, options.weight_type);
@@ -55,7 +94,20 @@ Result<GgufConvertReport> convert_to_gguf(const WeightFile& source,
         // GGUF has no rank-0 tensors.
         if (shape.empty()) shape.push_back(1);
         const WeightFile* src = &source;
-        auto fill = [src, t, type](std::span<std::byte> dst) -> Result<void> {
+        const bool fold_this = fold && t.name == "emb.weight";
+        const TensorInfo* lw = ln0_w;
+        const TensorInfo* lb = ln0_b;
+        auto fill = [src, t, type, fold_this, lw, lb](std::span<std::byte> dst) -> Result<void> {
+            if (fold_this) {
+                auto values = src->read_f32(t);
+                auto lnw = src->read_f32(*lw);
+                auto lnb = src->read_f32(*lb);
+                if (!values || !lnw || !lnb) {
+                    return make_error("cannot read emb.weight or blocks.0.ln0 to fold them");
+                }
+                layer_norm_rows(*values, static_cast<std::size_t>(t.shape[1]), *lnw, *lnb);
+                return quantize_row(type, values->data(), values->size(), dst.data());
+            }
             if (t.dtype == type) {
                 // Already in the target type: copied, never quantized twice.
                 const auto b = src->bytes(t);
