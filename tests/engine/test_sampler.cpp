@@ -323,6 +323,19 @@ class TestSampler : public QObject {
         QVERIFY(!Sampler::restore(settings, garbage).ok());
         QVERIFY(!Sampler::restore(SamplerSettings{.top_p = 0.0f}, blob).ok());
         QVERIFY(Sampler::restore(settings, blob).ok());
+        // Random corruption: either a clear rejection or a sampler that works.
+        ravel::Xoshiro256 r(321);
+        const std::vector<float> logits(1000, 0.5f);
+        for (int i = 0; i < 2000; ++i) {
+            auto b = blob;
+            const int flips = 1 + static_cast<int>(r.next() % 4);
+            for (int f = 0; f < flips; ++f) b[r.next() % b.size()] = std::byte(r.next() & 0xff);
+            auto restored = Sampler::restore(settings, b);
+            if (!restored) continue;
+            const int t = restored->sample(logits);
+            QVERIFY(t >= 0 && t < 1000);
+            restored->accept(t);
+        }
     }
 
     void largeVocabularyIsFast() {
