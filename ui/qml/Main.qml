@@ -33,10 +33,6 @@ ApplicationWindow {
     palette.toolTipText: Theme.text
 
     Shortcut {
-        sequence: StandardKey.New
-        onActivated: { Chat.newConversation(); chatView.focusComposer() }
-    }
-    Shortcut {
         sequence: "Ctrl+N"
         onActivated: { Chat.newConversation(); chatView.focusComposer() }
     }
