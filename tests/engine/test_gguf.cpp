@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "gguf_llama_builder.hpp"
 #include "ravel/gguf.hpp"
 #include "ravel/quant.hpp"
 #include "ravel/weight_file.hpp"
@@ -22,6 +23,10 @@ namespace {
 using ravel::DType;
 using ravel::TensorInfo;
 using ravel::WeightFile;
+using ravel::test::add_built;
+using ravel::test::Built;
+using ravel::test::dequantized;
+using ravel::test::quantized;
 namespace fs = std::filesystem;
 
 const char* const kModels[] = {
@@ -41,52 +46,6 @@ fs::path model_path(const char* name) {
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
-}
-
-std::vector<std::byte> quantized(DType type, const std::vector<float>& x) {
-    std::vector<std::byte> out(*ravel::dtype_bytes_for(type, x.size()));
-    if (!ravel::quantize_row(type, x.data(), x.size(), out.data())) return {};
-    return out;
-}
-
-std::vector<float> dequantized(DType type, const std::vector<std::byte>& b, std::size_t n) {
-    std::vector<float> out(n);
-    if (!ravel::dequantize_row(type, b.data(), n, out.data())) return {};
-    return out;
-}
-
-// A tensor to write in a hand-built file: fp32 values (or pre-encoded bytes) and a shape.
-struct Built {
-    Built() = default;
-    Built(std::vector<std::int64_t> s, std::vector<float> v)
-        : shape(std::move(s)), values(std::move(v)) {}
-
-    std::vector<std::int64_t> shape;
-    std::vector<float> values;
-    DType type = DType::F32;
-    std::vector<std::byte> encoded;  // used when type is not F32
-};
-
-ravel::Result<void> add_built(ravel::GgufWriter& w, const std::string& name, Built t) {
-    const DType type = t.type;
-    auto shape = t.shape;
-    auto data = std::make_shared<Built>(std::move(t));
-    return w.add_tensor(name, type, shape, [data](std::span<std::byte> out) -> ravel::Result<void> {
-        if (data->type == DType::F32) {
-            std::memcpy(out.data(), data->values.data(), out.size());
-        } else {
-            std::memcpy(out.data(), data->encoded.data(), out.size());
-        }
-        return {};
-    });
-}
-
-std::vector<float> transpose(const std::vector<float>& x, std::int64_t rows, std::int64_t cols) {
-    std::vector<float> out(x.size());
-    for (std::int64_t i = 0; i < rows; ++i) {
-        for (std::int64_t j = 0; j < cols; ++j) out[j * rows + i] = x[i * cols + j];
-    }
-    return out;
 }
 
 // ---- Hand-built GGUF bytes for the hostile-input tests (independent of GgufWriter) ----
@@ -399,73 +358,11 @@ class TestGguf : public QObject {
 
     void llama_rwkv7_reads_as_blinkdl() {
         RAVEL_REQUIRE_SHARED_DATA();
-        auto src = WeightFile::open(model_path("random-v7.0-L3-D128-H2x64-V1000"));
-        QVERIFY(src);
-        std::map<std::string, Built> orig;
-        for (const auto& t : src->tensors()) orig[t.name] = Built(t.shape, *src->read_f32(t));
-        const std::int64_t C = 128, L = 3;
-
-        // llama.cpp's convert_hf_to_gguf.py (Rwkv7Model), written out by hand.
-        ravel::GgufWriter w;
-        w.add_string("general.architecture", "rwkv7");
-        w.add_u32("rwkv7.block_count", L);
-        w.add_u32("rwkv7.embedding_length", C);
-        w.add_u32("rwkv7.wkv.head_size", 64);
-        w.add_string("tokenizer.ggml.model", "rwkv");
-        auto vec = [&](const std::string& n) { return Built({C}, orig.at(n).values); };
-        auto lora_t = [&](const std::string& n) {
-            const auto& o = orig.at(n);
-            return Built({o.shape[1], o.shape[0]}, transpose(o.values, o.shape[0], o.shape[1]));
-        };
-        QVERIFY(add_built(w, "token_embd.weight", orig.at("emb.weight")));
-        QVERIFY(add_built(w, "token_embd_norm.weight", vec("blocks.0.ln0.weight")));
-        QVERIFY(add_built(w, "token_embd_norm.bias", vec("blocks.0.ln0.bias")));
-        for (std::int64_t i = 0; i < L; ++i) {
-            const std::string b = "blocks." + std::to_string(i) + ".";
-            const std::string k = "blk." + std::to_string(i) + ".";
-            QVERIFY(add_built(w, k + "attn_norm.weight", vec(b + "ln1.weight")));
-            QVERIFY(add_built(w, k + "attn_norm.bias", vec(b + "ln1.bias")));
-            QVERIFY(add_built(w, k + "attn_norm_2.weight", vec(b + "ln2.weight")));
-            QVERIFY(add_built(w, k + "attn_norm_2.bias", vec(b + "ln2.bias")));
-            Built fused({6, 1, 1, C}, {});
-            for (const char* x : {"x_r", "x_w", "x_k", "x_v", "x_a", "x_g"}) {
-                const auto& v = orig.at(b + "att." + x).values;
-                fused.values.insert(fused.values.end(), v.begin(), v.end());
-            }
-            QVERIFY(add_built(w, k + "time_mix_lerp_fused.weight", fused));
-            for (const char* n : {"w", "a", "v", "g"}) {
-                const std::string lo = n;
-                const bool has_v = i > 0;
-                // Layer 0: llama.cpp writes dummy v0/v1/v2 copied from a0/a1/a2.
-                const std::string from = (lo == "v" && !has_v) ? "a" : lo;
-                if (lo != "g") {
-                    QVERIFY(add_built(w, k + "time_mix_" + lo + "0.weight",
-                                      vec(b + "att." + from + "0")));
-                }
-                QVERIFY(add_built(w, k + "time_mix_" + lo + "1.weight",
-                                  lora_t(b + "att." + from + "1")));
-                QVERIFY(add_built(w, k + "time_mix_" + lo + "2.weight",
-                                  lora_t(b + "att." + from + "2")));
-            }
-            QVERIFY(add_built(w, k + "time_mix_k_k.weight", vec(b + "att.k_k")));
-            QVERIFY(add_built(w, k + "time_mix_k_a.weight", vec(b + "att.k_a")));
-            QVERIFY(add_built(w, k + "time_mix_r_k.weight", vec(b + "att.r_k")));
-            for (const char* m : {"receptance", "key", "value", "output"}) {
-                QVERIFY(add_built(w, k + "time_mix_" + m + ".weight",
-                                  orig.at(b + "att." + m + ".weight")));
-            }
-            QVERIFY(add_built(w, k + "time_mix_ln.weight", vec(b + "att.ln_x.weight")));
-            QVERIFY(add_built(w, k + "time_mix_ln.bias", vec(b + "att.ln_x.bias")));
-            QVERIFY(add_built(w, k + "channel_mix_lerp_k.weight", vec(b + "ffn.x_k")));
-            QVERIFY(add_built(w, k + "channel_mix_key.weight", orig.at(b + "ffn.key.weight")));
-            QVERIFY(add_built(w, k + "channel_mix_value.weight", orig.at(b + "ffn.value.weight")));
-        }
-        QVERIFY(add_built(w, "output_norm.weight", vec("ln_out.weight")));
-        QVERIFY(add_built(w, "output_norm.bias", vec("ln_out.bias")));
-        QVERIFY(add_built(w, "output.weight", orig.at("head.weight")));
         const auto path = temp("llama7.gguf");
-        QVERIFY(w.write(path));
-
+        auto built =
+            ravel::test::write_llama_rwkv7(model_path("random-v7.0-L3-D128-H2x64-V1000"), path);
+        QVERIFY2(built, built ? "" : built.message().c_str());
+        const auto& orig = built->orig;
         auto g = WeightFile::open(path);
         QVERIFY2(g, g ? "" : g.message().c_str());
         // Everything but the layer-0 value-residual tensors (which BlinkDL's layer 0 ignores).
@@ -490,87 +387,12 @@ class TestGguf : public QObject {
 
     void llama_rwkv6_undoes_transposes_and_rescaling() {
         RAVEL_REQUIRE_SHARED_DATA();
-        auto src = WeightFile::open(model_path("random-v6.0-L2-D128-H2x64-V1000"));
-        QVERIFY(src);
-        std::map<std::string, Built> orig;
-        for (const auto& t : src->tensors()) orig[t.name] = Built(t.shape, *src->read_f32(t));
-        const std::int64_t C = 128, L = 2, D = 32, Dd = 64;
-
-        ravel::GgufWriter w;
-        w.add_string("general.architecture", "rwkv6");
-        w.add_u32("rwkv6.block_count", L);
-        w.add_u32("rwkv6.wkv.head_size", 64);
-        w.add_u32("rwkv6.rescale_every_n_layers", 1);  // layer i divided by 2^i
-        auto vec = [&](const std::string& n) { return Built({C}, orig.at(n).values); };
-        QVERIFY(add_built(w, "token_embd.weight", orig.at("emb.weight")));
-        QVERIFY(add_built(w, "token_embd_norm.weight", vec("blocks.0.ln0.weight")));
-        QVERIFY(add_built(w, "token_embd_norm.bias", vec("blocks.0.ln0.bias")));
-        std::vector<float> expect_value_l1;
-        for (std::int64_t i = 0; i < L; ++i) {
-            const std::string b = "blocks." + std::to_string(i) + ".";
-            const std::string k = "blk." + std::to_string(i) + ".";
-            const float scale = std::ldexp(1.0f, -static_cast<int>(i));
-            QVERIFY(add_built(w, k + "attn_norm.weight", vec(b + "ln1.weight")));
-            QVERIFY(add_built(w, k + "attn_norm.bias", vec(b + "ln1.bias")));
-            QVERIFY(add_built(w, k + "attn_norm_2.weight", vec(b + "ln2.weight")));
-            QVERIFY(add_built(w, k + "attn_norm_2.bias", vec(b + "ln2.bias")));
-            QVERIFY(add_built(w, k + "time_mix_lerp_x.weight", vec(b + "att.time_maa_x")));
-            Built fused({5, 1, 1, C}, {});
-            for (const char* x : {"w", "k", "v", "r", "g"}) {
-                const auto& v = orig.at(b + "att.time_maa_" + x).values;
-                fused.values.insert(fused.values.end(), v.begin(), v.end());
-            }
-            QVERIFY(add_built(w, k + "time_mix_lerp_fused.weight", fused));
-            const auto& w1 = orig.at(b + "att.time_maa_w1");
-            QVERIFY(add_built(w, k + "time_mix_w1.weight",
-                              Built({5 * D, C}, transpose(w1.values, C, 5 * D))));
-            Built w2({5, C, D}, {});
-            const auto& ow2 = orig.at(b + "att.time_maa_w2").values;
-            for (int s = 0; s < 5; ++s) {
-                std::vector<float> slice(ow2.begin() + s * D * C, ow2.begin() + (s + 1) * D * C);
-                const auto t = transpose(slice, D, C);
-                w2.values.insert(w2.values.end(), t.begin(), t.end());
-            }
-            QVERIFY(add_built(w, k + "time_mix_w2.weight", w2));
-            QVERIFY(add_built(w, k + "time_mix_decay.weight", vec(b + "att.time_decay")));
-            QVERIFY(add_built(
-                w, k + "time_mix_decay_w1.weight",
-                Built({Dd, C}, transpose(orig.at(b + "att.time_decay_w1").values, C, Dd))));
-            QVERIFY(add_built(
-                w, k + "time_mix_decay_w2.weight",
-                Built({C, Dd}, transpose(orig.at(b + "att.time_decay_w2").values, Dd, C))));
-            QVERIFY(add_built(w, k + "time_mix_first.weight", orig.at(b + "att.time_faaaa")));
-            for (const char* m : {"receptance", "key", "value", "gate"}) {
-                QVERIFY(add_built(w, k + "time_mix_" + m + ".weight",
-                                  orig.at(b + "att." + m + ".weight")));
-            }
-            Built out = orig.at(b + "att.output.weight");
-            for (auto& v : out.values) v *= scale;
-            QVERIFY(add_built(w, k + "time_mix_output.weight", out));
-            QVERIFY(add_built(w, k + "time_mix_ln.weight", vec(b + "att.ln_x.weight")));
-            QVERIFY(add_built(w, k + "time_mix_ln.bias", vec(b + "att.ln_x.bias")));
-            QVERIFY(add_built(w, k + "channel_mix_lerp_k.weight", vec(b + "ffn.time_maa_k")));
-            QVERIFY(add_built(w, k + "channel_mix_lerp_r.weight", vec(b + "ffn.time_maa_r")));
-            QVERIFY(add_built(w, k + "channel_mix_key.weight", orig.at(b + "ffn.key.weight")));
-            QVERIFY(add_built(w, k + "channel_mix_receptance.weight",
-                              orig.at(b + "ffn.receptance.weight")));
-            // The FFN value matrix stored quantized: undoing the rescaling must keep it q8_0.
-            Built value = orig.at(b + "ffn.value.weight");
-            for (auto& v : value.values) v *= scale;
-            value.type = DType::Q8_0;
-            value.encoded = quantized(DType::Q8_0, value.values);
-            if (i == 1) {
-                expect_value_l1 = dequantized(DType::Q8_0, value.encoded, value.values.size());
-                for (auto& v : expect_value_l1) v = std::ldexp(v, 1);
-            }
-            QVERIFY(add_built(w, k + "channel_mix_value.weight", value));
-        }
-        QVERIFY(add_built(w, "output_norm.weight", vec("ln_out.weight")));
-        QVERIFY(add_built(w, "output_norm.bias", vec("ln_out.bias")));
-        QVERIFY(add_built(w, "output.weight", orig.at("head.weight")));
         const auto path = temp("llama6.gguf");
-        QVERIFY(w.write(path));
-
+        auto built =
+            ravel::test::write_llama_rwkv6(model_path("random-v6.0-L2-D128-H2x64-V1000"), path);
+        QVERIFY2(built, built ? "" : built.message().c_str());
+        const auto& orig = built->orig;
+        const auto& expect_value_l1 = built->expect_value_l1;
         auto g = WeightFile::open(path);
         QVERIFY2(g, g ? "" : g.message().c_str());
         QCOMPARE(g->tensors().size(), orig.size());

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "gguf_llama_builder.hpp"
 #include "ravel/gguf.hpp"
 #include "ravel/model.hpp"
 #include "ravel/session.hpp"
@@ -152,6 +153,38 @@ class TestGgufModel : public QObject {
         qInfo("%s %s: max |gguf - reference| = %.3g (tolerance %.3g)", qPrintable(model),
               qPrintable(type), err, tolerance(wt));
         QVERIFY2(err <= tolerance(wt), qPrintable(QString::number(err)));
+    }
+
+    // llama.cpp-style files (built from the reference checkpoints with llama.cpp's transforms)
+    // run with the conformance tolerance: the mapping back to BlinkDL semantics is exact.
+    void llama_files_match_reference_data() {
+        QTest::addColumn<QString>("model");
+        QTest::addColumn<QString>("sequence");
+        QTest::newRow("rwkv7") << "random-v7.0-L3-D128-H2x64-V1000"
+                               << "rand48";
+        QTest::newRow("rwkv6 rescaled") << "random-v6.0-L2-D128-H2x64-V1000"
+                                        << "rand48";
+    }
+
+    void llama_files_match_reference() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        QFETCH(QString, model);
+        QFETCH(QString, sequence);
+        const fs::path mdir = ravel::test::shared_data_dir() / "models" / model.toStdString();
+        const auto tokens = read_tokens(mdir / (sequence.toStdString() + ".tokens.txt"));
+        const auto ref =
+            ravel::test::read_f32_file(mdir / (sequence.toStdString() + ".logits.f32"));
+        const fs::path out = fs::path(dir_.path().toStdString()) / "llama.gguf";
+        auto built = model.startsWith("random-v7")
+                         ? ravel::test::write_llama_rwkv7(mdir / "model.safetensors", out)
+                         : ravel::test::write_llama_rwkv6(mdir / "model.safetensors", out,
+                                                          /*quantize_value=*/false);
+        QVERIFY2(built, built ? "" : built.message().c_str());
+        auto logits = run(out, DType::F32, tokens);
+        QVERIFY2(logits, logits ? "" : logits.message().c_str());
+        const double err = max_abs_diff(*logits, ref);
+        qInfo("%s: max |llama gguf - reference| = %.3g", qPrintable(model), err);
+        QVERIFY2(err <= 1e-4, qPrintable(QString::number(err)));
     }
 
     void in_place_weights_match_load_time_quantization_data() {
