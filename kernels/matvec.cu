@@ -1,0 +1,227 @@
+// Matrix-vector products (see ravel_kernels/matvec.hpp). One warp per weight row: each lane
+// reads 16 bytes of the row at a time (or one quantized block), so a warp reads 512
+// contiguous bytes per step; the T partial sums are reduced with shuffles.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "ravel_kernels/matvec.hpp"
+#include "weight_format.cuh"
+
+namespace ravel::kernels {
+
+namespace {
+
+constexpr int kWarps = 8;  // rows per block
+
+// Values per chunk a lane reads at once: 16 bytes of f32/f16/bf16, or one quantized block.
+template <WType W>
+constexpr int chunk_values() {
+    return W == WType::F32 ? 4 : (W == WType::F16 || W == WType::BF16) ? 8 : dev::kBlock;
+}
+template <WType W>
+constexpr int chunk_bytes() {
+    return (W == WType::F32 || W == WType::F16 || W == WType::BF16) ? 16 : dev::block_bytes<W>();
+}
+
+template <WType W>
+__device__ __forceinline__ void load_chunk(const std::uint8_t* row, int j, float* v) {
+    if constexpr (W == WType::F32) {
+        const float4 q = reinterpret_cast<const float4*>(row)[j];
+        v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+    } else if constexpr (W == WType::F16 || W == WType::BF16) {
+        const uint4 q = reinterpret_cast<const uint4*>(row)[j];
+        const std::uint32_t words[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const auto lo = static_cast<std::uint16_t>(words[i] & 0xffffu);
+            const auto hi = static_cast<std::uint16_t>(words[i] >> 16);
+            if constexpr (W == WType::F16) {
+                v[2 * i] = dev::f16_bits(lo), v[2 * i + 1] = dev::f16_bits(hi);
+            } else {
+                v[2 * i] = dev::bf16_bits(lo), v[2 * i + 1] = dev::bf16_bits(hi);
+            }
+        }
+    } else {
+        dev::dequant_block<W>(row + static_cast<std::size_t>(j) * chunk_bytes<W>(), v);
+    }
+}
+
+// The fast path: rows and x are aligned for 16-byte loads and cols is a whole number of chunks.
+template <WType W, int T>
+__global__ void __launch_bounds__(kWarps * 32)
+    matvec_chunks(const std::uint8_t* __restrict__ data, std::size_t row_bytes, int rows, int cols,
+                  const float* __restrict__ x, int ldx, float* __restrict__ y, int ldy,
+                  int accumulate) {
+    constexpr int K = chunk_values<W>();
+    const int lane = threadIdx.x & 31;
+    const int r = blockIdx.x * kWarps + (threadIdx.x >> 5);
+    if (r >= rows) return;
+    const std::uint8_t* row = data + static_cast<std::size_t>(r) * row_bytes;
+    float acc[T];
+#pragma unroll
+    for (int t = 0; t < T; ++t) acc[t] = 0.0f;
+    const int chunks = cols / K;
+#pragma unroll 2
+    for (int j = lane; j < chunks; j += 32) {
+        float wv[K];
+        load_chunk<W>(row, j, wv);
+#pragma unroll
+        for (int t = 0; t < T; ++t) {
+            const float4* xp = reinterpret_cast<const float4*>(
+                x + static_cast<std::size_t>(t) * ldx + static_cast<std::size_t>(j) * K);
+            float s = 0.0f;
+#pragma unroll
+            for (int q = 0; q < K / 4; ++q) {
+                const float4 xv = xp[q];
+                s = fmaf(wv[4 * q], xv.x, s);
+                s = fmaf(wv[4 * q + 1], xv.y, s);
+                s = fmaf(wv[4 * q + 2], xv.z, s);
+                s = fmaf(wv[4 * q + 3], xv.w, s);
+            }
+            acc[t] += s;
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < T; ++t) {
+        const float s = dev::warp_sum(acc[t]);
+        if (lane == 0) {
+            float* out = y + static_cast<std::size_t>(t) * ldy + r;
+            *out = accumulate ? *out + s : s;
+        }
+    }
+}
+
+// The general path: any alignment and width, one value at a time.
+__global__ void matvec_scalar(WeightView w, const float* __restrict__ x, int ldx, int T,
+                              float* __restrict__ y, int ldy, int accumulate) {
+    const int lane = threadIdx.x & 31;
+    const int r = blockIdx.x * kWarps + (threadIdx.x >> 5);
+    if (r >= w.rows) return;
+    const auto* row =
+        static_cast<const std::uint8_t*>(w.data) + static_cast<std::size_t>(r) * w.row_bytes;
+    for (int t = 0; t < T; ++t) {
+        const float* xt = x + static_cast<std::size_t>(t) * ldx;
+        float s = 0.0f;
+        for (int c = lane; c < w.cols; c += 32)
+            s = fmaf(dev::load_weight(w.type, row, c), xt[c], s);
+        s = dev::warp_sum(s);
+        if (lane == 0) {
+            float* out = y + static_cast<std::size_t>(t) * ldy + r;
+            *out = accumulate ? *out + s : s;
+        }
+    }
+}
+
+__global__ void gather_kernel(WeightView emb, const int* __restrict__ tokens,
+                              float* __restrict__ out) {
+    const int t = blockIdx.x;
+    const int token = tokens[t];
+    const auto* row = static_cast<const std::uint8_t*>(emb.data) +
+                      static_cast<std::size_t>(token) * emb.row_bytes;
+    float* o = out + static_cast<std::size_t>(t) * emb.cols;
+    for (int c = threadIdx.x; c < emb.cols; c += blockDim.x)
+        o[c] = dev::load_weight(emb.type, row, c);
+}
+
+bool aligned16(const void* p) {
+    return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0;
+}
+
+template <WType W, int T>
+void launch_chunks(const WeightView& w, const float* x, int ldx, float* y, int ldy, int acc,
+                   cudaStream_t s) {
+    const dim3 grid((w.rows + kWarps - 1) / kWarps);
+    matvec_chunks<W, T><<<grid, kWarps * 32, 0, s>>>(
+        static_cast<const std::uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, x, ldx, y, ldy, acc);
+}
+
+template <WType W>
+void launch_type(const WeightView& w, const float* x, int ldx, int T, float* y, int ldy, int acc,
+                 cudaStream_t s) {
+    switch (T) {
+        case 1:
+            launch_chunks<W, 1>(w, x, ldx, y, ldy, acc, s);
+            break;
+        case 2:
+            launch_chunks<W, 2>(w, x, ldx, y, ldy, acc, s);
+            break;
+        case 3:
+            launch_chunks<W, 3>(w, x, ldx, y, ldy, acc, s);
+            break;
+        case 4:
+            launch_chunks<W, 4>(w, x, ldx, y, ldy, acc, s);
+            break;
+        case 5:
+            launch_chunks<W, 5>(w, x, ldx, y, ldy, acc, s);
+            break;
+        case 6:
+            launch_chunks<W, 6>(w, x, ldx, y, ldy, acc, s);
+            break;
+        case 7:
+            launch_chunks<W, 7>(w, x, ldx, y, ldy, acc, s);
+            break;
+        default:
+            launch_chunks<W, 8>(w, x, ldx, y, ldy, acc, s);
+            break;
+    }
+}
+
+template <WType W>
+bool chunk_path_fits(const WeightView& w, const float* x, int ldx) {
+    constexpr int K = chunk_values<W>();
+    const bool plain = W == WType::F32 || W == WType::F16 || W == WType::BF16;
+    return w.cols % K == 0 && ldx % 4 == 0 && aligned16(x) &&
+           (!plain || (w.row_bytes % 16 == 0 && aligned16(w.data))) &&
+           (plain || w.row_bytes == static_cast<std::size_t>(w.cols / K) * chunk_bytes<W>());
+}
+
+}  // namespace
+
+Status matvec(const WeightView& w, const float* x, int ldx, int T, float* y, int ldy,
+              bool accumulate, Stream stream) {
+    if (T < 1 || T > kMatvecMaxTokens) return cudaErrorInvalidValue;
+    if (w.rows == 0) return cudaSuccess;
+    auto s = static_cast<cudaStream_t>(stream);
+    const int acc = accumulate ? 1 : 0;
+    bool done = true;
+    switch (w.type) {
+        case WType::F32:
+            if ((done = chunk_path_fits<WType::F32>(w, x, ldx)))
+                launch_type<WType::F32>(w, x, ldx, T, y, ldy, acc, s);
+            break;
+        case WType::F16:
+            if ((done = chunk_path_fits<WType::F16>(w, x, ldx)))
+                launch_type<WType::F16>(w, x, ldx, T, y, ldy, acc, s);
+            break;
+        case WType::BF16:
+            if ((done = chunk_path_fits<WType::BF16>(w, x, ldx)))
+                launch_type<WType::BF16>(w, x, ldx, T, y, ldy, acc, s);
+            break;
+        case WType::Q8_0:
+            if ((done = chunk_path_fits<WType::Q8_0>(w, x, ldx)))
+                launch_type<WType::Q8_0>(w, x, ldx, T, y, ldy, acc, s);
+            break;
+        case WType::Q5_1:
+            if ((done = chunk_path_fits<WType::Q5_1>(w, x, ldx)))
+                launch_type<WType::Q5_1>(w, x, ldx, T, y, ldy, acc, s);
+            break;
+        case WType::Q4_0:
+            if ((done = chunk_path_fits<WType::Q4_0>(w, x, ldx)))
+                launch_type<WType::Q4_0>(w, x, ldx, T, y, ldy, acc, s);
+            break;
+    }
+    if (!done) {
+        const dim3 grid((w.rows + kWarps - 1) / kWarps);
+        matvec_scalar<<<grid, kWarps * 32, 0, s>>>(w, x, ldx, T, y, ldy, acc);
+    }
+    return cudaGetLastError();
+}
+
+Status gather_rows(const WeightView& emb, const int* tokens, int T, float* out, Stream stream) {
+    if (T <= 0) return cudaSuccess;
+    gather_kernel<<<T, 256, 0, static_cast<cudaStream_t>(stream)>>>(emb, tokens, out);
+    return cudaGetLastError();
+}
+
+}  // namespace ravel::kernels
