@@ -49,6 +49,11 @@ struct LoadOptions {
     DType weight_type = DType::F32;
     // Called with progress in [0, 1]; returning false cancels the load.
     std::function<bool(float)> progress;
+    // Where the model runs: "cpu", "cuda" (the first GPU) or "cuda:N". When no GPU can be used
+    // (a build without the CUDA backend, no driver, no device, an unsupported shape) the model
+    // loads on the CPU and Model::device_note() says why; a GPU without room for the model,
+    // a device index that does not exist or an unknown name is an error.
+    std::string device = "cpu";
 };
 
 // A model of a given shape with random weights, built in memory: speed can be measured with
@@ -68,6 +73,9 @@ Result<SyntheticSpec> parse_synthetic_spec(std::string_view text);
 ModelConfig synthetic_config(const SyntheticSpec& spec);
 
 struct ModelWeights;  // private to the engine
+namespace detail {
+struct CudaModel;  // the device copy of the weights, private to the engine
+}
 
 class Model {
   public:
@@ -90,8 +98,19 @@ class Model {
     // Weights in the layers' matrices (LoRAs included; embedding and head excluded): a
     // matrix-vector product costs two flops per element.
     std::uint64_t layer_matrix_elements() const;
+    // Bytes of every weight the model holds (the whole embedding included).
+    std::uint64_t weight_bytes() const;
 
     const ModelWeights& weights() const { return *weights_; }
+
+    // The backend the model runs on: "cpu" or "cuda:N".
+    const std::string& device() const { return device_; }
+    // Why the model runs on the CPU although a GPU was asked for; empty otherwise.
+    const std::string& device_note() const { return device_note_; }
+    // Engine-internal: the weights on the GPU (null on the CPU), and placing them while loading.
+    const detail::CudaModel* cuda_model() const { return cuda_.get(); }
+    void set_placement(std::string device, std::string note,
+                       std::shared_ptr<const detail::CudaModel> cuda);
 
     Model(ModelConfig config, FileFormat format, DType weight_type,
           std::unique_ptr<ModelWeights> weights);
@@ -101,6 +120,9 @@ class Model {
     FileFormat source_format_;
     DType weight_type_;
     std::unique_ptr<ModelWeights> weights_;
+    std::string device_ = "cpu";
+    std::string device_note_;
+    std::shared_ptr<const detail::CudaModel> cuda_;
 };
 
 }  // namespace ravel

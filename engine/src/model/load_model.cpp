@@ -47,6 +47,10 @@ std::uint64_t Model::weight_bytes_per_token() const {
     return bytes;
 }
 
+std::uint64_t Model::weight_bytes() const {
+    return weight_bytes_per_token() - weights_->emb.row_bytes + weights_->emb.bytes();
+}
+
 std::uint64_t Model::layer_matrix_elements() const {
     std::uint64_t n = 0;
     auto add = [&](const detail::Matrix& m) { n += static_cast<std::uint64_t>(m.rows) * m.cols; };
