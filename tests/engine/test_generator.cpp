@@ -319,6 +319,27 @@ class TestGenerator : public QObject {
         }
     }
 
+    void samplesOnlyIdsTheTokenizerKnows() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        // A 1000-id model with the 256-id byte tokenizer: ids 256..999 have no text.
+        auto big = Model::load(test::shared_data_dir() /
+                               "models/random-v7.0-L3-D128-H2x64-V1000/model.pth");
+        QVERIFY2(big.ok(), big.ok() ? "" : big.message().c_str());
+        Session s(*big);
+        SamplerSettings st;
+        st.penalty_decay = 1.0f;  // every accepted token keeps weight 1: the table counts them
+        st.seed = 8;
+        Sampler sampler(st);
+        GenerateOptions o;
+        o.max_tokens = 40;
+        auto r = run(s, sampler, "hi", o);
+        QVERIFY(r.ok());
+        QCOMPARE(r->generated_tokens, std::int64_t{40});
+        float counted = 0.0f;
+        for (int id = 0; id < 256; ++id) counted += sampler.penalty_weight(id);
+        QCOMPARE(counted, 40.0f);
+    }
+
     void chunkedPromptMatchesOneChunk() {
         RAVEL_REQUIRE_SHARED_DATA();
         SamplerSettings st;

@@ -86,6 +86,7 @@ struct GenerationResult {
 };
 
 // Feeds `prompt` (may be empty to continue from the session's current logits), then generates.
+// Only ids the tokenizer can decode are sampled (a model's vocabulary may be padded beyond it).
 // Every sampled token except end-of-text is accepted by the sampler and fed to the session before
 // the next is drawn, so afterwards the session's state and logits follow the last reply token.
 // Errors: the session has no logits to start from, every token is banned, or the model fails.

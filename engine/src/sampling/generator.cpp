@@ -1,5 +1,6 @@
 #include "ravel/generator.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 namespace ravel {
@@ -97,8 +98,12 @@ Result<GenerationResult> generate(Session& session, const Tokenizer& tokenizer, 
         }
         std::int32_t ban[1] = {eot.value_or(-1)};
         const bool ban_eot = eot && result.generated_tokens == 0 && options.ban_end_of_text_first;
-        const std::int32_t token = sampler.sample(
-            logits, ban_eot ? std::span<const std::int32_t>(ban) : std::span<const std::int32_t>());
+        // Ids past the tokenizer's vocabulary (a model padded beyond it) have no text.
+        const std::size_t usable =
+            std::min(logits.size(), static_cast<std::size_t>(std::max(0, tokenizer.vocab_size())));
+        const std::int32_t token =
+            sampler.sample(logits.first(usable), ban_eot ? std::span<const std::int32_t>(ban)
+                                                         : std::span<const std::int32_t>());
         if (token < 0) {
             return make_error("cannot sample: every token is banned or the logits are not finite");
         }
