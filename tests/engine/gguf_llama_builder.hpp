@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -80,8 +81,9 @@ struct LlamaBuild {
     std::vector<float> expect_value_l1;  // v6: blocks.1.ffn.value.weight as the reader must give it
 };
 
-inline ravel::Result<LlamaBuild> write_llama_rwkv7(const std::filesystem::path& source,
-                                                   const std::filesystem::path& path) {
+inline ravel::Result<LlamaBuild> write_llama_rwkv7(
+    const std::filesystem::path& source, const std::filesystem::path& path,
+    const std::function<void(ravel::GgufWriter&)>& extra_metadata = {}) {
     auto src = ravel::WeightFile::open(source);
     if (!src) return src.error();
     LlamaBuild result;
@@ -96,6 +98,7 @@ inline ravel::Result<LlamaBuild> write_llama_rwkv7(const std::filesystem::path& 
     w.add_u32("rwkv7.embedding_length", C);
     w.add_u32("rwkv7.wkv.head_size", 64);
     w.add_string("tokenizer.ggml.model", "rwkv");
+    if (extra_metadata) extra_metadata(w);
     auto vec = [&](const std::string& n) { return Built({C}, orig.at(n).values); };
     auto lora_t = [&](const std::string& n) {
         const auto& o = orig.at(n);

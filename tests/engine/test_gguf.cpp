@@ -15,6 +15,7 @@
 #include "gguf_llama_builder.hpp"
 #include "ravel/gguf.hpp"
 #include "ravel/quant.hpp"
+#include "ravel/tokenizer.hpp"
 #include "ravel/weight_file.hpp"
 #include "test_data.hpp"
 
@@ -46,6 +47,32 @@ fs::path model_path(const char* name) {
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
+}
+
+// The inside of Python's repr() of a bytes object, as llama.cpp writes World tokens.
+std::string python_bytes_repr_inside(std::string_view b) {
+    const bool dq = b.find('\'') != std::string_view::npos && b.find('"') == std::string_view::npos;
+    std::string out;
+    for (unsigned char c : b) {
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (c == '\'' && !dq) {
+            out += "\\'";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c < 0x20 || c >= 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else {
+            out.push_back(static_cast<char>(c));
+        }
+    }
+    return out;
 }
 
 // ---- Hand-built GGUF bytes for the hostile-input tests (independent of GgufWriter) ----
@@ -383,6 +410,54 @@ class TestGguf : public QObject {
         }
         QCOMPARE(g->tensors().size(), compared);
         QCOMPARE(g->metadata().at("tokenizer.ggml.model"), std::string("rwkv"));
+    }
+
+    // llama.cpp stores the World vocabulary as Python bytes-repr texts; the reader turns them
+    // back into an rwkv_vocab file that the World tokenizer loads with every token's bytes.
+    void llama_world_vocabulary_round_trips() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        auto world = ravel::load_world_tokenizer(ravel::test::shared_data_dir() / "tokenizers" /
+                                                 "rwkv_vocab_v20230424.txt");
+        QVERIFY(world);
+        const std::int32_t n = (*world)->vocab_size();
+        std::vector<std::string> tokens{"<s>"};
+        std::vector<std::int32_t> types{3};
+        for (std::int32_t id = 1; id < n; ++id) {
+            // Ids past the vocabulary file are padding, marked UNUSED (5) as llama.cpp does.
+            const auto bytes = (*world)->token_bytes(id);
+            tokens.push_back(bytes.empty() ? "[PAD" + std::to_string(id) + "]"
+                                           : python_bytes_repr_inside(bytes));
+            types.push_back(bytes.empty() ? 5 : 1);
+        }
+        const auto path = temp("llama7_vocab.gguf");
+        auto built = ravel::test::write_llama_rwkv7(
+            model_path("random-v7.0-L3-D128-H2x64-V1000"), path, [&](ravel::GgufWriter& w) {
+                w.add_string_array("tokenizer.ggml.tokens", tokens);
+                w.add_i32_array("tokenizer.ggml.token_type", types);
+            });
+        QVERIFY2(built, built ? "" : built.message().c_str());
+        auto g = WeightFile::open(path);
+        QVERIFY2(g, g ? "" : g.message().c_str());
+        QCOMPARE(g->metadata().at("tokenizer.ravel.kind"), std::string("world"));
+        auto back = ravel::world_tokenizer_from_vocab_text(
+            g->metadata().at("tokenizer.ravel.vocab_file"), "embedded");
+        QVERIFY2(back, back ? "" : back.message().c_str());
+        QCOMPARE((*back)->vocab_size(), n);
+        for (std::int32_t id = 0; id < n; ++id) {
+            QVERIFY2((*back)->token_bytes(id) == (*world)->token_bytes(id),
+                     qPrintable(QString::number(id)));
+        }
+        QCOMPARE((*back)->id(), (*world)->id());
+
+        // A malformed escape is an error naming the token.
+        tokens[5] = "bad\\q";  // \q is no Python escape
+        built = ravel::test::write_llama_rwkv7(
+            model_path("random-v7.0-L3-D128-H2x64-V1000"), path,
+            [&](ravel::GgufWriter& w) { w.add_string_array("tokenizer.ggml.tokens", tokens); });
+        QVERIFY(built);
+        g = WeightFile::open(path);
+        QVERIFY(!g);
+        QVERIFY2(g.message().find("token 5") != std::string::npos, g.message().c_str());
     }
 
     void llama_rwkv6_undoes_transposes_and_rescaling() {

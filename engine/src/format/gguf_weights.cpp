@@ -53,6 +53,16 @@ Result<GgufWeights> read_gguf(std::span<const std::byte> file) {
             return make_error("llama.cpp " + std::string(*arch) + " GGUF: " + mapped.message());
         out.parsed.tensors = std::move(*mapped);
         if (!derived->empty()) out.derived = std::move(derived);
+        // Expose llama.cpp's World vocabulary the way Ravel's own files carry theirs.
+        if (g.get_string("tokenizer.ggml.model") == std::optional<std::string_view>("rwkv") &&
+            g.find("tokenizer.ggml.tokens") != nullptr) {
+            auto vocab = llama_rwkv_vocab_text(g);
+            if (!vocab)
+                return make_error("llama.cpp " + std::string(*arch) + " GGUF: " + vocab.message());
+            out.parsed.metadata["tokenizer.ravel.kind"] = "world";
+            out.parsed.metadata["tokenizer.ravel.vocab_file_name"] = "rwkv_vocab_v20230424.txt";
+            out.parsed.metadata["tokenizer.ravel.vocab_file"] = std::move(*vocab);
+        }
         return out;
     }
     return make_error("GGUF architecture '" + std::string(*arch) +

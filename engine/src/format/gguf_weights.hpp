@@ -31,4 +31,8 @@ Result<GgufWeights> read_gguf(std::span<const std::byte> file);
 Result<std::vector<TensorInfo>> map_llama_rwkv(const GgufFile& g, std::span<const std::byte> file,
                                                int rwkv_version, DerivedTensors& derived);
 
+// llama.cpp's World vocabulary (tokenizer.ggml.tokens) as rwkv_vocab_v20230424.txt text
+// (gguf_llama_vocab.cpp).
+Result<std::string> llama_rwkv_vocab_text(const GgufFile& g);
+
 }  // namespace ravel::format
