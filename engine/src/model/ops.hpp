@@ -15,6 +15,18 @@ void layer_norm(const float* x, const float* w, const float* b, float* y, int n,
 // Layer norm applied independently to each of `groups` groups of `n / groups` values.
 void group_norm(float* x, const float* w, const float* b, int n, int groups, float eps);
 
+// Dot product with independent partial sums, so it vectorises without reassociation flags.
+inline float dot(const float* a, const float* b, int n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+    }
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
 inline float sigmoid(float x) {
     return 1.0f / (1.0f + std::exp(-x));
 }

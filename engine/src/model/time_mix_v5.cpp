@@ -1,8 +1,10 @@
 // RWKV-5.2 ("Eagle") and RWKV-6 ("Finch") time mixing. They share the matrix-valued WKV,
 // GroupNorm and gate; v6 adds data-dependent token shift and per-token decay through LoRAs.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "model/cpu/thread_pool.hpp"
 #include "model/forward.hpp"
 #include "model/ops.hpp"
 
@@ -104,28 +106,36 @@ void time_mix_v5(const LayerPass& p, float* x) {
 
     // S[h] is N x N indexed [key i, value j]:
     //   y_j = sum_i r_i (u_i k_i v_j + S_ij);  S_ij = k_i v_j + w_i S_ij
+    // Heads are independent, so they run in parallel, each over all T tokens.
     float* y = p.ws.y.data();
-    for (int t = 0; t < T; ++t) {
-        const std::size_t o = static_cast<std::size_t>(t) * C;
-        for (int h = 0; h < H; ++h) {
+    auto heads = [&](int /*thread*/, std::int64_t h0, std::int64_t h1) {
+        for (std::int64_t h = h0; h < h1; ++h) {
             float* S = p.s.att + static_cast<std::size_t>(h) * N * N;
-            const std::size_t ho = o + static_cast<std::size_t>(h) * N;
-            float* yh = y + ho;
-            std::fill(yh, yh + N, 0.0f);
-            for (int i = 0; i < N; ++i) {
-                const float ki = k[ho + i];
-                const float ri = r[ho + i];
-                const float ui = w.bonus[static_cast<std::size_t>(h) * N + i];
-                const float wi = decay[ho + i];
-                float* Si = S + static_cast<std::size_t>(i) * N;
+            const float* u = w.bonus.data() + static_cast<std::size_t>(h) * N;
+            for (int t = 0; t < T; ++t) {
+                const std::size_t ho =
+                    static_cast<std::size_t>(t) * C + static_cast<std::size_t>(h) * N;
+                float* yh = y + ho;
                 const float* vh = v + ho;
-                for (int j = 0; j < N; ++j) {
-                    const float kv = ki * vh[j];
-                    yh[j] += ri * (ui * kv + Si[j]);
-                    Si[j] = kv + wi * Si[j];
+                std::fill(yh, yh + N, 0.0f);
+                for (int i = 0; i < N; ++i) {
+                    const float ki = k[ho + i];
+                    const float ri = r[ho + i];
+                    const float rui = ri * u[i] * ki;
+                    const float wi = decay[ho + i];
+                    float* Si = S + static_cast<std::size_t>(i) * N;
+                    for (int j = 0; j < N; ++j) {
+                        yh[j] += rui * vh[j] + ri * Si[j];
+                        Si[j] = ki * vh[j] + wi * Si[j];
+                    }
                 }
             }
         }
+    };
+    if (p.ws.pool != nullptr) {
+        p.ws.pool->parallel_for(H, 1, heads);
+    } else {
+        heads(0, 0, H);
     }
     for (int t = 0; t < T; ++t) {
         float* yt = y + static_cast<std::size_t>(t) * C;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/cpu/thread_pool.hpp"
 #include "model/forward.hpp"
 #include "model/ops.hpp"
 
@@ -107,37 +108,37 @@ void time_mix_v7(const LayerPass& p, float* x) {
 
     // S[h] is N x N indexed [value i, key j]:
     //   S = S diag(w) + (S (-kk)) (kk a)^T + v k^T;  y = S r
+    // Heads are independent, so they run in parallel, each over all T tokens.
     float* y = ws.y.data();
-    std::vector<float> sa(static_cast<std::size_t>(N));
-    for (int t = 0; t < T; ++t) {
-        const std::size_t o = static_cast<std::size_t>(t) * C;
-        for (int h = 0; h < H; ++h) {
+    auto heads = [&](int /*thread*/, std::int64_t h0, std::int64_t h1) {
+        std::vector<float> kka(static_cast<std::size_t>(N));
+        for (std::int64_t h = h0; h < h1; ++h) {
             float* S = p.s.att + static_cast<std::size_t>(h) * N * N;
-            const std::size_t ho = o + static_cast<std::size_t>(h) * N;
-            const float* wh = decay + ho;
-            const float* kh = k + ho;
-            const float* vh = v + ho;
-            const float* rh = r + ho;
-            const float* kkh = kk + ho;
-            const float* ah = a + ho;
-            for (int i = 0; i < N; ++i) {
-                const float* Si = S + static_cast<std::size_t>(i) * N;
-                float acc = 0;
-                for (int j = 0; j < N; ++j) acc -= Si[j] * kkh[j];
-                sa[static_cast<std::size_t>(i)] = acc;
-            }
-            for (int i = 0; i < N; ++i) {
-                float* Si = S + static_cast<std::size_t>(i) * N;
-                const float sai = sa[static_cast<std::size_t>(i)];
-                const float vi = vh[i];
-                float acc = 0;
-                for (int j = 0; j < N; ++j) {
-                    Si[j] = Si[j] * wh[j] + sai * kkh[j] * ah[j] + vi * kh[j];
-                    acc += Si[j] * rh[j];
+            for (int t = 0; t < T; ++t) {
+                const std::size_t ho =
+                    static_cast<std::size_t>(t) * C + static_cast<std::size_t>(h) * N;
+                const float* wh = decay + ho;
+                const float* kh = k + ho;
+                const float* vh = v + ho;
+                const float* rh = r + ho;
+                const float* kkh = kk + ho;
+                for (int j = 0; j < N; ++j) kka[static_cast<std::size_t>(j)] = kkh[j] * a[ho + j];
+                for (int i = 0; i < N; ++i) {
+                    float* Si = S + static_cast<std::size_t>(i) * N;
+                    const float sai = -dot(Si, kkh, N);
+                    const float vi = vh[i];
+                    for (int j = 0; j < N; ++j) {
+                        Si[j] = Si[j] * wh[j] + sai * kka[static_cast<std::size_t>(j)] + vi * kh[j];
+                    }
+                    y[ho + i] = dot(Si, rh, N);
                 }
-                y[ho + i] = acc;
             }
         }
+    };
+    if (ws.pool != nullptr) {
+        ws.pool->parallel_for(H, 1, heads);
+    } else {
+        heads(0, 0, H);
     }
 
     for (int t = 0; t < T; ++t) {
