@@ -18,12 +18,7 @@ void channel_mix(const LayerPass& p, float* x) {
     float* kx = p.ws.t0.data();
     float* rx = p.ws.t1.data();
 
-    for (int t = 0; t < T; ++t) {
-        const std::size_t o = static_cast<std::size_t>(t) * C;
-        layer_norm(x + o, w.ln2_w.data(), w.ln2_b.data(), xx + o, C);
-    }
-    shift_rows(p.s.ffn_x_prev, xx, T, C, sx);
-    std::memcpy(p.s.ffn_x_prev, xx + TC - C, sizeof(float) * C);
+    norm_and_shift(x, w.ln2_w.data(), w.ln2_b.data(), p.s.ffn_x_prev, T, C, xx, sx);
 
     const bool lerp = p.cfg.arch == Arch::V6 || p.cfg.arch == Arch::V7;
     for (std::size_t i = 0; i < TC; ++i) {

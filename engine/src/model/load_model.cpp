@@ -1,6 +1,7 @@
 #include <cmath>
 #include <string>
 
+#include "cuda/placement.hpp"
 #include "model/build_model.hpp"
 #include "model/ops.hpp"
 #include "model/tensor_specs.hpp"
@@ -235,8 +236,9 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
     weights->head = std::move(*head);
     if (!progress(cfg.n_layer + 2)) return cancelled_error();
 
-    return std::shared_ptr<const Model>(
-        std::make_shared<Model>(cfg, format, wtype, std::move(weights)));
+    auto model = std::make_shared<Model>(cfg, format, wtype, std::move(weights));
+    if (auto placed = detail::place_model(*model, options); !placed) return placed.error();
+    return std::shared_ptr<const Model>(std::move(model));
 }
 
 Result<std::shared_ptr<const Model>> Model::from_file(const WeightFile& file,

@@ -34,4 +34,14 @@ void shift_rows(const float* prev, const float* x, int T, int n, float* out) {
     if (T > 1) std::memcpy(out + n, x, sizeof(float) * static_cast<std::size_t>(T - 1) * n);
 }
 
+void norm_and_shift(const float* x, const float* ln_w, const float* ln_b, float* prev, int T, int n,
+                    float* xx, float* sx) {
+    for (int t = 0; t < T; ++t) {
+        const std::size_t o = static_cast<std::size_t>(t) * n;
+        layer_norm(x + o, ln_w, ln_b, xx + o, n);
+    }
+    shift_rows(prev, xx, T, n, sx);
+    std::memcpy(prev, xx + static_cast<std::size_t>(T - 1) * n, sizeof(float) * n);
+}
+
 }  // namespace ravel::detail

@@ -37,4 +37,9 @@ inline float silu(float x) {
 // out[t] = the row before x[t]: `prev` for t = 0. Writes T rows of n values.
 void shift_rows(const float* prev, const float* x, int T, int n, float* out);
 
+// The start of every time- and channel-mixing block: xx = LayerNorm of each of the T rows of x,
+// sx = the token-shifted rows (prev for t = 0), and prev becomes the last row of xx.
+void norm_and_shift(const float* x, const float* ln_w, const float* ln_b, float* prev, int T, int n,
+                    float* xx, float* sx);
+
 }  // namespace ravel::detail

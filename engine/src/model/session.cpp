@@ -5,6 +5,11 @@
 
 #include "model/cpu/thread_pool.hpp"
 #include "model/forward.hpp"
+#if RAVEL_HAVE_CUDA
+#include <cstdlib>
+
+#include "cuda/cuda_session.hpp"
+#endif
 
 namespace ravel {
 
@@ -12,6 +17,41 @@ struct Session::Scratch {
     explicit Scratch(int threads) : pool(threads) { ws.pool = &pool; }
     detail::ThreadPool pool;
     detail::Workspace ws;
+#if RAVEL_HAVE_CUDA
+    // A model on a GPU runs there; the state's truth is on the device between calls.
+    std::unique_ptr<detail::CudaSession> gpu;
+    bool host_newer = true;     // the host state changed since the last upload
+    bool device_newer = false;  // the device ran tokens since the last download
+
+    Result<void> gpu_ready(const std::shared_ptr<const Model>& model, const State& state) {
+        if (!gpu) {
+            detail::CudaSessionOptions o;
+            const char* graphs = std::getenv("RAVEL_CUDA_GRAPHS");
+            o.graphs = graphs == nullptr || std::string(graphs) != "0";
+            const char* seq = std::getenv("RAVEL_CUDA_SEQUENCE_WKV");
+            o.force_sequence_wkv = seq != nullptr && std::string(seq) == "1";
+            auto s = detail::CudaSession::create(model, o);
+            if (!s) return s.error();
+            gpu = std::move(*s);
+            host_newer = true;
+        }
+        if (host_newer) {
+            if (auto ok = gpu->upload_state(state.values()); !ok) return ok;
+            host_newer = false;
+            device_newer = false;
+        }
+        return {};
+    }
+    void host_changed() {
+        host_newer = true;
+        device_newer = false;
+    }
+    void sync_to_host(State& state) {
+        if (gpu && device_newer && gpu->download_state(state.values())) device_newer = false;
+    }
+#else
+    void host_changed() {}
+#endif
 };
 
 Session::Session(std::shared_ptr<const Model> model, const SessionOptions& options)
@@ -31,7 +71,7 @@ Session& Session::operator=(Session&&) noexcept = default;
 Session::Session(const Session& other)
     : model_(other.model_),
       options_(other.options_),
-      state_(other.state_),
+      state_(other.state()),
       logits_(other.logits_),
       tokens_processed_(other.tokens_processed_),
       scratch_(std::make_unique<Scratch>(other.options_.threads)) {}
@@ -40,7 +80,7 @@ Session& Session::operator=(const Session& other) {
     if (this != &other) {
         model_ = other.model_;
         options_ = other.options_;
-        state_ = other.state_;
+        state_ = other.state();
         logits_ = other.logits_;
         tokens_processed_ = other.tokens_processed_;
         scratch_ = std::make_unique<Scratch>(other.options_.threads);
@@ -76,6 +116,12 @@ Result<std::span<const float>> Session::feed(std::span<const std::int32_t> token
                           " values; " + std::to_string(tokens.size() * V) + " are needed");
     }
     const int chunk = std::max(1, options.chunk_size);
+#if RAVEL_HAVE_CUDA
+    const bool on_gpu = model_->cuda_model() != nullptr;
+    if (on_gpu) {
+        if (auto ok = scratch_->gpu_ready(model_, state_); !ok) return ok.error();
+    }
+#endif
     logits_.resize(V);
     std::vector<float> rows;
     for (std::size_t start = 0; start < tokens.size(); start += static_cast<std::size_t>(chunk)) {
@@ -85,11 +131,29 @@ Result<std::span<const float>> Session::feed(std::span<const std::int32_t> token
         const int T = static_cast<int>(std::min<std::size_t>(chunk, tokens.size() - start));
         const bool all = !options.all_logits.empty();
         float* out = all ? options.all_logits.data() + start * V : logits_.data();
+#if RAVEL_HAVE_CUDA
+        if (on_gpu) {
+            scratch_->device_newer = true;
+            if (auto ok = scratch_->gpu->forward(tokens.data() + start, T, out, all); !ok) {
+                return ok.error();
+            }
+        } else {
+            detail::forward(*model_, state_, tokens.data() + start, T, scratch_->ws, out, all);
+        }
+#else
         detail::forward(*model_, state_, tokens.data() + start, T, scratch_->ws, out, all);
+#endif
         if (all) std::copy(out + (T - 1) * V, out + T * V, logits_.begin());
         tokens_processed_ += static_cast<std::uint64_t>(T);
     }
     return logits();
+}
+
+const State& Session::state() const {
+#if RAVEL_HAVE_CUDA
+    if (scratch_) scratch_->sync_to_host(state_);
+#endif
+    return state_;
 }
 
 std::span<const float> Session::logits() const {
@@ -104,6 +168,7 @@ Result<void> Session::set_state(const State& state) {
                           std::to_string(state.config().n_embd) + ")");
     }
     state_ = state;
+    if (scratch_) scratch_->host_changed();
     return {};
 }
 
@@ -122,6 +187,7 @@ Result<void> Session::restore(const State& state, std::span<const float> logits,
 
 void Session::reset() {
     state_.reset();
+    if (scratch_) scratch_->host_changed();
     logits_.clear();
     tokens_processed_ = 0;
 }

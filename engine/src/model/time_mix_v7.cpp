@@ -38,12 +38,7 @@ void time_mix_v7(const LayerPass& p, float* x) {
     float* xx = ws.xx.data();
     float* sx = ws.sx.data();
 
-    for (int t = 0; t < T; ++t) {
-        const std::size_t o = static_cast<std::size_t>(t) * C;
-        layer_norm(x + o, w.ln1_w.data(), w.ln1_b.data(), xx + o, C);
-    }
-    shift_rows(p.s.att_x_prev, xx, T, C, sx);
-    std::memcpy(p.s.att_x_prev, xx + TC - C, sizeof(float) * C);
+    norm_and_shift(x, w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev, T, C, xx, sx);
 
     float* xr = ws.t0.data();
     float* xw = ws.t1.data();
