@@ -119,10 +119,25 @@ def conversion_is_heldout(idx, n):
     return n >= 2 and (n * 37 + idx * 11) % 7 == 2
 
 
+DEFAULT_MIX = {"arithmetic": 0.55, "conversion": 0.12, "days": 0.09, "fact": 0.18, "greeting": 0.06}
+
+
+def parse_mix(text):
+    """"arithmetic=0.7,fact=0.1,..." -> shares for every topic (missing topics get 0)."""
+    mix = {k: 0.0 for k in DEFAULT_MIX}
+    for part in text.split(","):
+        key, _, val = part.partition("=")
+        if key.strip() not in mix:
+            raise ValueError("unknown topic %r" % key)
+        mix[key.strip()] = float(val)
+    return mix
+
+
 class Generator:
-    def __init__(self, seed, heldout_fact_forms):
+    def __init__(self, seed, heldout_fact_forms, mix=None):
         self.rng = random.Random(seed)
         self.heldout_fact_forms = heldout_fact_forms  # set of (fact index, form index)
+        self.mix = dict(mix or DEFAULT_MIX)
 
     def arithmetic(self, heldout=False):
         rng = self.rng
@@ -191,14 +206,18 @@ class Generator:
         return self.rng.choice(forms), answer
 
     def exchange(self):
-        x = self.rng.random()
-        if x < 0.55:
+        x = self.rng.random() * sum(self.mix.values())
+        for topic, share in self.mix.items():
+            x -= share
+            if x < 0:
+                break
+        if topic == "arithmetic":
             q, a, _ = self.arithmetic()
-        elif x < 0.67:
+        elif topic == "conversion":
             q, a, _ = self.conversion()
-        elif x < 0.76:
+        elif topic == "days":
             q, a = self.days()
-        elif x < 0.94:
+        elif topic == "fact":
             q, a = self.fact()
         else:
             q, a = self.greeting()

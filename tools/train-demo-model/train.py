@@ -54,6 +54,12 @@ def parse_args():
     # One thread: on a busy machine two OpenMP threads wait on each other at every small op.
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--mix", default=None, help='topic shares, e.g. "arithmetic=0.55,conversion=0.12,'
+                   'days=0.09,fact=0.18,greeting=0.06" (the default)')
+    p.add_argument("--init", default=None, help="continue from this BlinkDL .pth (its shapes override the size options)")
+    p.add_argument("--prev-loss", default=None, help="loss CSV of the stage --init came from; "
+                   "its rows open this run's CSV and plot, so one curve covers all stages")
+    p.add_argument("--seed", type=int, default=TRAIN_SEED, help="corpus and initialisation seed")
     p.add_argument("--dtype", choices=["fp32", "fp16"], default="fp32", help="weight type in the .pth")
     return p.parse_args()
 
@@ -113,7 +119,10 @@ def write_plot(rows, path):
         print("matplotlib not installed (apt-get install python3-matplotlib); no PNG plot written")
         return
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
-    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], lw=1, label="train loss (reply bytes)")
+    for stage in sorted({r.get("stage", 1) for r in rows}):
+        part = [r for r in rows if r.get("stage", 1) == stage]
+        ax.plot([r["step"] for r in part], [r["loss"] for r in part], lw=1,
+                label="stage %d: train loss on reply bytes" % stage)
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy (nats/byte)")
     ax.set_yscale("log")
@@ -164,16 +173,22 @@ def main():
     args = parse_args()
     use_openblas(args.threads)
     torch.set_num_threads(args.threads)
-    torch.manual_seed(TRAIN_SEED)
-    random.seed(TRAIN_SEED)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
 
     heldout = corpus.heldout_set(HELDOUT_SEED)
     heldout_questions = {it["question"] for it in heldout}
-    gen = corpus.Generator(TRAIN_SEED, corpus.heldout_fact_forms())
+    mix = corpus.parse_mix(args.mix) if args.mix else corpus.DEFAULT_MIX
+    gen = corpus.Generator(args.seed, corpus.heldout_fact_forms(), mix)
 
-    cfg = Config(args.layers, args.dim, args.head_size, args.ffn)
-    model = RWKV7(cfg)
+    if args.init:
+        model = RWKV7.from_blinkdl(torch.load(args.init))
+        model.train()
+        cfg = model.cfg
+    else:
+        cfg = Config(args.layers, args.dim, args.head_size, args.ffn)
+        model = RWKV7(cfg)
     n_params = sum(t.numel() for t in model.blinkdl_state_dict().values())
     print("params %d (%.2fM)" % (n_params, n_params / 1e6), flush=True)
 
@@ -182,6 +197,17 @@ def main():
         (decay if p.dim() == 2 and "emb" not in name else no_decay).append(p)
     opt = torch.optim.Adam([{"params": decay}, {"params": no_decay}], lr=args.lr, betas=(0.9, 0.99), eps=1e-8)
 
+    prev_rows = []
+    if args.prev_loss:
+        with open(args.prev_loss) as f:
+            prev_rows = [{k: (float(v) if k != "stage" else int(v)) for k, v in r.items()} for r in csv.DictReader(f)]
+    stage = int(prev_rows[-1].get("stage", 1)) + 1 if prev_rows else 1
+    step0 = int(prev_rows[-1]["step"]) if prev_rows else 0
+    bytes0 = int(prev_rows[-1]["bytes_seen"]) if prev_rows else 0
+    seconds0 = float(prev_rows[-1]["seconds"]) if prev_rows else 0.0
+    for r in prev_rows:
+        r.setdefault("stage", 1)
+        r["step"], r["bytes_seen"] = int(r["step"]), int(r["bytes_seen"])
     rows, t0, leaked = [], time.time(), 0
     eval_sample = heldout[::4]
     evals = []
@@ -196,8 +222,9 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        rows.append({"step": step + 1, "bytes_seen": (step + 1) * args.batch * args.ctx, "loss": loss.item(),
-                     "lr": opt.param_groups[0]["lr"], "seconds": round(time.time() - t0, 1)})
+        rows.append({"stage": stage, "step": step0 + step + 1, "bytes_seen": bytes0 + (step + 1) * args.batch * args.ctx,
+                     "loss": loss.item(), "lr": opt.param_groups[0]["lr"],
+                     "seconds": round(seconds0 + time.time() - t0, 1)})
         if step % 10 == 0:
             print("step %d loss %.4f lr %.2e %.0fs" % (step, loss.item(), rows[-1]["lr"], time.time() - t0), flush=True)
         if args.eval_every and (step + 1) % args.eval_every == 0 and step + 1 < args.steps:
@@ -209,7 +236,7 @@ def main():
     train_seconds = time.time() - t0
 
     # Check the held-out questions really are absent from a large sample of the training stream.
-    check = corpus.Generator(TRAIN_SEED, corpus.heldout_fact_forms())
+    check = corpus.Generator(args.seed, corpus.heldout_fact_forms(), mix)
     for _ in range(20000):
         q, _ = check.exchange()
         leaked += q in heldout_questions
@@ -239,15 +266,16 @@ def main():
         json.dump({"description": "Logits of the last rows of each sequence, computed by "
                                   "tools/train-demo-model (PyTorch, fp32) from " + MODEL_FILE,
                    "model": MODEL_FILE, "tolerance": 1e-4, "sequences": crosscheck(saved)}, f)
+    rows = prev_rows + rows
     with open(os.path.join(args.out, "demo-training-loss.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w = csv.DictWriter(f, fieldnames=["stage", "step", "bytes_seen", "loss", "lr", "seconds"])
         w.writeheader()
         w.writerows(rows)
     write_plot(rows, os.path.join(args.out, "demo-training-loss.png"))
     with open(os.path.join(args.out, "demo-training.json"), "w") as f:
-        json.dump({"args": vars(args), "train_seed": TRAIN_SEED, "heldout_seed": HELDOUT_SEED,
+        json.dump({"args": vars(args), "heldout_seed": HELDOUT_SEED,
                    "n_params": n_params, "train_seconds": round(train_seconds), "torch": torch.__version__,
-                   "final_loss_last50": sum(r["loss"] for r in rows[-50:]) / min(50, len(rows)),
+                   "stage": stage, "final_loss_last50": sum(r["loss"] for r in rows[-50:]) / min(50, len(rows)),
                    "heldout_accuracy": acc, "heldout_accuracy_by_kind": by_kind, "evals": evals,
                    "heldout_leaks_in_20000_training_exchanges": leaked}, f, indent=1)
 
