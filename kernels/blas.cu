@@ -130,6 +130,13 @@ struct Blas {
     cublasHandle_t handle = nullptr;
 };
 
+bool blas_available(std::string& why) {
+    const BlasApi& api = blas_api();
+    if (api.error.empty()) return true;
+    why = api.error;
+    return false;
+}
+
 Blas* blas_create(Stream stream, std::string& why) {
     const BlasApi& api = blas_api();
     if (!api.error.empty()) {

@@ -49,7 +49,8 @@ class Session {
 
     // Logits after the last processed token (empty before the first).
     std::span<const float> logits() const;
-    const State& state() const { return state_; }
+    // On a GPU model the state lives on the device and is copied back here when asked for.
+    const State& state() const;
     Result<void> set_state(const State& state);
     // Restores state, last logits and token count together (used when resuming).
     Result<void> restore(const State& state, std::span<const float> logits,
@@ -62,7 +63,7 @@ class Session {
     struct Scratch;
     std::shared_ptr<const Model> model_;
     SessionOptions options_;
-    State state_;
+    mutable State state_;  // a GPU session refreshes it from the device in state()
     std::vector<float> logits_;
     std::uint64_t tokens_processed_ = 0;
     std::unique_ptr<Scratch> scratch_;

@@ -12,6 +12,9 @@ namespace ravel::kernels {
 
 struct Blas;  // a cuBLAS handle bound to one stream
 
+// Whether the cuBLAS library can be opened (false with `why` set).
+bool blas_available(std::string& why);
+
 // Null with `why` set when cuBLAS cannot be opened or started.
 Blas* blas_create(Stream stream, std::string& why);
 void blas_destroy(Blas* blas);

@@ -1,0 +1,448 @@
+#include "cuda/cuda_session.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "ravel_kernels/blas.hpp"
+#include "ravel_kernels/elementwise.hpp"
+#include "ravel_kernels/matvec.hpp"
+#include "ravel_kernels/norm.hpp"
+#include "ravel_kernels/runtime.hpp"
+#include "ravel_kernels/wkv4.hpp"
+#include "ravel_kernels/wkv5.hpp"
+#include "ravel_kernels/wkv7.hpp"
+
+namespace ravel::detail {
+
+namespace k = ravel::kernels;
+
+namespace {
+
+// Up to this many tokens a product reads each weight once through the matvec kernels; longer
+// chunks go through cuBLAS.
+constexpr int kMatvecTokens = 4;
+constexpr float kLayerNormEps = 1e-5f;
+constexpr float kGroupNormEps = 64e-5f;
+constexpr float kNormalizeEps = 1e-12f;
+constexpr int kFloatBuffers = 19;  // T x C buffers in the workspace
+
+int lora_width(const ModelConfig& cfg) {
+    return std::max(
+        {5 * cfg.lora_mix, cfg.lora_decay, cfg.lora_w, cfg.lora_a, cfg.lora_v, cfg.lora_g, 1});
+}
+
+std::size_t aligned(std::size_t n) {
+    return (n + 255) / 256 * 256;
+}
+
+struct Layout {
+    std::size_t tc, ffn, lora, logits, tokens, scratch, total;
+};
+
+Layout layout_for(const Model& model, const CudaModel* cm, int T) {
+    const ModelConfig& cfg = model.config();
+    const std::size_t t = static_cast<std::size_t>(T);
+    Layout l{};
+    l.tc = aligned(t * cfg.n_embd * sizeof(float));
+    l.ffn = aligned(t * cfg.dim_ffn * sizeof(float));
+    l.lora = aligned(t * lora_width(cfg) * sizeof(float));
+    l.logits = aligned(t * cfg.n_vocab * sizeof(float));
+    l.tokens = aligned(t * sizeof(int));
+    l.scratch = 0;
+    if (cm != nullptr) {
+        for (const WeightView& w : cm->matrices) {
+            l.scratch = std::max(l.scratch, k::gemm_scratch_bytes(w, T));
+        }
+    } else {
+        // Before upload: the widest input rounded to 16 bits, plus a quantized slice.
+        const std::size_t cols = static_cast<std::size_t>(std::max(cfg.n_embd, cfg.dim_ffn));
+        l.scratch = aligned(t * cols * 2) + (64u << 20);
+    }
+    l.scratch = aligned(l.scratch);
+    l.total = kFloatBuffers * l.tc + l.ffn + 2 * l.lora + l.logits + l.tokens + l.scratch;
+    return l;
+}
+
+}  // namespace
+
+std::uint64_t CudaSession::workspace_bytes(const Model& model, int tokens) {
+    return layout_for(model, nullptr, tokens).total + model.config().state_floats() * sizeof(float);
+}
+
+CudaSession::CudaSession(std::shared_ptr<const Model> model, const CudaSessionOptions& options)
+    : model_(std::move(model)), cm_(*model_->cuda_model()), options_(options) {}
+
+Result<std::unique_ptr<CudaSession>> CudaSession::create(std::shared_ptr<const Model> model,
+                                                         const CudaSessionOptions& options) {
+    if (model->cuda_model() == nullptr) return make_error("the model is not on a GPU");
+    std::unique_ptr<CudaSession> s(new CudaSession(std::move(model), options));
+    if (auto e = k::set_device(s->cm_.device); e != 0) {
+        return make_error(std::string("cannot select the GPU: ") + k::error_string(e));
+    }
+    if (auto e = k::stream_create(&s->stream_); e != 0) {
+        return make_error(std::string("cannot create a CUDA stream: ") + k::error_string(e));
+    }
+    std::string why;
+    s->blas_ = k::blas_create(s->stream_, why);
+    if (s->blas_ == nullptr) return make_error(why);
+    const std::size_t state_bytes = s->model_->config().state_floats() * sizeof(float);
+    void* state = nullptr;
+    if (auto e = k::device_alloc(&state, state_bytes); e != 0) {
+        k::last_error();
+        return make_error("cannot allocate the recurrent state on the GPU: " +
+                          std::string(k::error_string(e)));
+    }
+    s->state_ = static_cast<float*>(state);
+    return s;
+}
+
+CudaSession::~CudaSession() {
+    k::set_device(cm_.device);
+    if (stream_ != nullptr) k::stream_sync(stream_);
+    release_workspace();
+    if (state_ != nullptr) k::device_free(state_);
+    k::blas_destroy(blas_);
+    if (stream_ != nullptr) k::stream_destroy(stream_);
+}
+
+void CudaSession::release_workspace() {
+    k::graph_destroy(graph_);
+    graph_ = nullptr;
+    if (work_ != nullptr) k::device_free(work_);
+    work_ = nullptr;
+    capacity_ = 0;
+}
+
+Result<void> CudaSession::ensure_capacity(int tokens) {
+    if (tokens <= capacity_) return {};
+    if (stream_ != nullptr) k::stream_sync(stream_);
+    release_workspace();
+    const Layout l = layout_for(*model_, &cm_, tokens);
+    void* work = nullptr;
+    if (auto e = k::device_alloc(&work, l.total); e != 0) {
+        k::last_error();
+        return make_error("cannot allocate " + std::to_string(l.total >> 20) +
+                          " MiB of GPU workspace for " + std::to_string(tokens) +
+                          " tokens: " + k::error_string(e) + " (use smaller chunks)");
+    }
+    work_ = work;
+    capacity_ = tokens;
+    auto* p = static_cast<std::byte*>(work);
+    auto take = [&p](std::size_t bytes) {
+        std::byte* out = p;
+        p += bytes;
+        return out;
+    };
+    float** tc_buffers[kFloatBuffers] = {&x_,    &xx_, &t_[0],    &t_[1], &t_[2],  &t_[3], &t_[4],
+                                         &t_[5], &r_,  &k_,       &v_,    &g_,     &w_,    &a_,
+                                         &y_,    &kk_, &v_first_, &vres_, &normed_};
+    for (float** b : tc_buffers) *b = reinterpret_cast<float*>(take(l.tc));
+    ffn_ = reinterpret_cast<float*>(take(l.ffn));
+    lora_in_ = reinterpret_cast<float*>(take(l.lora));
+    lora_out_ = reinterpret_cast<float*>(take(l.lora));
+    logits_ = reinterpret_cast<float*>(take(l.logits));
+    tokens_ = reinterpret_cast<int*>(take(l.tokens));
+    gemm_scratch_ = take(l.scratch);
+    gemm_scratch_bytes_ = l.scratch;
+    return {};
+}
+
+void CudaSession::check(int status, const char* what) {
+    if (status != 0 && error_.empty()) {
+        error_ = std::string(what) + ": " + k::error_string(status);
+    }
+}
+
+Result<void> CudaSession::take_error() {
+    if (error_.empty()) return {};
+    std::string e = "GPU forward pass failed: " + error_;
+    error_.clear();
+    return make_error(std::move(e));
+}
+
+CudaSession::LayerPtrs CudaSession::layer_state(int l) const {
+    const ModelConfig& cfg = model_->config();
+    const std::size_t C = static_cast<std::size_t>(cfg.n_embd);
+    const std::size_t per_layer = cfg.state_floats() / static_cast<std::size_t>(cfg.n_layer);
+    float* base = state_ + per_layer * static_cast<std::size_t>(l);
+    return {base, base + C, base + per_layer - C};
+}
+
+Result<void> CudaSession::upload_state(std::span<const float> values) {
+    if (values.size() != model_->config().state_floats()) {
+        return make_error("state has the wrong size for this model");
+    }
+    k::set_device(cm_.device);
+    check(k::copy_h2d_async(state_, values.data(), values.size_bytes(), stream_), "state upload");
+    check(k::stream_sync(stream_), "state upload");
+    return take_error();
+}
+
+Result<void> CudaSession::download_state(std::span<float> values) {
+    if (values.size() != model_->config().state_floats()) {
+        return make_error("state has the wrong size for this model");
+    }
+    k::set_device(cm_.device);
+    check(k::copy_d2h_async(values.data(), state_, values.size_bytes(), stream_), "state download");
+    check(k::stream_sync(stream_), "state download");
+    return take_error();
+}
+
+void CudaSession::matmul(const WeightView& w, const float* x, int ldx, int T, float* y, int ldy,
+                         bool accumulate) {
+    if (T <= kMatvecTokens) {
+        check(k::matvec(w, x, ldx, T, y, ldy, accumulate, stream_), "matrix-vector product");
+    } else {
+        check(k::gemm(blas_, w, x, ldx, T, y, ldy, accumulate, gemm_scratch_, gemm_scratch_bytes_,
+                      stream_),
+              "cuBLAS product");
+    }
+}
+
+Result<void> CudaSession::forward(const std::int32_t* tokens, int T, float* logits, bool all_rows) {
+    if (T <= 0) return {};
+    if (auto e = k::set_device(cm_.device); e != 0) {
+        return make_error(std::string("cannot select the GPU: ") + k::error_string(e));
+    }
+    if (auto ok = ensure_capacity(T); !ok) return ok;
+    static_assert(sizeof(std::int32_t) == sizeof(int));
+    check(k::copy_h2d_async(tokens_, tokens, sizeof(int) * static_cast<std::size_t>(T), stream_),
+          "token upload");
+    if (T == 1 && options_.graphs && !graph_failed_) {
+        if (graph_ == nullptr) {
+            // Capture records the launches without running them; the replay below runs them.
+            int s = k::capture_begin(stream_);
+            if (s == 0) {
+                enqueue(1, all_rows);
+                s = k::capture_end(stream_, &graph_);
+            }
+            if (s != 0 || !error_.empty()) {
+                // Not capturable here (an old driver, a tool): decode without a graph.
+                k::graph_destroy(graph_);
+                graph_ = nullptr;
+                graph_failed_ = true;
+                error_.clear();
+                k::last_error();
+            }
+        }
+        if (graph_ != nullptr) {
+            check(k::graph_launch(graph_, stream_), "graph launch");
+        } else {
+            enqueue(1, all_rows);
+        }
+    } else {
+        enqueue(T, all_rows);
+    }
+    const std::size_t rows = all_rows ? static_cast<std::size_t>(T) : 1;
+    check(k::copy_d2h_async(logits, logits_,
+                            rows * static_cast<std::size_t>(model_->config().n_vocab) * 4, stream_),
+          "logits download");
+    check(k::stream_sync(stream_), "forward pass");
+    return take_error();
+}
+
+void CudaSession::enqueue(int T, bool all_rows) {
+    const ModelConfig& cfg = model_->config();
+    const int C = cfg.n_embd;
+    check(k::gather_rows(cm_.emb, tokens_, T, x_, stream_), "embedding");
+    for (int l = 0; l < cfg.n_layer; ++l) {
+        switch (cfg.arch) {
+            case Arch::V4:
+                time_mix_v4(l, T);
+                break;
+            case Arch::V5_2:
+            case Arch::V6:
+                time_mix_v5(l, T);
+                break;
+            case Arch::V7:
+                time_mix_v7(l, T);
+                break;
+        }
+        channel_mix(l, T);
+    }
+    const int first = all_rows ? 0 : T - 1;
+    const int rows = T - first;
+    check(k::layer_norm(x_ + static_cast<std::size_t>(first) * C, cm_.ln_out_w, cm_.ln_out_b,
+                        normed_, rows, C, kLayerNormEps, stream_),
+          "output layer norm");
+    matmul(cm_.head, normed_, C, rows, logits_, cfg.n_vocab, false);
+}
+
+namespace {
+k::MixSet mix_set(std::initializer_list<k::MixTerm> terms) {
+    k::MixSet s;
+    for (const k::MixTerm& t : terms) s.terms[s.count++] = t;
+    return s;
+}
+}  // namespace
+
+void CudaSession::time_mix_v4(int l, int T) {
+    const int C = model_->config().n_embd;
+    const CudaLayer& w = cm_.layers[static_cast<std::size_t>(l)];
+    const LayerPtrs s = layer_state(l);
+    check(k::layer_norm(x_, w.ln1_w, w.ln1_b, xx_, T, C, kLayerNormEps, stream_), "ln1");
+    check(k::token_mix(xx_, s.att_x_prev, T, C,
+                       mix_set({{w.mix_k, nullptr, t_[0]},
+                                {w.mix_v, nullptr, t_[1]},
+                                {w.mix_r, nullptr, t_[2]}}),
+                       k::MixMode::Blend, stream_),
+          "token shift");
+    check(k::copy_d2d_async(s.att_x_prev, xx_ + static_cast<std::size_t>(T - 1) * C,
+                            sizeof(float) * C, stream_),
+          "token shift");
+    matmul(w.att_k, t_[0], C, T, k_, C, false);
+    matmul(w.att_v, t_[1], C, T, v_, C, false);
+    matmul(w.att_r, t_[2], C, T, r_, C, false);
+    check(k::wkv4(T, C, w.decay, w.bonus, k_, v_, r_, s.att, s.att + C, s.att + 2 * C, y_, stream_),
+          "WKV v4");
+    matmul(w.att_o, y_, C, T, x_, C, true);
+}
+
+void CudaSession::time_mix_v5(int l, int T) {
+    const ModelConfig& cfg = model_->config();
+    const int C = cfg.n_embd, H = cfg.n_head, N = cfg.head_size;
+    const bool v6 = cfg.arch == Arch::V6;
+    const CudaLayer& w = cm_.layers[static_cast<std::size_t>(l)];
+    const LayerPtrs s = layer_state(l);
+    float *xw = t_[0], *xk = t_[1], *xv = t_[2], *xr = t_[3], *xg = t_[4], *xxx = t_[5];
+    check(k::layer_norm(x_, w.ln1_w, w.ln1_b, xx_, T, C, kLayerNormEps, stream_), "ln1");
+    const float* decay = w.decay;
+    if (v6) {
+        const int D = cfg.lora_mix;
+        check(k::token_mix(xx_, s.att_x_prev, T, C, mix_set({{w.maa_x, nullptr, xxx}}),
+                           k::MixMode::Lerp, stream_),
+              "token shift");
+        matmul(w.maa_w1, xxx, C, T, lora_out_, 5 * D, false);
+        check(k::activate(lora_out_, T, 5 * D, 5 * D, k::Activation::Tanh, stream_), "tanh");
+        const float* maa[5] = {w.maa_w, w.maa_k, w.maa_v, w.maa_r, w.maa_g};
+        float* outs[5] = {xw, xk, xv, xr, xg};
+        for (int i = 0; i < 5; ++i) {
+            matmul(w.maa_w2[i], lora_out_ + static_cast<std::size_t>(i) * D, 5 * D, T, y_, C,
+                   false);
+            check(k::token_mix(xx_, s.att_x_prev, T, C, mix_set({{maa[i], y_, outs[i]}}),
+                               k::MixMode::Lerp, stream_),
+                  "token shift");
+        }
+        const int Dd = cfg.lora_decay;
+        matmul(w.decay_w1, xw, C, T, lora_in_, Dd, false);
+        check(k::activate(lora_in_, T, Dd, Dd, k::Activation::Tanh, stream_), "tanh");
+        matmul(w.decay_w2, lora_in_, Dd, T, w_, C, false);
+        check(k::v6_decay(w_, w.decay, T, C, stream_), "decay");
+        decay = w_;
+    } else {
+        check(k::token_mix(xx_, s.att_x_prev, T, C,
+                           mix_set({{w.mix_k, nullptr, xk},
+                                    {w.mix_v, nullptr, xv},
+                                    {w.mix_r, nullptr, xr},
+                                    {w.mix_g, nullptr, xg}}),
+                           k::MixMode::Blend, stream_),
+              "token shift");
+    }
+    check(k::copy_d2d_async(s.att_x_prev, xx_ + static_cast<std::size_t>(T - 1) * C,
+                            sizeof(float) * C, stream_),
+          "token shift");
+    matmul(w.att_r, xr, C, T, r_, C, false);
+    matmul(w.att_k, xk, C, T, k_, C, false);
+    matmul(w.att_v, xv, C, T, v_, C, false);
+    matmul(w.att_g, xg, C, T, g_, C, false);
+    check(k::activate(g_, T, C, C, k::Activation::Silu, stream_), "silu");
+    check(k::wkv5(T, H, N, r_, k_, v_, decay, v6, w.bonus, s.att, y_, stream_,
+                  options_.force_sequence_wkv),
+          "WKV v5");
+    k::GroupNormOut gn;
+    gn.w = w.ln_x_w;
+    gn.b = w.ln_x_b;
+    gn.g = g_;
+    check(k::group_norm_out(y_, T, H, N, kGroupNormEps, gn, stream_), "group norm");
+    matmul(w.att_o, y_, C, T, x_, C, true);
+}
+
+void CudaSession::time_mix_v7(int l, int T) {
+    const ModelConfig& cfg = model_->config();
+    const int C = cfg.n_embd, H = cfg.n_head, N = cfg.head_size;
+    const CudaLayer& w = cm_.layers[static_cast<std::size_t>(l)];
+    const LayerPtrs s = layer_state(l);
+    float *xr = t_[0], *xw = t_[1], *xk = t_[2], *xv = t_[3], *xa = t_[4], *xg = t_[5];
+    check(k::layer_norm(x_, w.ln1_w, w.ln1_b, xx_, T, C, kLayerNormEps, stream_), "ln1");
+    check(k::token_mix(xx_, s.att_x_prev, T, C,
+                       mix_set({{w.x_r, nullptr, xr},
+                                {w.x_w, nullptr, xw},
+                                {w.x_k, nullptr, xk},
+                                {w.x_v, nullptr, xv},
+                                {w.x_a, nullptr, xa},
+                                {w.x_g, nullptr, xg}}),
+                       k::MixMode::Lerp, stream_),
+          "token shift");
+    check(k::copy_d2d_async(s.att_x_prev, xx_ + static_cast<std::size_t>(T - 1) * C,
+                            sizeof(float) * C, stream_),
+          "token shift");
+    matmul(w.att_r, xr, C, T, r_, C, false);
+    matmul(w.att_k, xk, C, T, k_, C, false);
+    matmul(w.att_v, xv, C, T, v_, C, false);
+
+    // out = f(x W1) W2, W1 and W2 stored transposed as (D, C) and (C, D).
+    auto lora = [&](const WeightView& w1, const WeightView& w2, const float* in, float* out,
+                    const k::Activation* act) {
+        const int D = w1.rows;
+        matmul(w1, in, C, T, lora_in_, D, false);
+        if (act != nullptr) check(k::activate(lora_in_, T, D, D, *act, stream_), "LoRA");
+        matmul(w2, lora_in_, D, T, out, C, false);
+    };
+    const k::Activation tanh_act = k::Activation::Tanh, sigmoid_act = k::Activation::Sigmoid;
+    lora(w.w1, w.w2, xw, w_, &tanh_act);
+    lora(w.a1, w.a2, xa, a_, nullptr);
+    lora(w.g1, w.g2, xg, g_, &sigmoid_act);
+    if (w.has_value_residual) lora(w.v1, w.v2, xv, vres_, nullptr);
+
+    k::V7Prepare prep{
+        w_,   a_,   k_,    kk_,   v_,  v_first_, w.has_value_residual ? vres_ : nullptr,
+        w.w0, w.a0, w.k_k, w.k_a, w.v0};
+    check(k::v7_prepare(prep, T, C, stream_), "RWKV-7 preparation");
+    const std::size_t TC = static_cast<std::size_t>(T) * C;
+    if (l == 0) {
+        check(k::copy_d2d_async(v_first_, v_, sizeof(float) * TC, stream_), "value residual");
+    }
+    check(k::l2_normalize(kk_, T * H, N, kNormalizeEps, stream_), "kk normalisation");
+    check(
+        k::wkv7(T, H, N, r_, w_, k_, v_, kk_, a_, s.att, y_, stream_, options_.force_sequence_wkv),
+        "WKV v7");
+    k::GroupNormOut gn;
+    gn.w = w.ln_x_w;
+    gn.b = w.ln_x_b;
+    gn.g = g_;
+    gn.r = r_;
+    gn.k = k_;
+    gn.rk = w.r_k;
+    gn.v = v_;
+    check(k::group_norm_out(y_, T, H, N, kGroupNormEps, gn, stream_), "group norm");
+    matmul(w.att_o, y_, C, T, x_, C, true);
+}
+
+void CudaSession::channel_mix(int l, int T) {
+    const ModelConfig& cfg = model_->config();
+    const int C = cfg.n_embd, F = cfg.dim_ffn;
+    const CudaLayer& w = cm_.layers[static_cast<std::size_t>(l)];
+    const LayerPtrs s = layer_state(l);
+    float *kx = t_[0], *rx = t_[1];
+    check(k::layer_norm(x_, w.ln2_w, w.ln2_b, xx_, T, C, kLayerNormEps, stream_), "ln2");
+    const bool lerp = cfg.arch == Arch::V6 || cfg.arch == Arch::V7;
+    k::MixSet set = mix_set({{w.ffn_mix_k, nullptr, kx}});
+    if (w.ffn_mix_r != nullptr) set.terms[set.count++] = {w.ffn_mix_r, nullptr, rx};
+    check(k::token_mix(xx_, s.ffn_x_prev, T, C, set, lerp ? k::MixMode::Lerp : k::MixMode::Blend,
+                       stream_),
+          "token shift");
+    check(k::copy_d2d_async(s.ffn_x_prev, xx_ + static_cast<std::size_t>(T - 1) * C,
+                            sizeof(float) * C, stream_),
+          "token shift");
+    matmul(w.ffn_k, kx, C, T, ffn_, F, false);
+    check(k::activate(ffn_, T, F, F, k::Activation::ReluSquare, stream_), "relu^2");
+    if (cfg.arch == Arch::V7) {
+        matmul(w.ffn_v, ffn_, F, T, x_, C, true);
+        return;
+    }
+    matmul(w.ffn_v, ffn_, F, T, y_, C, false);
+    matmul(w.ffn_r, rx, C, T, r_, C, false);
+    check(k::add_sigmoid_gated(x_, r_, y_, static_cast<std::size_t>(T) * C, stream_), "gate");
+}
+
+}  // namespace ravel::detail

@@ -1,0 +1,192 @@
+// Device choice, discovery and placement. Compiled in every build; the CUDA parts only when
+// the backend is (RAVEL_HAVE_CUDA), so a CPU-only build answers with a clear reason.
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <string>
+
+#include "cuda/placement.hpp"
+#include "ravel/device.hpp"
+
+#if RAVEL_HAVE_CUDA
+#include "cuda/cuda_model.hpp"
+#include "cuda/cuda_session.hpp"
+#include "ravel_kernels/blas.hpp"
+#include "ravel_kernels/runtime.hpp"
+#include "ravel_kernels/wkv5.hpp"
+#include "ravel_kernels/wkv7.hpp"
+#endif
+
+namespace ravel {
+
+void Model::set_placement(std::string device, std::string note,
+                          std::shared_ptr<const detail::CudaModel> cuda) {
+    device_ = std::move(device);
+    device_note_ = std::move(note);
+    cuda_ = std::move(cuda);
+}
+
+Result<DeviceChoice> parse_device(std::string_view name) {
+    if (name.empty() || name == "cpu") return DeviceChoice{};
+    if (name == "cuda" || name == "gpu") return DeviceChoice{true, 0};
+    if (name.rfind("cuda:", 0) == 0) {
+        const std::string_view n = name.substr(5);
+        int index = -1;
+        auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), index);
+        if (ec == std::errc() && end == n.data() + n.size() && index >= 0 && index < 1024) {
+            return DeviceChoice{true, index};
+        }
+    }
+    return make_error("unknown device '" + std::string(name) + "' (use cpu, cuda or cuda:N)");
+}
+
+#if RAVEL_HAVE_CUDA
+
+Result<std::vector<GpuDevice>> cuda_devices() {
+    std::string why;
+    const int n = kernels::device_count(why);
+    if (n <= 0) return make_error(why);
+    std::vector<GpuDevice> out;
+    for (int i = 0; i < n; ++i) {
+        kernels::DeviceProps p;
+        if (auto s = kernels::device_props(i, p); s != 0) {
+            kernels::last_error();
+            return make_error("cannot read the properties of GPU " + std::to_string(i) + ": " +
+                              kernels::error_string(s));
+        }
+        GpuDevice d;
+        d.index = i;
+        d.name = p.name;
+        d.compute_major = p.major;
+        d.compute_minor = p.minor;
+        d.multiprocessors = p.multiprocessors;
+        d.total_bytes = p.total_bytes;
+        d.free_bytes = p.free_bytes;
+        out.push_back(std::move(d));
+    }
+    return out;
+}
+
+Result<GpuProbe> probe_gpu(int index) {
+    auto devices = cuda_devices();
+    if (!devices) return devices.error();
+    if (index < 0 || index >= static_cast<int>(devices->size())) {
+        return make_error("there is no GPU " + std::to_string(index));
+    }
+    kernels::set_device(index);
+    kernels::Stream stream = nullptr;
+    if (auto s = kernels::stream_create(&stream); s != 0) {
+        return make_error(std::string("cannot create a CUDA stream: ") + kernels::error_string(s));
+    }
+    GpuProbe out;
+    // Large enough to dwarf the L2 cache (tens of MiB) and small enough for any card.
+    const std::size_t copy_bytes =
+        std::min<std::uint64_t>(1ull << 30, (*devices)[index].free_bytes / 8);
+    kernels::Status s = kernels::probe_copy_bandwidth(copy_bytes, 20, stream, &out.copy_gb_s);
+    std::string why;
+    kernels::Blas* blas = s == 0 ? kernels::blas_create(stream, why) : nullptr;
+    if (s == 0 && blas == nullptr) {
+        kernels::stream_destroy(stream);
+        return make_error(why);
+    }
+    if (s == 0)
+        s = kernels::probe_gemm_rate(blas, 8192, 8192, 8192, false, 10, stream, &out.gemm_tflop_s);
+    kernels::blas_destroy(blas);
+    kernels::stream_destroy(stream);
+    if (s != 0) {
+        kernels::last_error();
+        return make_error(std::string("GPU probe failed: ") + kernels::error_string(s));
+    }
+    return out;
+}
+
+namespace {
+
+std::string gib(std::uint64_t bytes) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1ull << 30));
+    return buf;
+}
+
+// Why this model cannot run on the GPU kernels at all (empty when it can).
+std::string unsupported_shape(const ModelConfig& cfg) {
+    if (cfg.arch == Arch::V4) return {};
+    const bool ok = cfg.arch == Arch::V7 ? kernels::wkv7_supports(cfg.head_size)
+                                         : kernels::wkv5_supports(cfg.head_size);
+    if (ok) return {};
+    return "head size " + std::to_string(cfg.head_size) +
+           " is not supported by the CUDA kernels (8, 16, 32, 64 or 128)";
+}
+
+}  // namespace
+
+namespace detail {
+
+Result<void> place_model(Model& model, const LoadOptions& options) {
+    auto choice = parse_device(options.device);
+    if (!choice) return choice.error();
+    if (!choice->cuda) return {};
+    auto fallback = [&](const std::string& why) -> Result<void> {
+        model.set_placement("cpu", "running on the CPU: " + why, nullptr);
+        return {};
+    };
+    auto devices = cuda_devices();
+    if (!devices) return fallback(devices.message());
+    if (choice->index >= static_cast<int>(devices->size())) {
+        return make_error("there is no GPU cuda:" + std::to_string(choice->index) + " (found " +
+                          std::to_string(devices->size()) + ")");
+    }
+    if (auto why = unsupported_shape(model.config()); !why.empty()) return fallback(why);
+    if (std::string why; !kernels::blas_available(why)) return fallback(why);
+    const GpuDevice& dev = (*devices)[static_cast<std::size_t>(choice->index)];
+    // Weights, one session's workspace for 128-token chunks, and room for the CUDA context and
+    // cuBLAS's own buffers.
+    const std::uint64_t weights = cuda_weight_bytes(model.weights());
+    const std::uint64_t needed =
+        weights + CudaSession::workspace_bytes(model, 128) + (256ull << 20);
+    const std::string label = "cuda:" + std::to_string(dev.index) + " (" + dev.name + ")";
+    if (needed > dev.free_bytes) {
+        return make_error("the model does not fit on " + label + ": it needs " + gib(needed) +
+                          " (weights " + gib(weights) + "), " + gib(dev.free_bytes) +
+                          " are free of " + gib(dev.total_bytes) +
+                          "; choose a smaller --dtype (q8_0, q4_0) or --device cpu");
+    }
+    auto uploaded = upload_model(model.weights(), dev.index, label);
+    if (!uploaded) return uploaded.error();
+    model.set_placement("cuda:" + std::to_string(dev.index), {}, std::move(*uploaded));
+    return {};
+}
+
+}  // namespace detail
+
+#else  // no CUDA backend in this build
+
+namespace {
+constexpr const char* kNoBackend =
+    "this build has no CUDA backend (configure with -DRAVEL_CUDA=ON on a machine with the CUDA "
+    "toolkit)";
+}
+
+Result<std::vector<GpuDevice>> cuda_devices() {
+    return make_error(kNoBackend);
+}
+
+Result<GpuProbe> probe_gpu(int) {
+    return make_error(kNoBackend);
+}
+
+namespace detail {
+
+Result<void> place_model(Model& model, const LoadOptions& options) {
+    auto choice = parse_device(options.device);
+    if (!choice) return choice.error();
+    if (choice->cuda)
+        model.set_placement("cpu", std::string("running on the CPU: ") + kNoBackend, nullptr);
+    return {};
+}
+
+}  // namespace detail
+
+#endif
+
+}  // namespace ravel
