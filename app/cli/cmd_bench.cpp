@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <random>
@@ -15,6 +16,7 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "model_options.hpp"
+#include "ravel/device.hpp"
 #include "ravel/machine.hpp"
 #include "ravel/session.hpp"
 
@@ -77,8 +79,8 @@ Result<nlohmann::json> run_bench(const Args& args) {
     if (!prompt_n) return prompt_n.error();
     auto gen_n = args.get_int("gen", 64, 1, 1 << 20);
     if (!gen_n) return gen_n.error();
-    auto chunk = args.get_int("chunk", 128, 1, 1 << 16);
-    if (!chunk) return chunk.error();
+    auto chunk_arg = args.get_int("chunk", 128, 1, 1 << 16);
+    if (!chunk_arg) return chunk_arg.error();
 
     const auto t_load = Clock::now();
     Result<std::shared_ptr<const Model>> model = make_error("");
@@ -92,11 +94,11 @@ Result<nlohmann::json> run_bench(const Args& args) {
             if (!t) return make_error("unknown --dtype '" + *d + "'");
             options.weight_type = *t;
         }
-        if (auto dev = args.get("device"); dev && *dev != "cpu") {
-            return make_error("device '" + *dev +
-                              "' is not available: this build has no CUDA backend");
-        }
+        options.device = args.get_or("device", "cpu");
         model = Model::synthetic(*spec, options);
+        if (model && !(*model)->device_note().empty()) {
+            std::cerr << "ravel-cli: " << (*model)->device_note() << "\n";
+        }
         source = "synthetic " + *spec_text;
     } else {
         model = load_model_from_args(args);
@@ -107,8 +109,25 @@ Result<nlohmann::json> run_bench(const Args& args) {
     const ModelConfig& cfg = (*model)->config();
     const std::uint64_t weight_bytes = (*model)->weight_bytes_per_token();
 
-    auto probe = probe_in_child(weight_bytes, static_cast<int>(*threads));
+    // On a GPU the limits are the GPU's: its copy bandwidth and cuBLAS GEMM rate.
+    const bool on_gpu = (*model)->device() != "cpu";
+    Result<MachineProbe> probe = make_error("");
+    GpuProbe gpu_probe;
+    if (on_gpu) {
+        auto g = probe_gpu(std::stoi((*model)->device().substr(5)));
+        if (!g) return g.error();
+        gpu_probe = *g;
+        MachineProbe m;
+        m.read_bandwidth_gb_s = g->copy_gb_s;
+        m.fma_gflop_s = g->gemm_tflop_s * 1000.0;
+        probe = m;
+    } else {
+        probe = probe_in_child(weight_bytes, static_cast<int>(*threads));
+    }
     if (!probe) return probe.error();
+    // A GPU needs longer chunks than a CPU to keep its matrix units busy.
+    const long long chunk_value = args.has("chunk") ? *chunk_arg : (on_gpu ? 512 : 128);
+    const long long* chunk = &chunk_value;
 
     Session session(*model, SessionOptions{static_cast<int>(*threads)});
     std::mt19937 rng(1234);
@@ -165,7 +184,12 @@ Result<nlohmann::json> run_bench(const Args& args) {
     j["n_embd"] = cfg.n_embd;
     j["n_vocab"] = cfg.n_vocab;
     j["dtype"] = std::string(dtype_name((*model)->weight_type()));
-    j["device"] = "cpu";
+    j["device"] = (*model)->device();
+    j["device_note"] = (*model)->device_note();
+    if (on_gpu) {
+        j["gpu_copy_gb_s"] = gpu_probe.copy_gb_s;
+        j["gpu_gemm_tflop_s"] = gpu_probe.gemm_tflop_s;
+    }
     j["isa"] = cpu_kernel_isa();
     j["threads"] = session.threads();
     j["load_ms"] = load_ms;
@@ -215,6 +239,7 @@ int cmd_bench(const std::vector<std::string>& argv, std::ostream& out, std::ostr
     out << "model            " << r["model"].get<std::string>() << " (RWKV "
         << r["rwkv_version"].get<std::string>() << ", " << r["n_layer"] << "x" << r["n_embd"]
         << ", vocab " << r["n_vocab"] << ", " << r["dtype"].get<std::string>() << ")\n"
+        << "device           " << r["device"].get<std::string>() << "\n"
         << "cpu              " << r["isa"].get<std::string>() << ", " << r["threads"]
         << " threads\n"
         << "load             " << r["load_ms"].get<double>() << " ms\n"

@@ -1,20 +1,15 @@
 #include "model_options.hpp"
 
+#include <iostream>
+
 namespace ravel::cli {
 
 Result<std::shared_ptr<const Model>> load_model_from_args(const Args& args) {
     auto path = args.get("model");
     if (!path) return make_error("--model FILE is required");
-    const std::string device = args.get_or("device", "cpu");
-    if (device != "cpu") {
-        if (device.rfind("cuda", 0) == 0) {
-            return make_error(
-                "device '" + device +
-                "' is not available: this build has no CUDA backend; use --device cpu");
-        }
-        return make_error("unknown device '" + device + "' (use cpu or cuda[:N])");
-    }
     LoadOptions options;
+    // cpu, cuda or cuda:N; without a usable GPU the model runs on the CPU and says why.
+    options.device = args.get_or("device", "cpu");
     if (auto dtype = args.get("dtype")) {
         auto t = dtype_from_name(*dtype);
         if (!t)
@@ -23,7 +18,11 @@ Result<std::shared_ptr<const Model>> load_model_from_args(const Args& args) {
         options.weight_type = *t;
     }
     if (auto threads = args.get_int("threads", 0, 0, 1024); !threads) return threads.error();
-    return Model::load(*path, options);
+    auto model = Model::load(*path, options);
+    if (model && !(*model)->device_note().empty()) {
+        std::cerr << "ravel-cli: " << (*model)->device_note() << "\n";
+    }
+    return model;
 }
 
 }  // namespace ravel::cli
