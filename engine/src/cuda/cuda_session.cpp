@@ -39,8 +39,7 @@ struct Layout {
     std::size_t tc, ffn, lora, logits, tokens, scratch, total;
 };
 
-Layout layout_for(const Model& model, const CudaModel* cm, int T) {
-    const ModelConfig& cfg = model.config();
+Layout layout_for(const ModelConfig& cfg, const CudaModel* cm, int T) {
     const std::size_t t = static_cast<std::size_t>(T);
     Layout l{};
     l.tc = aligned(t * cfg.n_embd * sizeof(float));
@@ -65,8 +64,8 @@ Layout layout_for(const Model& model, const CudaModel* cm, int T) {
 
 }  // namespace
 
-std::uint64_t CudaSession::workspace_bytes(const Model& model, int tokens) {
-    return layout_for(model, nullptr, tokens).total + model.config().state_floats() * sizeof(float);
+std::uint64_t CudaSession::workspace_bytes(const ModelConfig& config, int tokens) {
+    return layout_for(config, nullptr, tokens).total + config.state_floats() * sizeof(float);
 }
 
 CudaSession::CudaSession(std::shared_ptr<const Model> model, const CudaSessionOptions& options)
@@ -117,7 +116,7 @@ Result<void> CudaSession::ensure_capacity(int tokens) {
     if (tokens <= capacity_) return {};
     if (stream_ != nullptr) k::stream_sync(stream_);
     release_workspace();
-    const Layout l = layout_for(*model_, &cm_, tokens);
+    const Layout l = layout_for(model_->config(), &cm_, tokens);
     void* work = nullptr;
     if (auto e = k::device_alloc(&work, l.total); e != 0) {
         k::last_error();

@@ -40,7 +40,7 @@ class CudaSession {
     Result<void> download_state(std::span<float> values);
 
     // Device bytes a session needs for chunks of up to `tokens` tokens (for the load-time check).
-    static std::uint64_t workspace_bytes(const Model& model, int tokens);
+    static std::uint64_t workspace_bytes(const ModelConfig& config, int tokens);
 
     bool graph_active() const { return graph_ != nullptr; }
 

@@ -11,6 +11,8 @@
 #if RAVEL_HAVE_CUDA
 #include "cuda/cuda_model.hpp"
 #include "cuda/cuda_session.hpp"
+#include "model/matrix.hpp"
+#include "model/tensor_specs.hpp"
 #include "ravel_kernels/blas.hpp"
 #include "ravel_kernels/runtime.hpp"
 #include "ravel_kernels/wkv5.hpp"
@@ -118,9 +120,79 @@ std::string unsupported_shape(const ModelConfig& cfg) {
            " is not supported by the CUDA kernels (8, 16, 32, 64 or 128)";
 }
 
+// Device bytes of the weights of a model of this shape, from the tensor table alone (each
+// tensor padded to the arena's alignment).
+std::uint64_t estimate_weight_bytes(const ModelConfig& cfg, DType wtype) {
+    constexpr std::uint64_t kPad = 256;
+    auto mat = [&](std::int64_t rows, std::int64_t cols) -> std::uint64_t {
+        const DType t = detail::storage_type_for(wtype, static_cast<int>(cols));
+        const auto row = dtype_bytes_for(t, static_cast<std::uint64_t>(cols));
+        return (row ? *row : static_cast<std::uint64_t>(cols) * 4) *
+                   static_cast<std::uint64_t>(rows) +
+               kPad;
+    };
+    const std::uint64_t C = static_cast<std::uint64_t>(cfg.n_embd);
+    std::uint64_t total = 2 * mat(cfg.n_vocab, cfg.n_embd) + 2 * (C * 4 + kPad);
+    for (int l = 0; l < cfg.n_layer; ++l) {
+        for (const auto& spec : detail::layer_tensor_specs(cfg, l)) {
+            switch (spec.kind) {
+                case detail::SpecKind::Vector:
+                    total += static_cast<std::uint64_t>(spec.d0) * 4 + kPad;
+                    break;
+                case detail::SpecKind::Matrix:
+                    total += mat(spec.d0, spec.d1);
+                    break;
+                case detail::SpecKind::Lora:
+                    total += static_cast<std::uint64_t>(spec.d0 * spec.d1) * 4 + kPad;
+                    break;
+            }
+        }
+        if (cfg.arch == Arch::V6) {
+            total += 5 * (static_cast<std::uint64_t>(cfg.lora_mix) * C * 4 + kPad);
+        }
+    }
+    return total;
+}
+
+// Weights, one session's workspace for 128-token chunks, and room for the CUDA context and
+// cuBLAS's own buffers.
+std::uint64_t bytes_needed(const ModelConfig& cfg, std::uint64_t weights) {
+    return weights + detail::CudaSession::workspace_bytes(cfg, 128) + (256ull << 20);
+}
+
+std::string does_not_fit(const GpuDevice& dev, std::uint64_t needed, std::uint64_t weights) {
+    return "the model does not fit on cuda:" + std::to_string(dev.index) + " (" + dev.name +
+           "): it needs " + gib(needed) + " (weights " + gib(weights) + "), " +
+           gib(dev.free_bytes) + " are free of " + gib(dev.total_bytes) +
+           "; choose a smaller --dtype (q8_0, q4_0) or --device cpu";
+}
+
+// The GPU asked for, or an error for an index that does not exist.
+Result<const GpuDevice*> chosen_device(const std::vector<GpuDevice>& devices, int index) {
+    if (index >= static_cast<int>(devices.size())) {
+        return make_error("there is no GPU cuda:" + std::to_string(index) + " (found " +
+                          std::to_string(devices.size()) + ")");
+    }
+    return &devices[static_cast<std::size_t>(index)];
+}
+
 }  // namespace
 
 namespace detail {
+
+Result<void> check_device_memory(const ModelConfig& config, const LoadOptions& options) {
+    auto choice = parse_device(options.device);
+    if (!choice) return choice.error();
+    if (!choice->cuda) return {};
+    auto devices = cuda_devices();
+    if (!devices) return {};  // no GPU at all: the model loads on the CPU and says why
+    auto dev = chosen_device(*devices, choice->index);
+    if (!dev) return dev.error();
+    const std::uint64_t weights = estimate_weight_bytes(config, options.weight_type);
+    const std::uint64_t needed = bytes_needed(config, weights);
+    if (needed > (*dev)->free_bytes) return make_error(does_not_fit(**dev, needed, weights));
+    return {};
+}
 
 Result<void> place_model(Model& model, const LoadOptions& options) {
     auto choice = parse_device(options.device);
@@ -132,26 +204,17 @@ Result<void> place_model(Model& model, const LoadOptions& options) {
     };
     auto devices = cuda_devices();
     if (!devices) return fallback(devices.message());
-    if (choice->index >= static_cast<int>(devices->size())) {
-        return make_error("there is no GPU cuda:" + std::to_string(choice->index) + " (found " +
-                          std::to_string(devices->size()) + ")");
-    }
+    auto chosen = chosen_device(*devices, choice->index);
+    if (!chosen) return chosen.error();
+    const GpuDevice& dev = **chosen;
     if (auto why = unsupported_shape(model.config()); !why.empty()) return fallback(why);
     if (std::string why; !kernels::blas_available(why)) return fallback(why);
-    const GpuDevice& dev = (*devices)[static_cast<std::size_t>(choice->index)];
-    // Weights, one session's workspace for 128-token chunks, and room for the CUDA context and
-    // cuBLAS's own buffers.
+    // Measured again on the real weights: free memory may have changed while loading.
     const std::uint64_t weights = cuda_weight_bytes(model.weights());
-    const std::uint64_t needed =
-        weights + CudaSession::workspace_bytes(model, 128) + (256ull << 20);
-    const std::string label = "cuda:" + std::to_string(dev.index) + " (" + dev.name + ")";
-    if (needed > dev.free_bytes) {
-        return make_error("the model does not fit on " + label + ": it needs " + gib(needed) +
-                          " (weights " + gib(weights) + "), " + gib(dev.free_bytes) +
-                          " are free of " + gib(dev.total_bytes) +
-                          "; choose a smaller --dtype (q8_0, q4_0) or --device cpu");
-    }
-    auto uploaded = upload_model(model.weights(), dev.index, label);
+    const std::uint64_t needed = bytes_needed(model.config(), weights);
+    if (needed > dev.free_bytes) return make_error(does_not_fit(dev, needed, weights));
+    auto uploaded = upload_model(model.weights(), dev.index,
+                                 "cuda:" + std::to_string(dev.index) + " (" + dev.name + ")");
     if (!uploaded) return uploaded.error();
     model.set_placement("cuda:" + std::to_string(dev.index), {}, std::move(*uploaded));
     return {};
@@ -176,6 +239,12 @@ Result<GpuProbe> probe_gpu(int) {
 }
 
 namespace detail {
+
+Result<void> check_device_memory(const ModelConfig&, const LoadOptions& options) {
+    auto choice = parse_device(options.device);
+    if (!choice) return choice.error();
+    return {};
+}
 
 Result<void> place_model(Model& model, const LoadOptions& options) {
     auto choice = parse_device(options.device);

@@ -6,6 +6,10 @@
 
 namespace ravel::detail {
 
+// Before any weight is read: refuses a GPU that is asked for but cannot hold a model of this
+// shape and weight type, so a model too large fails at once instead of after a long load.
+Result<void> check_device_memory(const ModelConfig& config, const LoadOptions& options);
+
 Result<void> place_model(Model& model, const LoadOptions& options);
 
 }  // namespace ravel::detail

@@ -152,6 +152,7 @@ class FileSource final : public detail::WeightSource {
 Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
                                                  const detail::WeightSource& src, FileFormat format,
                                                  const LoadOptions& options) {
+    if (auto fits = detail::check_device_memory(cfg, options); !fits) return fits.error();
     const DType wtype = options.weight_type;
     auto weights = std::make_unique<ModelWeights>();
     auto progress = [&](int done) -> bool {
