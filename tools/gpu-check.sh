@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# CUDA backend check on a machine with an NVIDIA GPU, in one run (< 8 minutes on one modern GPU):
+# configure with CUDA, build, run the `gpu` tests (kernels against CPU references, the whole
+# forward pass against the CPU path), measure the GPU's copy bandwidth and cuBLAS GEMM rate,
+# bench decode and prompt speed on synthetic RWKV-7 shapes 0.1B (12x768), 1.5B (24x2048) and
+# 7B (32x4096) in f16, and print a summary table.
+#
+#   tools/gpu-check.sh                  build here (needs CUDA, Qt 6, the usual deps) and run
+#   tools/gpu-check.sh --prepare DIR    build only, and pack the binaries with the shared
+#                                       libraries they need into DIR/bundle.tar.gz (for a GPU
+#                                       machine that cannot build: no Qt, no network)
+#   tools/gpu-check.sh --prebuilt DIR   run from such a bundle (no build)
+#
+# Environment: RAVEL_CUDA_ARCH (default "native" when building where the GPU is, 90 for
+# --prepare), RAVEL_GPU_BUILD (build directory), OUT (where logs and JSON go; default under the
+# build directory), RAVEL_SHARED_DATA (reference models; default ../shared/data).
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+mode=run
+bundle=""
+case "${1:-}" in
+    --prepare) mode=prepare; bundle=${2:?--prepare needs a directory} ;;
+    --prebuilt) mode=prebuilt; bundle=${2:?--prebuilt needs a directory} ;;
+    "") ;;
+    *) echo "usage: $0 [--prepare DIR | --prebuilt DIR]" >&2; exit 2 ;;
+esac
+
+build=${RAVEL_GPU_BUILD:-$root/build/gpu-check}
+out=${OUT:-$build/gpu-check-out}
+mkdir -p "$out"
+t_start=$(date +%s)
+elapsed() { echo $(( $(date +%s) - t_start )); }
+say() { echo "[gpu-check $(elapsed)s] $*"; }
+
+build_here() {
+    local arch=$1
+    local jobs
+    jobs=$(nproc 2>/dev/null || echo 4)
+    say "configure (Release, RAVEL_CUDA=ON, CUDA architectures $arch)"
+    cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRAVEL_BUILD_GUI=OFF \
+        -DRAVEL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch" >"$out/configure.log" 2>&1 || {
+        tail -20 "$out/configure.log"
+        say "configure failed (log: $out/configure.log). Without Qt 6 here, build elsewhere with --prepare."
+        return 1
+    }
+    say "build with $jobs jobs"
+    timeout 420 ninja -C "$build" -j "$jobs" test_gpu_kernels test_gpu_forward ravel-cli \
+        >"$out/build.log" 2>&1 || {
+        grep -E "error|FAILED" "$out/build.log" | head -20
+        say "build failed (log: $out/build.log)"
+        return 1
+    }
+}
+
+bin_dir=""
+if [[ $mode == prepare ]]; then
+    build_here "${RAVEL_CUDA_ARCH:-90}" || exit 1
+    stage=$(mktemp -d)
+    mkdir -p "$stage/bin" "$stage/lib"
+    cp "$build/tests/engine/test_gpu_kernels" "$build/tests/engine/test_gpu_forward" \
+        "$build/app/cli/ravel-cli" "$stage/bin/"
+    # Every shared library they use except the C runtime, which the target has in a newer form.
+    for b in "$stage"/bin/*; do ldd "$b"; done | awk '$3 ~ /^\// {print $3}' | sort -u |
+        grep -vE '/(libc|libm|libpthread|libdl|librt|libgcc_s|ld-linux[^/]*)\.so' |
+        while read -r lib; do cp -L "$lib" "$stage/lib/"; done
+    mkdir -p "$bundle"
+    tar -C "$stage" -czf "$bundle/bundle.tar.gz" bin lib
+    rm -rf "$stage"
+    say "packed $(du -h "$bundle/bundle.tar.gz" | cut -f1) into $bundle/bundle.tar.gz"
+    exit 0
+elif [[ $mode == prebuilt ]]; then
+    unpack=$(mktemp -d)
+    tar -C "$unpack" -xzf "$bundle/bundle.tar.gz" || { say "cannot unpack $bundle/bundle.tar.gz"; exit 1; }
+    export LD_LIBRARY_PATH="$unpack/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    bin_dir=$unpack/bin
+    kernels_test=$bin_dir/test_gpu_kernels
+    forward_test=$bin_dir/test_gpu_forward
+    cli=$bin_dir/ravel-cli
+else
+    build_here "${RAVEL_CUDA_ARCH:-native}" || exit 1
+    kernels_test=$build/tests/engine/test_gpu_kernels
+    forward_test=$build/tests/engine/test_gpu_forward
+    cli=$build/app/cli/ravel-cli
+fi
+export RAVEL_SHARED_DATA=${RAVEL_SHARED_DATA:-$root/../shared/data}
+
+gpu_name=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)
+say "GPU: ${gpu_name:-unknown (nvidia-smi not found)}"
+
+# Tests: Qt Test prints one line per function and a Totals line.
+run_test() {
+    local name=$1 exe=$2 limit=$3
+    say "$name"
+    RAVEL_GPU_BENCH=1 timeout "$limit" "$exe" >"$out/$name.log" 2>&1
+    local rc=$?
+    local totals
+    totals=$(grep -E '^Totals:' "$out/$name.log" | tail -1)
+    grep -E '^(FAIL!|QINFO  : GpuKernels::bench)' "$out/$name.log" | head -40
+    echo "$name|rc=$rc|${totals:-no Totals line (crashed or timed out)}" >>"$out/tests.txt"
+}
+: >"$out/tests.txt"
+run_test test_gpu_kernels "$kernels_test" 120
+run_test test_gpu_forward "$forward_test" 180
+
+# Benchmarks: the probes (copy bandwidth, GEMM rate) run inside each bench. A tiny model first
+# says whether the GPU is usable at all: on the CPU the 7B shape would take far too long.
+: >"$out/bench.txt"
+shapes="v7:12x768 v7:24x2048 v7:32x4096"
+probe_json=$("$cli" bench --synthetic v7:1x64:256 --device cuda --prompt 4 --gen 2 --json 2>&1)
+if ! grep -q '"device": "cuda' <<<"$probe_json"; then
+    reason=$(grep -o '"device_note": "[^"]*"' <<<"$probe_json" || tail -1 <<<"$probe_json")
+    say "the GPU is not usable, benchmarks skipped: $reason"
+    for shape in $shapes; do echo "$shape|FAILED: no GPU ($reason)" >>"$out/bench.txt"; done
+    shapes=""
+fi
+for shape in $shapes; do
+    say "bench $shape f16"
+    json="$out/bench-${shape//[:x]/_}.json"
+    if timeout 150 "$cli" bench --synthetic "$shape" --dtype f16 --device cuda --prompt 1024 \
+        --gen 64 --json >"$json" 2>"$out/bench-${shape//[:x]/_}.err"; then
+        echo "$shape|$json" >>"$out/bench.txt"
+    else
+        echo "$shape|FAILED: $(tail -1 "$out/bench-${shape//[:x]/_}.err")" >>"$out/bench.txt"
+    fi
+done
+
+echo
+echo "=== gpu-check summary ($(elapsed)s) ==="
+echo "GPU: ${gpu_name:-unknown}"
+while IFS='|' read -r name rc totals; do
+    printf '%-18s %-6s %s\n' "$name" "$rc" "$totals"
+done <"$out/tests.txt"
+python3 - "$out/bench.txt" <<'PY'
+import json, sys
+rows = [l.rstrip("\n").split("|", 1) for l in open(sys.argv[1]) if l.strip()]
+first = None
+print(f"{'shape':<12} {'device':<8} {'decode ms/tok':>13} {'% BW limit':>10} {'prompt tok/s':>12} {'% GEMM':>7}")
+for shape, rest in rows:
+    if rest.startswith("FAILED"):
+        print(f"{shape:<12} {rest}")
+        continue
+    j = json.load(open(rest))
+    first = first or j
+    print(f"{shape:<12} {j['device']:<8} {j['decode_ms_per_token']:>13.3f} "
+          f"{100 * j['decode_bandwidth_fraction']:>9.1f}% {j['prompt_tokens_per_s']:>12.0f} "
+          f"{100 * j['prompt_fma_fraction']:>6.1f}%")
+    if j.get("device_note"):
+        print("  note:", j["device_note"])
+if first and "gpu_copy_gb_s" in first:
+    print(f"copy bandwidth {first['gpu_copy_gb_s']:.0f} GB/s (read + write), "
+          f"cuBLAS f16 GEMM {first['gpu_gemm_tflop_s']:.0f} TFLOP/s")
+print("targets: decode >= 70% of the bandwidth limit (1.5B, 7B); prompt >= 50% of the GEMM rate")
+PY
