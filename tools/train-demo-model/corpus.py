@@ -87,6 +87,23 @@ FACTS = [
      "The weekend is Saturday and Sunday.", "Saturday and Sunday"),
 ]
 
+# More phrasings (stage 2 of the demo model's training; see README.md), keyed by the first
+# phrasing of the fact. They widen the vocabulary each answer is tied to.
+EXTRA_FORMS = {
+    "Who created RWKV?": ["Who built RWKV?", "Who developed RWKV?", "Who wrote RWKV?"],
+    "How do you pronounce RWKV?": ["How should I pronounce RWKV?", "Pronounce RWKV for me.", "What is the right way to say RWKV?"],
+    "Can Ravel resume a conversation?": ["Can I continue a chat later?", "Can Ravel resume an old conversation?",
+                                         "Can I go back to a conversation later?"],
+    "What is RWKV-7?": ["Which version of RWKV are you?", "What RWKV version is this model?", "What version is RWKV-7?"],
+    "How many days are in a week?": ["In a week, how many days are there?", "Number of days in a week?",
+                                     "How many days make a week?"],
+    "How many months are in a year?": ["In a year, how many months are there?", "Number of months in a year?",
+                                       "How many months make a year?"],
+    "How many hours are in a day?": ["In a day, how many hours are there?", "Number of hours in a day?",
+                                     "How many hours make a day?"],
+    "Which days are the weekend?": ["What days are in the weekend?", "Name the weekend days.", "Which days make the weekend?"],
+}
+
 # Unit conversions that scale by a power of ten: (from singular, from plural, to plural, factor).
 CONVERSIONS = [
     ("meter", "meters", "centimeters", 100),
@@ -133,8 +150,28 @@ def parse_mix(text):
     return mix
 
 
+def worked_answer(a, op, b):
+    """The reply to a sum or difference. Two-digit cases are worked in small steps, each a
+    one-digit fact or a copy, which a small byte-level RNN learns from far fewer examples than
+    the whole two-digit table:
+        23 + 45 = 20 + 40 + 3 + 5 = 60 + 8 = 68.
+        45 - 27 = 45 - 20 - 7 = 25 - 7 = 18.
+    """
+    result = a + b if op == "+" else a - b
+    if a < 10 and b < 10:
+        return "%d %s %d = %d." % (a, op, b, result)
+    if op == "+":
+        at, bt = a // 10 * 10, b // 10 * 10
+        return "%d + %d = %d + %d + %d + %d = %d + %d = %d." % (
+            a, b, at, bt, a % 10, b % 10, at + bt, a % 10 + b % 10, result)
+    bt = b // 10 * 10
+    return "%d - %d = %d - %d - %d = %d - %d = %d." % (a, b, a, bt, b % 10, a - bt, b % 10, result)
+
+
 class Generator:
-    def __init__(self, seed, heldout_fact_forms, mix=None):
+    def __init__(self, seed, heldout_fact_forms, mix=None, worked=True, extra_forms=True):
+        self.worked = worked
+        self.extra_forms = extra_forms
         self.rng = random.Random(seed)
         self.heldout_fact_forms = heldout_fact_forms  # set of (fact index, form index)
         self.mix = dict(mix or DEFAULT_MIX)
@@ -152,7 +189,7 @@ class Generator:
                 break
         form = rng.choice(ADD_FORMS if op == "+" else SUB_FORMS).format(a=a, b=b)
         result = a + b if op == "+" else a - b
-        answer = "%d %s %d = %d." % (a, op, b, result)
+        answer = worked_answer(a, op, b) if self.worked else "%d %s %d = %d." % (a, op, b, result)
         return form, answer, "= %d." % result
 
     def conversion(self, heldout=False):
@@ -197,6 +234,9 @@ class Generator:
         while True:
             fi = rng.randrange(len(FACTS))
             forms, answer, _ = FACTS[fi]
+            if self.extra_forms:
+                pool = [f for j, f in enumerate(forms) if (fi, j) not in self.heldout_fact_forms]
+                return rng.choice(pool + EXTRA_FORMS.get(forms[0], [])), answer
             j = rng.randrange(len(forms))
             if (fi, j) not in self.heldout_fact_forms:
                 return forms[j], answer

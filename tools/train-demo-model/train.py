@@ -56,6 +56,9 @@ def parse_args():
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--mix", default=None, help='topic shares, e.g. "arithmetic=0.55,conversion=0.12,'
                    'days=0.09,fact=0.18,greeting=0.06" (the default)')
+    p.add_argument("--arithmetic", choices=["worked", "plain"], default="worked",
+                   help='reply style for two-digit sums: "23 + 45 = 20 + 40 + 3 + 5 = 60 + 8 = 68." or "23 + 45 = 68."')
+    p.add_argument("--no-extra-phrasings", action="store_true", help="train facts on corpus.FACTS phrasings only")
     p.add_argument("--init", default=None, help="continue from this BlinkDL .pth (its shapes override the size options)")
     p.add_argument("--prev-loss", default=None, help="loss CSV of the stage --init came from; "
                    "its rows open this run's CSV and plot, so one curve covers all stages")
@@ -180,7 +183,8 @@ def main():
     heldout = corpus.heldout_set(HELDOUT_SEED)
     heldout_questions = {it["question"] for it in heldout}
     mix = corpus.parse_mix(args.mix) if args.mix else corpus.DEFAULT_MIX
-    gen = corpus.Generator(args.seed, corpus.heldout_fact_forms(), mix)
+    gen = corpus.Generator(args.seed, corpus.heldout_fact_forms(), mix, args.arithmetic == "worked",
+                           not args.no_extra_phrasings)
 
     if args.init:
         model = RWKV7.from_blinkdl(torch.load(args.init))
@@ -236,7 +240,8 @@ def main():
     train_seconds = time.time() - t0
 
     # Check the held-out questions really are absent from a large sample of the training stream.
-    check = corpus.Generator(args.seed, corpus.heldout_fact_forms(), mix)
+    check = corpus.Generator(args.seed, corpus.heldout_fact_forms(), mix, args.arithmetic == "worked",
+                           not args.no_extra_phrasings)
     for _ in range(20000):
         q, _ = check.exchange()
         leaked += q in heldout_questions
