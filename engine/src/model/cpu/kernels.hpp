@@ -8,8 +8,8 @@
 
 namespace ravel::detail::cpu {
 
-constexpr int kSmallBatch = 4;    // up to this many tokens use the fused decode kernel
-constexpr int kGemmRowBlock = 4;  // rows per GEMM tile
+constexpr int kSmallBatch = 4;     // up to this many tokens use the fused decode kernel
+constexpr int kGemmRowBlock = 32;  // rows per GEMM panel (a multiple of every ISA's panel)
 
 // Y[t, r] for r in [r0, r1), t < T (Y is T x w.rows, X is T x w.cols, row-major).
 using RowsFn = void (*)(const Matrix& w, int r0, int r1, const float* x, int T, float* y);

@@ -7,7 +7,8 @@ namespace ravel::detail::cpu::avx2 {
 struct S {
     static constexpr const char* kName = "avx2";
     static constexpr int W = 8;
-    static constexpr int kTileTokens = 2;  // 4 x 2 accumulators leave room in 16 registers
+    static constexpr int kTileTokens =
+        4;  // 2 x 4 accumulators + 2 weights + 1 broadcast of 16 registers
     using V = __m256;
     static V zero() { return _mm256_setzero_ps(); }
     static V load(const float* p) { return _mm256_loadu_ps(p); }

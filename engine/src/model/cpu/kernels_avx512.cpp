@@ -8,7 +8,8 @@ namespace ravel::detail::cpu::avx512 {
 struct S {
     static constexpr const char* kName = "avx512";
     static constexpr int W = 16;
-    static constexpr int kTileTokens = 4;  // 4 x 4 accumulators of 32 registers
+    static constexpr int kTileTokens =
+        6;  // 2 x 6 accumulators + 2 weights + 1 broadcast of 32 registers
     using V = __m512;
     static V zero() { return _mm512_setzero_ps(); }
     static V load(const float* p) { return _mm512_loadu_ps(p); }

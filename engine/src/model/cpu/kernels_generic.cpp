@@ -9,7 +9,7 @@ namespace ravel::detail::cpu::generic {
 struct S {
     static constexpr const char* kName = "generic";
     static constexpr int W = 8;
-    static constexpr int kTileTokens = 2;
+    static constexpr int kTileTokens = 4;
     struct V {
         float v[8];
     };

@@ -7,6 +7,7 @@
 // load_bit16(uint32_t bits, int first) (16.0f where bit first+lane is set).
 // No standard-library templates are used here: an out-of-line copy of one instantiated with
 // this file's target flags could be picked by the linker for baseline code.
+#include <cstdlib>
 #include <cstring>
 
 #include "model/cpu/kernels.hpp"
@@ -106,78 +107,109 @@ void gemv_typed(const Matrix& w, int r0, int r1, const float* x, int T, float* y
     }
 }
 
-// GEMM blocking: a K block of W rows stays in L1 while a block of token rows stays in L2.
-constexpr int kKBlock = 256;
-constexpr int kTBlock = 64;
-constexpr int kTileT = S::kTileTokens;
-constexpr int kTileR = kGemmRowBlock;
+// GEMM: each panel of kPanel output rows is packed k-major once (the whole K range, which
+// stays in L2), then multiplied by every token, so the micro-kernel multiplies whole vectors
+// of output rows by one broadcast activation (no horizontal sums) and each output is written
+// exactly once.
+constexpr int kPanelVecs = 2;
+constexpr int kPanel = kPanelVecs * S::W;  // output rows per panel
+constexpr int kTileT = S::kTileTokens;     // tokens per micro-kernel call
+constexpr int kRowChunk = 256;             // columns decoded at a time while packing
 
-// y[t][r] += sum_k w[r][k] x[t][k] for a kTileR x nt tile over kn values (kn % W == 0).
-inline void tile(const float* const wr[kTileR], const float* const xt[kTileT], int kn, float* y,
-                 std::size_t ldy, int nr, int nt) {
-    S::V acc[kTileR][kTileT];
-    for (int r = 0; r < kTileR; ++r)
-        for (int t = 0; t < kTileT; ++t) acc[r][t] = S::zero();
-    for (int k = 0; k < kn; k += S::W) {
-        S::V wv[kTileR];
-        for (int r = 0; r < kTileR; ++r) wv[r] = S::load(wr[r] + k);
+// y[t][0..nr) = sum_k pack[k][.] * x[t][k] for t < nt.
+inline void panel_kernel(const float* pack, const float* const xt[kTileT], int kn, float* y,
+                         std::size_t ldy, int nr, int nt) {
+    S::V acc[kPanelVecs][kTileT];
+    for (int v = 0; v < kPanelVecs; ++v)
+        for (int t = 0; t < kTileT; ++t) acc[v][t] = S::zero();
+    for (int k = 0; k < kn; ++k) {
+        const float* pk = pack + static_cast<std::size_t>(k) * kPanel;
+        S::V wv[kPanelVecs];
+        for (int v = 0; v < kPanelVecs; ++v) wv[v] = S::load(pk + v * S::W);
         for (int t = 0; t < kTileT; ++t) {
-            const S::V xv = S::load(xt[t] + k);
-            for (int r = 0; r < kTileR; ++r) acc[r][t] = S::fma(wv[r], xv, acc[r][t]);
+            const S::V xb = S::set1(xt[t][k]);
+            for (int v = 0; v < kPanelVecs; ++v) acc[v][t] = S::fma(wv[v], xb, acc[v][t]);
         }
     }
-    for (int t = 0; t < nt; ++t)
-        for (int r = 0; r < nr; ++r) y[static_cast<std::size_t>(t) * ldy + r] += S::sum(acc[r][t]);
+    for (int t = 0; t < nt; ++t) {
+        float* yt = y + static_cast<std::size_t>(t) * ldy;
+        if (nr == kPanel) {
+            for (int v = 0; v < kPanelVecs; ++v) S::store(yt + v * S::W, acc[v][t]);
+        } else {
+            alignas(64) float tmp[kPanel];
+            for (int v = 0; v < kPanelVecs; ++v) S::store(tmp + v * S::W, acc[v][t]);
+            for (int r = 0; r < nr; ++r) yt[r] = tmp[r];
+        }
+    }
+}
+
+// Packs rows [r, r + nr) of w, all columns, k-major; missing rows are zero. Rows are decoded
+// kRowChunk columns at a time into an L1-sized staging tile, which is then written out with
+// the row index innermost, so every packed cache line is written in one go.
+template <DType Type>
+void pack_panel(const Matrix& w, int r, int nr, float* pack) {
+    const int C = w.cols;
+    alignas(64) float stage[kPanel][kRowChunk];
+    for (int k0 = 0; k0 < C; k0 += kRowChunk) {
+        const int kn = imin(kRowChunk, C - k0);
+        const float* src[kPanel];
+        for (int p = 0; p < kPanel; ++p) {
+            if (p >= nr) {
+                for (int k = 0; k < kn; ++k) stage[p][k] = 0.0f;
+                src[p] = stage[p];
+                continue;
+            }
+            const std::byte* row = w.row(r + p);
+            if constexpr (Type == DType::F32) {
+                src[p] = reinterpret_cast<const float*>(row) + k0;
+            } else {
+                S::V vals[kVecs];
+                const int whole = kn / kBlock;
+                for (int b = 0; b < whole; ++b) {
+                    decode_block<Type>(row, k0 / kBlock + b, vals);
+                    for (int v = 0; v < kVecs; ++v) S::store(stage[p] + b * kBlock + v * S::W, vals[v]);
+                }
+                for (int c = whole * kBlock; c < kn; ++c) stage[p][c] = scalar_at(Type, row, k0 + c);
+                src[p] = stage[p];
+            }
+        }
+        float* dst = pack + static_cast<std::size_t>(k0) * kPanel;
+        for (int k = 0; k < kn; ++k) {
+            for (int p = 0; p < kPanel; ++p) dst[static_cast<std::size_t>(k) * kPanel + p] = src[p][k];
+        }
+    }
 }
 
 template <DType Type>
 void gemm_typed(const Matrix& w, int r0, int r1, const float* x, int T, float* y) {
     const int C = w.cols;
     const std::size_t R = static_cast<std::size_t>(w.rows);
-    for (int t = 0; t < T; ++t) {
-        for (int r = r0; r < r1; ++r) y[t * R + r] = 0.0f;
+    // One packed panel: C x kPanel floats (at most a few MiB); C library calls only, see top.
+    float* pack = static_cast<float*>(std::aligned_alloc(64, ((static_cast<std::size_t>(C) * kPanel * 4 + 63) / 64) * 64));
+    if (pack == nullptr) {
+        // Out of memory for the panel: fall back to the unpacked one-token kernel per token.
+        for (int t = 0; t < T; ++t) {
+            gemv_typed<Type>(w, r0, r1, x + static_cast<std::size_t>(t) * C, 1, y + t * R);
+        }
+        return;
     }
-    // Per-thread scratch for decoded weights (kTileR rows of one K block).
-    alignas(64) float wbuf[kTileR][kKBlock];
-    for (int t0 = 0; t0 < T; t0 += kTBlock) {
-        const int tn = imin(kTBlock, T - t0);
-        for (int k0 = 0; k0 < C; k0 += kKBlock) {
-            const int kn = imin(kKBlock, C - k0);
-            const int kv = kn / S::W * S::W;  // vector part; the rest is done in scalar
-            for (int r = r0; r < r1; r += kTileR) {
-                const int nr = imin(kTileR, r1 - r);
-                const float* wr[kTileR];
-                for (int i = 0; i < kTileR; ++i) {
-                    const int row = r + imin(i, nr - 1);
-                    if constexpr (Type == DType::F32) {
-                        wr[i] = reinterpret_cast<const float*>(w.row(row)) + k0;
-                    } else {
-                        S::V vals[kVecs];
-                        const int whole = kn / kBlock;
-                        for (int b = 0; b < whole; ++b) {
-                            decode_block<Type>(w.row(row), k0 / kBlock + b, vals);
-                            for (int v = 0; v < kVecs; ++v) S::store(&wbuf[i][b * kBlock + v * S::W], vals[v]);
-                        }
-                        for (int c = whole * kBlock; c < kn; ++c) wbuf[i][c] = scalar_at(Type, w.row(row), k0 + c);
-                        wr[i] = wbuf[i];
-                    }
-                }
-                for (int t = 0; t < tn; t += kTileT) {
-                    const int nt = imin(kTileT, tn - t);
-                    const float* xt[kTileT];
-                    for (int i = 0; i < kTileT; ++i) {
-                        xt[i] = x + static_cast<std::size_t>(t0 + t + imin(i, nt - 1)) * C + k0;
-                    }
-                    float* yt = y + static_cast<std::size_t>(t0 + t) * R + r;
-                    tile(wr, xt, kv, yt, R, nr, nt);
-                    for (int c = kv; c < kn; ++c) {
-                        for (int ti = 0; ti < nt; ++ti)
-                            for (int ri = 0; ri < nr; ++ri) yt[ti * R + ri] += wr[ri][c] * xt[ti][c];
-                    }
-                }
-            }
+    for (int r = r0; r < r1; r += kPanel) {
+        const int nr = imin(kPanel, r1 - r);
+        pack_panel<Type>(w, r, nr, pack);
+        // Start fetching the next panel's rows while this one is multiplied: packing
+        // otherwise stalls on memory latency at the first touch of each row.
+        for (int p = 0; p < imin(kPanel, r1 - r - kPanel); ++p) {
+            const char* base = reinterpret_cast<const char*>(w.row(r + kPanel + p));
+            for (std::size_t b = 0; b < w.row_bytes; b += 64) __builtin_prefetch(base + b, 0, 1);
+        }
+        for (int t = 0; t < T; t += kTileT) {
+            const int nt = imin(kTileT, T - t);
+            const float* xt[kTileT];
+            for (int i = 0; i < kTileT; ++i) xt[i] = x + static_cast<std::size_t>(t + imin(i, nt - 1)) * C;
+            panel_kernel(pack, xt, C, y + static_cast<std::size_t>(t) * R + r, R, nr, nt);
         }
     }
+    std::free(pack);
 }
 
 void gemv(const Matrix& w, int r0, int r1, const float* x, int T, float* y) {
