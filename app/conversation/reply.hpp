@@ -1,7 +1,7 @@
-// One assistant reply, generated or replayed. This mirrors ravel::generate()'s sampling loop
-// token for token, and also records the ids fed to the state: those ids are stored with the
-// message, so a replay after a lost snapshot reproduces the state, the penalty table and the
-// random generator exactly (re-tokenizing the text would not: tokenization is not unique).
+// One assistant reply, generated or replayed, through ravel::generate() and
+// ravel::replay_generation(). The ids fed to the state are stored with the message, so a replay
+// after a lost snapshot reproduces the state, the penalty table and the random generator
+// exactly (re-tokenizing the text would not: tokenization is not unique).
 #pragma once
 
 #include <atomic>
@@ -27,6 +27,7 @@ struct ReplyOptions {
 struct Reply {
     std::string text;
     std::vector<std::int32_t> tokens;  // fed to the state (end-of-text excluded)
+    // EndOfText whenever an end-of-text draw ended the reply (replay repeats that draw).
     StopReason stop_reason = StopReason::MaxTokens;
     double generation_ms = 0.0;
     bool ended_at_blank_line = false;

@@ -1,6 +1,7 @@
 // Generator: stop sequences are never shown, max tokens, cancellation, streaming, determinism.
 // The model tests use the byte-level tiny RWKV 5.2 model from the shared reference data.
 #include <QtTest>
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <vector>
@@ -338,6 +339,85 @@ class TestGenerator : public QObject {
         float counted = 0.0f;
         for (int id = 0; id < 256; ++id) counted += sampler.penalty_weight(id);
         QCOMPARE(counted, 40.0f);
+    }
+
+    // The ids fed are reported, and replaying them from the same start leaves the session and
+    // the sampler (penalty table and random generator) exactly where generation left them.
+    void tokensReplayToTheSameSessionAndSampler() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        SamplerSettings st = SamplerSettings::chat_defaults();
+        st.top_p = 0.9f;
+        st.seed = 21;
+        st.banned_tokens = ban_all_but("abcdefgh \n");
+        GenerateOptions o;
+        o.max_tokens = 25;
+        const auto prompt = bytes_->encode("Some words");
+        Session s(model());
+        Sampler sampler(st);
+        auto r = generate(s, *bytes_, sampler, prompt, o);
+        QVERIFY(r.ok());
+        QCOMPARE(r->tokens.size(), static_cast<std::size_t>(r->generated_tokens));
+        QVERIFY(!r->drew_end_of_text);
+        std::string fed;
+        for (std::int32_t t : r->tokens) fed += static_cast<char>(t);
+        if (r->stop_reason == StopReason::MaxTokens) QCOMPARE(r->text, fed);
+
+        Session again(model());
+        QVERIFY(again.feed(prompt).ok());
+        Sampler replayed(st);
+        QVERIFY(replay_generation(again, *bytes_, replayed, r->tokens, false, o).ok());
+        QCOMPARE(again.tokens_processed(), s.tokens_processed());
+        QVERIFY(replayed.save() == sampler.save());
+        QVERIFY(std::equal(again.logits().begin(), again.logits().end(), s.logits().begin(),
+                           s.logits().end()));
+        // And both continue identically.
+        auto next = generate(s, *bytes_, sampler, {}, o);
+        auto next_replayed = generate(again, *bytes_, replayed, {}, o);
+        QVERIFY(next.ok() && next_replayed.ok());
+        QCOMPARE(next_replayed->tokens, next->tokens);
+    }
+
+    // An end-of-text draw moves the random generator: replay must repeat it.
+    void replayRepeatsTheEndOfTextDraw() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        SamplerSettings st;
+        st.banned_tokens = ban_all_but("ab");
+        st.seed = 2;
+        GenerateOptions o;
+        o.end_of_text = 'a';
+        o.max_tokens = 200;
+        const auto prompt = bytes_->encode("x");
+        Session s(model());
+        Sampler sampler(st);
+        auto r = generate(s, *bytes_, sampler, prompt, o);
+        QVERIFY(r.ok());
+        QCOMPARE(r->stop_reason, StopReason::EndOfText);
+        QVERIFY(r->drew_end_of_text);
+        QVERIFY(!r->tokens.empty());
+        for (std::int32_t t : r->tokens) QCOMPARE(t, std::int32_t{'b'});
+
+        for (bool with_draw : {true, false}) {
+            Session again(model());
+            QVERIFY(again.feed(prompt).ok());
+            Sampler replayed(st);
+            QVERIFY(replay_generation(again, *bytes_, replayed, r->tokens, with_draw, o).ok());
+            QCOMPARE(replayed.save() == sampler.save(), with_draw);
+        }
+    }
+
+    // The state ends at a blank line whenever the fed bytes do, stop sequence or not.
+    void blankLineFollowsTheFedBytes() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        SamplerSettings st;
+        st.banned_tokens = ban_all_but("\n");
+        GenerateOptions o;
+        o.max_tokens = 3;
+        Session s(model());
+        Sampler sampler(st);
+        auto r = run(s, sampler, "hi", o);
+        QVERIFY(r.ok());
+        QCOMPARE(r->stop_reason, StopReason::MaxTokens);
+        QVERIFY(r->ended_at_blank_line());
     }
 
     void chunkedPromptMatchesOneChunk() {

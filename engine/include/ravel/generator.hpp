@@ -75,6 +75,16 @@ struct GenerationResult {
     std::string stop_sequence;          // the one that matched, for StopReason::StopSequence
     std::int64_t prompt_tokens = 0;     // prompt tokens fed by this call
     std::int64_t generated_tokens = 0;  // sampled tokens fed to the state (end-of-text excluded)
+    // Those tokens, in order. A conversation keeps them: re-tokenizing `text` would not give
+    // them back (a World text has several encodings) and the stop sequence is not in `text`.
+    std::vector<std::int32_t> tokens;
+    // The last draw was end-of-text (drawn, not fed). Usually stop_reason is then EndOfText, but
+    // text released at the end may still complete a stop sequence; replay_generation() needs
+    // to know the draw happened either way.
+    bool drew_end_of_text = false;
+    // The bytes of the fed tokens end with "\n\n" (a stop sequence can match inside a token, so
+    // the stop reason alone does not say where the state ends).
+    bool state_ends_with_blank_line = false;
     double prompt_ms = 0.0;
     double generation_ms = 0.0;
 
@@ -82,7 +92,7 @@ struct GenerationResult {
     double generation_tokens_per_s() const;
     // True when the state now ends with "\n\n", i.e. a chat reply ended cleanly at a blank line
     // and the next user turn can follow directly.
-    bool ended_at_blank_line() const;
+    bool ended_at_blank_line() const { return state_ends_with_blank_line; }
 };
 
 // Feeds `prompt` (may be empty to continue from the session's current logits), then generates.
@@ -95,6 +105,16 @@ Result<GenerationResult> generate(Session& session, const Tokenizer& tokenizer, 
                                   std::span<const std::int32_t> prompt,
                                   const GenerateOptions& options = {},
                                   const PieceCallback& on_piece = {});
+
+// Re-runs a reply generate() made, from the session and sampler generate() started from (after
+// the prompt): the same draws, so the random generator advances identically, then accept() and
+// step() for each of `tokens`, and the end-of-text draw when `drew_end_of_text`. Afterwards the
+// session and sampler are where generate() left them. This is how a conversation is rebuilt from
+// stored token ids; it must stay in step with generate(). Only `end_of_text` and
+// `ban_end_of_text_first` of `options` matter here.
+Result<void> replay_generation(Session& session, const Tokenizer& tokenizer, Sampler& sampler,
+                               std::span<const std::int32_t> tokens, bool drew_end_of_text,
+                               const GenerateOptions& options = {});
 
 // The penalty exemption ChatRWKV uses: tokens whose text is only spaces, tabs or digits (and
 // tokens with no text, like end-of-text) gain no repetition weight.

@@ -15,6 +15,24 @@ double ms_since(Clock::time_point start) {
 bool is_cancelled(const std::atomic<bool>* flag) {
     return flag != nullptr && flag->load(std::memory_order_relaxed);
 }
+
+std::optional<std::int32_t> end_of_text_for(const Tokenizer& tokenizer,
+                                            const GenerateOptions& options) {
+    return options.end_of_text ? options.end_of_text : tokenizer.end_of_text();
+}
+
+// One draw as generate() makes it; replay_generation() makes the same calls so the random
+// generator advances identically. `drawn` counts the tokens already fed in this reply.
+std::int32_t draw(Sampler& sampler, const Tokenizer& tokenizer, std::span<const float> logits,
+                  std::optional<std::int32_t> eot, std::size_t drawn, bool ban_eot_first) {
+    std::int32_t ban[1] = {eot.value_or(-1)};
+    const bool ban_eot = eot && drawn == 0 && ban_eot_first;
+    // Ids past the tokenizer's vocabulary (a model padded beyond it) have no text.
+    const std::size_t usable =
+        std::min(logits.size(), static_cast<std::size_t>(std::max(0, tokenizer.vocab_size())));
+    return sampler.sample(logits.first(usable), ban_eot ? std::span<const std::int32_t>(ban)
+                                                        : std::span<const std::int32_t>());
+}
 }  // namespace
 
 std::string_view stop_reason_name(StopReason reason) {
@@ -40,10 +58,6 @@ double GenerationResult::prompt_tokens_per_s() const {
 double GenerationResult::generation_tokens_per_s() const {
     return generation_ms > 0.0 ? static_cast<double>(generated_tokens) * 1000.0 / generation_ms
                                : 0.0;
-}
-
-bool GenerationResult::ended_at_blank_line() const {
-    return stop_reason == StopReason::StopSequence && stop_sequence == "\n\n";
 }
 
 Result<GenerationResult> generate(Session& session, const Tokenizer& tokenizer, Sampler& sampler,
@@ -75,8 +89,7 @@ Result<GenerationResult> generate(Session& session, const Tokenizer& tokenizer, 
     stops.insert(stops.end(), options.stop_sequences.begin(), options.stop_sequences.end());
     StopMatcher matcher(std::move(stops));
     StreamDecoder decoder(tokenizer);
-    const std::optional<std::int32_t> eot =
-        options.end_of_text ? options.end_of_text : tokenizer.end_of_text();
+    const std::optional<std::int32_t> eot = end_of_text_for(tokenizer, options);
     const int max_tokens =
         options.max_tokens > 0 ? options.max_tokens : sampler.settings().max_tokens;
 
@@ -90,25 +103,21 @@ Result<GenerationResult> generate(Session& session, const Tokenizer& tokenizer, 
     const auto gen_start = Clock::now();
     std::span<const float> logits = session.logits();
     result.stop_reason = StopReason::MaxTokens;
+    std::string last_bytes;  // the fed text's last two bytes
     bool finished = false;
     while (!finished && result.generated_tokens < max_tokens) {
         if (is_cancelled(options.cancel)) {
             result.stop_reason = StopReason::Cancelled;
             break;
         }
-        std::int32_t ban[1] = {eot.value_or(-1)};
-        const bool ban_eot = eot && result.generated_tokens == 0 && options.ban_end_of_text_first;
-        // Ids past the tokenizer's vocabulary (a model padded beyond it) have no text.
-        const std::size_t usable =
-            std::min(logits.size(), static_cast<std::size_t>(std::max(0, tokenizer.vocab_size())));
-        const std::int32_t token =
-            sampler.sample(logits.first(usable), ban_eot ? std::span<const std::int32_t>(ban)
-                                                         : std::span<const std::int32_t>());
+        const std::int32_t token = draw(sampler, tokenizer, logits, eot, result.tokens.size(),
+                                        options.ban_end_of_text_first);
         if (token < 0) {
             return make_error("cannot sample: every token is banned or the logits are not finite");
         }
         if (eot && token == *eot) {
             result.stop_reason = StopReason::EndOfText;
+            result.drew_end_of_text = true;
             break;
         }
         sampler.accept(token);
@@ -116,6 +125,10 @@ Result<GenerationResult> generate(Session& session, const Tokenizer& tokenizer, 
         if (!stepped) return stepped.error();
         logits = *stepped;
         ++result.generated_tokens;
+        result.tokens.push_back(token);
+        last_bytes += tokenizer.token_bytes(token);
+        if (last_bytes.size() > 2) last_bytes.erase(0, last_bytes.size() - 2);
+        result.state_ends_with_blank_line = last_bytes == "\n\n";
 
         if (!emit(matcher.push(decoder.push(token)))) {
             result.stop_reason = StopReason::Callback;
@@ -140,6 +153,23 @@ Result<GenerationResult> generate(Session& session, const Tokenizer& tokenizer, 
     }
     result.generation_ms = ms_since(gen_start);
     return result;
+}
+
+Result<void> replay_generation(Session& session, const Tokenizer& tokenizer, Sampler& sampler,
+                               std::span<const std::int32_t> tokens, bool drew_end_of_text,
+                               const GenerateOptions& options) {
+    const std::optional<std::int32_t> eot = end_of_text_for(tokenizer, options);
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+        if (session.logits().empty()) return make_error("replay: a reply with nothing before it");
+        (void)draw(sampler, tokenizer, session.logits(), eot, i, options.ban_end_of_text_first);
+        sampler.accept(tokens[i]);
+        if (auto r = session.step(tokens[i]); !r) return r.error();
+    }
+    if (drew_end_of_text && !session.logits().empty()) {
+        (void)draw(sampler, tokenizer, session.logits(), eot, tokens.size(),
+                   options.ban_end_of_text_first);
+    }
+    return {};
 }
 
 std::shared_ptr<const std::vector<bool>> penalty_exempt_mask(const Tokenizer& tokenizer) {
