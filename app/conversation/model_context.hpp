@@ -24,8 +24,9 @@ struct ModelContext {
 
 struct ModelContextOptions {
     LoadOptions load;
-    std::optional<TokenizerKind> tokenizer;  // from the vocabulary size when absent
-    TokenizerSearch tokenizer_search;        // model_file is filled in
+    // When absent, the model file says (its embedded tokenizer, or its vocabulary size).
+    std::optional<TokenizerKind> tokenizer;
+    TokenizerSearch tokenizer_search;  // model_file is filled in
     ChatTemplate chat_template = ChatTemplate(ChatTemplateKind::World);
     std::filesystem::path fingerprint_cache = FingerprintCache::default_path();
 };

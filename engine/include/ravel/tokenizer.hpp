@@ -19,6 +19,9 @@
 
 namespace ravel {
 
+class WeightFile;
+struct ModelConfig;
+
 enum class TokenizerKind { World, NeoX, Byte };
 
 // "world", "neox", "byte".
@@ -99,6 +102,18 @@ Result<std::filesystem::path> find_tokenizer_file(TokenizerKind kind,
                                                   const TokenizerSearch& search);
 Result<std::unique_ptr<Tokenizer>> load_tokenizer(TokenizerKind kind,
                                                   const TokenizerSearch& search);
+
+// The tokenizer a model runs with. The kind: `kind` when given (a user's choice), else the
+// file's tokenizer.ravel.kind, else its tokenizer.ggml.model name or vocabulary size
+// (tokenizer_kind_for_vocab). The vocabulary: the one embedded in the file
+// (tokenizer.ravel.vocab_file, written by `ravel-cli convert` and derived from llama.cpp's World
+// files) when it is of that kind and `search` names no explicit path; otherwise the file found
+// by `search` (its model_file defaults to the weight file's path). Errors name what is missing,
+// and a tokenizer with more ids than the model (config.n_vocab) is refused.
+Result<std::unique_ptr<Tokenizer>> tokenizer_for_model(const WeightFile& file,
+                                                       const ModelConfig& config,
+                                                       const TokenizerSearch& search,
+                                                       std::optional<TokenizerKind> kind = {});
 
 // ---- Streaming detokenization ----
 
