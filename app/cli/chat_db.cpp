@@ -1,12 +1,14 @@
 #include "chat_db.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <iostream>
 #include <limits>
+#include <nlohmann/json.hpp>
 
+#include "chat_interrupt.hpp"
+#include "chat_options.hpp"
 #include "conversation/model_context.hpp"
 #include "conversation/runner.hpp"
+#include "model_options.hpp"
 #include "storage/store.hpp"
 
 namespace ravel::cli {
@@ -15,35 +17,6 @@ namespace {
 
 using conversation::ConversationRunner;
 using nlohmann::json;
-
-// Options given on the command line replace the conversation's stored settings; the rest keep
-// the stored values (so `--conversation ID` continues with the settings it was started with).
-Result<SamplerSettings> apply_sampler_options(const Args& args, SamplerSettings s) {
-    auto real = [&](const char* name, float& field, double lo, double hi) -> Result<void> {
-        auto v = args.get_double(name, field, lo, hi);
-        if (!v) return v.error();
-        field = static_cast<float>(*v);
-        return {};
-    };
-    for (auto r : {real("temperature", s.temperature, 0.0, 5.0), real("top-p", s.top_p, 0.0, 1.0),
-                   real("min-p", s.min_p, 0.0, 1.0), real("presence", s.presence_penalty, -5, 5),
-                   real("frequency", s.frequency_penalty, -5, 5),
-                   real("decay", s.penalty_decay, 0.0, 1.0)}) {
-        if (!r) return r.error();
-    }
-    auto top_k = args.get_int("top-k", s.top_k, 0, 1'000'000);
-    if (!top_k) return top_k.error();
-    s.top_k = static_cast<int>(*top_k);
-    auto max_tokens = args.get_int("max-tokens", s.max_tokens, 1, 1'000'000);
-    if (!max_tokens) return max_tokens.error();
-    s.max_tokens = static_cast<int>(*max_tokens);
-    auto seed = args.get_int("seed", static_cast<long long>(s.seed), 0,
-                             std::numeric_limits<long long>::max());
-    if (!seed) return seed.error();
-    s.seed = static_cast<std::uint64_t>(*seed);
-    if (auto ok = s.validate(); !ok) return ok.error();
-    return s;
-}
 
 std::string trim_left(std::string s) {
     const auto p = s.find_first_not_of(" \t\n");
@@ -96,29 +69,21 @@ int chat_with_db(const Args& args, std::istream& in, std::ostream& out, std::ost
     if (args.flag("list")) return list_conversations(*store, as_json, out, err);
 
     conversation::ModelContextOptions mo;
-    if (auto name = args.get("tokenizer")) {
-        mo.tokenizer = parse_tokenizer_kind(*name);
-        if (!mo.tokenizer) {
-            err << "ravel-cli chat: unknown --tokenizer '" << *name << "' (world, neox, byte)\n";
+    auto kind = tokenizer_kind_from_args(args);
+    auto tmpl = chat_template_from_args(args);
+    auto load = load_options_from_args(args);
+    for (const std::string* bad :
+         {kind ? nullptr : &kind.message(), tmpl ? nullptr : &tmpl.message(),
+          load ? nullptr : &load.message()}) {
+        if (bad != nullptr) {
+            err << "ravel-cli chat: " << *bad << "\n";
             return 2;
         }
     }
-    if (auto vocab = args.get("vocab")) mo.tokenizer_search.explicit_path = *vocab;
-    mo.tokenizer_search.dirs = default_tokenizer_dirs({});
-    auto tmpl = ChatTemplate::from_name(args.get_or("template", "world"));
-    if (!tmpl) {
-        err << "ravel-cli chat: unknown --template (world, g1, g1-think, raven)\n";
-        return 2;
-    }
+    mo.tokenizer = *kind;
+    mo.tokenizer_search = tokenizer_search_from_args(args);
     mo.chat_template = *tmpl;
-    if (auto dtype = args.get("dtype")) {
-        auto t = dtype_from_name(*dtype);
-        if (!t) {
-            err << "ravel-cli chat: unknown --dtype '" << *dtype << "'\n";
-            return 2;
-        }
-        mo.load.weight_type = *t;
-    }
+    mo.load = *load;
     const auto model_path = args.get("model");
     if (!model_path) {
         err << "ravel-cli chat: --model FILE is required\n";
@@ -128,6 +93,9 @@ int chat_with_db(const Args& args, std::istream& in, std::ostream& out, std::ost
     if (!ctx) {
         err << "ravel-cli chat: " << ctx.message() << "\n";
         return 1;
+    }
+    if (!ctx->model->device_note().empty()) {
+        err << "ravel-cli: " << ctx->model->device_note() << "\n";
     }
     ConversationRunner runner(*store, std::move(*ctx));
 
@@ -168,7 +136,7 @@ int chat_with_db(const Args& args, std::istream& in, std::ostream& out, std::ost
         settings = *s;
     }
 
-    auto turn = [&](const std::string& prompt) -> int {
+    auto turn = [&](const std::string& prompt, const conversation::ReplyOptions& options) -> int {
         // Continue after the newest message; an unanswered question (a crash during its reply)
         // is replaced by the new one as a sibling.
         auto latest = store->latest_message(conv_id);
@@ -182,7 +150,7 @@ int chat_with_db(const Args& args, std::istream& in, std::ostream& out, std::ost
                                                             : std::optional((*latest)->id);
         }
         auto result =
-            runner.send(conv_id, parent, prompt, settings, {}, [&](std::string_view piece) {
+            runner.send(conv_id, parent, prompt, settings, options, [&](std::string_view piece) {
                 if (!as_json) out << piece << std::flush;
                 return true;
             });
@@ -204,22 +172,31 @@ int chat_with_db(const Args& args, std::istream& in, std::ostream& out, std::ost
                 << "\n";
         } else {
             out << "\n";
+            if (result->generation.stop_reason == StopReason::Cancelled) err << "[cancelled]\n";
         }
         return 0;
     };
 
     if (prompts.empty()) {
         if (!as_json) err << "conversation " << conv_id << " (one line per message, /quit ends)\n";
+        // Ctrl-C stops a reply (what was said so far is kept); at the prompt it ends the chat.
+        ChatInterrupt interrupt;
+        conversation::ReplyOptions live;
+        live.cancel = interrupt.cancel_flag();
         std::string line;
-        while (std::getline(in, line)) {
+        for (;;) {
+            interrupt.at_prompt();
+            if (interrupt.exit_requested() || !std::getline(in, line)) break;
             if (line == "/quit") break;
             if (line.empty()) continue;
-            if (int rc = turn(line); rc != 0) return rc;
+            interrupt.replying();
+            if (int rc = turn(line, live); rc != 0) return rc;
+            if (interrupt.exit_requested()) break;
         }
         return 0;
     }
     for (const auto& p : prompts) {
-        if (int rc = turn(p); rc != 0) return rc;
+        if (int rc = turn(p, {}); rc != 0) return rc;
     }
     return 0;
 }

@@ -8,6 +8,8 @@
 #include <ostream>
 #include <sstream>
 
+#include "chat_interrupt.hpp"
+
 namespace ravel::cli {
 
 namespace {
@@ -118,6 +120,7 @@ Result<ChatTurn> ChatLoop::answer(std::string_view user_text, const PieceCallbac
 
     GenerateOptions options;
     options.chunk_size = config_.chunk_size;
+    options.cancel = cancel_;
     options.stop_sequences = {std::string(ChatTemplate::kReplyStop)};
     // The model's reply starts with the space after "Assistant:"; the reader does not need it.
     bool started = false;
@@ -131,12 +134,20 @@ Result<ChatTurn> ChatLoop::answer(std::string_view user_text, const PieceCallbac
         return !on_piece || on_piece(piece);
     };
     auto generated = generate(session_, *tokenizer_, sampler_, tokens, options, shown);
-    if (!generated) {
-        // Leave the conversation as it was before this message.
+    const bool prompt_cut = generated && generated->stop_reason == StopReason::Cancelled &&
+                            generated->prompt_tokens < static_cast<std::int64_t>(tokens.size());
+    if (!generated || prompt_cut) {
+        // Leave the conversation as it was before this message: a state holding part of the
+        // user's turn would continue from words nobody finished saying.
         session_ = before_last_->session;
         sampler_ = before_last_->sampler;
         after_separator_ = before_last_->after_separator;
-        return generated.error();
+        if (!generated) return generated.error();
+        // The last exchange in the transcript is no longer the one just before this state.
+        before_last_.reset();
+        ChatTurn turn;
+        turn.generation = std::move(generated).value();
+        return turn;
     }
     after_separator_ = generated->ended_at_blank_line();
     transcript_.push_back({ChatRole::User, std::string(user_text)});
@@ -204,6 +215,12 @@ std::string ChatLoop::describe_settings() const {
 }
 
 int ChatLoop::run_interactive(std::istream& in, std::ostream& out, std::ostream& err) {
+    ChatInterrupt interrupt;
+    set_cancel_flag(interrupt.cancel_flag());
+    struct Unset {
+        ChatLoop* chat;
+        ~Unset() { chat->set_cancel_flag(nullptr); }
+    } unset{this};
     out << "ravel chat (" << config_.chat_template.name() << " template). /help lists commands.\n";
     const PieceCallback stream = [&](std::string_view piece) {
         out << piece << std::flush;
@@ -225,7 +242,8 @@ int ChatLoop::run_interactive(std::istream& in, std::ostream& out, std::ostream&
     std::string line;
     for (;;) {
         out << "> " << std::flush;
-        if (!std::getline(in, line)) {
+        interrupt.at_prompt();
+        if (interrupt.exit_requested() || !std::getline(in, line)) {
             out << "\n";
             return 0;
         }
@@ -238,7 +256,9 @@ int ChatLoop::run_interactive(std::istream& in, std::ostream& out, std::ostream&
         };
         if (text.front() != '/') {
             label();
+            interrupt.replying();
             report(send(unescape_newlines(text), stream));
+            if (interrupt.exit_requested()) return 0;
             continue;
         }
         std::istringstream words{std::string(text)};
@@ -252,7 +272,9 @@ int ChatLoop::run_interactive(std::istream& in, std::ostream& out, std::ostream&
             out << "(new conversation)\n";
         } else if (command == "/regen") {
             label();
+            interrupt.replying();
             report(regenerate(stream));
+            if (interrupt.exit_requested()) return 0;
         } else if (command == "/settings") {
             out << describe_settings();
         } else if (command == "/set") {

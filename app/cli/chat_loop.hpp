@@ -3,6 +3,7 @@
 // Kept apart from argument parsing so storage (--db, resume from snapshots) can wrap it later.
 #pragma once
 
+#include <atomic>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -52,7 +53,11 @@ class ChatLoop {
     const ChatConfig& config() const { return config_; }
     const Tokenizer& tokenizer() const { return *tokenizer_; }
 
-    // Reads lines from `in` until EOF or /quit; returns the exit code.
+    // Replies stop (StopReason::Cancelled) once `flag` is set; null for none.
+    void set_cancel_flag(const std::atomic<bool>* flag) { cancel_ = flag; }
+
+    // Reads lines from `in` until EOF or /quit; returns the exit code. Ctrl-C cancels a reply
+    // and, at the prompt, ends the chat (see ChatInterrupt).
     int run_interactive(std::istream& in, std::ostream& out, std::ostream& err);
     // One turn per prompt; with `json`, one JSON object per line and turn.
     int run_prompts(const std::vector<std::string>& prompts, bool json, std::ostream& out,
@@ -77,6 +82,7 @@ class ChatLoop {
     std::vector<ChatMessage> transcript_;
     // The conversation just before the last user message, for /regen.
     std::optional<Checkpoint> before_last_;
+    const std::atomic<bool>* cancel_ = nullptr;
 };
 
 }  // namespace ravel::cli

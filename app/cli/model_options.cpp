@@ -4,9 +4,7 @@
 
 namespace ravel::cli {
 
-Result<std::shared_ptr<const Model>> load_model_from_args(const Args& args) {
-    auto path = args.get("model");
-    if (!path) return make_error("--model FILE is required");
+Result<LoadOptions> load_options_from_args(const Args& args) {
     LoadOptions options;
     // cpu, cuda or cuda:N; without a usable GPU the model runs on the CPU and says why.
     options.device = args.get_or("device", "cpu");
@@ -18,7 +16,15 @@ Result<std::shared_ptr<const Model>> load_model_from_args(const Args& args) {
         options.weight_type = *t;
     }
     if (auto threads = args.get_int("threads", 0, 0, 1024); !threads) return threads.error();
-    auto model = Model::load(*path, options);
+    return options;
+}
+
+Result<std::shared_ptr<const Model>> load_model_from_args(const Args& args) {
+    auto path = args.get("model");
+    if (!path) return make_error("--model FILE is required");
+    auto options = load_options_from_args(args);
+    if (!options) return options.error();
+    auto model = Model::load(*path, *options);
     if (model && !(*model)->device_note().empty()) {
         std::cerr << "ravel-cli: " << (*model)->device_note() << "\n";
     }

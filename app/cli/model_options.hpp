@@ -9,6 +9,9 @@
 
 namespace ravel::cli {
 
+// --dtype and --device as load options (--threads is only range-checked here).
+Result<LoadOptions> load_options_from_args(const Args& args);
+
 // Loads the model named by --model with --dtype; --device cuda is refused with a clear
 // message when this build or machine has no CUDA backend.
 Result<std::shared_ptr<const Model>> load_model_from_args(const Args& args);

@@ -5,6 +5,7 @@
 #include <QProcess>
 #include <QRegularExpression>
 #include <QtTest>
+#include <csignal>
 
 #include "test_data.hpp"
 
@@ -26,6 +27,20 @@ bool wait_for(QProcess& p, QProcess::ProcessChannel channel, QString& sink, cons
         sink += QString::fromUtf8(p.readAll());
     }
     return sink.contains(needle);
+}
+
+// Reads `channel` into `sink` until `done()` or the timeout passes.
+template <typename Done>
+bool read_until(QProcess& p, QProcess::ProcessChannel channel, QString& sink, Done done,
+                int timeout_ms = 30000) {
+    QElapsedTimer timer;
+    timer.start();
+    while (!done() && timer.elapsed() < timeout_ms) {
+        p.waitForReadyRead(100);
+        p.setReadChannel(channel);
+        sink += QString::fromUtf8(p.readAll());
+    }
+    return done();
 }
 
 }  // namespace
@@ -79,6 +94,62 @@ class TestCliChat : public QObject {
         }
         QVERIFY2(replies.size() == 3, qPrintable(out));
         QCOMPARE(replies[1], replies[0]);
+    }
+
+    // Ctrl-C during a reply stops that reply and the chat goes on; Ctrl-C at the prompt, or a
+    // second one during a reply, ends the chat normally.
+    void ctrlCCancelsTheReplyThenExits() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        for (const bool twice : {false, true}) {
+            QProcess p;
+            // Near-uniform bytes: a reply this long would take minutes, and a blank line (which
+            // ends a reply) is rare, so the reply is still running when the signal comes.
+            p.start(RAVEL_CLI_PATH, {"chat", "--model", model_path(), "--temperature", "5",
+                                     "--top-p", "1", "--max-tokens", "200000", "--seed", "3"});
+            QVERIFY(p.waitForStarted());
+            QString out;
+            QString err;
+            bool cancelled = false;
+            for (int attempt = 0; attempt < 5 && !cancelled; ++attempt) {
+                const qsizetype from = out.size();
+                p.write("Tell me everything\n");
+                // The reply is streaming once something follows its label.
+                QVERIFY2(read_until(p, QProcess::StandardOutput, out,
+                                    [&] {
+                                        const qsizetype at = out.indexOf("Assistant: ", from);
+                                        return at >= 0 && out.size() >= at + 11 + 40;
+                                    }),
+                         qPrintable(out));
+                QCOMPARE(::kill(static_cast<pid_t>(p.processId()), SIGINT), 0);
+                if (twice) {
+                    QTest::qWait(300);  // two signals sent at once may arrive as one
+                    QCOMPARE(::kill(static_cast<pid_t>(p.processId()), SIGINT), 0);
+                    break;
+                }
+                // The statistics line ends with the stop reason.
+                static const QRegularExpression stop(R"(stop: (\w+)\])");
+                QRegularExpressionMatch m;
+                QVERIFY2(read_until(p, QProcess::StandardError, err,
+                                    [&] { return (m = stop.match(err)).hasMatch(); }),
+                         qPrintable(err));
+                cancelled = m.captured(1) == "cancelled";
+                err.clear();
+            }
+            if (!twice) {
+                QVERIFY(cancelled);
+                // Still chatting: the next prompt appears, and a command still works.
+                QCOMPARE(p.state(), QProcess::Running);
+                p.write("/settings\n");
+                QVERIFY2(wait_for(p, QProcess::StandardOutput, out, "max_tokens 200000"),
+                         qPrintable(out));
+                // Ctrl-C at the prompt ends the chat.
+                QTest::qWait(200);
+                QCOMPARE(::kill(static_cast<pid_t>(p.processId()), SIGINT), 0);
+            }
+            QVERIFY2(p.waitForFinished(30000), twice ? "two Ctrl-C" : "Ctrl-C at the prompt");
+            QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+            QCOMPARE(p.exitCode(), 0);
+        }
     }
 
     void promptsWithJsonPrintOneObjectPerTurn() {
