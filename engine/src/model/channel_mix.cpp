@@ -21,15 +21,17 @@ void channel_mix(const LayerPass& p, float* x) {
     norm_and_shift(x, w.ln2_w.data(), w.ln2_b.data(), p.s.ffn_x_prev, T, C, xx, sx);
 
     const bool lerp = p.cfg.arch == Arch::V6 || p.cfg.arch == Arch::V7;
-    for (std::size_t i = 0; i < TC; ++i) {
-        const std::size_t c = i % static_cast<std::size_t>(C);
-        if (lerp) {  // x + (prev - x) * maa
-            const float d = sx[i] - xx[i];
-            kx[i] = xx[i] + d * w.ffn_mix_k[c];
-            if (!w.ffn_mix_r.empty()) rx[i] = xx[i] + d * w.ffn_mix_r[c];
-        } else {  // x * mix + prev * (1 - mix)
-            kx[i] = xx[i] * w.ffn_mix_k[c] + sx[i] * (1.0f - w.ffn_mix_k[c]);
-            rx[i] = xx[i] * w.ffn_mix_r[c] + sx[i] * (1.0f - w.ffn_mix_r[c]);
+    for (std::size_t row = 0; row < TC; row += static_cast<std::size_t>(C)) {
+        for (std::size_t c = 0; c < static_cast<std::size_t>(C); ++c) {
+            const std::size_t i = row + c;
+            if (lerp) {  // x + (prev - x) * maa
+                const float d = sx[i] - xx[i];
+                kx[i] = xx[i] + d * w.ffn_mix_k[c];
+                if (!w.ffn_mix_r.empty()) rx[i] = xx[i] + d * w.ffn_mix_r[c];
+            } else {  // x * mix + prev * (1 - mix)
+                kx[i] = xx[i] * w.ffn_mix_k[c] + sx[i] * (1.0f - w.ffn_mix_k[c]);
+                rx[i] = xx[i] * w.ffn_mix_r[c] + sx[i] * (1.0f - w.ffn_mix_r[c]);
+            }
         }
     }
 

@@ -22,11 +22,13 @@ void time_mix_v4(const LayerPass& p, float* x) {
 
     norm_and_shift(x, w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev, T, C, xx, sx);
 
-    for (std::size_t i = 0; i < TC; ++i) {
-        const std::size_t c = i % static_cast<std::size_t>(C);
-        kx[i] = xx[i] * w.mix_k[c] + sx[i] * (1.0f - w.mix_k[c]);
-        vx[i] = xx[i] * w.mix_v[c] + sx[i] * (1.0f - w.mix_v[c]);
-        rx[i] = xx[i] * w.mix_r[c] + sx[i] * (1.0f - w.mix_r[c]);
+    for (std::size_t row = 0; row < TC; row += static_cast<std::size_t>(C)) {
+        for (std::size_t c = 0; c < static_cast<std::size_t>(C); ++c) {
+            const std::size_t i = row + c;
+            kx[i] = xx[i] * w.mix_k[c] + sx[i] * (1.0f - w.mix_k[c]);
+            vx[i] = xx[i] * w.mix_v[c] + sx[i] * (1.0f - w.mix_v[c]);
+            rx[i] = xx[i] * w.mix_r[c] + sx[i] * (1.0f - w.mix_r[c]);
+        }
     }
     float* k = p.ws.k.data();
     float* v = p.ws.v.data();

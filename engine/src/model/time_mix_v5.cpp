@@ -20,8 +20,10 @@ void v6_mix(const LayerPass& p, const float* xx, const float* sx, float* const o
     const std::size_t TC = static_cast<std::size_t>(T) * C;
     const LayerWeights& w = p.w;
     float* xxx = p.ws.t5.data();
-    for (std::size_t i = 0; i < TC; ++i) {
-        xxx[i] = xx[i] + (sx[i] - xx[i]) * w.maa_x[i % static_cast<std::size_t>(C)];
+    for (std::size_t row = 0; row < TC; row += static_cast<std::size_t>(C)) {
+        for (int c = 0; c < C; ++c) {
+            xxx[row + c] = xx[row + c] + (sx[row + c] - xx[row + c]) * w.maa_x[c];
+        }
     }
     float* m = p.ws.lora_out.data();  // T x 5D
     matmul(w.maa_w1, xxx, T, m, p.ws.pool);
@@ -37,9 +39,11 @@ void v6_mix(const LayerPass& p, const float* xx, const float* sx, float* const o
                         sizeof(float) * D);
         }
         matmul(w.maa_w2[i], slice, T, offset, p.ws.pool);
-        for (std::size_t j = 0; j < TC; ++j) {
-            const std::size_t c = j % static_cast<std::size_t>(C);
-            outs[i][j] = xx[j] + (sx[j] - xx[j]) * ((*maa[i])[c] + offset[j]);
+        for (std::size_t row = 0; row < TC; row += static_cast<std::size_t>(C)) {
+            for (int c = 0; c < C; ++c) {
+                const std::size_t j = row + c;
+                outs[i][j] = xx[j] + (sx[j] - xx[j]) * ((*maa[i])[c] + offset[j]);
+            }
         }
     }
 }
@@ -75,17 +79,20 @@ void time_mix_v5(const LayerPass& p, float* x) {
             hidden[i] = std::tanh(hidden[i]);
         }
         matmul(w.decay_w2, hidden, T, decay, p.ws.pool);
-        for (std::size_t i = 0; i < TC; ++i) {
-            decay[i] = std::exp(-std::exp(w.decay[i % static_cast<std::size_t>(C)] + decay[i]));
+        for (std::size_t row = 0; row < TC; row += static_cast<std::size_t>(C)) {
+            for (int c = 0; c < C; ++c)
+                decay[row + c] = std::exp(-std::exp(w.decay[c] + decay[row + c]));
         }
     } else {
-        for (std::size_t i = 0; i < TC; ++i) {
-            const std::size_t c = i % static_cast<std::size_t>(C);
-            xk[i] = xx[i] * w.mix_k[c] + sx[i] * (1.0f - w.mix_k[c]);
-            xv[i] = xx[i] * w.mix_v[c] + sx[i] * (1.0f - w.mix_v[c]);
-            xr[i] = xx[i] * w.mix_r[c] + sx[i] * (1.0f - w.mix_r[c]);
-            xg[i] = xx[i] * w.mix_g[c] + sx[i] * (1.0f - w.mix_g[c]);
-            decay[i] = w.decay[c];  // already exp(-exp(time_decay)) from load
+        for (std::size_t row = 0; row < TC; row += static_cast<std::size_t>(C)) {
+            for (std::size_t c = 0; c < static_cast<std::size_t>(C); ++c) {
+                const std::size_t i = row + c;
+                xk[i] = xx[i] * w.mix_k[c] + sx[i] * (1.0f - w.mix_k[c]);
+                xv[i] = xx[i] * w.mix_v[c] + sx[i] * (1.0f - w.mix_v[c]);
+                xr[i] = xx[i] * w.mix_r[c] + sx[i] * (1.0f - w.mix_r[c]);
+                xg[i] = xx[i] * w.mix_g[c] + sx[i] * (1.0f - w.mix_g[c]);
+                decay[i] = w.decay[c];  // already exp(-exp(time_decay)) from load
+            }
         }
     }
 

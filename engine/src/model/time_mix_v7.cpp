@@ -46,15 +46,17 @@ void time_mix_v7(const LayerPass& p, float* x) {
     float* xv = ws.t3.data();
     float* xa = ws.t4.data();
     float* xg = ws.t5.data();
-    for (std::size_t i = 0; i < TC; ++i) {
-        const std::size_t c = i % static_cast<std::size_t>(C);
-        const float d = sx[i] - xx[i];
-        xr[i] = xx[i] + d * w.x_r[c];
-        xw[i] = xx[i] + d * w.x_w[c];
-        xk[i] = xx[i] + d * w.x_k[c];
-        xv[i] = xx[i] + d * w.x_v[c];
-        xa[i] = xx[i] + d * w.x_a[c];
-        xg[i] = xx[i] + d * w.x_g[c];
+    for (std::size_t row = 0; row < TC; row += static_cast<std::size_t>(C)) {
+        for (std::size_t c = 0; c < static_cast<std::size_t>(C); ++c) {
+            const std::size_t i = row + c;
+            const float d = sx[i] - xx[i];
+            xr[i] = xx[i] + d * w.x_r[c];
+            xw[i] = xx[i] + d * w.x_w[c];
+            xk[i] = xx[i] + d * w.x_k[c];
+            xv[i] = xx[i] + d * w.x_v[c];
+            xa[i] = xx[i] + d * w.x_a[c];
+            xg[i] = xx[i] + d * w.x_g[c];
+        }
     }
 
     float* r = ws.r.data();
@@ -82,14 +84,16 @@ void time_mix_v7(const LayerPass& p, float* x) {
     }
 
     float* kk = ws.kk.data();
-    for (std::size_t i = 0; i < TC; ++i) {
-        const std::size_t c = i % static_cast<std::size_t>(C);
-        decay[i] = std::exp(-kDecayScale * sigmoid(w.w0[c] + decay[i]));
-        a[i] = sigmoid(w.a0[c] + a[i]);
-        kk[i] = k[i] * w.k_k[c];
-        k[i] = k[i] * (1.0f + (a[i] - 1.0f) * w.k_a[c]);
-        if (w.has_value_residual) {
-            v[i] = v[i] + (ws.v_first[i] - v[i]) * sigmoid(w.v0[c] + vres[i]);
+    for (std::size_t row = 0; row < TC; row += static_cast<std::size_t>(C)) {
+        for (std::size_t c = 0; c < static_cast<std::size_t>(C); ++c) {
+            const std::size_t i = row + c;
+            decay[i] = std::exp(-kDecayScale * sigmoid(w.w0[c] + decay[i]));
+            a[i] = sigmoid(w.a0[c] + a[i]);
+            kk[i] = k[i] * w.k_k[c];
+            k[i] = k[i] * (1.0f + (a[i] - 1.0f) * w.k_a[c]);
+            if (w.has_value_residual) {
+                v[i] = v[i] + (ws.v_first[i] - v[i]) * sigmoid(w.v0[c] + vres[i]);
+            }
         }
     }
     if (p.layer == 0) std::memcpy(ws.v_first.data(), v, sizeof(float) * TC);
