@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/cpu/kernels.hpp"
 #include "model/cpu/thread_pool.hpp"
 #include "model/forward.hpp"
 #include "model/ops.hpp"
@@ -109,6 +110,7 @@ void time_mix_v7(const LayerPass& p, float* x) {
     //   S = S diag(w) + (S (-kk)) (kk a)^T + v k^T;  y = S r
     // Heads are independent, so they run in parallel, each over all T tokens.
     float* y = ws.y.data();
+    const auto wkv7 = cpu::kernels().wkv7_head;
     auto heads = [&](int /*thread*/, std::int64_t h0, std::int64_t h1) {
         std::vector<float> kka(static_cast<std::size_t>(N));
         for (std::int64_t h = h0; h < h1; ++h) {
@@ -122,15 +124,7 @@ void time_mix_v7(const LayerPass& p, float* x) {
                 const float* rh = r + ho;
                 const float* kkh = kk + ho;
                 for (int j = 0; j < N; ++j) kka[static_cast<std::size_t>(j)] = kkh[j] * a[ho + j];
-                for (int i = 0; i < N; ++i) {
-                    float* Si = S + static_cast<std::size_t>(i) * N;
-                    const float sai = -dot(Si, kkh, N);
-                    const float vi = vh[i];
-                    for (int j = 0; j < N; ++j) {
-                        Si[j] = Si[j] * wh[j] + sai * kka[static_cast<std::size_t>(j)] + vi * kh[j];
-                    }
-                    y[ho + i] = dot(Si, rh, N);
-                }
+                wkv7(S, N, wh, kkh, kka.data(), kh, vh, rh, y + ho);
             }
         }
     };

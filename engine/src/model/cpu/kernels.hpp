@@ -22,6 +22,10 @@ struct KernelTable {
     // be dropped) and runs `iterations` rounds of independent FMAs (returns flops done).
     float (*read_sum)(const float* p, std::size_t n);
     double (*fma_loop)(long iterations);
+    // One token of the RWKV-7 state update for one head (S is N x N, [value i, key j]):
+    //   S_i = S_i * w + (-(S_i . kk)) * kka + v_i * k;  y_i = S_i . r
+    void (*wkv7_head)(float* S, int N, const float* w, const float* kk, const float* kka,
+                      const float* k, const float* v, const float* r, float* y);
 };
 
 enum class Isa { Generic, Avx2, Avx512 };

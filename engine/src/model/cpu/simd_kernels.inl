@@ -262,10 +262,42 @@ double fma_loop(long iterations) {
     return 2.0 * S::W * kChains * static_cast<double>(iterations);
 }
 
+inline float dot_vec(const float* a, const float* b, int n) {
+    S::V acc0 = S::zero(), acc1 = S::zero();
+    int i = 0;
+    for (; i + 2 * S::W <= n; i += 2 * S::W) {
+        acc0 = S::fma(S::load(a + i), S::load(b + i), acc0);
+        acc1 = S::fma(S::load(a + i + S::W), S::load(b + i + S::W), acc1);
+    }
+    for (; i + S::W <= n; i += S::W) acc0 = S::fma(S::load(a + i), S::load(b + i), acc0);
+    float s = S::sum(S::add(acc0, acc1));
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+void wkv7_head(float* S, int N, const float* w, const float* kk, const float* kka, const float* k,
+               const float* v, const float* r, float* y) {
+    const int nv = N / S::W * S::W;
+    for (int i = 0; i < N; ++i) {
+        float* Si = S + static_cast<std::size_t>(i) * N;
+        const float sa = -dot_vec(Si, kk, N);
+        const S::V sav = S::set1(sa);
+        const S::V vi = S::set1(v[i]);
+        for (int j = 0; j < nv; j += S::W) {
+            S::V s = S::mul(S::load(Si + j), S::load(w + j));
+            s = S::fma(sav, S::load(kka + j), s);
+            s = S::fma(vi, S::load(k + j), s);
+            S::store(Si + j, s);
+        }
+        for (int j = nv; j < N; ++j) Si[j] = Si[j] * w[j] + sa * kka[j] + v[i] * k[j];
+        y[i] = dot_vec(Si, r, N);
+    }
+}
+
 }  // namespace
 
 const KernelTable& table() {
-    static const KernelTable t{S::kName, &gemv, &gemm, &read_sum, &fma_loop};
+    static const KernelTable t{S::kName, &gemv, &gemm, &read_sum, &fma_loop, &wkv7_head};
     return t;
 }
 
