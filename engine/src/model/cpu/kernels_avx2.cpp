@@ -10,6 +10,7 @@ struct S {
     static constexpr int kTileTokens =
         4;  // 2 x 4 accumulators + 2 weights + 1 broadcast of 16 registers
     using V = __m256;
+    static float half_to_float(std::uint16_t h) { return _cvtsh_ss(h); }
     static V zero() { return _mm256_setzero_ps(); }
     static V load(const float* p) { return _mm256_loadu_ps(p); }
     static void store(float* p, V v) { _mm256_storeu_ps(p, v); }

@@ -11,6 +11,7 @@ struct S {
     static constexpr int kTileTokens =
         6;  // 2 x 6 accumulators + 2 weights + 1 broadcast of 32 registers
     using V = __m512;
+    static float half_to_float(std::uint16_t h) { return _cvtsh_ss(h); }
     static V zero() { return _mm512_setzero_ps(); }
     static V load(const float* p) { return _mm512_loadu_ps(p); }
     static void store(float* p, V v) { _mm512_storeu_ps(p, v); }

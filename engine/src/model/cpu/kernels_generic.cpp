@@ -13,6 +13,7 @@ struct S {
     struct V {
         float v[8];
     };
+    static float half_to_float(std::uint16_t h) { return f16_to_f32(h); }
     static V zero() { return V{}; }
     static V load(const float* p) {
         V r;

@@ -25,7 +25,7 @@ constexpr int kVecs = kBlock / S::W;
 inline float half_at(const std::byte* p) {
     std::uint16_t h;
     std::memcpy(&h, p, 2);
-    return f16_to_f32(h);
+    return S::half_to_float(h);
 }
 
 // Decodes block b (32 values) of a row into kVecs vectors.
