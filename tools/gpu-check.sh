@@ -10,6 +10,7 @@
 #                                       libraries they need into DIR/bundle.tar.gz (for a GPU
 #                                       machine that cannot build: no Qt, no network)
 #   tools/gpu-check.sh --prebuilt DIR   run from such a bundle (no build)
+# With RAVEL_BUNDLE_DATA=1, --prepare also packs the reference models (DIR/data.tar.gz).
 #
 # Environment: RAVEL_CUDA_ARCH (default "native" when building where the GPU is, 90 for
 # --prepare), RAVEL_GPU_BUILD (build directory), OUT (where logs and JSON go; default under the
@@ -20,8 +21,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 mode=run
 bundle=""
 case "${1:-}" in
-    --prepare) mode=prepare; bundle=${2:?--prepare needs a directory} ;;
-    --prebuilt) mode=prebuilt; bundle=${2:?--prebuilt needs a directory} ;;
+    --prepare) mode=prepare; bundle=$(realpath -m "${2:?--prepare needs a directory}") ;;
+    --prebuilt) mode=prebuilt; bundle=$(realpath -m "${2:?--prebuilt needs a directory}") ;;
     "") ;;
     *) echo "usage: $0 [--prepare DIR | --prebuilt DIR]" >&2; exit 2 ;;
 esac
@@ -45,7 +46,10 @@ build_here() {
         return 1
     }
     say "build with $jobs jobs"
-    timeout 420 ninja -C "$build" -j "$jobs" test_gpu_kernels test_gpu_forward ravel-cli \
+    # On the GPU machine the build must leave time for the checks; packing here need not.
+    local limit=420
+    [[ $mode == prepare ]] && limit=7200
+    timeout "$limit" ninja -C "$build" -j "$jobs" test_gpu_kernels test_gpu_forward ravel-cli \
         >"$out/build.log" 2>&1 || {
         grep -E "error|FAILED" "$out/build.log" | head -20
         say "build failed (log: $out/build.log)"
@@ -68,12 +72,24 @@ if [[ $mode == prepare ]]; then
     tar -C "$stage" -czf "$bundle/bundle.tar.gz" bin lib
     rm -rf "$stage"
     say "packed $(du -h "$bundle/bundle.tar.gz" | cut -f1) into $bundle/bundle.tar.gz"
+    if [[ ${RAVEL_BUNDLE_DATA:-0} == 1 ]]; then
+        # The reference models for the forward tests, for a machine that cannot see
+        # ../shared/data (a build folder, never committed): about 28 MB compressed.
+        data=${RAVEL_SHARED_DATA:-$root/../shared/data}
+        (cd "$data" && tar -czf "$bundle/data.tar.gz" README.md models/*/case.json \
+            models/*/model.safetensors models/*/*.f32 models/*/*.tokens.txt) &&
+            say "packed the reference models: $(du -h "$bundle/data.tar.gz" | cut -f1)"
+    fi
     exit 0
 elif [[ $mode == prebuilt ]]; then
     unpack=$(mktemp -d)
     tar -C "$unpack" -xzf "$bundle/bundle.tar.gz" || { say "cannot unpack $bundle/bundle.tar.gz"; exit 1; }
     export LD_LIBRARY_PATH="$unpack/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     bin_dir=$unpack/bin
+    if [[ -f $bundle/data.tar.gz && -z ${RAVEL_SHARED_DATA:-} ]]; then
+        mkdir -p "$unpack/data" && tar -C "$unpack/data" -xzf "$bundle/data.tar.gz" &&
+            export RAVEL_SHARED_DATA=$unpack/data
+    fi
     kernels_test=$bin_dir/test_gpu_kernels
     forward_test=$bin_dir/test_gpu_forward
     cli=$bin_dir/ravel-cli
