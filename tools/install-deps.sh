@@ -8,6 +8,7 @@ packages=(
     qml6-module-qtquick-window qml6-module-qtquick-templates qml6-module-qtquick-dialogs
     qml6-module-qtqml-workerscript qml6-module-qtqml qml6-module-qt-labs-platform
     qml6-module-qtquick-shapes qml6-module-qt-labs-settings qml6-module-qttest
+    qml6-module-qt-labs-folderlistmodel
     libgl-dev nlohmann-json3-dev libsqlite3-dev libxxhash-dev libutf8proc-dev zlib1g-dev
 )
 missing=()

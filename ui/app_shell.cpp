@@ -63,6 +63,7 @@ bool AppShell::start() {
 
     QString model = options_.modelPath;
     if (model.isEmpty() && options_.loadLastModel) model = settings_->modelPath();
+    if (model.isEmpty() && options_.demoModelFallback) model = model_->demoModelPath();
     if (!model.isEmpty()) model_->load(model);
     return true;
 }

@@ -31,6 +31,8 @@ struct ShellOptions {
     QString databasePath;  // empty: from the settings
     QString modelPath;     // empty: the last model used, if any
     bool loadLastModel = true;
+    // With no model given or remembered, load the bundled demo model (when there is one).
+    bool demoModelFallback = true;
     app::BackendFactory backend;  // empty: the engine
 };
 

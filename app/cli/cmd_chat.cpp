@@ -6,6 +6,7 @@
 #include "chat_db.hpp"
 #include "chat_loop.hpp"
 #include "commands.hpp"
+#include "demo/demo_model.hpp"
 #include "model_options.hpp"
 
 namespace ravel::cli {
@@ -13,12 +14,39 @@ namespace ravel::cli {
 namespace {
 
 const char* kUsage =
-    "usage: ravel-cli chat --model FILE [--db FILE (--new | --conversation ID | --list)]\n"
+    "usage: ravel-cli chat [--model FILE] [--db FILE (--new | --conversation ID | --list)]\n"
     "         [--prompt TEXT]... [--seed N] [--temperature T]\n"
     "         [--top-p P] [--top-k K] [--min-p P] [--presence P] [--frequency F] [--decay D]\n"
     "         [--max-tokens N] [--system TEXT] [--tokenizer world|neox|byte] [--vocab FILE]\n"
     "         [--template world|g1|g1-think|raven] [--chunk N] [--json]\n"
-    "Without --prompt: an interactive chat on stdin (/help lists its commands).\n";
+    "Without --prompt: an interactive chat on stdin (/help lists its commands).\n"
+    "Without --model: the small demo model bundled with Ravel.\n";
+
+// No --model: the bundled demo model (issue 8), said on stderr when a person is typing. Its
+// card recommends greedy decoding without penalties, used unless the sampling is given.
+std::vector<std::string> with_default_model(std::vector<std::string> argv, std::ostream& err) {
+    const auto given = [&](std::string_view name) {
+        const std::string flag = "--" + std::string(name);
+        for (const auto& a : argv) {
+            if (a == flag || a.starts_with(flag + "=")) return true;
+        }
+        return false;
+    };
+    if (given("model")) return argv;
+    const auto demo = demo::find_demo_model();
+    if (demo.empty()) return argv;
+    for (const char* name : {"temperature", "presence", "frequency"}) {
+        if (!given(name)) argv.insert(argv.end(), {"--" + std::string(name), "0"});
+    }
+    if (!given("prompt")) {
+        err << "Using Ravel's small demo model (" << demo.string()
+            << "): it knows greetings, small arithmetic, units, dates and facts about RWKV and "
+               "Ravel. For real conversations pass --model FILE with an RWKV model.\n";
+    }
+    argv.push_back("--model");
+    argv.push_back(demo.string());
+    return argv;
+}
 
 Result<SamplerSettings> sampler_from_args(const Args& args) {
     SamplerSettings s = SamplerSettings::chat_defaults();
@@ -76,7 +104,8 @@ Result<std::unique_ptr<Tokenizer>> tokenizer_from_args(const Args& args, const M
 
 }  // namespace
 
-int cmd_chat(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
+int cmd_chat(const std::vector<std::string>& given, std::ostream& out, std::ostream& err) {
+    const std::vector<std::string> argv = with_default_model(given, err);
     OptionSpec spec{{"model", "prompt", "seed", "temperature", "top-p", "top-k", "min-p",
                      "presence", "frequency", "decay", "max-tokens", "system", "tokenizer",
                      "vocab", "template", "chunk", "dtype", "device", "threads"},

@@ -2,6 +2,7 @@
 
 #include <QDir>
 #include <QJsonDocument>
+#include <QRegularExpression>
 #include <QStandardPaths>
 #include <QThread>
 
@@ -11,7 +12,8 @@ const QList<AppSettings::Default>& AppSettings::defaults() {
     static const QList<Default> table = {
         {"model/path", QString()},
         {"model/recent", QStringList()},
-        {"model/threads", 0},  // 0: all cores
+        {"model/threads", 0},                      // 0: all cores
+        {"model/device", QStringLiteral("auto")},  // a GPU when one can be used, else the CPU
         {"ui/theme", QStringLiteral("system")},
         {"chat/systemPrompt", QString()},
         {"chat/sampling", QString()},     // JSON of SamplingSettings; empty: built-in Balanced
@@ -76,6 +78,15 @@ int AppSettings::threads() const {
 }
 void AppSettings::setThreads(int threads) {
     set("model/threads", std::clamp(threads, 0, 1024));
+}
+
+QString AppSettings::device() const {
+    const QString d = get("model/device").toString().trimmed().toLower();
+    static const QRegularExpression valid(QStringLiteral("^(auto|cpu|cuda(:[0-9]{1,3})?)$"));
+    return valid.match(d).hasMatch() ? d : QStringLiteral("auto");
+}
+void AppSettings::setDevice(const QString& device) {
+    set("model/device", device);
 }
 
 QString AppSettings::theme() const {

@@ -17,6 +17,7 @@ class AppSettings : public QObject {
     Q_PROPERTY(QString modelPath READ modelPath WRITE setModelPath NOTIFY changed)
     Q_PROPERTY(QStringList recentModels READ recentModels NOTIFY changed)
     Q_PROPERTY(int threads READ threads WRITE setThreads NOTIFY changed)
+    Q_PROPERTY(QString device READ device WRITE setDevice NOTIFY changed)
     Q_PROPERTY(QString theme READ theme WRITE setTheme NOTIFY changed)
     Q_PROPERTY(QString systemPrompt READ systemPrompt WRITE setSystemPrompt NOTIFY changed)
     Q_PROPERTY(QString databasePath READ databasePath NOTIFY changed)
@@ -40,6 +41,8 @@ class AppSettings : public QObject {
     Q_INVOKABLE void removeRecentModel(const QString& path);
     int threads() const;
     void setThreads(int threads);
+    QString device() const;  // "auto", "cpu", "cuda" or "cuda:N"
+    void setDevice(const QString& device);
     QString theme() const;  // "system", "light" or "dark"
     void setTheme(const QString& theme);
     QString systemPrompt() const;

@@ -46,6 +46,7 @@ ChatController::ChatController(InferenceWorker* worker, StorageWorker* storage,
             queued);
 
     connect(model_, &ModelController::stateChanged, this, &ChatController::readyChanged);
+    connect(model_, &ModelController::stateChanged, this, &ChatController::onModelChanged);
     connect(generation_, &GenerationSettings::edited, this, &ChatController::onSettingsEdited);
 
     undo_timer_.setSingleShot(true);
@@ -128,7 +129,7 @@ qint64 ChatController::newConversation() {
     c.meta.id = next_conversation_id_++;
     c.meta.title = tr("New conversation");
     c.meta.created = c.meta.updated = QDateTime::currentDateTimeUtc();
-    c.meta.sampling = generation_->defaultValue();
+    c.meta.sampling = startingSampling();
     c.meta.systemPrompt = generation_->defaultSystemPrompt();
     library_.insert(c.meta.id, c);
     refreshSidebarRow(c);
@@ -375,6 +376,26 @@ void ChatController::onFailed(quint64 id, const QString& message) {
         if (it->meta.id == current_) refreshMessages();
     }
     setError(tr("The reply could not be generated: %1").arg(message));
+}
+
+SamplingSettings ChatController::startingSampling() const {
+    return model_->demoModel() ? demo_model_sampling() : generation_->defaultValue();
+}
+
+void ChatController::onModelChanged() {
+    // The demo model answers exactly only when decoding greedily: a conversation not yet begun
+    // (or the panel before the first one) switches to its settings, and back for a real model.
+    if (model_->loading() || model_->demoModel() == demo_active_) return;
+    demo_active_ = model_->demoModel();
+    Conversation* c = current();
+    if (c != nullptr && c->tree.size() > 0) return;
+    const SamplingSettings wanted = startingSampling();
+    if (c != nullptr) {
+        if (c->meta.sampling == wanted) return;
+        c->meta.sampling = wanted;
+        emit saveConversationRequested(c->meta);
+    }
+    if (generation_->value() != wanted) generation_->load(wanted, generation_->systemPrompt());
 }
 
 void ChatController::onSettingsEdited() {

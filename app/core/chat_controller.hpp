@@ -114,6 +114,8 @@ class ChatController : public QObject {
     void onFinished(const ravel::app::GenerationResult& result);
     void onFailed(quint64 id, const QString& message);
     void onSettingsEdited();
+    void onModelChanged();
+    SamplingSettings startingSampling() const;
 
     Conversation* current();
     qint64 addMessage(Conversation& c, qint64 parentId, Role role, const QString& text,
@@ -140,6 +142,7 @@ class ChatController : public QObject {
     qint64 active_conversation_ = 0;
     qint64 active_message_ = 0;
     bool storage_ready_ = false;
+    bool demo_active_ = false;  // the demo model's sampling was applied
     GenerationResult stats_;
     QString error_;
     std::optional<Conversation> pending_delete_;

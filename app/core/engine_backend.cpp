@@ -1,16 +1,26 @@
-// The engine-backed InferenceBackend: loads a model and its tokenizer, renders the chat template,
-// feeds the prompt in chunks, samples and streams text, and makes a resume record after every
-// complete reply. Runs only on the inference thread.
+// The engine-backed InferenceBackend: loads a model and its tokenizer, brings a Session to the
+// point a reply starts from (a reply's snapshot, the cached state after the system prompt, or
+// the beginning), feeds the new turn and lets ravel::generate() -- the same generator
+// `ravel-cli chat` uses -- write the reply. Runs only on the inference thread.
+//
+// Prompts are built exactly as ravel-cli's ChatLoop builds them (system block, then one
+// next_turn() per user message), so the same seed, settings and history give the same reply in
+// both. A reply that did not end at the turn separator gets the separator fed before its
+// snapshot is taken: the state then always ends at a turn boundary, which is what next_turn()
+// would have prepended anyway (no vocabulary token spans "\n\n" and a following letter).
 #include <QCoreApplication>
 #include <QElapsedTimer>
-#include <QFileInfo>
 #include <QRandomGenerator>
 #include <algorithm>
 #include <cctype>
+#include <list>
+#include <thread>
 #include <vector>
 
 #include "inference_backend.hpp"
 #include "ravel/chat_template.hpp"
+#include "ravel/generator.hpp"
+#include "ravel/machine.hpp"
 #include "ravel/model.hpp"
 #include "ravel/model_fingerprint.hpp"
 #include "ravel/resume_record.hpp"
@@ -23,33 +33,11 @@ namespace ravel::app {
 
 namespace {
 
+constexpr int kPromptChunk = 64;         // as ravel-cli chat's default --chunk
+constexpr std::size_t kSystemCache = 4;  // system prompts whose state is kept
+
 std::string utf8(const QString& s) {
     return s.toStdString();
-}
-
-// Tokens that decode to whitespace or digits gain no penalty weight (ChatRWKV's rule).
-std::shared_ptr<const std::vector<bool>> penalty_exempt_mask(const Tokenizer& tokenizer) {
-    auto mask = std::make_shared<std::vector<bool>>(tokenizer.vocab_size(), false);
-    for (std::int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
-        const std::string_view bytes = tokenizer.token_bytes(id);
-        (*mask)[id] = !bytes.empty() && std::all_of(bytes.begin(), bytes.end(), [](char c) {
-            return std::isspace(static_cast<unsigned char>(c)) ||
-                   std::isdigit(static_cast<unsigned char>(c));
-        });
-    }
-    return mask;
-}
-
-ChatRole chat_role(Role role) {
-    switch (role) {
-        case Role::System:
-            return ChatRole::System;
-        case Role::Assistant:
-            return ChatRole::Assistant;
-        case Role::User:
-            break;
-    }
-    return ChatRole::User;
 }
 
 SamplerSettings sampler_settings(const SamplingSettings& s, std::uint64_t seed) {
@@ -70,19 +58,30 @@ SamplerSettings sampler_settings(const SamplingSettings& s, std::uint64_t seed) 
     return out;
 }
 
-// Length of the longest suffix of `text` that begins one of `stops`: held back while
-// streaming, because it may turn out to be stop text the user must not see.
-std::size_t holdback(const std::string& text, const std::vector<std::string>& stops) {
-    std::size_t keep = 0;
-    for (const std::string& stop : stops) {
-        for (std::size_t n = std::min(stop.size() - 1, text.size()); n > keep; --n) {
-            if (text.compare(text.size() - n, n, stop, 0, n) == 0) {
-                keep = n;
-                break;
-            }
-        }
+int resolve_threads(int requested) {
+    if (requested > 0) return requested;
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// "CPU (8 threads, avx2)" or the GPU the model was placed on.
+QString device_label(const Model& model, int threads) {
+    const QString device = QString::fromStdString(model.device());
+    if (device.startsWith(QLatin1String("cuda"))) {
+        return QCoreApplication::translate("Engine", "CUDA GPU (%1)").arg(device);
     }
-    return keep;
+    const QString isa = QString::fromStdString(cpu_kernel_isa());
+    return threads == 1 ? QCoreApplication::translate("Engine", "CPU (1 thread, %1)").arg(isa)
+                        : QCoreApplication::translate("Engine", "CPU (%1 threads, %2)")
+                              .arg(threads)
+                              .arg(isa);
+}
+
+// The LoadOptions::device to ask for. "auto" asks for the GPU; the engine falls back to the CPU
+// and says why when there is none.
+std::string requested_device(const QString& setting) {
+    const QString d = setting.trimmed().toLower();
+    if (d.isEmpty() || d == QLatin1String("auto")) return "cuda";
+    return d.toStdString();
 }
 
 class EngineBackend final : public InferenceBackend {
@@ -96,7 +95,16 @@ class EngineBackend final : public InferenceBackend {
         if (!file) return file.error();
         LoadOptions options;
         options.progress = [&](float f) { return progress(0.9 * f); };
+        options.device = requested_device(request.device);
         auto model = Model::from_file(*file, options);
+        QString fallback_note;
+        if (!model && !model.cancelled() && options.device != "cpu" &&
+            (request.device.isEmpty() || request.device == QLatin1String("auto"))) {
+            // "auto" never fails for want of a GPU: the CPU is always there.
+            fallback_note = QString::fromStdString(model.message());
+            options.device = "cpu";
+            model = Model::from_file(*file, options);
+        }
         if (!model) return model.error();
         const ModelConfig& config = (*model)->config();
 
@@ -129,13 +137,18 @@ class EngineBackend final : public InferenceBackend {
         fingerprint_ = fingerprint_for_runtime(*fingerprint, model_->weight_type());
         chat_ = ChatTemplate(*kind == TokenizerKind::NeoX ? ChatTemplateKind::Raven
                                                           : ChatTemplateKind::World);
+        threads_ = resolve_threads(request.threads);
+        system_cache_.clear();
 
         ModelInfo info;
         info.path = request.path;
         info.format = QString::fromUtf8(file_format_name(file->format()).data());
         info.version = QString::fromUtf8(arch_name(config.arch).data());
         info.tokenizer = QString::fromUtf8(tokenizer_->kind_name().data());
-        info.device = QCoreApplication::translate("Engine", "CPU");
+        info.device = device_label(*model_, threads_);
+        info.deviceNote = model_->device_note().empty()
+                              ? fallback_note
+                              : QString::fromStdString(model_->device_note());
         info.layers = config.n_layer;
         info.width = config.n_embd;
         info.vocab = config.n_vocab;
@@ -146,6 +159,7 @@ class EngineBackend final : public InferenceBackend {
     }
 
     void unload() override {
+        system_cache_.clear();
         model_.reset();
         tokenizer_.reset();
         exempt_.reset();
@@ -158,116 +172,102 @@ class EngineBackend final : public InferenceBackend {
                                              const std::function<bool()>& stop) override {
         if (!model_) return make_error("No model is loaded.");
         GenerationResult result;
-        Session session(model_);
         const std::uint64_t seed = request.sampling.seed >= 0
                                        ? static_cast<std::uint64_t>(request.sampling.seed)
                                        : QRandomGenerator::global()->generate64();
         const SamplerSettings settings = sampler_settings(request.sampling, seed);
         if (auto ok = settings.validate(); !ok) return ok.error();
+        Session session(model_, SessionOptions{threads_});
         Sampler sampler(settings);
         sampler.set_penalty_exempt(exempt_);
 
-        // Resume from the snapshot when it belongs to this model; otherwise replay everything.
+        // Where the reply starts from: a reply's snapshot, the state after the system prompt,
+        // or the beginning. Every starting point ends at a turn boundary.
         int first_turn = 0;
-        if (!request.snapshot.isEmpty() && request.resumeTurns > 0 &&
-            request.resumeTurns <= request.turns.size()) {
-            QElapsedTimer resume_timer;
-            resume_timer.start();
-            if (resume(request, settings, session, sampler)) {
-                first_turn = request.resumeTurns;
-                result.resumeMs = static_cast<double>(resume_timer.nsecsElapsed()) / 1e6;
-            }
-        }
-        std::vector<ChatMessage> messages;
-        if (first_turn == 0 && !request.systemPrompt.trimmed().isEmpty()) {
-            messages.push_back({ChatRole::System, utf8(request.systemPrompt)});
-        }
-        for (qsizetype i = first_turn; i < request.turns.size(); ++i) {
-            messages.push_back({chat_role(request.turns[i].role), utf8(request.turns[i].text)});
-        }
-        const std::vector<std::int32_t> prompt = tokenizer_->encode(chat_.render(messages));
-
-        std::atomic<bool> cancel{false};
+        std::string prompt;
+        double system_ms = 0;
         QElapsedTimer timer;
         timer.start();
-        constexpr int kChunk = 64;
-        for (std::size_t at = 0; at < prompt.size(); at += kChunk) {
-            if (stop()) {
-                result.stopped = true;
-                return result;
+        if (!request.snapshot.isEmpty() && request.resumeTurns > 0 &&
+            request.resumeTurns <= request.turns.size() &&
+            resume(request, settings, session, sampler)) {
+            first_turn = request.resumeTurns;
+            result.resumeMs = static_cast<double>(timer.nsecsElapsed()) / 1e6;
+        } else if (const std::string system = chat_.system_block(utf8(request.systemPrompt));
+                   !system.empty()) {
+            if (const Session* cached = cached_system(system)) {
+                session = *cached;
+                result.resumeMs = static_cast<double>(timer.nsecsElapsed()) / 1e6;
+            } else {
+                timer.restart();
+                const auto tokens = tokenizer_->encode(system);
+                if (auto fed = feed(session, tokens, stop); !fed) return fed.error();
+                if (stop()) {
+                    result.stopped = true;
+                    return result;
+                }
+                result.promptTokens += static_cast<int>(tokens.size());
+                system_ms = static_cast<double>(timer.nsecsElapsed()) / 1e6;
+                remember_system(system, session);
             }
-            const std::size_t n = std::min<std::size_t>(kChunk, prompt.size() - at);
-            FeedOptions options;
-            options.chunk_size = kChunk;
-            options.cancel = &cancel;
-            auto fed = session.feed(std::span(prompt).subspan(at, n), options);
-            if (!fed) return fed.error();
         }
-        const double prompt_s = static_cast<double>(timer.nsecsElapsed()) / 1e9;
-        result.promptTokens = static_cast<int>(prompt.size());
-        result.promptTokensPerSecond = prompt_s > 0 ? prompt.size() / prompt_s : 0;
-
-        std::vector<std::string> stops = settings.stop_sequences;
-        stops.emplace_back(ChatTemplate::kReplyStop);
-        StreamDecoder decoder(*tokenizer_);
-        std::string text;
-        std::size_t streamed = 0;
-        bool ended_at_separator = false;
-        const auto eot = tokenizer_->end_of_text();
+        for (qsizetype i = first_turn; i < request.turns.size(); ++i) {
+            const ChatTurn& turn = request.turns[i];
+            const std::string text = utf8(turn.text);
+            if (turn.role == Role::User) {
+                prompt += chat_.next_turn(text, true);
+            } else if (turn.role == Role::Assistant) {
+                // An earlier reply (no snapshot at hand): as generated, then the separator. The
+                // preceding user turn already ends with the assistant prefix.
+                const std::string cleaned = clean_message_text(text);
+                prompt +=
+                    (cleaned.empty() ? "" : " ") + cleaned + std::string(ChatTemplate::kReplyStop);
+            } else {
+                prompt += chat_.system_block(text);
+            }
+        }
+        const std::vector<std::int32_t> tokens = tokenizer_->encode(prompt);
         timer.restart();
-        int generated = 0;
-        while (generated < settings.max_tokens) {
-            if (stop()) {
-                result.stopped = true;
-                break;
-            }
-            std::vector<std::int32_t> bans;
-            if (generated == 0 && eot) bans.push_back(*eot);
-            const std::int32_t token = sampler.sample(session.logits(), bans);
-            if (token < 0 || (eot && token == *eot)) break;
-            sampler.accept(token);
-            ++generated;
-            auto stepped = session.step(token);
-            if (!stepped) return stepped.error();
-            text += decoder.push(token);
-            std::size_t cut = std::string::npos;
-            for (const std::string& s : stops) cut = std::min(cut, text.find(s));
-            if (cut != std::string::npos) {
-                ended_at_separator = text.compare(cut, ChatTemplate::kReplyStop.size(),
-                                                  ChatTemplate::kReplyStop) == 0;
-                text.resize(cut);
-                break;
-            }
-            const std::size_t safe = text.size() - holdback(text, stops);
-            if (safe > streamed) {
-                emit_text(text, streamed, safe, on_text);
-            }
+        if (auto fed = feed(session, tokens, stop); !fed) return fed.error();
+        if (stop()) {
+            result.stopped = true;
+            return result;
         }
-        if (!result.stopped && !ended_at_separator) text += decoder.flush();
-        emit_text(text, streamed, text.size(), on_text);
-        const double gen_s = static_cast<double>(timer.nsecsElapsed()) / 1e9;
-        result.generatedTokens = generated;
-        result.generationTokensPerSecond = gen_s > 0 ? generated / gen_s : 0;
-        result.text = QString::fromStdString(text).trimmed();
+        const double prompt_ms = static_cast<double>(timer.nsecsElapsed()) / 1e6 + system_ms;
+        result.promptTokens += static_cast<int>(tokens.size());
+        result.promptTokensPerSecond = prompt_ms > 0 ? result.promptTokens * 1000.0 / prompt_ms : 0;
+
+        // The reply itself: ravel::generate(), streaming what the reader sees (the space the
+        // model writes after "Assistant:" is dropped, as ravel-cli chat does).
+        GenerateOptions options;
+        options.chunk_size = kPromptChunk;
+        options.stop_sequences = {std::string(ChatTemplate::kReplyStop)};
+        bool started = false;
+        const PieceCallback shown = [&](std::string_view piece) {
+            if (!started) {
+                const std::size_t first = piece.find_first_not_of(" \t\n\r");
+                if (first == std::string_view::npos) return !stop();
+                piece.remove_prefix(first);
+                started = true;
+            }
+            on_text(QString::fromUtf8(piece.data(), static_cast<qsizetype>(piece.size())));
+            return !stop();
+        };
+        auto generated = ravel::generate(session, *tokenizer_, sampler, {}, options, shown);
+        if (!generated) return generated.error();
+        result.stopped = generated->stop_reason == StopReason::Callback ||
+                         generated->stop_reason == StopReason::Cancelled;
+        result.generatedTokens = static_cast<int>(generated->generated_tokens);
+        result.generationTokensPerSecond = generated->generation_tokens_per_s();
+        result.text = QString::fromStdString(generated->text).trimmed();
 
         if (!result.stopped) {
-            // Every snapshot ends after the turn separator, so the next turn appends directly.
-            if (!ended_at_separator) {
+            if (!generated->ended_at_blank_line()) {
                 const auto sep = tokenizer_->encode(ChatTemplate::kReplyStop);
                 auto fed = session.feed(sep);
                 if (!fed) return fed.error();
             }
-            ResumeRecord record;
-            record.state = session.state();
-            const auto logits = session.logits();
-            record.logits.assign(logits.begin(), logits.end());
-            record.sampler = sampler.save();
-            record.token_count = session.tokens_processed();
-            record.model = fingerprint_;
-            record.tokenizer_id = tokenizer_->id();
-            const std::vector<std::byte> blob = encode_resume_record(record);
-            result.snapshot = QByteArray(reinterpret_cast<const char*>(blob.data()),
-                                         static_cast<qsizetype>(blob.size()));
+            result.snapshot = snapshot(session, sampler);
         }
         result.contextTokens = static_cast<qint64>(session.tokens_processed());
         result.stateBytes = static_cast<qint64>(session.state().values().size() * sizeof(float));
@@ -275,16 +275,33 @@ class EngineBackend final : public InferenceBackend {
     }
 
   private:
-    // Streams text[from, to), dropping the whitespace a reply starts with.
-    static void emit_text(const std::string& text, std::size_t& from, std::size_t to,
-                          const std::function<void(const QString&)>& on_text) {
-        if (to <= from) return;
-        if (from == 0) {
-            while (from < to && std::isspace(static_cast<unsigned char>(text[from]))) ++from;
+    // Feeds `tokens` chunk by chunk, checking `stop` between chunks: a long prompt can be
+    // abandoned without waiting for it.
+    static Result<void> feed(Session& session, const std::vector<std::int32_t>& tokens,
+                             const std::function<bool()>& stop) {
+        for (std::size_t at = 0; at < tokens.size(); at += kPromptChunk) {
+            if (stop()) return {};
+            const std::size_t n = std::min<std::size_t>(kPromptChunk, tokens.size() - at);
+            FeedOptions options;
+            options.chunk_size = kPromptChunk;
+            auto fed = session.feed(std::span(tokens).subspan(at, n), options);
+            if (!fed) return fed.error();
         }
-        if (to > from)
-            on_text(QString::fromUtf8(text.data() + from, static_cast<qsizetype>(to - from)));
-        from = std::max(from, to);
+        return {};
+    }
+
+    QByteArray snapshot(const Session& session, const Sampler& sampler) const {
+        ResumeRecord record;
+        record.state = session.state();
+        const auto logits = session.logits();
+        record.logits.assign(logits.begin(), logits.end());
+        record.sampler = sampler.save();
+        record.token_count = session.tokens_processed();
+        record.model = fingerprint_;
+        record.tokenizer_id = tokenizer_->id();
+        const std::vector<std::byte> blob = encode_resume_record(record);
+        return QByteArray(reinterpret_cast<const char*>(blob.data()),
+                          static_cast<qsizetype>(blob.size()));
     }
 
     bool resume(const GenerationRequest& request, const SamplerSettings& settings, Session& session,
@@ -301,11 +318,30 @@ class EngineBackend final : public InferenceBackend {
         return true;
     }
 
+    // The state after a system prompt, so a new conversation (or a new first message) with the
+    // same system prompt does not process it again. Most recently used first.
+    const Session* cached_system(const std::string& block) {
+        for (auto it = system_cache_.begin(); it != system_cache_.end(); ++it) {
+            if (it->first == block) {
+                system_cache_.splice(system_cache_.begin(), system_cache_, it);
+                return &system_cache_.front().second;
+            }
+        }
+        return nullptr;
+    }
+
+    void remember_system(const std::string& block, const Session& session) {
+        system_cache_.emplace_front(block, session);
+        while (system_cache_.size() > kSystemCache) system_cache_.pop_back();
+    }
+
     std::shared_ptr<const Model> model_;
     std::unique_ptr<Tokenizer> tokenizer_;
     std::shared_ptr<const std::vector<bool>> exempt_;
     ModelFingerprint fingerprint_;
     ChatTemplate chat_;
+    int threads_ = 1;
+    std::list<std::pair<std::string, Session>> system_cache_;
 };
 
 }  // namespace

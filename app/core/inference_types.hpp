@@ -23,15 +23,17 @@ struct ChatTurn {
 struct LoadRequest {
     quint64 id = 0;
     QString path;
-    int threads = 0;  // 0: let the engine choose
+    int threads = 0;  // 0: every hardware thread
+    QString device;   // "auto" (a GPU when one can be used, else the CPU), "cpu", "cuda[:N]"
 };
 
 struct ModelInfo {
     QString path;
-    QString format;     // "pth", "safetensors", "gguf"
-    QString version;    // RWKV architecture, e.g. "7"
-    QString tokenizer;  // "byte", "world", "neox"
-    QString device;     // "CPU (8 threads)" or the GPU name
+    QString format;      // "pth", "safetensors", "gguf"
+    QString version;     // RWKV architecture, e.g. "7"
+    QString tokenizer;   // "byte", "world", "neox"
+    QString device;      // "CPU (8 threads, avx2)" or the GPU
+    QString deviceNote;  // why the model runs on the CPU although a GPU was wanted; or empty
     int layers = 0;
     int width = 0;
     int vocab = 0;

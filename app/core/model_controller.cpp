@@ -5,6 +5,7 @@
 #include <QLocale>
 
 #include "app_settings.hpp"
+#include "demo/demo_model.hpp"
 #include "inference_worker.hpp"
 
 namespace ravel::app {
@@ -36,6 +37,7 @@ QVariantMap ModelController::infoMap() const {
             {QStringLiteral("parameters"), locale.toString(info_.parameters)},
             {QStringLiteral("tokenizer"), info_.tokenizer},
             {QStringLiteral("device"), info_.device},
+            {QStringLiteral("deviceNote"), info_.deviceNote},
             {QStringLiteral("stateSize"), locale.formattedDataSize(info_.stateBytes)},
             {QStringLiteral("loadMs"), qRound(info_.loadMs)}};
 }
@@ -47,6 +49,25 @@ QString ModelController::modelName() const {
     return file.completeBaseName() == QLatin1String("model")
                ? file.dir().dirName() + QLatin1Char('/') + file.fileName()
                : file.fileName();
+}
+
+bool ModelController::demoModel() const {
+    return loaded_ && demo::is_demo_model(info_.path.toStdString());
+}
+
+QString ModelController::demoModelPath() const {
+    return QString::fromStdString(demo::find_demo_model().string());
+}
+
+void ModelController::loadDemoModel() {
+    const QString path = demoModelPath();
+    if (path.isEmpty()) {
+        setError(
+            tr("This installation has no demo model. Open an RWKV model file with Open "
+               "model."));
+        return;
+    }
+    load(path);
 }
 
 void ModelController::load(const QString& pathOrUrl) {
@@ -70,7 +91,8 @@ void ModelController::load(const QString& pathOrUrl) {
     progress_ = 0;
     emit progressChanged();
     emit stateChanged();
-    emit loadRequested(LoadRequest{loading_id_, file.absoluteFilePath(), settings_->threads()});
+    emit loadRequested(LoadRequest{loading_id_, file.absoluteFilePath(), settings_->threads(),
+                                   settings_->device()});
 }
 
 void ModelController::cancelLoad() {
@@ -102,8 +124,12 @@ void ModelController::onLoaded(quint64 id, const ModelInfo& info) {
     loading_id_ = 0;
     loaded_ = true;
     info_ = info;
-    settings_->setModelPath(info.path);
-    settings_->addRecentModel(info.path);
+    // The demo model is what Ravel falls back to anyway; remembering it would hide that a real
+    // model was never chosen (and its path changes when Ravel moves).
+    if (!demo::is_demo_model(info.path.toStdString())) {
+        settings_->setModelPath(info.path);
+        settings_->addRecentModel(info.path);
+    }
     emit stateChanged();
 }
 

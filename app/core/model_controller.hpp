@@ -21,6 +21,9 @@ class ModelController : public QObject {
     Q_PROPERTY(QString errorMessage READ errorMessage NOTIFY errorChanged)
     Q_PROPERTY(QVariantMap info READ infoMap NOTIFY stateChanged)
     Q_PROPERTY(QString modelName READ modelName NOTIFY stateChanged)
+    // The small model bundled with Ravel is loaded (the UI says so and how to open a real one).
+    Q_PROPERTY(bool demoModel READ demoModel NOTIFY stateChanged)
+    Q_PROPERTY(QString demoModelPath READ demoModelPath CONSTANT)
   public:
     ModelController(InferenceWorker* worker, AppSettings* settings, QObject* parent = nullptr);
 
@@ -31,9 +34,13 @@ class ModelController : public QObject {
     const ModelInfo& info() const { return info_; }
     QVariantMap infoMap() const;
     QString modelName() const;
+    bool demoModel() const;
+    // The bundled demo model ("" when this installation has none).
+    QString demoModelPath() const;
 
     // Accepts a local path or a file: URL (from a file dialog).
     Q_INVOKABLE void load(const QString& pathOrUrl);
+    Q_INVOKABLE void loadDemoModel();
     Q_INVOKABLE void cancelLoad();
     Q_INVOKABLE void unload();
     Q_INVOKABLE void clearError();

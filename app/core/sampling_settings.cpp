@@ -126,4 +126,14 @@ SamplingSettings builtin_preset(const QString& name) {
     return s;
 }
 
+SamplingSettings demo_model_sampling() {
+    SamplingSettings s;
+    s.temperature = 0;
+    s.topP = 1.0;
+    s.presencePenalty = 0;
+    s.frequencyPenalty = 0;
+    s.maxTokens = 200;
+    return s;
+}
+
 }  // namespace ravel::app

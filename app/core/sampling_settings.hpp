@@ -43,6 +43,11 @@ const QList<SamplingParameterInfo>& sampling_parameters();
 QList<QString> builtin_preset_names();
 SamplingSettings builtin_preset(const QString& name);
 
+// What conversations start with while the bundled demo model is loaded: greedy decoding with no
+// repetition penalties, as its model card (resources/models/README.md) recommends -- the model
+// answers sums and facts exactly, and a penalty on digits it already wrote would break that.
+SamplingSettings demo_model_sampling();
+
 }  // namespace ravel::app
 
 Q_DECLARE_METATYPE(ravel::app::SamplingSettings)

@@ -12,7 +12,7 @@ endforeach()
 # The real engine behind the worker, on a shared test model.
 ravel_add_test(test_app_engine_backend
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_app_engine_backend.cpp
-    LIBS ravel_app
+    LIBS ravel_app ravel_cli
     LABELS conformance
     TIMEOUT 300)
 if(TARGET test_app_engine_backend)

@@ -1,11 +1,16 @@
 // The engine-backed InferenceBackend on a real shared model: it loads with progress, reports
-// model information, streams a reply, and a reply resumed from its snapshot equals the same
-// reply computed by replaying the transcript. Bad files and cancelled loads are errors with
-// messages, not crashes.
+// model information (the device with its thread count and kernel set), streams a reply, and a
+// reply resumed from its snapshot equals the same reply computed by replaying the transcript.
+// The state after a system prompt is kept, so the next conversation does not process it again.
+// On the bundled demo model, the app's replies equal `ravel-cli chat`'s (its ChatLoop) for the
+// same seed, settings and history. Bad files and cancelled loads are errors with messages.
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "chat_loop.hpp"
+#include "demo/demo_model.hpp"
 #include "inference_backend.hpp"
+#include "ravel/machine.hpp"
 #include "test_data.hpp"
 
 using namespace ravel;
@@ -27,7 +32,7 @@ class TestAppEngineBackend : public QObject {
         RAVEL_REQUIRE_SHARED_DATA();
         auto backend = make_engine_backend();
         QList<double> progress;
-        auto info = backend->load(LoadRequest{1, modelPath(), 0}, [&](double f) {
+        auto info = backend->load(LoadRequest{1, modelPath(), 0, {}}, [&](double f) {
             progress.append(f);
             return true;
         });
@@ -43,6 +48,102 @@ class TestAppEngineBackend : public QObject {
         QVERIFY(info->stateBytes > 0);
         QVERIFY(!progress.isEmpty());
         QCOMPARE(progress.last(), 1.0);
+        // No GPU build is asked for explicitly, so the CPU runs it with the threads given.
+        auto three =
+            backend->load(LoadRequest{2, modelPath(), 3, "cpu"}, [](double) { return true; });
+        QVERIFY(three.ok());
+        QCOMPARE(three->device,
+                 QString("CPU (3 threads, %1)").arg(QString::fromStdString(cpu_kernel_isa())));
+        QVERIFY(three->deviceNote.isEmpty());
+    }
+
+    void systemPromptStateIsKept() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        auto backend = make_engine_backend();
+        QVERIFY(
+            backend->load(LoadRequest{1, modelPath(), 0, {}}, [](double) { return true; }).ok());
+        GenerationRequest r;
+        r.id = 1;
+        r.systemPrompt = "You are a helpful assistant who answers briefly.";
+        r.turns = {ChatTurn{Role::User, "Hi"}};
+        r.sampling.seed = 7;
+        r.sampling.maxTokens = 20;
+        auto never = [] { return false; };
+        auto first = backend->generate(
+            r, [](const QString&) {}, never);
+        QVERIFY(first.ok());
+        QCOMPARE(first->resumeMs, -1.0);
+        const int user_tokens = int(QByteArray("User: Hi\n\nAssistant:").size());
+        const int system_tokens =
+            int(QByteArray("System: " + r.systemPrompt.toUtf8() + "\n\n").size());
+        QCOMPARE(first->promptTokens, system_tokens + user_tokens);
+        // Another conversation with the same system prompt starts from the kept state: only the
+        // user turn is processed, and the reply is the same as from scratch.
+        r.id = 2;
+        auto second = backend->generate(
+            r, [](const QString&) {}, never);
+        QVERIFY(second.ok());
+        QVERIFY(second->resumeMs >= 0);
+        QCOMPARE(second->promptTokens, user_tokens);
+        QCOMPARE(second->text, first->text);
+        QCOMPARE(second->contextTokens, first->contextTokens);
+        QCOMPARE(second->snapshot, first->snapshot);
+    }
+
+    // The app and `ravel-cli chat` run the same generator over the same prompts, so for the same
+    // seed, settings and history they write the same replies (turn 2 continues from turn 1's
+    // snapshot in the app, from the live session in the CLI).
+    void sameRepliesAsCliChat() {
+        const auto demo_path = demo::find_demo_model();
+        if (demo_path.empty()) QSKIP("the bundled demo model is not in this tree");
+        const QString system = "You are Ravel's assistant.";
+        const QStringList prompts = {"What is 2+3?", "And what is 7 times 6?"};
+
+        SamplingSettings app_sampling;  // Balanced: ChatRWKV's chat defaults, as the CLI's
+        app_sampling.seed = 42;
+        app_sampling.maxTokens = 48;
+        auto backend = make_engine_backend();
+        QVERIFY(backend
+                    ->load(LoadRequest{1, QString::fromStdString(demo_path.string()), 2, "cpu"},
+                           [](double) { return true; })
+                    .ok());
+        GenerationRequest r;
+        r.systemPrompt = system;
+        r.sampling = app_sampling;
+        QStringList app_replies;
+        QByteArray snapshot;
+        for (const QString& prompt : prompts) {
+            r.id++;
+            if (!snapshot.isEmpty()) {
+                r.snapshot = snapshot;
+                r.resumeTurns = int(r.turns.size());
+            }
+            r.turns.append(ChatTurn{Role::User, prompt});
+            auto reply = backend->generate(
+                r, [](const QString&) {}, [] { return false; });
+            QVERIFY2(reply.ok(), reply.ok() ? "" : reply.message().c_str());
+            if (!r.snapshot.isEmpty()) QVERIFY(reply->resumeMs >= 0);
+            app_replies.append(reply->text);
+            snapshot = reply->snapshot;
+            r.turns.append(ChatTurn{Role::Assistant, reply->text});
+        }
+
+        auto model = Model::load(demo_path);
+        QVERIFY(model.ok());
+        auto tokenizer = load_tokenizer(TokenizerKind::Byte, {});
+        QVERIFY(tokenizer.ok());
+        cli::ChatConfig config;
+        config.sampler = SamplerSettings::chat_defaults();
+        config.sampler.seed = 42;
+        config.sampler.max_tokens = 48;
+        config.system = system.toStdString();
+        cli::ChatLoop chat(*model, std::move(tokenizer).value(), config);
+        for (int i = 0; i < prompts.size(); ++i) {
+            auto turn = chat.send(prompts[i].toStdString());
+            QVERIFY(turn.ok());
+            QCOMPARE(app_replies[i], QString::fromStdString(turn->reply));
+        }
+        QVERIFY(!app_replies[0].isEmpty());
     }
 
     void badFileAndCancelledLoad() {
@@ -53,12 +154,13 @@ class TestAppEngineBackend : public QObject {
         QVERIFY(junk.open(QIODevice::WriteOnly));
         junk.write(QByteArray(1000, 'j'));
         junk.close();
-        auto bad = backend->load(LoadRequest{1, junk.fileName(), 0}, [](double) { return true; });
+        auto bad =
+            backend->load(LoadRequest{1, junk.fileName(), 0, {}}, [](double) { return true; });
         QVERIFY(!bad.ok());
         QVERIFY(!bad.message().empty());
         QVERIFY(!backend->loaded());
         auto cancelled =
-            backend->load(LoadRequest{2, modelPath(), 0}, [](double) { return false; });
+            backend->load(LoadRequest{2, modelPath(), 0, {}}, [](double) { return false; });
         QVERIFY(cancelled.cancelled());
         QVERIFY(!backend->loaded());
     }
@@ -66,7 +168,8 @@ class TestAppEngineBackend : public QObject {
     void resumedReplyEqualsReplayedReply() {
         RAVEL_REQUIRE_SHARED_DATA();
         auto backend = make_engine_backend();
-        QVERIFY(backend->load(LoadRequest{1, modelPath(), 0}, [](double) { return true; }).ok());
+        QVERIFY(
+            backend->load(LoadRequest{1, modelPath(), 0, {}}, [](double) { return true; }).ok());
         GenerationRequest first;
         first.id = 1;
         first.turns = {ChatTurn{Role::User, "Tell me a story."}};
@@ -110,7 +213,8 @@ class TestAppEngineBackend : public QObject {
     void stopEndsTheReply() {
         RAVEL_REQUIRE_SHARED_DATA();
         auto backend = make_engine_backend();
-        QVERIFY(backend->load(LoadRequest{1, modelPath(), 0}, [](double) { return true; }).ok());
+        QVERIFY(
+            backend->load(LoadRequest{1, modelPath(), 0, {}}, [](double) { return true; }).ok());
         GenerationRequest r;
         r.turns = {ChatTurn{Role::User, "Hello"}};
         r.sampling.maxTokens = 1000;

@@ -30,8 +30,9 @@ class TestAppWorker : public QObject {
 
     void loadOk(InferenceHost& host) {
         QSignalSpy loaded(host.worker(), &InferenceWorker::modelLoaded);
-        QMetaObject::invokeMethod(host.worker(), "loadModel", Qt::QueuedConnection,
-                                  Q_ARG(ravel::app::LoadRequest, (LoadRequest{1, "good.pth", 0})));
+        QMetaObject::invokeMethod(
+            host.worker(), "loadModel", Qt::QueuedConnection,
+            Q_ARG(ravel::app::LoadRequest, (LoadRequest{1, "good.pth", 0, {}})));
         QVERIFY(waitCount(loaded, 1, 5000));
     }
 
@@ -132,7 +133,7 @@ class TestAppWorker : public QObject {
         QSignalSpy failed(host->worker(), &InferenceWorker::loadFailed);
         QSignalSpy loaded(host->worker(), &InferenceWorker::modelLoaded);
         QMetaObject::invokeMethod(host->worker(), "loadModel", Qt::QueuedConnection,
-                                  Q_ARG(ravel::app::LoadRequest, (LoadRequest{9, "m.pth", 0})));
+                                  Q_ARG(ravel::app::LoadRequest, (LoadRequest{9, "m.pth", 0, {}})));
         QVERIFY(waitCount(progress, 1, 5000));
         host->worker()->requestCancelLoad(9);
         QVERIFY(waitCount(failed, 1, 5000));
@@ -156,8 +157,9 @@ class TestAppWorker : public QObject {
         test::FakeBackendKnobs knobs;
         auto host = makeHost(&knobs);
         QSignalSpy failed(host->worker(), &InferenceWorker::loadFailed);
-        QMetaObject::invokeMethod(host->worker(), "loadModel", Qt::QueuedConnection,
-                                  Q_ARG(ravel::app::LoadRequest, (LoadRequest{1, "bad.pth", 0})));
+        QMetaObject::invokeMethod(
+            host->worker(), "loadModel", Qt::QueuedConnection,
+            Q_ARG(ravel::app::LoadRequest, (LoadRequest{1, "bad.pth", 0, {}})));
         QVERIFY(waitCount(failed, 1, 5000));
         QVERIFY(!failed.at(0).at(2).toBool());
         QVERIFY(failed.at(0).at(1).toString().contains("not an RWKV model"));

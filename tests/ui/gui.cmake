@@ -11,3 +11,17 @@ if(TARGET ravel_ui)
             ENVIRONMENT "QT_QPA_PLATFORM=offscreen;QT_QUICK_BACKEND=software")
     endif()
 endif()
+
+# First run on the bundled demo model: no model configured, "What is 2+3?" gets "5".
+if(TARGET ravel_ui)
+    ravel_add_test(test_gui_demo
+        SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_gui_demo.cpp
+        LIBS ravel_ui
+        LABELS gui
+        TIMEOUT 300)
+    if(TARGET test_gui_demo)
+        set_target_properties(test_gui_demo PROPERTIES AUTOMOC ON)
+        set_tests_properties(test_gui_demo PROPERTIES
+            ENVIRONMENT "QT_QPA_PLATFORM=offscreen;QT_QUICK_BACKEND=software")
+    endif()
+endif()

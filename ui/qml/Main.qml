@@ -64,6 +64,9 @@ ApplicationWindow {
             ErrorBanner {
                 Layout.fillWidth: true
             }
+            DemoBanner {
+                Layout.fillWidth: true
+            }
             ChatView {
                 id: chatView
                 Layout.fillWidth: true

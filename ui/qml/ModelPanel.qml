@@ -92,6 +92,31 @@ ScrollView {
                 color: Theme.mutedText
                 text: qsTr("Open an RWKV model file to start chatting. Ravel reads BlinkDL .pth checkpoints, .safetensors and GGUF files, RWKV versions 4, 5.2, 6 and 7.")
             }
+            Button {
+                objectName: "loadDemoModelButton"
+                visible: !Models.loaded && !Models.loading && Models.demoModelPath.length > 0
+                text: qsTr("Use the demo model")
+                Accessible.name: qsTr("Load Ravel's small built-in demo model")
+                ToolTip.visible: hovered
+                ToolTip.text: qsTr("A small RWKV-7 model bundled with Ravel: greetings, arithmetic, units, dates and facts about RWKV and Ravel")
+                onClicked: Models.loadDemoModel()
+            }
+            Label {
+                objectName: "demoModelNote"
+                Layout.preferredWidth: scroll.availableWidth - 24
+                visible: Models.demoModel
+                wrapMode: Text.Wrap
+                color: Theme.mutedText
+                text: qsTr("This is Ravel's small built-in demo model. It only knows greetings, small arithmetic, unit conversions, dates and facts about RWKV and Ravel. Open a real RWKV model with Open model… for real conversations.")
+            }
+            Label {
+                objectName: "deviceNote"
+                Layout.preferredWidth: scroll.availableWidth - 24
+                visible: Models.loaded && String(Models.info.deviceNote).length > 0
+                wrapMode: Text.Wrap
+                color: Theme.mutedText
+                text: qsTr("Running on the CPU: %1").arg(String(Models.info.deviceNote))
+            }
             GridLayout {
                 Layout.fillWidth: true
                 visible: Models.loaded
