@@ -28,7 +28,7 @@ int main(int argc, char* argv[]) {
         QStringLiteral("screenshot"),
         QCoreApplication::translate("main",
                                     "Render the main screens, light and dark, into DIR as PNG "
-                                    "files and exit (needs --model)."),
+                                    "files and exit (on --model, else the demo model)."),
         QStringLiteral("DIR"));
     parser.addOptions({model, db, screenshot});
     parser.process(app);

@@ -12,6 +12,7 @@
 #include "app_shell.hpp"
 #include "chat_controller.hpp"
 #include "generation_settings.hpp"
+#include "message_list_model.hpp"
 #include "model_controller.hpp"
 #include "theme.hpp"
 
@@ -52,50 +53,56 @@ bool grab(AppShell& shell, const QString& dir, const QString& name) {
 }  // namespace
 
 int render_screenshots(const QString& directory, const QString& modelPath) {
-    if (modelPath.isEmpty()) {
-        std::fprintf(stderr, "ravel: --screenshot needs --model FILE\n");
-        return 2;
-    }
     if (!QDir().mkpath(directory)) {
         std::fprintf(stderr, "ravel: cannot create %s\n", qPrintable(directory));
         return 1;
     }
     // A private settings file and database: screenshots never touch the user's conversations.
+    // With no --model, the app does what it does on a first run: it opens the demo model.
     QTemporaryDir scratch;
     ShellOptions options;
     options.settingsFile = scratch.filePath(QStringLiteral("settings.ini"));
     options.databasePath = scratch.filePath(QStringLiteral("conversations.sqlite"));
     options.loadLastModel = false;
+    options.modelPath = modelPath;
     AppShell shell(options);
     if (!shell.start() || shell.window() == nullptr) return 1;
     QQuickWindow* window = shell.window();
     window->resize(1280, 800);
     window->setProperty("panelIndex", 0);
     if (!wait_until([&] { return shell.chat()->storageReady(); }, 10000)) return 1;
-    if (!grab(shell, directory, QStringLiteral("welcome"))) return 1;
-
-    shell.model()->load(modelPath);
     if (!wait_until([&] { return !shell.model()->loading(); }, 120000) ||
         !shell.model()->loaded()) {
-        std::fprintf(stderr, "ravel: the model did not load: %s\n",
+        std::fprintf(stderr, "ravel: no model loaded (%s); pass --model FILE\n",
                      qPrintable(shell.model()->errorMessage()));
         return 1;
     }
-    shell.generation()->applyPreset(QStringLiteral("Balanced"));
-    shell.generation()->setSeed(7);
+    if (!grab(shell, directory, QStringLiteral("welcome"))) return 1;
+
+    if (!shell.model()->demoModel()) {
+        shell.generation()->applyPreset(QStringLiteral("Balanced"));
+        shell.generation()->setSeed(7);
+    }
     shell.generation()->setMaxTokens(120);
     const auto ask = [&](const QString& text) {
         return shell.chat()->send(text) &&
                wait_until([&] { return !shell.chat()->busy(); }, 120000);
     };
-    if (!ask(QStringLiteral("Tell me a short story about a fox in the snow.")) ||
-        !ask(QStringLiteral("What happened next?"))) {
-        std::fprintf(stderr, "ravel: generation failed: %s\n",
-                     qPrintable(shell.chat()->errorMessage()));
-        return 1;
+    // Questions the demo model was trained to answer (a real model answers them too).
+    for (const char* question :
+         {"Hello!", "What is 23+45?", "How many centimeters are in 7 meters?", "What is RWKV?"}) {
+        if (!ask(QString::fromUtf8(question))) {
+            std::fprintf(stderr, "ravel: generation failed: %s\n",
+                         qPrintable(shell.chat()->errorMessage()));
+            return 1;
+        }
     }
-    // A second version of the last reply, so the ‹ 2/2 › branch control shows.
-    shell.chat()->regenerate();
+    // A second version of the last question, so the ‹ 2/2 › branch control shows.
+    auto* messages = shell.chat()->messages();
+    const qint64 last_user =
+        messages->data(messages->index(messages->rowCount() - 2), app::MessageListModel::IdRole)
+            .toLongLong();
+    shell.chat()->editMessage(last_user, QStringLiteral("What is Ravel?"));
     wait_until([&] { return !shell.chat()->busy(); }, 120000);
     if (!grab(shell, directory, QStringLiteral("chat"))) return 1;
     window->setProperty("panelIndex", 1);

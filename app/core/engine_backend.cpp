@@ -101,7 +101,8 @@ class EngineBackend final : public InferenceBackend {
         if (!model && !model.cancelled() && options.device != "cpu" &&
             (request.device.isEmpty() || request.device == QLatin1String("auto"))) {
             // "auto" never fails for want of a GPU: the CPU is always there.
-            fallback_note = QString::fromStdString(model.message());
+            fallback_note =
+                QStringLiteral("running on the CPU: ") + QString::fromStdString(model.message());
             options.device = "cpu";
             model = Model::from_file(*file, options);
         }

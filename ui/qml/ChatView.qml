@@ -53,8 +53,9 @@ Item {
                     horizontalAlignment: Text.AlignHCenter
                     wrapMode: Text.Wrap
                     color: Theme.mutedText
-                    text: Chat.ready ? qsTr("Ask anything. Each conversation keeps the model's state, so you can close it today and continue tomorrow instantly — or branch from any message.")
-                                     : Chat.blockedReason
+                    text: !Chat.ready ? Chat.blockedReason
+                          : Models.demoModel ? qsTr("The demo model answers sums, unit conversions, days and months, and questions about RWKV and Ravel. Try “What is 2+3?”, “How many centimeters are in 7 meters?” or “What is RWKV?”.")
+                          : qsTr("Ask anything. Each conversation keeps the model's state, so you can close it today and continue tomorrow instantly — or branch from any message.")
                 }
             }
         }

@@ -15,6 +15,7 @@ Rectangle {
 
     FileDialog {
         id: openDialog
+        objectName: "demoOpenDialog"
         title: qsTr("Open an RWKV model")
         nameFilters: [qsTr("RWKV models (*.pth *.safetensors *.gguf)"), qsTr("All files (*)")]
         onAccepted: Models.load(selectedFile)

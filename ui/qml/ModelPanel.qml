@@ -115,7 +115,9 @@ ScrollView {
                 visible: Models.loaded && String(Models.info.deviceNote).length > 0
                 wrapMode: Text.Wrap
                 color: Theme.mutedText
-                text: qsTr("Running on the CPU: %1").arg(String(Models.info.deviceNote))
+                // The engine's own sentence, e.g. "running on the CPU: no CUDA driver found".
+                readonly property string note: String(Models.info.deviceNote)
+                text: note.charAt(0).toUpperCase() + note.slice(1)
             }
             GridLayout {
                 Layout.fillWidth: true
