@@ -170,7 +170,7 @@ class EngineBackend final : public InferenceBackend {
 
     ravel::Result<GenerationResult> generate(const GenerationRequest& request,
                                              const std::function<void(const QString&)>& on_text,
-                                             const std::function<bool()>& stop) override {
+                                             const std::atomic<bool>& stop) override {
         if (!model_) return make_error("No model is loaded.");
         GenerationResult result;
         const std::uint64_t seed = request.sampling.seed >= 0
@@ -202,8 +202,11 @@ class EngineBackend final : public InferenceBackend {
             } else {
                 timer.restart();
                 const auto tokens = tokenizer_->encode(system);
-                if (auto fed = feed(session, tokens, stop); !fed) return fed.error();
-                if (stop()) {
+                FeedOptions feed;
+                feed.chunk_size = kPromptChunk;
+                feed.cancel = &stop;
+                if (auto fed = session.feed(tokens, feed); !fed) {
+                    if (!fed.cancelled()) return fed.error();
                     result.stopped = true;
                     return result;
                 }
@@ -228,36 +231,31 @@ class EngineBackend final : public InferenceBackend {
             }
         }
         const std::vector<std::int32_t> tokens = tokenizer_->encode(prompt);
-        timer.restart();
-        if (auto fed = feed(session, tokens, stop); !fed) return fed.error();
-        if (stop()) {
-            result.stopped = true;
-            return result;
-        }
-        const double prompt_ms = static_cast<double>(timer.nsecsElapsed()) / 1e6 + system_ms;
-        result.promptTokens += static_cast<int>(tokens.size());
-        result.promptTokensPerSecond = prompt_ms > 0 ? result.promptTokens * 1000.0 / prompt_ms : 0;
 
-        // The reply itself: ravel::generate(), streaming what the reader sees (the space the
-        // model writes after "Assistant:" is dropped, as ravel-cli chat does).
+        // The new turn and the reply: ravel::generate(), as ravel-cli chat calls it. `stop` is
+        // checked between prompt chunks and before every token. What streams is what the
+        // reader sees: the space the model writes after "Assistant:" is dropped.
         GenerateOptions options;
         options.chunk_size = kPromptChunk;
+        options.cancel = &stop;
         options.stop_sequences = {std::string(ChatTemplate::kReplyStop)};
         bool started = false;
         const PieceCallback shown = [&](std::string_view piece) {
             if (!started) {
                 const std::size_t first = piece.find_first_not_of(" \t\n\r");
-                if (first == std::string_view::npos) return !stop();
+                if (first == std::string_view::npos) return true;
                 piece.remove_prefix(first);
                 started = true;
             }
             on_text(QString::fromUtf8(piece.data(), static_cast<qsizetype>(piece.size())));
-            return !stop();
+            return true;
         };
-        auto generated = ravel::generate(session, *tokenizer_, sampler, {}, options, shown);
+        auto generated = ravel::generate(session, *tokenizer_, sampler, tokens, options, shown);
         if (!generated) return generated.error();
-        result.stopped = generated->stop_reason == StopReason::Callback ||
-                         generated->stop_reason == StopReason::Cancelled;
+        const double prompt_ms = generated->prompt_ms + system_ms;
+        result.promptTokens += static_cast<int>(generated->prompt_tokens);
+        result.promptTokensPerSecond = prompt_ms > 0 ? result.promptTokens * 1000.0 / prompt_ms : 0;
+        result.stopped = generated->stop_reason == StopReason::Cancelled;
         result.generatedTokens = static_cast<int>(generated->generated_tokens);
         result.generationTokensPerSecond = generated->generation_tokens_per_s();
         result.text = QString::fromStdString(generated->text).trimmed();
@@ -276,21 +274,6 @@ class EngineBackend final : public InferenceBackend {
     }
 
   private:
-    // Feeds `tokens` chunk by chunk, checking `stop` between chunks: a long prompt can be
-    // abandoned without waiting for it.
-    static Result<void> feed(Session& session, const std::vector<std::int32_t>& tokens,
-                             const std::function<bool()>& stop) {
-        for (std::size_t at = 0; at < tokens.size(); at += kPromptChunk) {
-            if (stop()) return {};
-            const std::size_t n = std::min<std::size_t>(kPromptChunk, tokens.size() - at);
-            FeedOptions options;
-            options.chunk_size = kPromptChunk;
-            auto fed = session.feed(std::span(tokens).subspan(at, n), options);
-            if (!fed) return fed.error();
-        }
-        return {};
-    }
-
     QByteArray snapshot(const Session& session, const Sampler& sampler) const {
         ResumeRecord record;
         record.state = session.state();

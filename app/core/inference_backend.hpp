@@ -24,11 +24,11 @@ class InferenceBackend {
     virtual bool loaded() const = 0;
 
     // Produces one reply. `on_text` receives each decoded piece (never half a character). The
-    // backend checks `stop` between tokens and prompt chunks; a stopped reply is a success with
-    // result.stopped set.
+    // backend checks `stop` (raised by any thread) before every token and between prompt
+    // chunks; a stopped reply is a success with result.stopped set.
     virtual ravel::Result<GenerationResult> generate(
         const GenerationRequest& request, const std::function<void(const QString&)>& on_text,
-        const std::function<bool()>& stop) = 0;
+        const std::atomic<bool>& stop) = 0;
 };
 
 using BackendFactory = std::function<std::unique_ptr<InferenceBackend>()>;

@@ -22,7 +22,9 @@ InferenceWorker::InferenceWorker(std::unique_ptr<InferenceBackend> backend, QObj
 InferenceWorker::~InferenceWorker() = default;
 
 void InferenceWorker::requestStop(quint64 id) {
+    const std::lock_guard lock(running_mutex_);
     raise_mark(stop_mark_, id);
+    if (running_id_ != 0 && running_id_ <= id) running_stop_.store(true);
 }
 
 void InferenceWorker::requestCancelLoad(quint64 id) {
@@ -72,8 +74,16 @@ void InferenceWorker::generate(const GenerationRequest& request) {
     auto on_text = [&](const QString& piece) {
         if (coalescer.add(piece)) emit textStreamed(request.id, coalescer.take());
     };
-    auto stop = [&] { return stop_mark_.load() >= request.id; };
-    auto result = backend_->generate(request, on_text, stop);
+    {
+        const std::lock_guard lock(running_mutex_);
+        running_id_ = request.id;
+        running_stop_.store(stop_mark_.load() >= request.id);
+    }
+    auto result = backend_->generate(request, on_text, running_stop_);
+    {
+        const std::lock_guard lock(running_mutex_);
+        running_id_ = 0;
+    }
     if (!coalescer.empty()) emit textStreamed(request.id, coalescer.take());
     if (!result.ok()) {
         emit generationFailed(request.id, QString::fromStdString(result.message()));

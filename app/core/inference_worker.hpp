@@ -7,6 +7,7 @@
 #include <QObject>
 #include <atomic>
 #include <memory>
+#include <mutex>
 
 #include "inference_backend.hpp"
 #include "inference_types.hpp"
@@ -43,6 +44,12 @@ class InferenceWorker : public QObject {
     std::unique_ptr<InferenceBackend> backend_;
     std::atomic<quint64> stop_mark_{0};
     std::atomic<quint64> cancel_mark_{0};
+    // The reply being generated and its stop flag (what the engine polls before every token).
+    // The mutex makes "raise the mark, then flag the running request if the mark covers it"
+    // atomic with "start a request, flagged if the mark already covers it".
+    std::mutex running_mutex_;
+    quint64 running_id_ = 0;
+    std::atomic<bool> running_stop_{false};
 };
 
 }  // namespace ravel::app

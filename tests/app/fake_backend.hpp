@@ -57,7 +57,7 @@ class FakeBackend final : public app::InferenceBackend {
 
     Result<app::GenerationResult> generate(const app::GenerationRequest& request,
                                            const std::function<void(const QString&)>& on_text,
-                                           const std::function<bool()>& stop) override {
+                                           const std::atomic<bool>& stop) override {
         ++knobs_->generateCalls;
         if (request.turns.isEmpty()) return make_error("empty request (fake)");
         const QString user = request.turns.last().text;
@@ -72,7 +72,7 @@ class FakeBackend final : public app::InferenceBackend {
         const int limit = std::min(
             {static_cast<int>(reply.size()), request.sampling.maxTokens, knobs_->maxTokens});
         for (int i = 0; i < limit; ++i) {
-            if (stop()) {
+            if (stop.load()) {
                 result.stopped = true;
                 break;
             }

@@ -68,7 +68,7 @@ class TestAppEngineBackend : public QObject {
         r.turns = {ChatTurn{Role::User, "Hi"}};
         r.sampling.seed = 7;
         r.sampling.maxTokens = 20;
-        auto never = [] { return false; };
+        const std::atomic<bool> never{false};
         auto first = backend->generate(
             r, [](const QString&) {}, never);
         QVERIFY(first.ok());
@@ -107,6 +107,7 @@ class TestAppEngineBackend : public QObject {
                     ->load(LoadRequest{1, QString::fromStdString(demo_path.string()), 2, "cpu"},
                            [](double) { return true; })
                     .ok());
+        const std::atomic<bool> never{false};
         GenerationRequest r;
         r.systemPrompt = system;
         r.sampling = app_sampling;
@@ -120,7 +121,7 @@ class TestAppEngineBackend : public QObject {
             }
             r.turns.append(ChatTurn{Role::User, prompt});
             auto reply = backend->generate(
-                r, [](const QString&) {}, [] { return false; });
+                r, [](const QString&) {}, never);
             QVERIFY2(reply.ok(), reply.ok() ? "" : reply.message().c_str());
             if (!r.snapshot.isEmpty()) QVERIFY(reply->resumeMs >= 0);
             app_replies.append(reply->text);
@@ -177,7 +178,7 @@ class TestAppEngineBackend : public QObject {
         first.sampling.seed = 1234;
         first.sampling.maxTokens = 40;
         QString streamed;
-        auto never = [] { return false; };
+        const std::atomic<bool> never{false};
         auto r1 = backend->generate(
             first, [&](const QString& s) { streamed += s; }, never);
         QVERIFY2(r1.ok(), r1.ok() ? "" : r1.message().c_str());
@@ -219,13 +220,22 @@ class TestAppEngineBackend : public QObject {
         r.turns = {ChatTurn{Role::User, "Hello"}};
         r.sampling.maxTokens = 1000;
         r.sampling.seed = 1;
-        int calls = 0;
+        // Stop raised from the text callback: the engine sees it before the next token.
+        std::atomic<bool> stop{false};
+        int pieces = 0;
         auto result = backend->generate(
-            r, [](const QString&) {}, [&] { return ++calls > 5; });
+            r, [&](const QString&) { stop.store(++pieces >= 5); }, stop);
         QVERIFY(result.ok());
         QVERIFY(result->stopped);
         QVERIFY(result->snapshot.isEmpty());
-        QVERIFY(result->generatedTokens <= 5);
+        QCOMPARE(pieces, 5);
+        QVERIFY(result->generatedTokens >= 5);
+        // Raised before the reply starts: nothing is generated at all.
+        auto early = backend->generate(
+            r, [](const QString&) {}, stop);
+        QVERIFY(early.ok());
+        QVERIFY(early->stopped);
+        QCOMPARE(early->generatedTokens, 0);
     }
 };
 

@@ -73,7 +73,7 @@ class TestGui : public QObject {
     QQuickItem* message(int row) {
         const QString name = QStringLiteral("message_%1").arg(row);
         QQuickItem* found = nullptr;
-        QTest::qWaitFor(
+        (void)QTest::qWaitFor(
             [&] {
                 found = findItem(window()->contentItem(), name);
                 return found != nullptr && found->isVisible() && found->parentItem() != nullptr;
