@@ -83,7 +83,7 @@ int render_screenshots(const QString& directory, const QString& modelPath) {
         shell.generation()->applyPreset(QStringLiteral("Balanced"));
         shell.generation()->setSeed(7);
     }
-    shell.generation()->setMaxTokens(120);
+    shell.generation()->setMaxTokens(400);  // bytes, for the byte-level demo model
     const auto ask = [&](const QString& text) {
         return shell.chat()->send(text) &&
                wait_until([&] { return !shell.chat()->busy(); }, 120000);

@@ -132,7 +132,6 @@ SamplingSettings demo_model_sampling() {
     s.topP = 1.0;
     s.presencePenalty = 0;
     s.frequencyPenalty = 0;
-    s.maxTokens = 200;
     return s;
 }
 
