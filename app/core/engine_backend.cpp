@@ -19,6 +19,7 @@
 
 #include "inference_backend.hpp"
 #include "ravel/chat_template.hpp"
+#include "ravel/device.hpp"
 #include "ravel/generator.hpp"
 #include "ravel/machine.hpp"
 #include "ravel/model.hpp"
@@ -67,6 +68,18 @@ int resolve_threads(int requested) {
 QString device_label(const Model& model, int threads) {
     const QString device = QString::fromStdString(model.device());
     if (device.startsWith(QLatin1String("cuda"))) {
+        // "NVIDIA H200 (cuda:0, 140 GiB)" when the driver names it.
+        auto choice = parse_device(model.device());
+        auto gpus = cuda_devices();
+        if (choice && gpus) {
+            for (const GpuDevice& gpu : *gpus) {
+                if (gpu.index != choice->index) continue;
+                const double gib = static_cast<double>(gpu.total_bytes) / (1024.0 * 1024 * 1024);
+                return QCoreApplication::translate("Engine", "%1 (%2, %3 GiB)")
+                    .arg(QString::fromStdString(gpu.name), device)
+                    .arg(gib, 0, 'f', 0);
+            }
+        }
         return QCoreApplication::translate("Engine", "CUDA GPU (%1)").arg(device);
     }
     const QString isa = QString::fromStdString(cpu_kernel_isa());
