@@ -143,11 +143,14 @@ class TestAppModels : public QObject {
             AppSettings settings(file);
             QCOMPARE(settings.theme(), QString("system"));
             QCOMPARE(settings.threads(), 0);
+            QCOMPARE(settings.device(), QString("auto"));
             QCOMPARE(settings.snapshotCapBytes(), qint64{2} << 30);
             QCOMPARE(settings.defaultSampling(), builtin_preset("Balanced"));
             for (int i = 0; i < 10; ++i) settings.addRecentModel(QString("/m%1.pth").arg(i));
             settings.addRecentModel("/m3.pth");
             settings.setTheme("dark");
+            settings.setDevice("cuda:1");
+            settings.setThreads(3);
             SamplingSettings mine;
             mine.temperature = 0.7;
             settings.setUserPreset("Mine", mine);
@@ -158,8 +161,12 @@ class TestAppModels : public QObject {
         QCOMPARE(settings.recentModels().first(), QString("/m3.pth"));
         QCOMPARE(settings.theme(), QString("dark"));
         QCOMPARE(settings.userPresets().value("Mine").temperature, 0.7);
+        QCOMPARE(settings.device(), QString("cuda:1"));
+        QCOMPARE(settings.threads(), 3);
         settings.setTheme("purple");  // unknown values fall back
         QCOMPARE(settings.theme(), QString("system"));
+        settings.setDevice("tpu");
+        QCOMPARE(settings.device(), QString("auto"));
     }
 };
 

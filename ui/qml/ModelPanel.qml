@@ -176,6 +176,56 @@ ScrollView {
 
         Label {
             Layout.leftMargin: 12
+            text: qsTr("Performance")
+            font.bold: true
+            color: Theme.text
+        }
+        GridLayout {
+            Layout.leftMargin: 12
+            Layout.rightMargin: 12
+            Layout.fillWidth: true
+            columns: 2
+            columnSpacing: 12
+            Label { text: qsTr("Device"); color: Theme.mutedText }
+            ComboBox {
+                objectName: "deviceBox"
+                Layout.fillWidth: true
+                model: [qsTr("GPU when available"), qsTr("CPU only")]
+                readonly property var values: ["auto", "cpu"]
+                currentIndex: Math.max(0, values.indexOf(AppSettings.device))
+                Accessible.name: qsTr("Where models run")
+                ToolTip.visible: hovered
+                ToolTip.text: qsTr("With a CUDA GPU, models run on it; otherwise on the CPU, and the reason is shown above")
+                onActivated: (i) => AppSettings.device = values[i]
+            }
+            Label { text: qsTr("CPU threads"); color: Theme.mutedText }
+            SpinBox {
+                objectName: "threadsBox"
+                Layout.fillWidth: true
+                from: 0
+                to: 256
+                value: AppSettings.threads
+                editable: true
+                textFromValue: (v) => v === 0 ? qsTr("All") : String(v)
+                valueFromText: (t) => t === qsTr("All") ? 0 : parseInt(t)
+                Accessible.name: qsTr("CPU threads (0 uses every core)")
+                ToolTip.visible: hovered
+                ToolTip.text: qsTr("Threads for matrix products on the CPU; All uses every hardware thread")
+                onValueModified: AppSettings.threads = value
+            }
+        }
+        Button {
+            objectName: "reloadModelButton"
+            Layout.leftMargin: 12
+            visible: Models.loaded && !Models.loading
+            enabled: !Chat.busy
+            text: qsTr("Reload with these settings")
+            Accessible.name: qsTr("Reload the model with the device and thread settings")
+            onClicked: Models.load(Models.info.path)
+        }
+
+        Label {
+            Layout.leftMargin: 12
             text: qsTr("Appearance")
             font.bold: true
             color: Theme.text
