@@ -145,7 +145,11 @@ class TestGui : public QObject {
         QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 2, 30000);
         QVERIFY(finished.at(1).at(1).toBool());
         QVERIFY(!chat->busy());
-        QTRY_COMPARE_WITH_TIMEOUT(messageCount(), 3, 5000);  // no empty reply bubble
+        // Esc usually lands before the first token: no empty reply bubble. On a busy machine
+        // the worker may stream a few tokens first; that partial reply is kept, never empty.
+        QTRY_VERIFY_WITH_TIMEOUT(messageCount() == 3 || messageCount() == 4, 5000);
+        const int afterStop = messageCount();
+        if (afterStop == 4) QVERIFY(!rowText(3).isEmpty());
 
         // Regenerate the first reply: a second version, then back to the first.
         const QString firstReply = rowText(1);
@@ -159,7 +163,7 @@ class TestGui : public QObject {
         QTRY_COMPARE_WITH_TIMEOUT(item("siblingLabel", message(1))->property("text").toString(),
                                   QString("1/2"), 5000);
         QCOMPARE(rowText(1), firstReply);
-        QCOMPARE(messageCount(), 3);  // the follow-up of the first branch is back
+        QCOMPARE(messageCount(), afterStop);  // the follow-up of the first branch is back
 
         // Edit the first message: a new branch with its own reply, then move between them.
         click(item("editButton", message(0)));
