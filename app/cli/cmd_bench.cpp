@@ -234,8 +234,9 @@ Result<nlohmann::json> run_bench(const Args& args) {
     j["decode_bandwidth_fraction"] = bw_limit_ms / decode_ms;
     j["state_bytes"] = cfg.state_floats() * sizeof(float);
     j["peak_rss_bytes"] = peak_rss_bytes();
+    j["weight_bytes"] = (*model)->weight_bytes();
     j["rss_budget_bytes"] =
-        static_cast<std::uint64_t>(1.15 * static_cast<double>(weight_bytes)) + (64u << 20);
+        static_cast<std::uint64_t>(1.15 * static_cast<double>((*model)->weight_bytes())) + (64u << 20);
     return j;
 }
 
