@@ -17,7 +17,9 @@ namespace ravel::detail::cpu::RAVEL_ISA_NS {
 
 namespace {
 
-inline int imin(int a, int b) { return a < b ? a : b; }
+inline int imin(int a, int b) {
+    return a < b ? a : b;
+}
 
 constexpr int kBlock = kQuantBlock;  // values per decode block for every type
 constexpr int kVecs = kBlock / S::W;
@@ -78,31 +80,69 @@ inline float scalar_at(DType type, const std::byte* row, int c) {
     return type == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
 }
 
-// Fused decode: each weight block is decoded once into registers and used for all T tokens.
-template <DType Type>
-void gemv_typed(const Matrix& w, int r0, int r1, const float* x, int T, float* y) {
+// Fused decode: each weight block is decoded once into registers and used for all NT tokens.
+// NT is a template parameter so the accumulators stay in registers.
+template <DType Type, int NT>
+void gemv_fixed(const Matrix& w, int r0, int r1, const float* x, float* y) {
+    constexpr int kBlockBytes = Type == DType::F32    ? kBlock * 4
+                                : Type == DType::Q8_0 ? 34
+                                : Type == DType::Q5_1 ? 24
+                                : Type == DType::Q4_0 ? 18
+                                                      : kBlock * 2;
     const int C = w.cols;
     const int blocks = C / kBlock;  // quantized types always have whole blocks
     for (int r = r0; r < r1; ++r) {
         const std::byte* row = w.row(r);
-        S::V acc[kSmallBatch][2];
-        for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = S::zero();
+        S::V acc[NT][2];
+        for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = S::zero();
         for (int b = 0; b < blocks; ++b) {
+            // Quantized rows are one sequential stream that decoding keeps the core too busy
+            // to issue loads for early; fetching 2 KiB ahead hides the latency (measured
+            // 31 -> 18 ms/token for q4_0 at 0.1B). Plain types stream well without it.
+            if constexpr (Type == DType::Q8_0 || Type == DType::Q5_1 || Type == DType::Q4_0) {
+                __builtin_prefetch(reinterpret_cast<const char*>(row) + b * kBlockBytes + 2048, 0,
+                                   0);
+            }
             S::V vals[kVecs];
             decode_block<Type>(row, b, vals);
-            for (int t = 0; t < T; ++t) {
+            for (int t = 0; t < NT; ++t) {
                 const float* xt = x + static_cast<std::size_t>(t) * C + b * kBlock;
                 for (int i = 0; i < kVecs; ++i) {
                     acc[t][i & 1] = S::fma(vals[i], S::load(xt + i * S::W), acc[t][i & 1]);
                 }
             }
         }
-        for (int t = 0; t < T; ++t) {
+        for (int t = 0; t < NT; ++t) {
             float s = S::sum(S::add(acc[t][0], acc[t][1]));
             for (int c = blocks * kBlock; c < C; ++c) {  // plain types only
                 s += scalar_at(Type, row, c) * x[static_cast<std::size_t>(t) * C + c];
             }
             y[static_cast<std::size_t>(t) * w.rows + r] = s;
+        }
+    }
+}
+
+template <DType Type>
+void gemv_typed(const Matrix& w, int r0, int r1, const float* x, int T, float* y) {
+    switch (T) {
+        case 1:
+            return gemv_fixed<Type, 1>(w, r0, r1, x, y);
+        case 2:
+            return gemv_fixed<Type, 2>(w, r0, r1, x, y);
+        case 3:
+            return gemv_fixed<Type, 3>(w, r0, r1, x, y);
+        default:
+            break;
+    }
+    // kSmallBatch (4) at a time; larger T only reaches here from the out-of-memory fallback.
+    for (int t = 0; t < T; t += kSmallBatch) {
+        const int n = imin(kSmallBatch, T - t);
+        const float* xt = x + static_cast<std::size_t>(t) * w.cols;
+        float* yt = y + static_cast<std::size_t>(t) * w.rows;
+        if (n == 4) {
+            gemv_fixed<Type, 4>(w, r0, r1, xt, yt);
+        } else {
+            gemv_typed<Type>(w, r0, r1, xt, n, yt);
         }
     }
 }
@@ -167,15 +207,18 @@ void pack_panel(const Matrix& w, int r, int nr, float* pack) {
                 const int whole = kn / kBlock;
                 for (int b = 0; b < whole; ++b) {
                     decode_block<Type>(row, k0 / kBlock + b, vals);
-                    for (int v = 0; v < kVecs; ++v) S::store(stage[p] + b * kBlock + v * S::W, vals[v]);
+                    for (int v = 0; v < kVecs; ++v)
+                        S::store(stage[p] + b * kBlock + v * S::W, vals[v]);
                 }
-                for (int c = whole * kBlock; c < kn; ++c) stage[p][c] = scalar_at(Type, row, k0 + c);
+                for (int c = whole * kBlock; c < kn; ++c)
+                    stage[p][c] = scalar_at(Type, row, k0 + c);
                 src[p] = stage[p];
             }
         }
         float* dst = pack + static_cast<std::size_t>(k0) * kPanel;
         for (int k = 0; k < kn; ++k) {
-            for (int p = 0; p < kPanel; ++p) dst[static_cast<std::size_t>(k) * kPanel + p] = src[p][k];
+            for (int p = 0; p < kPanel; ++p)
+                dst[static_cast<std::size_t>(k) * kPanel + p] = src[p][k];
         }
     }
 }
@@ -185,7 +228,8 @@ void gemm_typed(const Matrix& w, int r0, int r1, const float* x, int T, float* y
     const int C = w.cols;
     const std::size_t R = static_cast<std::size_t>(w.rows);
     // One packed panel: C x kPanel floats (at most a few MiB); C library calls only, see top.
-    float* pack = static_cast<float*>(std::aligned_alloc(64, ((static_cast<std::size_t>(C) * kPanel * 4 + 63) / 64) * 64));
+    float* pack = static_cast<float*>(
+        std::aligned_alloc(64, ((static_cast<std::size_t>(C) * kPanel * 4 + 63) / 64) * 64));
     if (pack == nullptr) {
         // Out of memory for the panel: fall back to the unpacked one-token kernel per token.
         for (int t = 0; t < T; ++t) {
@@ -205,7 +249,8 @@ void gemm_typed(const Matrix& w, int r0, int r1, const float* x, int T, float* y
         for (int t = 0; t < T; t += kTileT) {
             const int nt = imin(kTileT, T - t);
             const float* xt[kTileT];
-            for (int i = 0; i < kTileT; ++i) xt[i] = x + static_cast<std::size_t>(t + imin(i, nt - 1)) * C;
+            for (int i = 0; i < kTileT; ++i)
+                xt[i] = x + static_cast<std::size_t>(t + imin(i, nt - 1)) * C;
             panel_kernel(pack, xt, C, y + static_cast<std::size_t>(t) * R + r, R, nr, nt);
         }
     }
@@ -214,23 +259,35 @@ void gemm_typed(const Matrix& w, int r0, int r1, const float* x, int T, float* y
 
 void gemv(const Matrix& w, int r0, int r1, const float* x, int T, float* y) {
     switch (w.type) {
-        case DType::F32: return gemv_typed<DType::F32>(w, r0, r1, x, T, y);
-        case DType::F16: return gemv_typed<DType::F16>(w, r0, r1, x, T, y);
-        case DType::BF16: return gemv_typed<DType::BF16>(w, r0, r1, x, T, y);
-        case DType::Q8_0: return gemv_typed<DType::Q8_0>(w, r0, r1, x, T, y);
-        case DType::Q5_1: return gemv_typed<DType::Q5_1>(w, r0, r1, x, T, y);
-        case DType::Q4_0: return gemv_typed<DType::Q4_0>(w, r0, r1, x, T, y);
+        case DType::F32:
+            return gemv_typed<DType::F32>(w, r0, r1, x, T, y);
+        case DType::F16:
+            return gemv_typed<DType::F16>(w, r0, r1, x, T, y);
+        case DType::BF16:
+            return gemv_typed<DType::BF16>(w, r0, r1, x, T, y);
+        case DType::Q8_0:
+            return gemv_typed<DType::Q8_0>(w, r0, r1, x, T, y);
+        case DType::Q5_1:
+            return gemv_typed<DType::Q5_1>(w, r0, r1, x, T, y);
+        case DType::Q4_0:
+            return gemv_typed<DType::Q4_0>(w, r0, r1, x, T, y);
     }
 }
 
 void gemm(const Matrix& w, int r0, int r1, const float* x, int T, float* y) {
     switch (w.type) {
-        case DType::F32: return gemm_typed<DType::F32>(w, r0, r1, x, T, y);
-        case DType::F16: return gemm_typed<DType::F16>(w, r0, r1, x, T, y);
-        case DType::BF16: return gemm_typed<DType::BF16>(w, r0, r1, x, T, y);
-        case DType::Q8_0: return gemm_typed<DType::Q8_0>(w, r0, r1, x, T, y);
-        case DType::Q5_1: return gemm_typed<DType::Q5_1>(w, r0, r1, x, T, y);
-        case DType::Q4_0: return gemm_typed<DType::Q4_0>(w, r0, r1, x, T, y);
+        case DType::F32:
+            return gemm_typed<DType::F32>(w, r0, r1, x, T, y);
+        case DType::F16:
+            return gemm_typed<DType::F16>(w, r0, r1, x, T, y);
+        case DType::BF16:
+            return gemm_typed<DType::BF16>(w, r0, r1, x, T, y);
+        case DType::Q8_0:
+            return gemm_typed<DType::Q8_0>(w, r0, r1, x, T, y);
+        case DType::Q5_1:
+            return gemm_typed<DType::Q5_1>(w, r0, r1, x, T, y);
+        case DType::Q4_0:
+            return gemm_typed<DType::Q4_0>(w, r0, r1, x, T, y);
     }
 }
 
