@@ -123,7 +123,6 @@ Result<std::span<const float>> Session::feed(std::span<const std::int32_t> token
     }
 #endif
     logits_.resize(V);
-    std::vector<float> rows;
     for (std::size_t start = 0; start < tokens.size(); start += static_cast<std::size_t>(chunk)) {
         if (options.cancel != nullptr && options.cancel->load(std::memory_order_relaxed)) {
             return cancelled_error();

@@ -110,9 +110,12 @@ void time_mix_v7(const LayerPass& p, float* x) {
     //   S = S diag(w) + (S (-kk)) (kk a)^T + v k^T;  y = S r
     // Heads are independent, so they run in parallel, each over all T tokens.
     float* y = ws.y.data();
+    // kk * a for every token at once, in a buffer whose input (xk) is no longer needed: no
+    // allocation inside the per-token path.
+    float* kka = ws.t2.data();
+    for (std::size_t i = 0; i < TC; ++i) kka[i] = kk[i] * a[i];
     const auto wkv7 = cpu::kernels().wkv7_head;
     auto heads = [&](int /*thread*/, std::int64_t h0, std::int64_t h1) {
-        std::vector<float> kka(static_cast<std::size_t>(N));
         for (std::int64_t h = h0; h < h1; ++h) {
             float* S = p.s.att + static_cast<std::size_t>(h) * N * N;
             for (int t = 0; t < T; ++t) {
@@ -123,8 +126,7 @@ void time_mix_v7(const LayerPass& p, float* x) {
                 const float* vh = v + ho;
                 const float* rh = r + ho;
                 const float* kkh = kk + ho;
-                for (int j = 0; j < N; ++j) kka[static_cast<std::size_t>(j)] = kkh[j] * a[ho + j];
-                wkv7(S, N, wh, kkh, kka.data(), kh, vh, rh, y + ho);
+                wkv7(S, N, wh, kkh, kka + ho, kh, vh, rh, y + ho);
             }
         }
     };
