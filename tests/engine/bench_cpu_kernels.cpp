@@ -1,0 +1,83 @@
+// Kernel-level throughput of the CPU matrix kernels (not a test): times matmul() on random
+// weights of one type and shape, so a kernel change can be judged apart from the rest of the
+// forward pass. Reports GFLOP/s (and weight GB/s) per run; quote the median of several.
+//   bench_cpu_kernels [--type f32|f16|bf16|q8_0|q5_1|q4_0] [--rows R] [--cols C] [--tokens T]
+//                     [--threads N] [--reps K]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "model/cpu/kernels.hpp"
+#include "model/cpu/thread_pool.hpp"
+#include "model/matrix.hpp"
+
+namespace {
+ravel::DType parse_type(const std::string& s) {
+    using ravel::DType;
+    if (s == "f16") return DType::F16;
+    if (s == "bf16") return DType::BF16;
+    if (s == "q8_0") return DType::Q8_0;
+    if (s == "q5_1") return DType::Q5_1;
+    if (s == "q4_0") return DType::Q4_0;
+    return DType::F32;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string type_name = "f32";
+    int rows = 3072, cols = 768, tokens = 128, threads = 1, reps = 20;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string a = argv[i];
+        const char* v = argv[i + 1];
+        if (a == "--type")
+            type_name = v;
+        else if (a == "--rows")
+            rows = std::atoi(v);
+        else if (a == "--cols")
+            cols = std::atoi(v);
+        else if (a == "--tokens")
+            tokens = std::atoi(v);
+        else if (a == "--threads")
+            threads = std::atoi(v);
+        else if (a == "--reps")
+            reps = std::atoi(v);
+        else {
+            std::fprintf(stderr, "unknown option %s\n", a.c_str());
+            return 2;
+        }
+    }
+    std::mt19937 rng(7);
+    std::normal_distribution<float> nd(0.0f, 0.05f);
+    std::vector<float> w(static_cast<std::size_t>(rows) * cols);
+    for (float& f : w) f = nd(rng);
+    auto m = ravel::detail::make_matrix(w.data(), rows, cols, parse_type(type_name));
+    if (!m) {
+        std::fprintf(stderr, "%s\n", m.error().message.c_str());
+        return 1;
+    }
+    std::vector<float> x(static_cast<std::size_t>(tokens) * cols),
+        y(static_cast<std::size_t>(tokens) * rows);
+    for (float& f : x) f = nd(rng);
+    ravel::detail::ThreadPool pool(threads);
+    std::vector<double> secs;
+    for (int r = 0; r < reps + 2; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        ravel::detail::matmul(*m, x.data(), tokens, y.data(), &pool);
+        const double s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (r >= 2) secs.push_back(s);
+    }
+    std::sort(secs.begin(), secs.end());
+    const double med = secs[secs.size() / 2];
+    const double flops = 2.0 * rows * cols * tokens;
+    std::printf("%s %s %dx%d T=%d threads=%d: median %.3f ms, %.1f GFLOP/s, %.2f GB/s of weights\n",
+                ravel::detail::cpu::kernels().isa, type_name.c_str(), rows, cols, tokens,
+                pool.size(), med * 1e3, flops / med / 1e9,
+                static_cast<double>(m->bytes()) / med / 1e9);
+    return 0;
+}
