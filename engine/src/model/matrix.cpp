@@ -82,22 +82,19 @@ void matrix_row_f32(const Matrix& w, int r, float* out) {
 
 void matmul(const Matrix& w, const float* x, int T, float* y, ThreadPool* pool) {
     const cpu::KernelTable& k = cpu::kernels();
+    // Large T: packed GEMM (compute-bound). It declines only when its buffers can't be had,
+    // and then the decode kernel below does the product a few tokens at a time.
+    if (T > cpu::kSmallBatch && cpu::gemm_parallel(k, w, x, T, y, pool)) return;
     // Small T: each weight row is decoded once and used for every token (memory-bound).
-    // Large T: blocked GEMM over f32 tiles (compute-bound).
-    const bool small = T <= cpu::kSmallBatch;
     auto run = [&](int /*thread*/, std::int64_t r0, std::int64_t r1) {
-        if (small) {
-            k.gemv(w, static_cast<int>(r0), static_cast<int>(r1), x, T, y);
-        } else {
-            k.gemm(w, static_cast<int>(r0), static_cast<int>(r1), x, T, y);
-        }
+        k.gemv(w, static_cast<int>(r0), static_cast<int>(r1), x, T, y);
     };
     if (pool == nullptr || pool->size() == 1 ||
         static_cast<std::int64_t>(w.rows) * w.cols < 32768) {
         run(0, 0, w.rows);
         return;
     }
-    pool->parallel_for(w.rows, small ? 16 : cpu::kGemmRowBlock, run);
+    pool->parallel_for(w.rows, 16, run);
 }
 
 }  // namespace ravel::detail

@@ -6,10 +6,15 @@
 
 #include "model/matrix.hpp"
 
+namespace ravel::detail {
+class ThreadPool;
+}
+
 namespace ravel::detail::cpu {
 
 constexpr int kSmallBatch = 4;     // up to this many tokens use the fused decode kernel
-constexpr int kGemmRowBlock = 32;  // rows per GEMM panel (a multiple of every ISA's panel)
+constexpr int kGemmRowBlock = 12;  // thread work unit: a multiple of every ISA's row tile
+constexpr int kGemmK = 64;         // GEMM columns per staged block (a multiple of 32)
 
 // Y[t, r] for r in [r0, r1), t < T (Y is T x w.rows, X is T x w.cols, row-major).
 using RowsFn = void (*)(const Matrix& w, int r0, int r1, const float* x, int T, float* y);
@@ -17,7 +22,12 @@ using RowsFn = void (*)(const Matrix& w, int r0, int r1, const float* x, int T, 
 struct KernelTable {
     const char* isa;
     RowsFn gemv;  // T <= kSmallBatch: fused dequantize-and-dot per row
-    RowsFn gemm;  // any T: f32 tiles, weights dequantized per block
+    // Sequence mode (T > kSmallBatch). X is packed once per product by pack_x into panels of
+    // gemm_panel_tokens tokens (gemm_packed_floats() floats in all); gemm then computes rows
+    // [r0, r1) of every token, staging weights in `stage` (gemm_stage_floats() floats).
+    int gemm_panel_tokens;
+    void (*pack_x)(const float* x, int T, int C, int p0, int p1, float* xp);
+    void (*gemm)(const Matrix& w, int r0, int r1, const float* xp, int T, float* y, float* stage);
     // Machine probes for the benchmark: reads `n` floats (returns their sum so the loads can't
     // be dropped) and runs `iterations` rounds of independent FMAs (returns flops done).
     float (*read_sum)(const float* p, std::size_t n);
@@ -27,6 +37,32 @@ struct KernelTable {
     void (*wkv7_head)(float* S, int N, const float* w, const float* kk, const float* kka,
                       const float* k, const float* v, const float* r, float* y);
 };
+
+inline int gemm_kpad(int cols) {
+    return (cols + kGemmK - 1) / kGemmK * kGemmK;
+}
+inline std::size_t gemm_panels(int T, int panel_tokens) {
+    return static_cast<std::size_t>((T + panel_tokens - 1) / panel_tokens);
+}
+inline std::size_t gemm_packed_floats(int T, int cols, int panel_tokens) {
+    return gemm_panels(T, panel_tokens) * static_cast<std::size_t>(gemm_kpad(cols)) *
+           static_cast<std::size_t>(panel_tokens);
+}
+constexpr int kGemmMaxRowsTile = 12;  // the largest row tile of any ISA
+inline std::size_t gemm_stage_floats(int cols) {
+    return static_cast<std::size_t>(gemm_kpad(cols)) * kGemmMaxRowsTile;
+}
+
+// Sequence-mode product of rows [r0, r1) for callers without their own buffers (tests):
+// packs X and stages weights in buffers it allocates. Returns false when they can't be had.
+bool gemm_rows(const KernelTable& k, const Matrix& w, int r0, int r1, const float* x, int T,
+               float* y);
+
+// The whole sequence-mode product Y = X W^T on `pool` (may be null): packs X once, then splits
+// rows over the threads. Buffers are kept per calling thread and reused. Returns false when
+// they can't be allocated (nothing is written then).
+bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T, float* y,
+                   ThreadPool* pool);
 
 enum class Isa { Generic, Avx2, Avx512 };
 

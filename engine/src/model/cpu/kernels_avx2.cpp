@@ -6,9 +6,10 @@
 namespace ravel::detail::cpu::avx2 {
 struct S {
     static constexpr const char* kName = "avx2";
+    // GEMM micro-tile: 6 x 2 accumulators + 2 token vectors + 1 broadcast of 16 registers
+    static constexpr int kGemmRows = 6;
+    static constexpr int kGemmTokenVecs = 2;
     static constexpr int W = 8;
-    static constexpr int kTileTokens =
-        4;  // 2 x 4 accumulators + 2 weights + 1 broadcast of 16 registers
     using V = __m256;
     static float half_to_float(std::uint16_t h) { return _cvtsh_ss(h); }
     static V zero() { return _mm256_setzero_ps(); }

@@ -8,8 +8,10 @@
 namespace ravel::detail::cpu::generic {
 struct S {
     static constexpr const char* kName = "generic";
+    // GEMM micro-tile (output rows x token vectors)
+    static constexpr int kGemmRows = 6;
+    static constexpr int kGemmTokenVecs = 2;
     static constexpr int W = 8;
-    static constexpr int kTileTokens = 4;
     struct V {
         float v[8];
     };

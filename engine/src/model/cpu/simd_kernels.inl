@@ -87,7 +87,8 @@ void wkv7_head(float* S, int N, const float* w, const float* kk, const float* kk
 }  // namespace
 
 const KernelTable& table() {
-    static const KernelTable t{S::kName, &gemv, &gemm, &read_sum, &fma_loop, &wkv7_head};
+    static const KernelTable t{S::kName,     &gemv,     kPanelTokens, &pack_x,
+                               &gemm_packed, &read_sum, &fma_loop,    &wkv7_head};
     return t;
 }
 

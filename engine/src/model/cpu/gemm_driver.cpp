@@ -1,0 +1,88 @@
+// Drives the sequence-mode GEMM kernels: owns the packed-X and weight-staging buffers (kept per
+// calling thread, so a prompt's many products allocate nothing after the first) and splits the
+// work over the thread pool. The kernels themselves allocate nothing.
+#include <algorithm>
+#include <vector>
+
+#include "model/aligned_buffer.hpp"
+#include "model/cpu/kernels.hpp"
+#include "model/cpu/thread_pool.hpp"
+
+namespace ravel::detail::cpu {
+
+namespace {
+
+struct GemmBuffers {
+    AlignedBuffer xp;
+    std::vector<AlignedBuffer> stages;
+
+    bool reserve(std::size_t xp_floats, std::size_t stage_floats, int threads) {
+        if (xp.size() < xp_floats * sizeof(float) && !xp.resize(xp_floats * sizeof(float))) {
+            return false;
+        }
+        if (stages.size() < static_cast<std::size_t>(threads)) {
+            stages.resize(static_cast<std::size_t>(threads));
+        }
+        for (int i = 0; i < threads; ++i) {
+            AlignedBuffer& s = stages[static_cast<std::size_t>(i)];
+            if (s.size() < stage_floats * sizeof(float) &&
+                !s.resize(stage_floats * sizeof(float))) {
+                return false;
+            }
+        }
+        return true;
+    }
+};
+
+// Packing is a transpose of X; it is worth splitting only when X is large.
+constexpr std::size_t kParallelPackFloats = 1 << 16;
+
+}  // namespace
+
+bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T, float* y,
+                   ThreadPool* pool) {
+    // Per calling thread; the lambdas below must use `buffers` (a plain reference), since
+    // naming the thread_local inside them would reach each worker's own empty copy.
+    thread_local GemmBuffers calling_thread_buffers;
+    GemmBuffers& buffers = calling_thread_buffers;
+    const bool threaded =
+        pool != nullptr && pool->size() > 1 && static_cast<std::int64_t>(w.rows) * w.cols >= 32768;
+    const int threads = threaded ? pool->size() : 1;
+    const std::size_t xp_floats = gemm_packed_floats(T, w.cols, k.gemm_panel_tokens);
+    if (!buffers.reserve(xp_floats, gemm_stage_floats(w.cols), threads)) return false;
+    float* xp = buffers.xp.as<float>();
+    const auto panels = static_cast<std::int64_t>(gemm_panels(T, k.gemm_panel_tokens));
+    auto pack = [&](int, std::int64_t p0, std::int64_t p1) {
+        k.pack_x(x, T, w.cols, static_cast<int>(p0), static_cast<int>(p1), xp);
+    };
+    if (threaded && xp_floats >= kParallelPackFloats) {
+        pool->parallel_for(panels, 1, pack);
+    } else {
+        pack(0, 0, panels);
+    }
+    auto run = [&](int thread, std::int64_t r0, std::int64_t r1) {
+        k.gemm(w, static_cast<int>(r0), static_cast<int>(r1), xp, T, y,
+               buffers.stages[static_cast<std::size_t>(thread)].as<float>());
+    };
+    if (threaded) {
+        pool->parallel_for(w.rows, kGemmRowBlock, run);
+    } else {
+        run(0, 0, w.rows);
+    }
+    return true;
+}
+
+bool gemm_rows(const KernelTable& k, const Matrix& w, int r0, int r1, const float* x, int T,
+               float* y) {
+    AlignedBuffer xp, stage;
+    if (!xp.resize(gemm_packed_floats(T, w.cols, k.gemm_panel_tokens) * sizeof(float)) ||
+        !stage.resize(gemm_stage_floats(w.cols) * sizeof(float))) {
+        return false;
+    }
+    k.pack_x(x, T, w.cols, 0, static_cast<int>(gemm_panels(T, k.gemm_panel_tokens)),
+             xp.as<float>());
+    k.gemm(w, r0, r1, xp.as<float>(), T, y, stage.as<float>());
+    return true;
+}
+
+}  // namespace ravel::detail::cpu
