@@ -1,6 +1,6 @@
-// Drives the sequence-mode GEMM kernels: owns the packed-X and weight-staging buffers (kept per
-// calling thread, so a prompt's many products allocate nothing after the first) and splits the
-// work over the thread pool. The kernels themselves allocate nothing.
+// Drives the sequence-mode GEMM kernels: owns the packed-X, weight-staging and partial-sum
+// buffers (kept per calling thread, so a prompt's many products allocate nothing after the
+// first) and splits the work over the thread pool. The kernels themselves allocate nothing.
 #include <algorithm>
 #include <vector>
 
@@ -12,23 +12,22 @@ namespace ravel::detail::cpu {
 
 namespace {
 
+bool ensure(AlignedBuffer& b, std::size_t floats) {
+    return b.size() >= floats * sizeof(float) || b.resize(floats * sizeof(float));
+}
+
 struct GemmBuffers {
     AlignedBuffer xp;
+    AlignedBuffer partial;  // all threads' partial sums, each thread in its own row range
     std::vector<AlignedBuffer> stages;
 
-    bool reserve(std::size_t xp_floats, std::size_t stage_floats, int threads) {
-        if (xp.size() < xp_floats * sizeof(float) && !xp.resize(xp_floats * sizeof(float))) {
-            return false;
-        }
+    bool reserve(std::size_t xp_floats, std::size_t partial_floats, int threads) {
+        if (!ensure(xp, xp_floats) || !ensure(partial, partial_floats)) return false;
         if (stages.size() < static_cast<std::size_t>(threads)) {
             stages.resize(static_cast<std::size_t>(threads));
         }
         for (int i = 0; i < threads; ++i) {
-            AlignedBuffer& s = stages[static_cast<std::size_t>(i)];
-            if (s.size() < stage_floats * sizeof(float) &&
-                !s.resize(stage_floats * sizeof(float))) {
-                return false;
-            }
+            if (!ensure(stages[static_cast<std::size_t>(i)], gemm_stage_floats())) return false;
         }
         return true;
     }
@@ -48,10 +47,15 @@ bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T,
     const bool threaded =
         pool != nullptr && pool->size() > 1 && static_cast<std::int64_t>(w.rows) * w.cols >= 32768;
     const int threads = threaded ? pool->size() : 1;
-    const std::size_t xp_floats = gemm_packed_floats(T, w.cols, k.gemm_panel_tokens);
-    if (!buffers.reserve(xp_floats, gemm_stage_floats(w.cols), threads)) return false;
+    const int nt = k.gemm_panel_tokens;
+    const std::size_t xp_floats = gemm_packed_floats(T, w.cols, nt);
+    // Thread row ranges start at multiples of kGemmRowBlock, so rows r0.. of any range map to
+    // partial + r0 * panels * nt without overlapping another range's tiles.
+    const std::size_t per_row = gemm_panels(T, nt) * static_cast<std::size_t>(nt);
+    if (!buffers.reserve(xp_floats, gemm_partial_floats(w.rows, T, nt), threads)) return false;
     float* xp = buffers.xp.as<float>();
-    const auto panels = static_cast<std::int64_t>(gemm_panels(T, k.gemm_panel_tokens));
+    float* partial = buffers.partial.as<float>();
+    const auto panels = static_cast<std::int64_t>(gemm_panels(T, nt));
     auto pack = [&](int, std::int64_t p0, std::int64_t p1) {
         k.pack_x(x, T, w.cols, static_cast<int>(p0), static_cast<int>(p1), xp);
     };
@@ -62,7 +66,8 @@ bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T,
     }
     auto run = [&](int thread, std::int64_t r0, std::int64_t r1) {
         k.gemm(w, static_cast<int>(r0), static_cast<int>(r1), xp, T, y,
-               buffers.stages[static_cast<std::size_t>(thread)].as<float>());
+               buffers.stages[static_cast<std::size_t>(thread)].as<float>(),
+               partial + static_cast<std::size_t>(r0) * per_row);
     };
     if (threaded) {
         pool->parallel_for(w.rows, kGemmRowBlock, run);
@@ -74,14 +79,14 @@ bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T,
 
 bool gemm_rows(const KernelTable& k, const Matrix& w, int r0, int r1, const float* x, int T,
                float* y) {
-    AlignedBuffer xp, stage;
-    if (!xp.resize(gemm_packed_floats(T, w.cols, k.gemm_panel_tokens) * sizeof(float)) ||
-        !stage.resize(gemm_stage_floats(w.cols) * sizeof(float))) {
+    AlignedBuffer xp, stage, partial;
+    const int nt = k.gemm_panel_tokens;
+    if (!ensure(xp, gemm_packed_floats(T, w.cols, nt)) || !ensure(stage, gemm_stage_floats()) ||
+        !ensure(partial, gemm_partial_floats(r1 - r0, T, nt))) {
         return false;
     }
-    k.pack_x(x, T, w.cols, 0, static_cast<int>(gemm_panels(T, k.gemm_panel_tokens)),
-             xp.as<float>());
-    k.gemm(w, r0, r1, xp.as<float>(), T, y, stage.as<float>());
+    k.pack_x(x, T, w.cols, 0, static_cast<int>(gemm_panels(T, nt)), xp.as<float>());
+    k.gemm(w, r0, r1, xp.as<float>(), T, y, stage.as<float>(), partial.as<float>());
     return true;
 }
 

@@ -15,6 +15,7 @@ namespace ravel::detail::cpu {
 constexpr int kSmallBatch = 4;     // up to this many tokens use the fused decode kernel
 constexpr int kGemmRowBlock = 12;  // thread work unit: a multiple of every ISA's row tile
 constexpr int kGemmK = 64;         // GEMM columns per staged block (a multiple of 32)
+constexpr int kGemmKc = 256;       // GEMM columns per pass over the rows (staged tile in L1)
 
 // Y[t, r] for r in [r0, r1), t < T (Y is T x w.rows, X is T x w.cols, row-major).
 using RowsFn = void (*)(const Matrix& w, int r0, int r1, const float* x, int T, float* y);
@@ -24,10 +25,13 @@ struct KernelTable {
     RowsFn gemv;  // T <= kSmallBatch: fused dequantize-and-dot per row
     // Sequence mode (T > kSmallBatch). X is packed once per product by pack_x into panels of
     // gemm_panel_tokens tokens (gemm_packed_floats() floats in all); gemm then computes rows
-    // [r0, r1) of every token, staging weights in `stage` (gemm_stage_floats() floats).
+    // [r0, r1) of every token, staging weights in `stage` (gemm_stage_floats() floats) and
+    // keeping partial sums in `partial` (gemm_partial_floats(r1 - r0, T) floats). Calls that
+    // run at the same time need their own stage and partial buffers.
     int gemm_panel_tokens;
     void (*pack_x)(const float* x, int T, int C, int p0, int p1, float* xp);
-    void (*gemm)(const Matrix& w, int r0, int r1, const float* xp, int T, float* y, float* stage);
+    void (*gemm)(const Matrix& w, int r0, int r1, const float* xp, int T, float* y, float* stage,
+                 float* partial);
     // Machine probes for the benchmark: reads `n` floats (returns their sum so the loads can't
     // be dropped) and runs `iterations` rounds of independent FMAs (returns flops done).
     float (*read_sum)(const float* p, std::size_t n);
@@ -49,8 +53,13 @@ inline std::size_t gemm_packed_floats(int T, int cols, int panel_tokens) {
            static_cast<std::size_t>(panel_tokens);
 }
 constexpr int kGemmMaxRowsTile = 12;  // the largest row tile of any ISA
-inline std::size_t gemm_stage_floats(int cols) {
-    return static_cast<std::size_t>(gemm_kpad(cols)) * kGemmMaxRowsTile;
+constexpr std::size_t gemm_stage_floats() {
+    return static_cast<std::size_t>(kGemmKc) * kGemmMaxRowsTile;
+}
+inline std::size_t gemm_partial_floats(int rows, int T, int panel_tokens) {
+    const int tiles = (rows + kGemmMaxRowsTile - 1) / kGemmMaxRowsTile + 1;
+    return static_cast<std::size_t>(tiles) * kGemmMaxRowsTile * gemm_panels(T, panel_tokens) *
+           static_cast<std::size_t>(panel_tokens);
 }
 
 // Sequence-mode product of rows [r0, r1) for callers without their own buffers (tests):

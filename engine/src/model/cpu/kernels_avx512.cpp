@@ -8,8 +8,8 @@ namespace ravel::detail::cpu::avx512 {
 struct S {
     static constexpr const char* kName = "avx512";
     // GEMM micro-tile: 12 x 2 accumulators + 2 token vectors + 1 broadcast of 32 registers
-    static constexpr int kGemmRows = 6;
-    static constexpr int kGemmTokenVecs = 4;
+    static constexpr int kGemmRows = 12;
+    static constexpr int kGemmTokenVecs = 2;
     static constexpr int W = 16;
     using V = __m512;
     static float half_to_float(std::uint16_t h) { return _cvtsh_ss(h); }

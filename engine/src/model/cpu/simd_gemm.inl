@@ -11,7 +11,6 @@ constexpr int kRowsTile = S::kGemmRows;          // output rows per micro-kernel
 constexpr int kTokenVecs = S::kGemmTokenVecs;    // token vectors per micro-kernel
 constexpr int kPanelTokens = kTokenVecs * S::W;  // tokens per packed X panel
 constexpr int kKBlock = kGemmK;                  // columns per staged block
-constexpr std::size_t kXBlockBytes = 1u << 19;   // packed X per token block: stays in L2
 
 inline int round_up(int v, int m) {
     return (v + m - 1) / m * m;
@@ -38,28 +37,26 @@ void pack_x(const float* x, int T, int C, int p0, int p1, float* xp) {
     }
 }
 
-// Stages rows [r, r + nr) of w (all columns) as f32 in [k block][row][kKBlock] order; rows
-// >= nr and columns >= cols are zero.
+// Stages rows [r, r + nr) of w, columns [k0, k0 + kcn) (k0 and kcn multiples of kKBlock), as
+// f32 in [k block][row][kKBlock] order; rows >= nr and columns >= cols are zero.
 template <DType Type>
-void stage_rows(const Matrix& w, int r, int nr, float* stage) {
+void stage_rows(const Matrix& w, int r, int nr, int k0, int kcn, float* stage) {
     const int C = w.cols;
-    const int kpad = round_up(C, kKBlock);
-    const int nkb = kpad / kKBlock;
     alignas(64) float row_f32[kKBlock];
     for (int m = 0; m < kRowsTile; ++m) {
-        for (int kb = 0; kb < nkb; ++kb) {
+        for (int kb = 0; kb < kcn / kKBlock; ++kb) {
             float* dst = stage + (static_cast<std::size_t>(kb) * kRowsTile + m) * kKBlock;
-            const int k0 = kb * kKBlock;
-            const int kn = m < nr ? imin(kKBlock, C - k0) : 0;
+            const int kbeg = k0 + kb * kKBlock;
+            const int kn = m < nr ? imin(kKBlock, C - kbeg) : 0;
             if (kn == kKBlock && Type == DType::F32) {
-                const float* src = reinterpret_cast<const float*>(w.row(r + m)) + k0;
+                const float* src = reinterpret_cast<const float*>(w.row(r + m)) + kbeg;
                 for (int i = 0; i < kKBlock; i += S::W) S::store(dst + i, S::load(src + i));
                 continue;
             }
             if (kn == kKBlock) {  // whole 32-value blocks (kKBlock is a multiple of kBlock)
                 S::V vals[kVecs];
                 for (int b = 0; b < kKBlock / kBlock; ++b) {
-                    decode_block<Type>(w.row(r + m), k0 / kBlock + b, vals);
+                    decode_block<Type>(w.row(r + m), kbeg / kBlock + b, vals);
                     for (int v = 0; v < kVecs; ++v) S::store(dst + b * kBlock + v * S::W, vals[v]);
                 }
                 continue;
@@ -68,11 +65,12 @@ void stage_rows(const Matrix& w, int r, int nr, float* stage) {
             for (int c = 0; c < kKBlock; ++c) row_f32[c] = 0.0f;
             if (kn > 0) {
                 if (Type == DType::F32 || Type == DType::F16 || Type == DType::BF16) {
-                    for (int c = 0; c < kn; ++c) row_f32[c] = scalar_at(Type, w.row(r + m), k0 + c);
+                    for (int c = 0; c < kn; ++c)
+                        row_f32[c] = scalar_at(Type, w.row(r + m), kbeg + c);
                 } else {
                     S::V vals[kVecs];
                     for (int b = 0; b * kBlock < kn; ++b) {
-                        decode_block<Type>(w.row(r + m), k0 / kBlock + b, vals);
+                        decode_block<Type>(w.row(r + m), kbeg / kBlock + b, vals);
                         for (int v = 0; v < kVecs; ++v)
                             S::store(row_f32 + b * kBlock + v * S::W, vals[v]);
                     }
@@ -83,33 +81,62 @@ void stage_rows(const Matrix& w, int r, int nr, float* stage) {
     }
 }
 
-// y[t][r0 + m] for m < nr, t < nt from the staged rows and one packed token panel. Also
-// prefetches [pf, pf + pf_bytes) into L2, spread over the K loop: the next row tile's weights
-// come from memory, and staging them without this would wait on every cache line.
-inline void micro_kernel(const float* stage, const float* xpanel, int nkb, float* y,
-                         std::size_t ldy, int nr, int nt, const char* pf, std::size_t pf_bytes) {
-    const std::size_t pf_step = (pf_bytes / static_cast<std::size_t>(nkb) + 63) / 64 * 64;
+// One register tile: kRowsTile rows x kPanelTokens tokens over nkb staged column blocks.
+// Partial sums live in `partial` (kRowsTile x kPanelTokens, token lanes) between column
+// blocks; the last block writes y[t][m] for m < nr, t < nt instead.
+// Cache lines of the weights staged next: `rows` row segments of `lines_per_row` lines.
+struct PrefetchPlan {
+    const char* base = nullptr;
+    std::size_t stride = 0;
+    int lines_per_row = 1;
+    int lines = 0;
+    void issue(int begin, int end) const {
+        for (int i = begin; i < end && i < lines; ++i) {
+            const int row = i / lines_per_row;
+            __builtin_prefetch(base + static_cast<std::size_t>(row) * stride +
+                                   static_cast<std::size_t>(i - row * lines_per_row) * 64,
+                               0, 2);
+        }
+    }
+};
+
+// Also issues prefetches [pf_begin, pf_end) of `plan`, spread over the K loop: in one burst
+// they would fill the line-fill buffers and stall the core.
+inline void micro_kernel(const float* stage, const float* xpanel, int nkb, float* partial,
+                         bool first, float* y, std::size_t ldy, int nr, int nt,
+                         const PrefetchPlan& plan, int pf_begin, int pf_end) {
+    const int pf_per_kb = (pf_end - pf_begin + nkb - 1) / nkb;
     S::V acc[kRowsTile][kTokenVecs];
     for (int m = 0; m < kRowsTile; ++m)
-        for (int v = 0; v < kTokenVecs; ++v) acc[m][v] = S::zero();
+        for (int v = 0; v < kTokenVecs; ++v)
+            acc[m][v] = first ? S::zero() : S::load(partial + m * kPanelTokens + v * S::W);
     for (int kb = 0; kb < nkb; ++kb) {
         const float* st = stage + static_cast<std::size_t>(kb) * kRowsTile * kKBlock;
         const float* xk = xpanel + static_cast<std::size_t>(kb) * kKBlock * kPanelTokens;
-        for (std::size_t b = 0; b < pf_step && pf_bytes > 0; b += 64) {
-            const std::size_t off = static_cast<std::size_t>(kb) * pf_step + b;
-            if (off < pf_bytes) __builtin_prefetch(pf + off, 0, 2);
-        }
-        for (int k = 0; k < kKBlock; ++k) {
-            S::V xv[kTokenVecs];
-            for (int v = 0; v < kTokenVecs; ++v) xv[v] = S::load(xk + k * kPanelTokens + v * S::W);
-            for (int m = 0; m < kRowsTile; ++m) {
-                const S::V b = S::set1(st[m * kKBlock + k]);
-                for (int v = 0; v < kTokenVecs; ++v) acc[m][v] = S::fma(b, xv[v], acc[m][v]);
+        // One prefetch per 4 k steps (about 50 cycles), the rest after the block.
+        int pf = pf_begin + kb * pf_per_kb;
+        const int pf_stop = pf + pf_per_kb < pf_end ? pf + pf_per_kb : pf_end;
+        for (int k4 = 0; k4 < kKBlock; k4 += 4) {
+            if (pf < pf_stop) plan.issue(pf, pf + 1), ++pf;
+            for (int k = k4; k < k4 + 4; ++k) {
+                S::V xv[kTokenVecs];
+                for (int v = 0; v < kTokenVecs; ++v)
+                    xv[v] = S::load(xk + k * kPanelTokens + v * S::W);
+                for (int m = 0; m < kRowsTile; ++m) {
+                    const S::V b = S::set1(st[m * kKBlock + k]);
+                    for (int v = 0; v < kTokenVecs; ++v) acc[m][v] = S::fma(b, xv[v], acc[m][v]);
+                }
             }
         }
+        if (pf < pf_stop) plan.issue(pf, pf_stop);
     }
-    // Lanes are tokens; Y is token-major, so go through a small tile. This is once per
-    // K x rows x tokens of work, a few percent at K = 768.
+    if (y == nullptr) {
+        for (int m = 0; m < kRowsTile; ++m)
+            for (int v = 0; v < kTokenVecs; ++v)
+                S::store(partial + m * kPanelTokens + v * S::W, acc[m][v]);
+        return;
+    }
+    // Lanes are tokens and Y is token-major: go through a small tile, once per product.
     alignas(64) float tile[kRowsTile][kPanelTokens];
     for (int m = 0; m < kRowsTile; ++m)
         for (int v = 0; v < kTokenVecs; ++v) S::store(&tile[m][v * S::W], acc[m][v]);
@@ -119,58 +146,75 @@ inline void micro_kernel(const float* stage, const float* xpanel, int nkb, float
     }
 }
 
+// Loop order: column blocks of kKc (so a row tile's staged weights, kRowsTile x kKc, stay in
+// L1), then row tiles, then token panels (streamed from L2). Each weight is read from memory
+// once per product; the next row tile's slice is prefetched while this one is multiplied.
+constexpr int kKc = kGemmKc;
+static_assert(kKc % kKBlock == 0);
+
 template <DType Type>
 void gemm_packed_typed(const Matrix& w, int r0, int r1, const float* xp, int T, float* y,
-                       float* stage) {
+                       float* stage, float* partial) {
     const int kpad = round_up(w.cols, kKBlock);
-    const int nkb = kpad / kKBlock;
     const std::size_t R = static_cast<std::size_t>(w.rows);
     const std::size_t panel_floats = static_cast<std::size_t>(kpad) * kPanelTokens;
     const int panels = (T + kPanelTokens - 1) / kPanelTokens;
-    // Token blocks whose packed X fits in L2, so it is reused by every row tile from there.
-    int block_panels = static_cast<int>(kXBlockBytes / (panel_floats * sizeof(float)));
-    if (block_panels < 1) block_panels = 1;
-    for (int pb = 0; pb < panels; pb += block_panels) {
-        const int pe = imin(panels, pb + block_panels);
+    const std::size_t tile_floats = static_cast<std::size_t>(kRowsTile) * kPanelTokens;
+    constexpr bool kPlainType = Type == DType::F32 || Type == DType::F16 || Type == DType::BF16;
+    const std::size_t elt_bytes = kPlainType ? w.row_bytes / static_cast<std::size_t>(w.cols) : 0;
+    for (int k0 = 0; k0 < kpad; k0 += kKc) {
+        const int kcn = imin(kKc, kpad - k0);
+        const bool first = k0 == 0;
+        const bool last = k0 + kcn >= kpad;
         for (int r = r0; r < r1; r += kRowsTile) {
             const int nr = imin(kRowsTile, r1 - r);
-            stage_rows<Type>(w, r, nr, stage);
-            // The rows staged next: the following tile, or the first one again for the next
-            // token block.
-            const int rn = r + kRowsTile < r1 ? r + kRowsTile : (pe < panels ? r0 : r1);
-            const char* pf = rn < r1 ? reinterpret_cast<const char*>(w.row(rn)) : nullptr;
-            const std::size_t pf_total =
-                pf != nullptr ? static_cast<std::size_t>(imin(kRowsTile, r1 - rn)) * w.row_bytes
-                              : 0;
-            const std::size_t pf_per_panel = pf_total / static_cast<std::size_t>(pe - pb) + 64;
-            for (int p = pb; p < pe; ++p) {
+            stage_rows<Type>(w, r, nr, k0, kcn, stage);
+            // The next tile's slice of the weights (block types: whole rows, fetched with the
+            // first column block, as their byte offsets don't scale by element).
+            int rn = r + kRowsTile, kn0 = k0;
+            if (rn >= r1) rn = r0, kn0 = k0 + kKc;
+            PrefetchPlan plan;
+            if (kn0 < kpad && (kPlainType || kn0 == 0)) {
+                const std::size_t b0 = kPlainType ? static_cast<std::size_t>(kn0) * elt_bytes : 0;
+                std::size_t b1 =
+                    kPlainType ? b0 + static_cast<std::size_t>(kKc) * elt_bytes : w.row_bytes;
+                if (b1 > w.row_bytes) b1 = w.row_bytes;
+                plan.base = reinterpret_cast<const char*>(w.row(rn)) + b0;
+                plan.stride = w.row_bytes;
+                plan.lines_per_row = static_cast<int>((b1 - b0 + 63) / 64);
+                plan.lines = imin(kRowsTile, r1 - rn) * plan.lines_per_row;
+            }
+            const int pf_share = (plan.lines + panels - 1) / panels;
+            float* tile_partial =
+                partial + static_cast<std::size_t>(r - r0) / kRowsTile * panels * tile_floats;
+            for (int p = 0; p < panels; ++p) {
                 const int t0 = p * kPanelTokens;
-                const std::size_t pf_off = static_cast<std::size_t>(p - pb) * pf_per_panel;
-                micro_kernel(
-                    stage, xp + static_cast<std::size_t>(p) * panel_floats, nkb,
-                    y + static_cast<std::size_t>(t0) * R + r, R, nr, imin(kPanelTokens, T - t0),
-                    pf + pf_off,
-                    pf_off < pf_total
-                        ? (pf_total - pf_off < pf_per_panel ? pf_total - pf_off : pf_per_panel)
-                        : 0);
+                micro_kernel(stage,
+                             xp + static_cast<std::size_t>(p) * panel_floats +
+                                 static_cast<std::size_t>(k0) * kPanelTokens,
+                             kcn / kKBlock,
+                             tile_partial + static_cast<std::size_t>(p) * tile_floats, first,
+                             last ? y + static_cast<std::size_t>(t0) * R + r : nullptr, R, nr,
+                             imin(kPanelTokens, T - t0), plan, p * pf_share, (p + 1) * pf_share);
             }
         }
     }
 }
 
-void gemm_packed(const Matrix& w, int r0, int r1, const float* xp, int T, float* y, float* stage) {
+void gemm_packed(const Matrix& w, int r0, int r1, const float* xp, int T, float* y, float* stage,
+                 float* partial) {
     switch (w.type) {
         case DType::F32:
-            return gemm_packed_typed<DType::F32>(w, r0, r1, xp, T, y, stage);
+            return gemm_packed_typed<DType::F32>(w, r0, r1, xp, T, y, stage, partial);
         case DType::F16:
-            return gemm_packed_typed<DType::F16>(w, r0, r1, xp, T, y, stage);
+            return gemm_packed_typed<DType::F16>(w, r0, r1, xp, T, y, stage, partial);
         case DType::BF16:
-            return gemm_packed_typed<DType::BF16>(w, r0, r1, xp, T, y, stage);
+            return gemm_packed_typed<DType::BF16>(w, r0, r1, xp, T, y, stage, partial);
         case DType::Q8_0:
-            return gemm_packed_typed<DType::Q8_0>(w, r0, r1, xp, T, y, stage);
+            return gemm_packed_typed<DType::Q8_0>(w, r0, r1, xp, T, y, stage, partial);
         case DType::Q5_1:
-            return gemm_packed_typed<DType::Q5_1>(w, r0, r1, xp, T, y, stage);
+            return gemm_packed_typed<DType::Q5_1>(w, r0, r1, xp, T, y, stage, partial);
         case DType::Q4_0:
-            return gemm_packed_typed<DType::Q4_0>(w, r0, r1, xp, T, y, stage);
+            return gemm_packed_typed<DType::Q4_0>(w, r0, r1, xp, T, y, stage, partial);
     }
 }
