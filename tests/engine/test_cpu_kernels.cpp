@@ -75,7 +75,8 @@ class CpuKernelsTest : public QObject {
                 }
                 if (dtype_block_elements(type) == 1) {
                     for (int c : plain_cols) {
-                        for (int T : {1, 2, 9}) {
+                        // 70 tokens: whole GEMM panels with ragged columns.
+                        for (int T : {1, 2, 9, 70}) {
                             QTest::addRow("%s/%s/11x%d/T%d", isa_name, dtype_name(type).data(), c,
                                           T)
                                 << int(isa) << int(type) << 11 << c << T;

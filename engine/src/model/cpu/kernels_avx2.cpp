@@ -9,6 +9,26 @@ struct S {
     // GEMM micro-tile: 6 x 2 accumulators + 2 token vectors + 1 broadcast of 16 registers
     static constexpr int kGemmRows = 6;
     static constexpr int kGemmTokenVecs = 2;
+    // dst[j * ld_dst + i] = src[i * ld_src + j] for an 8 x 8 block (GEMM packing of X).
+    static void transpose(const float* src, std::size_t ld_src, float* dst, std::size_t ld_dst) {
+        __m256 r[8], t[8], u[8];
+        for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld_src);
+        for (int p = 0; p < 4; ++p) {
+            t[2 * p] = _mm256_unpacklo_ps(r[2 * p], r[2 * p + 1]);
+            t[2 * p + 1] = _mm256_unpackhi_ps(r[2 * p], r[2 * p + 1]);
+        }
+        // u[4q + c], lane L: column 4L + c of rows 4q .. 4q + 3.
+        for (int q = 0; q < 2; ++q) {
+            u[4 * q + 0] = _mm256_shuffle_ps(t[4 * q], t[4 * q + 2], 0x44);
+            u[4 * q + 1] = _mm256_shuffle_ps(t[4 * q], t[4 * q + 2], 0xEE);
+            u[4 * q + 2] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+            u[4 * q + 3] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xEE);
+        }
+        for (int c = 0; c < 4; ++c) {
+            _mm256_storeu_ps(dst + c * ld_dst, _mm256_permute2f128_ps(u[c], u[4 + c], 0x20));
+            _mm256_storeu_ps(dst + (4 + c) * ld_dst, _mm256_permute2f128_ps(u[c], u[4 + c], 0x31));
+        }
+    }
     static constexpr int W = 8;
     using V = __m256;
     static float half_to_float(std::uint16_t h) { return _cvtsh_ss(h); }

@@ -10,6 +10,33 @@ struct S {
     // GEMM micro-tile: 12 x 2 accumulators + 2 token vectors + 1 broadcast of 32 registers
     static constexpr int kGemmRows = 12;
     static constexpr int kGemmTokenVecs = 2;
+    // dst[j * ld_dst + i] = src[i * ld_src + j] for a 16 x 16 block (GEMM packing of X):
+    // pairs of rows interleaved, then 4 x 4 blocks within 128-bit lanes, then the lanes.
+    static void transpose(const float* src, std::size_t ld_src, float* dst, std::size_t ld_dst) {
+        __m512 r[16], t[16], u[16];
+        for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ld_src);
+        for (int p = 0; p < 8; ++p) {
+            t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);
+            t[2 * p + 1] = _mm512_unpackhi_ps(r[2 * p], r[2 * p + 1]);
+        }
+        // u[4q + c], lane L: column 4L + c of rows 4q .. 4q + 3.
+        for (int q = 0; q < 4; ++q) {
+            u[4 * q + 0] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0x44);
+            u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0xEE);
+            u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+            u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xEE);
+        }
+        for (int c = 0; c < 4; ++c) {
+            const __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+            const __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+            const __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+            const __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+            _mm512_storeu_ps(dst + (0 + c) * ld_dst, _mm512_shuffle_f32x4(v0, v2, 0x88));
+            _mm512_storeu_ps(dst + (4 + c) * ld_dst, _mm512_shuffle_f32x4(v0, v2, 0xDD));
+            _mm512_storeu_ps(dst + (8 + c) * ld_dst, _mm512_shuffle_f32x4(v1, v3, 0x88));
+            _mm512_storeu_ps(dst + (12 + c) * ld_dst, _mm512_shuffle_f32x4(v1, v3, 0xDD));
+        }
+    }
     static constexpr int W = 16;
     using V = __m512;
     static float half_to_float(std::uint16_t h) { return _cvtsh_ss(h); }

@@ -11,6 +11,11 @@ struct S {
     // GEMM micro-tile (output rows x token vectors)
     static constexpr int kGemmRows = 6;
     static constexpr int kGemmTokenVecs = 2;
+    // dst[j * ld_dst + i] = src[i * ld_src + j] for a W x W block (GEMM packing of X).
+    static void transpose(const float* src, std::size_t ld_src, float* dst, std::size_t ld_dst) {
+        for (int i = 0; i < 8; ++i)
+            for (int j = 0; j < 8; ++j) dst[j * ld_dst + i] = src[i * ld_src + j];
+    }
     static constexpr int W = 8;
     struct V {
         float v[8];

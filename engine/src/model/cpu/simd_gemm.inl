@@ -17,21 +17,29 @@ inline int round_up(int v, int m) {
 }
 
 // Packs token panels [p0, p1) of X (T x C) into xp: panel p is Kpad x kPanelTokens floats,
-// token innermost; tokens >= T and columns >= C are zero. Written 16 columns at a time, so the
-// tile being transposed stays in L1.
+// token innermost; tokens >= T and columns >= C are zero. Whole panels go through W x W
+// register transposes; the ragged edges element by element.
 void pack_x(const float* x, int T, int C, int p0, int p1, float* xp) {
     const int kpad = round_up(C, kKBlock);
     for (int p = p0; p < p1; ++p) {
         float* dst = xp + static_cast<std::size_t>(p) * kpad * kPanelTokens;
         const int t0 = p * kPanelTokens;
         const int nt = imin(kPanelTokens, T - t0);
-        for (int k0 = 0; k0 < kpad; k0 += 16) {
-            float* d = dst + static_cast<std::size_t>(k0) * kPanelTokens;
-            const int kn = imin(16, C - k0);
-            for (int i = 0; i < 16 * kPanelTokens; ++i) d[i] = 0.0f;
-            for (int t = 0; t < nt; ++t) {
-                const float* src = x + static_cast<std::size_t>(t0 + t) * C + k0;
-                for (int k = 0; k < kn; ++k) d[k * kPanelTokens + t] = src[k];
+        int k0 = 0;
+        if (nt == kPanelTokens) {
+            for (; k0 + S::W <= C; k0 += S::W) {
+                for (int g = 0; g < kTokenVecs; ++g) {
+                    S::transpose(x + static_cast<std::size_t>(t0 + g * S::W) * C + k0,
+                                 static_cast<std::size_t>(C),
+                                 dst + static_cast<std::size_t>(k0) * kPanelTokens + g * S::W,
+                                 kPanelTokens);
+                }
+            }
+        }
+        for (int k = k0; k < kpad; ++k) {
+            float* d = dst + static_cast<std::size_t>(k) * kPanelTokens;
+            for (int t = 0; t < kPanelTokens; ++t) {
+                d[t] = t < nt && k < C ? x[static_cast<std::size_t>(t0 + t) * C + k] : 0.0f;
             }
         }
     }
