@@ -70,7 +70,9 @@ bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T,
                partial + static_cast<std::size_t>(r0) * per_row);
     };
     if (threaded) {
-        pool->parallel_for(w.rows, kGemmRowBlock, run);
+        // Blocks of a few row tiles handed out on demand: on a busy machine one thread may
+        // lose its core for a while, and a static split would make the other wait for it.
+        pool->parallel_for_dynamic(w.rows, 4 * kGemmRowBlock, run);
     } else {
         run(0, 0, w.rows);
     }

@@ -31,6 +31,13 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::run_share(int index) {
     const std::int64_t blocks = (n_ + grain_ - 1) / grain_;
+    if (dynamic_) {
+        for (std::int64_t b = next_block_.fetch_add(1, std::memory_order_relaxed); b < blocks;
+             b = next_block_.fetch_add(1, std::memory_order_relaxed)) {
+            (*job_)(index, b * grain_, std::min(n_, (b + 1) * grain_));
+        }
+        return;
+    }
     const std::int64_t per = blocks / participants_;
     const std::int64_t extra = blocks % participants_;
     const std::int64_t first = index * per + std::min<std::int64_t>(index, extra);
@@ -61,6 +68,17 @@ void ThreadPool::worker_loop(int index) {
 
 void ThreadPool::parallel_for(std::int64_t n, std::int64_t grain,
                               const std::function<void(int, std::int64_t, std::int64_t)>& fn) {
+    run(n, grain, fn, false);
+}
+
+void ThreadPool::parallel_for_dynamic(
+    std::int64_t n, std::int64_t grain,
+    const std::function<void(int, std::int64_t, std::int64_t)>& fn) {
+    run(n, grain, fn, true);
+}
+
+void ThreadPool::run(std::int64_t n, std::int64_t grain,
+                     const std::function<void(int, std::int64_t, std::int64_t)>& fn, bool dynamic) {
     if (n <= 0) return;
     grain = std::max<std::int64_t>(1, grain);
     const std::int64_t blocks = (n + grain - 1) / grain;
@@ -72,6 +90,8 @@ void ThreadPool::parallel_for(std::int64_t n, std::int64_t grain,
     n_ = n;
     grain_ = grain;
     participants_ = static_cast<int>(std::min<std::int64_t>(blocks, size()));
+    dynamic_ = dynamic;
+    next_block_.store(0, std::memory_order_relaxed);
     pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_acq_rel);
     generation_.notify_all();

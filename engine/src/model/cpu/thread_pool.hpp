@@ -24,16 +24,26 @@ class ThreadPool {
     // [0, n) in multiples of `grain`; returns when all are done. Not reentrant.
     void parallel_for(std::int64_t n, std::int64_t grain,
                       const std::function<void(int, std::int64_t, std::int64_t)>& fn);
+    // As parallel_for, but threads take `grain`-sized blocks one at a time until none are
+    // left (fn may be called several times per thread), so a thread that lost its core to
+    // another process does not hold the others back. For long regions of equal blocks. A pool
+    // of one thread (or a single block) runs the whole range in one call.
+    void parallel_for_dynamic(std::int64_t n, std::int64_t grain,
+                              const std::function<void(int, std::int64_t, std::int64_t)>& fn);
 
   private:
     void worker_loop(int index);
     void run_share(int index);
+    void run(std::int64_t n, std::int64_t grain,
+             const std::function<void(int, std::int64_t, std::int64_t)>& fn, bool dynamic);
 
     std::vector<std::thread> workers_;
     const std::function<void(int, std::int64_t, std::int64_t)>* job_ = nullptr;
     std::int64_t n_ = 0;
     std::int64_t grain_ = 1;
     int participants_ = 1;
+    bool dynamic_ = false;
+    std::atomic<std::int64_t> next_block_{0};
     std::atomic<std::uint64_t> generation_{0};
     std::atomic<int> pending_{0};
     std::atomic<bool> stop_{false};

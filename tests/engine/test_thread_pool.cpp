@@ -1,0 +1,70 @@
+// The CPU thread pool: every index of a parallel region is covered exactly once, by ranges of
+// the requested grain, in both the static and the on-demand (dynamic) split (one block per
+// call when there are workers; a pool of one runs the whole range in one call).
+#include <QtTest>
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include "model/cpu/thread_pool.hpp"
+
+using ravel::detail::ThreadPool;
+
+class ThreadPoolTest : public QObject {
+    Q_OBJECT
+
+    static void check_cover(ThreadPool& pool, std::int64_t n, std::int64_t grain, bool dynamic) {
+        std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
+        std::atomic<bool> bad_range{false};
+        std::atomic<int> bad_thread{0};
+        auto fn = [&](int thread, std::int64_t b, std::int64_t e) {
+            if (thread < 0 || thread >= pool.size()) bad_thread.store(1);
+            if (b % grain != 0 || b >= e || e > n ||
+                (dynamic && pool.size() > 1 && e - b > grain)) {
+                bad_range.store(true);
+            }
+            for (std::int64_t i = b; i < e; ++i) hits[static_cast<std::size_t>(i)].fetch_add(1);
+        };
+        if (dynamic) {
+            pool.parallel_for_dynamic(n, grain, fn);
+        } else {
+            pool.parallel_for(n, grain, fn);
+        }
+        QVERIFY2(!bad_range.load(), "a range was misaligned, empty or too long");
+        QCOMPARE(bad_thread.load(), 0);
+        for (std::int64_t i = 0; i < n; ++i) {
+            if (hits[static_cast<std::size_t>(i)].load() != 1) {
+                QFAIL(qPrintable(QStringLiteral("index %1 covered %2 times")
+                                     .arg(i)
+                                     .arg(hits[static_cast<std::size_t>(i)].load())));
+            }
+        }
+    }
+
+  private slots:
+    void every_index_once() {
+        for (int threads : {1, 2, 3, 5}) {
+            ThreadPool pool(threads);
+            for (std::int64_t n : {1, 7, 48, 100, 1001}) {
+                for (std::int64_t grain : {1, 3, 48}) {
+                    check_cover(pool, n, grain, false);
+                    check_cover(pool, n, grain, true);
+                }
+            }
+        }
+    }
+
+    void dynamic_regions_repeat() {
+        // Many regions back to back reuse the same workers and block counter.
+        ThreadPool pool(3);
+        std::atomic<std::int64_t> total{0};
+        for (int round = 0; round < 500; ++round) {
+            pool.parallel_for_dynamic(
+                97, 4, [&](int, std::int64_t b, std::int64_t e) { total.fetch_add(e - b); });
+        }
+        QCOMPARE(total.load(), std::int64_t{500 * 97});
+    }
+};
+
+QTEST_APPLESS_MAIN(ThreadPoolTest)
+#include "test_thread_pool.moc"
