@@ -144,13 +144,23 @@ inline void micro_kernel(const float* stage, const float* xpanel, int nkb, float
                 S::store(partial + m * kPanelTokens + v * S::W, acc[m][v]);
         return;
     }
-    // Lanes are tokens and Y is token-major: go through a small tile, once per product.
-    alignas(64) float tile[kRowsTile][kPanelTokens];
-    for (int m = 0; m < kRowsTile; ++m)
-        for (int v = 0; v < kTokenVecs; ++v) S::store(&tile[m][v * S::W], acc[m][v]);
+    // Lanes are tokens and Y is token-major: transpose through a small tile (rows padded to
+    // W), then each token's row segment is one contiguous copy.
+    static_assert(kRowsTile <= S::W);
+    alignas(64) float tile[S::W][kPanelTokens];
+    alignas(64) float by_token[kPanelTokens][S::W];
+    for (int m = 0; m < S::W; ++m)
+        for (int v = 0; v < kTokenVecs; ++v)
+            S::store(&tile[m][v * S::W], m < kRowsTile ? acc[m][v] : S::zero());
+    for (int v = 0; v < kTokenVecs; ++v)
+        S::transpose(&tile[0][v * S::W], kPanelTokens, &by_token[v * S::W][0], S::W);
     for (int t = 0; t < nt; ++t) {
         float* yt = y + static_cast<std::size_t>(t) * ldy;
-        for (int m = 0; m < nr; ++m) yt[m] = tile[m][t];
+        if (nr == kRowsTile) {
+            std::memcpy(yt, by_token[t], sizeof(float) * kRowsTile);
+        } else {
+            for (int m = 0; m < nr; ++m) yt[m] = by_token[t][m];
+        }
     }
 }
 
