@@ -25,7 +25,7 @@ struct ChatConfig {
     SamplerSettings sampler = SamplerSettings::chat_defaults();
     ChatTemplate chat_template;
     std::string system;
-    int chunk_size = 64;
+    int chunk_size = kDefaultPromptChunk;
 };
 
 struct ChatTurn {

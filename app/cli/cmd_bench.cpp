@@ -127,7 +127,8 @@ Result<nlohmann::json> run_bench(const Args& args) {
     }
     if (!probe) return probe.error();
     // A GPU needs longer chunks than a CPU to keep its matrix units busy.
-    const long long chunk_value = args.has("chunk") ? *chunk_arg : (on_gpu ? 512 : 128);
+    const long long chunk_value =
+        args.has("chunk") ? *chunk_arg : (on_gpu ? 512 : kDefaultPromptChunk);
     const long long* chunk = &chunk_value;
 
     Session session(*model, SessionOptions{static_cast<int>(*threads)});
@@ -236,7 +237,8 @@ Result<nlohmann::json> run_bench(const Args& args) {
     j["peak_rss_bytes"] = peak_rss_bytes();
     j["weight_bytes"] = (*model)->weight_bytes();
     j["rss_budget_bytes"] =
-        static_cast<std::uint64_t>(1.15 * static_cast<double>((*model)->weight_bytes())) + (64u << 20);
+        static_cast<std::uint64_t>(1.15 * static_cast<double>((*model)->weight_bytes())) +
+        (64u << 20);
     return j;
 }
 

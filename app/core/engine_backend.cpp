@@ -34,8 +34,8 @@ namespace ravel::app {
 
 namespace {
 
-constexpr int kPromptChunk = 64;         // as ravel-cli chat's default --chunk
-constexpr std::size_t kSystemCache = 4;  // system prompts whose state is kept
+constexpr int kPromptChunk = kDefaultPromptChunk;  // as ravel-cli chat and bench
+constexpr std::size_t kSystemCache = 4;            // system prompts whose state is kept
 
 std::string utf8(const QString& s) {
     return s.toStdString();
