@@ -1,8 +1,12 @@
 // Every CPU kernel (each instruction set this machine has, each weight type, one-token and
 // GEMM paths, 1 and several threads) against a double-precision reference on the same
 // dequantized weights, on awkward sizes that are not multiples of the SIMD width.
+// The one-token kernels for q8_0 / q4_0 quantize the activations to int8 blocks (as llama.cpp
+// does); they are checked tightly against a reference doing the same quantization, and within
+// the quantization's error bound against the exact product.
 #include <QtTest>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "model/cpu/kernels.hpp"
@@ -46,6 +50,76 @@ void reference(const Matrix& w, const float* x, int T, std::vector<double>& y,
     }
 }
 
+// The decode kernels' activation quantization, written out independently: blocks of 32 with
+// one scale d = max|x| / 127 and q = x * (1 / d) rounded to nearest (even), all in float.
+void quantize_activations(const float* x, int n, std::vector<int>& q, std::vector<float>& d) {
+    q.assign(static_cast<std::size_t>(n), 0);
+    d.assign(static_cast<std::size_t>(n / 32), 0.0f);
+    for (int b = 0; b < n / 32; ++b) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b * 32 + i]));
+        const float scale = amax / 127.0f;
+        const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+        d[static_cast<std::size_t>(b)] = scale;
+        for (int i = 0; i < 32; ++i)
+            q[static_cast<std::size_t>(b * 32 + i)] =
+                static_cast<int>(std::nearbyint(x[b * 32 + i] * inv));
+    }
+}
+
+// Reference for the integer decode path (q8_0, q4_0): sum over blocks of
+// d_w * d_x * sum(q_w * q_x), from the raw block bytes, in double. `mag` bounds the float
+// rounding; `qerr` bounds what quantizing the activations may cost against the exact product
+// (half a step of x per weight: sum |w| d_x / 2).
+void reference_int(const Matrix& w, const float* x, int T, std::vector<double>& y,
+                   std::vector<double>& mag, std::vector<double>& qerr) {
+    y.assign(static_cast<std::size_t>(T) * w.rows, 0.0);
+    mag.assign(y.size(), 0.0);
+    qerr.assign(y.size(), 0.0);
+    const int blocks = w.cols / 32;
+    const std::size_t block_bytes = w.type == DType::Q8_0 ? 34 : 18;
+    for (int t = 0; t < T; ++t) {
+        std::vector<int> xq;
+        std::vector<float> xd;
+        quantize_activations(x + static_cast<std::size_t>(t) * w.cols, w.cols, xq, xd);
+        for (int r = 0; r < w.rows; ++r) {
+            double s = 0, m = 0, e = 0;
+            for (int b = 0; b < blocks; ++b) {
+                const std::byte* blk = w.row(r) + b * block_bytes;
+                std::uint16_t h;
+                std::memcpy(&h, blk, 2);
+                const double dw = f16_to_f32(h);
+                long dot = 0, dot_abs = 0, wsum = 0;
+                for (int i = 0; i < 32; ++i) {
+                    int wq;
+                    if (w.type == DType::Q8_0) {
+                        wq = static_cast<std::int8_t>(blk[2 + i]);
+                    } else {
+                        const auto byte = static_cast<unsigned>(blk[2 + (i & 15)]);
+                        wq = static_cast<int>(i < 16 ? (byte & 15u) : (byte >> 4)) - 8;
+                    }
+                    const int xi = xq[static_cast<std::size_t>(b * 32 + i)];
+                    dot += wq * xi;
+                    dot_abs += std::abs(wq * xi);
+                    wsum += std::abs(wq);
+                }
+                const double dx = xd[static_cast<std::size_t>(b)];
+                s += dw * dx * static_cast<double>(dot);
+                m += std::fabs(dw * dx) * static_cast<double>(dot_abs);
+                e += std::fabs(dw) * static_cast<double>(wsum) * dx / 2;
+            }
+            const std::size_t i = static_cast<std::size_t>(t) * w.rows + r;
+            y[i] = s;
+            mag[i] = m;
+            qerr[i] = e;
+        }
+    }
+}
+
+bool int_decode(DType type) {
+    return type == DType::Q8_0 || type == DType::Q4_0;
+}
+
 }  // namespace
 
 class CpuKernelsTest : public QObject {
@@ -58,16 +132,19 @@ class CpuKernelsTest : public QObject {
         QTest::addColumn<int>("rows");
         QTest::addColumn<int>("cols");
         QTest::addColumn<int>("tokens");
-        const cpu::Isa isas[] = {cpu::Isa::Generic, cpu::Isa::Avx2, cpu::Isa::Avx512};
+        const cpu::Isa isas[] = {cpu::Isa::Generic, cpu::Isa::Avx2, cpu::Isa::Avx512,
+                                 cpu::Isa::Avx512Vnni};
         const DType types[] = {DType::F32,  DType::F16,  DType::BF16,
                                DType::Q8_0, DType::Q5_1, DType::Q4_0};
-        const int shapes[][2] = {{1, 32}, {37, 96}, {61, 160}, {130, 288}, {7, 1024}};
+        // 4160 and 8224 columns span several of the decode kernels' 4096-column chunks.
+        const int shapes[][2] = {{1, 32},   {37, 96},  {61, 160}, {130, 288},
+                                 {7, 1024}, {6, 4160}, {3, 8224}};
         const int plain_cols[] = {5, 17, 41, 263};  // not multiples of any SIMD width
         for (auto isa : isas) {
             const char* isa_name = cpu::kernels_for(isa).isa;
             for (auto type : types) {
                 for (const auto& s : shapes) {
-                    for (int T : {1, 3, 4, 5, 70}) {
+                    for (int T : {1, 2, 3, 4, 5, 70}) {
                         QTest::addRow("%s/%s/%dx%d/T%d", isa_name, dtype_name(type).data(), s[0],
                                       s[1], T)
                             << int(isa) << int(type) << s[0] << s[1] << T;
@@ -105,20 +182,41 @@ class CpuKernelsTest : public QObject {
         reference(*w, x.data(), tokens, want, mag);
 
         const cpu::KernelTable& k = cpu::kernels_for(static_cast<cpu::Isa>(isa));
+        // Both kernels in two uneven row ranges, as two threads would split them.
+        const int split = rows > 4 ? (rows / 2) / 4 * 4 + 1 : rows;
         std::vector<float> got(want.size(), NAN);
         if (tokens <= cpu::kSmallBatch) {
-            k.gemv(*w, 0, rows, x.data(), tokens, got.data());
+            k.gemv(*w, 0, split, x.data(), tokens, got.data());
+            if (split < rows) k.gemv(*w, split, rows, x.data(), tokens, got.data());
         }
         std::vector<float> got_gemm(want.size(), NAN);
-        // GEMM in two uneven row ranges, as two threads would split it.
-        const int split = rows > 4 ? (rows / 2) / 4 * 4 + 1 : rows;
         QVERIFY(cpu::gemm_rows(k, *w, 0, split, x.data(), tokens, got_gemm.data()));
         if (split < rows)
             QVERIFY(cpu::gemm_rows(k, *w, split, rows, x.data(), tokens, got_gemm.data()));
 
+        const bool int_path = tokens <= cpu::kSmallBatch && int_decode(w->type);
+        std::vector<double> want_int, mag_int, qerr;
+        if (int_path) reference_int(*w, x.data(), tokens, want_int, mag_int, qerr);
         for (std::size_t i = 0; i < want.size(); ++i) {
             const double tol = 2e-6 * mag[i] + 1e-6;
-            if (tokens <= cpu::kSmallBatch && !(std::fabs(got[i] - want[i]) <= tol)) {
+            if (int_path) {
+                // Tight: the same quantized activations. Loose: the exact product, within
+                // what quantizing the activations can cost.
+                const double tol_int = 2e-6 * mag_int[i] + 1e-6;
+                if (!(std::fabs(got[i] - want_int[i]) <= tol_int)) {
+                    QFAIL(qPrintable(QStringLiteral("gemv [%1]: %2 vs %3 (quantized reference)")
+                                         .arg(i)
+                                         .arg(got[i])
+                                         .arg(want_int[i])));
+                }
+                if (!(std::fabs(got[i] - want[i]) <= 1.01 * qerr[i] + tol)) {
+                    QFAIL(qPrintable(QStringLiteral("gemv [%1]: %2 vs %3 (exact, bound %4)")
+                                         .arg(i)
+                                         .arg(got[i])
+                                         .arg(want[i])
+                                         .arg(qerr[i])));
+                }
+            } else if (tokens <= cpu::kSmallBatch && !(std::fabs(got[i] - want[i]) <= tol)) {
                 QFAIL(qPrintable(
                     QStringLiteral("gemv [%1]: %2 vs %3").arg(i).arg(got[i]).arg(want[i])));
             }

@@ -5,6 +5,9 @@
 
 namespace ravel::detail::cpu {
 
+namespace avx512vnni {
+const KernelTable& table();
+}
 namespace avx512 {
 const KernelTable& table();
 }
@@ -26,6 +29,8 @@ bool cpu_supports(Isa isa) {
         case Isa::Avx512:
             return cpu_supports(Isa::Avx2) && __builtin_cpu_supports("avx512f") &&
                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+        case Isa::Avx512Vnni:
+            return cpu_supports(Isa::Avx512) && __builtin_cpu_supports("avx512vnni");
     }
     return false;
 #else
@@ -35,6 +40,8 @@ bool cpu_supports(Isa isa) {
 
 const KernelTable& kernels_for(Isa isa) {
     switch (isa) {
+        case Isa::Avx512Vnni:
+            return avx512vnni::table();
         case Isa::Avx512:
             return avx512::table();
         case Isa::Avx2:
@@ -47,14 +54,16 @@ const KernelTable& kernels_for(Isa isa) {
 
 const KernelTable& kernels() {
     static const KernelTable& best = []() -> const KernelTable& {
-        Isa isa = cpu_supports(Isa::Avx512) ? Isa::Avx512
-                  : cpu_supports(Isa::Avx2) ? Isa::Avx2
-                                            : Isa::Generic;
+        Isa isa = cpu_supports(Isa::Avx512Vnni) ? Isa::Avx512Vnni
+                  : cpu_supports(Isa::Avx512)   ? Isa::Avx512
+                  : cpu_supports(Isa::Avx2)     ? Isa::Avx2
+                                                : Isa::Generic;
         // An environment override may only lower the choice, never pick an unsupported set.
         if (const char* env = std::getenv("RAVEL_CPU_ISA")) {
             const std::string_view want = env;
             if (want == "generic") isa = Isa::Generic;
             if (want == "avx2" && cpu_supports(Isa::Avx2)) isa = Isa::Avx2;
+            if (want == "avx512" && isa == Isa::Avx512Vnni) isa = Isa::Avx512;
         }
         return kernels_for(isa);
     }();

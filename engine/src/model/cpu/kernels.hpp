@@ -73,10 +73,11 @@ bool gemm_rows(const KernelTable& k, const Matrix& w, int r0, int r1, const floa
 bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T, float* y,
                    ThreadPool* pool);
 
-enum class Isa { Generic, Avx2, Avx512 };
+enum class Isa { Generic, Avx2, Avx512, Avx512Vnni };
 
 const KernelTable& kernels_for(Isa isa);
 // The best table for this CPU (RAVEL_CPU_ISA=generic|avx2|avx512 lowers the choice).
+// Avx512Vnni differs from Avx512 only in the decode kernels' integer dot products.
 const KernelTable& kernels();
 bool cpu_supports(Isa isa);
 

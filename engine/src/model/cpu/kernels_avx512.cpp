@@ -1,12 +1,26 @@
 // AVX-512 instantiation of the matrix kernels (compiled with -mavx512f -mavx512bw -mavx512vl
-// -mfma -mf16c; only called when the CPU reports those features).
+// -mfma -mf16c; only called when the CPU reports those features). kernels_avx512vnni.cpp
+// compiles this file a second time with -mavx512vnni, into its own namespace.
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
 
-namespace ravel::detail::cpu::avx512 {
+#ifndef RAVEL_AVX512_NS
+#define RAVEL_AVX512_NS avx512
+#endif
+#if defined(__AVX512VNNI__)
+#define RAVEL_AVX512_NAME "avx512vnni"
+// With VNNI, w + 128 is the unsigned operand of vpdpbusd (one xor instead of abs + sign).
+#define RAVEL_AVX512_Q8_OFFSET 128
+#else
+#define RAVEL_AVX512_NAME "avx512"
+#define RAVEL_AVX512_Q8_OFFSET 0
+#endif
+
+namespace ravel::detail::cpu::RAVEL_AVX512_NS {
 struct S {
-    static constexpr const char* kName = "avx512";
+    static constexpr const char* kName = RAVEL_AVX512_NAME;
     // GEMM micro-tile: 12 x 2 accumulators + 2 token vectors + 1 broadcast of 32 registers
     static constexpr int kGemmRows = 12;
     static constexpr int kGemmTokenVecs = 2;
@@ -74,8 +88,104 @@ struct S {
     static V load_bit16(std::uint32_t bits, int first) {
         return _mm512_maskz_mov_ps(static_cast<__mmask16>(bits >> first), _mm512_set1_ps(16.0f));
     }
+    // decode kernels: integer dot products of one 32-value block (weights against activations
+    // quantized to int8), on 256-bit vectors.
+    using B32 = __m256i;  // 32 bytes: one block's weights or activations
+    using D8 = __m256i;   // 8 int32 partial sums of one block's dot product
+    using F8 = __m256;    // 8 float partial sums of a row
+    static constexpr int kRegs = 32;
+    // dot_q8 returns sum((w + kQ8Offset) * x); the kernel subtracts kQ8Offset * sum(x).
+    static constexpr int kQ8Offset = RAVEL_AVX512_Q8_OFFSET;
+    static B32 load_b32(const void* p) {
+        return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+    }
+    // 16 bytes of q4_0 nibbles -> 32 unsigned values 0..15 (low nibbles first, as stored).
+    static B32 q4_bytes(const std::uint8_t* qs) {
+        const __m256i v =
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+        return _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)),
+                                _mm256_set1_epi8(15));
+    }
+    // acc + sum(w * x), w unsigned < 128, x signed (pairs stay inside int16: 2 * 127 * 127).
+    static D8 dot_u4(B32 w, B32 x, D8 acc) {
+#if defined(__AVX512VNNI__)
+        return _mm256_dpbusd_epi32(acc, w, x);
+#else
+        return _mm256_add_epi32(
+            acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)));
+#endif
+    }
+    // acc + sum((w + kQ8Offset) * x), both signed.
+    static D8 dot_q8(B32 w, B32 x, D8 acc) {
+#if defined(__AVX512VNNI__)
+        return _mm256_dpbusd_epi32(acc, _mm256_xor_si256(w, _mm256_set1_epi8(-128)), x);
+#else
+        // |w| as unsigned, the sign moved onto x (|w| <= 128: pairs stay inside int16).
+        return _mm256_add_epi32(
+            acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)),
+                                   _mm256_set1_epi16(1)));
+#endif
+    }
+    static D8 d8_zero() {
+        return _mm256_setzero_si256();
+    }
+    // -offset * x, summed into the lanes dot_u4 / dot_q8 use (offset <= 128).
+    static D8 offset_bias(B32 x, int offset) {
+        return _mm256_sub_epi32(_mm256_setzero_si256(),
+                                dot_u4(_mm256_set1_epi8(static_cast<char>(offset)), x, d8_zero()));
+    }
+    // W halves at p, p + stride, ... (the first n of them; 0 for the rest), as floats. Reads 4
+    // bytes at each, so 2 bytes must follow each half.
+    static V load_f16_strided(const std::byte* p, int stride, int n) {
+        const __m512i lane =
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        const __mmask16 mask =
+            n >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1);
+        const __m512i idx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(stride));
+        const __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, idx, p, 1);
+        return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+    }
+    static F8 f8_zero() {
+        return _mm256_setzero_ps();
+    }
+    static F8 f8_fma(D8 d, float s, F8 acc) {
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(s), acc);
+    }
+    static float f8_sum(F8 v) {
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        return _mm_cvtss_f32(s);
+    }
+    // Quantizes 32 activations to int8 with one scale: d = max|x| / 127, q = round(x / d) (to
+    // nearest even, as x * (1 / d)).
+    static void quantize_block(const float* x, std::int8_t* q, float* d) {
+        const __m256 sign = _mm256_set1_ps(-0.0f);
+        __m256 v[4];
+        __m256 m = _mm256_setzero_ps();
+        for (int i = 0; i < 4; ++i) {
+            v[i] = _mm256_loadu_ps(x + 8 * i);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
+        }
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+        const float amax = _mm_cvtss_f32(h);
+        const float scale = amax / 127.0f;
+        const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+        *d = scale;
+        const __m256 iv = _mm256_set1_ps(inv);
+        __m256i n[4];
+        for (int i = 0; i < 4; ++i) n[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], iv));
+        // packs work per 128-bit lane; the permute restores the order.
+        const __m256i w16a = _mm256_packs_epi32(n[0], n[1]);
+        const __m256i w16b = _mm256_packs_epi32(n[2], n[3]);
+        const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w16a, w16b),
+                                                      _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), b);
+    }
 };
-}  // namespace ravel::detail::cpu::avx512
+}  // namespace ravel::detail::cpu::RAVEL_AVX512_NS
 
-#define RAVEL_ISA_NS avx512
+#define RAVEL_ISA_NS RAVEL_AVX512_NS
 #include "model/cpu/simd_kernels.inl"

@@ -1,5 +1,7 @@
 // Portable instantiation of the matrix kernels: 8-wide arrays the compiler maps to whatever
 // baseline x86-64 (SSE2) or other CPU offers.
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -85,6 +87,68 @@ struct S {
         V r;
         for (int i = 0; i < 8; ++i) r.v[i] = ((bits >> (first + i)) & 1u) ? 16.0f : 0.0f;
         return r;
+    }
+
+    // decode kernels: integer dot products of one 32-value block (weights against activations
+    // quantized to int8), one scalar at a time.
+    struct B32 {
+        std::int8_t v[32];
+    };
+    using D8 = std::int32_t;
+    using F8 = float;
+    static constexpr int kRegs = 16;
+    // dot_q8 returns sum((w + kQ8Offset) * x); the kernel subtracts kQ8Offset * sum(x).
+    static constexpr int kQ8Offset = 0;
+    static B32 load_b32(const void* p) {
+        B32 r;
+        std::memcpy(r.v, p, sizeof r.v);
+        return r;
+    }
+    // 16 bytes of q4_0 nibbles -> 32 unsigned values 0..15 (low nibbles first, as stored).
+    static B32 q4_bytes(const std::uint8_t* qs) {
+        B32 r;
+        for (int i = 0; i < 16; ++i) {
+            r.v[i] = static_cast<std::int8_t>(qs[i] & 15);
+            r.v[16 + i] = static_cast<std::int8_t>(qs[i] >> 4);
+        }
+        return r;
+    }
+    // acc + sum(w * x) (w unsigned for q4_0, signed for q8_0: the same here).
+    static D8 dot_u4(B32 w, B32 x, D8 acc) { return dot_q8(w, x, acc); }
+    static D8 dot_q8(B32 w, B32 x, D8 acc) {
+        for (int i = 0; i < 32; ++i) acc += w.v[i] * x.v[i];
+        return acc;
+    }
+    static D8 d8_zero() { return 0; }
+    // -offset * sum(x).
+    static D8 offset_bias(B32 x, int offset) {
+        D8 s = 0;
+        for (int i = 0; i < 32; ++i) s += x.v[i];
+        return -offset * s;
+    }
+    // W halves at p, p + stride, ... (the first n of them; 0 for the rest), as floats.
+    static V load_f16_strided(const std::byte* p, int stride, int n) {
+        V r;
+        for (int i = 0; i < 8; ++i) r.v[i] = i < n ? half_to_float(read_u16(p + i * stride)) : 0.0f;
+        return r;
+    }
+    static std::uint16_t read_u16(const std::byte* p) {
+        std::uint16_t h;
+        std::memcpy(&h, p, 2);
+        return h;
+    }
+    static F8 f8_zero() { return 0.0f; }
+    static F8 f8_fma(D8 d, float s, F8 acc) { return acc + static_cast<float>(d) * s; }
+    static float f8_sum(F8 v) { return v; }
+    // Quantizes 32 activations to int8 with one scale: d = max|x| / 127, q = round(x / d) (to
+    // nearest even, as x * (1 / d)).
+    static void quantize_block(const float* x, std::int8_t* q, float* d) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(x[i]));
+        const float scale = amax / 127.0f;
+        const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+        *d = scale;
+        for (int i = 0; i < 32; ++i) q[i] = static_cast<std::int8_t>(std::nearbyint(x[i] * inv));
     }
 };
 }  // namespace ravel::detail::cpu::generic

@@ -1,45 +1,211 @@
 // Decode kernels (T <= kSmallBatch tokens): every weight row is read once and used for all
-// tokens; memory-bound. Included inside namespace ravel::detail::cpu::<isa>::{anonymous}.
+// tokens; memory-bound when the arithmetic per weight is small enough. Included inside
+// namespace ravel::detail::cpu::<isa>::{anonymous}.
+//
+// Two paths:
+//  - q8_0 / q4_0: the activations are quantized once per call to int8 blocks of 32 (one f32
+//    scale each), and every weight block is an integer dot product scaled by d_w * d_x, as
+//    llama.cpp does. Decoding weights to float costs several instructions per weight, which
+//    made quantized decode compute-bound; the integer dot is one or two per 32 weights.
+//  - f32 / f16 / bf16 / q5_1: weights decoded to float, fused multiply-add.
+// Both work on a few rows at a time, so activation loads are shared and enough independent
+// accumulators cover the FMA latency. A row's arithmetic never depends on which rows are
+// grouped with it, so results do not change with the thread split.
 
-// Fused decode: each weight block is decoded once into registers and used for all NT tokens.
-// NT is a template parameter so the accumulators stay in registers.
-template <DType Type, int NT>
-void gemv_fixed(const Matrix& w, int r0, int r1, const float* x, float* y) {
-    constexpr int kBlockBytes = Type == DType::F32    ? kBlock * 4
-                                : Type == DType::Q8_0 ? 34
-                                : Type == DType::Q5_1 ? 24
-                                : Type == DType::Q4_0 ? 18
-                                                      : kBlock * 2;
+template <DType Type>
+constexpr int block_bytes() {
+    return Type == DType::F32    ? kBlock * 4
+           : Type == DType::Q8_0 ? 34
+           : Type == DType::Q5_1 ? 24
+           : Type == DType::Q4_0 ? 18
+                                 : kBlock * 2;
+}
+
+// ---------------------------------------------------------------------------------------
+// Float path.
+
+// Rows per group and accumulators per (row, token): as many independent FMA chains as the
+// registers hold (one row's decoded block stays live too).
+template <int NT>
+constexpr int float_rows() {
+    return S::kRegs >= 32 ? 4 : (NT <= 1 ? 4 : 2);
+}
+template <int NT>
+constexpr int float_chains() {
+    return float_rows<NT>() * NT * 2 + kVecs + 1 <= S::kRegs ? 2 : 1;
+}
+
+template <DType Type, int NT, int NR>
+inline void gemv_float_rows(const Matrix& w, int r, const float* x, float* y) {
+    constexpr int K = float_chains<NT>();
+    constexpr int kBytes = block_bytes<Type>();
     const int C = w.cols;
     const int blocks = C / kBlock;  // quantized types always have whole blocks
-    for (int r = r0; r < r1; ++r) {
-        const std::byte* row = w.row(r);
-        S::V acc[NT][2];
-        for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = S::zero();
-        for (int b = 0; b < blocks; ++b) {
-            // Quantized rows are one sequential stream that decoding keeps the core too busy
-            // to issue loads for early; fetching 2 KiB ahead hides the latency (measured
-            // 31 -> 18 ms/token for q4_0 at 0.1B). Plain types stream well without it.
-            if constexpr (Type == DType::Q8_0 || Type == DType::Q5_1 || Type == DType::Q4_0) {
-                __builtin_prefetch(reinterpret_cast<const char*>(row) + b * kBlockBytes + 2048, 0,
-                                   0);
+    const std::byte* rows[NR];
+    for (int i = 0; i < NR; ++i) rows[i] = w.row(r + i);
+    S::V acc[NR][NT][K];
+    for (int i = 0; i < NR; ++i)
+        for (int t = 0; t < NT; ++t)
+            for (int k = 0; k < K; ++k) acc[i][t][k] = S::zero();
+    const std::size_t ahead = 4 * NR * w.row_bytes;
+    for (int b = 0; b < blocks; ++b) {
+        // The same block four row groups on, into L2: a row group is only a few KiB, and the
+        // hardware prefetcher alone left f16 decode at 0.55 of the read bandwidth.
+        for (int i = 0; i < NR; ++i) {
+            for (int l = 0; l < kBytes; l += 64) {
+                __builtin_prefetch(reinterpret_cast<const char*>(rows[i]) + b * kBytes + ahead + l,
+                                   0, 2);
             }
+        }
+        // Activations are reloaded per row: L1 hits, and it leaves the registers to the
+        // accumulators (the loads are not the bottleneck).
+        for (int i = 0; i < NR; ++i) {
             S::V vals[kVecs];
-            decode_block<Type>(row, b, vals);
+            decode_block<Type>(rows[i], b, vals);
             for (int t = 0; t < NT; ++t) {
                 const float* xt = x + static_cast<std::size_t>(t) * C + b * kBlock;
-                for (int i = 0; i < kVecs; ++i) {
-                    acc[t][i & 1] = S::fma(vals[i], S::load(xt + i * S::W), acc[t][i & 1]);
-                }
+                for (int v = 0; v < kVecs; ++v)
+                    acc[i][t][v % K] = S::fma(vals[v], S::load(xt + v * S::W), acc[i][t][v % K]);
+            }
+        }
+    }
+    for (int i = 0; i < NR; ++i) {
+        for (int t = 0; t < NT; ++t) {
+            S::V a = acc[i][t][0];
+            for (int k = 1; k < K; ++k) a = S::add(a, acc[i][t][k]);
+            float s = S::sum(a);
+            for (int c = blocks * kBlock; c < C; ++c) {  // plain types only
+                s += scalar_at(Type, rows[i], c) * x[static_cast<std::size_t>(t) * C + c];
+            }
+            y[static_cast<std::size_t>(t) * w.rows + r + i] = s;
+        }
+    }
+}
+
+template <DType Type, int NT>
+void gemv_float(const Matrix& w, int r0, int r1, const float* x, float* y) {
+    constexpr int NR = float_rows<NT>();
+    int r = r0;
+    for (; r + NR <= r1; r += NR) gemv_float_rows<Type, NT, NR>(w, r, x, y);
+    for (; r < r1; ++r) gemv_float_rows<Type, NT, 1>(w, r, x, y);
+}
+
+// ---------------------------------------------------------------------------------------
+// Integer path (q8_0, q4_0).
+
+// Columns are handled in chunks of this many blocks, so the quantized activations and the
+// per-row scales live on the stack (no allocation per call) and stay in L1/L2.
+constexpr int kChunkBlocks = 128;
+constexpr int kChunkPad = kChunkBlocks + 16;  // whole vectors for the scale loops
+
+struct QuantizedX {
+    alignas(64) std::int8_t q[kSmallBatch][kChunkBlocks * kBlock];
+    alignas(64) float d[kSmallBatch][kChunkPad];  // scale per block (0 past the end)
+    // -offset * q summed into the dot product's lanes: starting each block's integer dot
+    // from it subtracts the weights' offset (q4_0's 8, kQ8Offset) exactly.
+    S::D8 bias[kSmallBatch][kChunkBlocks];
+};
+
+// Quantizes blocks [b0, b0 + nb) of each token's activations.
+template <int NT, int Offset>
+inline void quantize_x(const float* x, int C, int b0, int nb, QuantizedX& qx) {
+    for (int t = 0; t < NT; ++t) {
+        const float* xt =
+            x + static_cast<std::size_t>(t) * C + static_cast<std::size_t>(b0) * kBlock;
+        for (int b = 0; b < nb; ++b) {
+            S::quantize_block(xt + b * kBlock, qx.q[t] + b * kBlock, &qx.d[t][b]);
+            qx.bias[t][b] = Offset != 0 ? S::offset_bias(S::load_b32(qx.q[t] + b * kBlock), Offset)
+                                        : S::d8_zero();
+        }
+        for (int b = nb; b < kChunkPad; ++b) qx.d[t][b] = 0.0f;
+    }
+}
+
+template <DType Type>
+constexpr int int_offset() {
+    return Type == DType::Q4_0 ? 8 : S::kQ8Offset;
+}
+
+template <int NT>
+constexpr int int_rows() {
+    return S::kRegs >= 32 ? 4 : (NT <= 2 ? 4 : 2);
+}
+
+// Adds rows [r, r + NR) of one column chunk into y (or stores, when `first`).
+template <DType Type, int NT, int NR>
+inline void gemv_int_rows(const Matrix& w, int r, int b0, int nb, const QuantizedX& qx, bool first,
+                          float* y) {
+    constexpr int kBytes = block_bytes<Type>();
+    const std::byte* rows[NR];
+    for (int i = 0; i < NR; ++i) rows[i] = w.row(r + i) + static_cast<std::size_t>(b0) * kBytes;
+
+    // d_w * d_x per (row, token, block); the f16 d_w sit at the start of each block.
+    alignas(64) float sc[NR][NT][kChunkPad];
+    for (int i = 0; i < NR; ++i) {
+        for (int b = 0; b < nb; b += S::W) {
+            const S::V dw = S::load_f16_strided(rows[i] + b * kBytes, kBytes, nb - b);
+            for (int t = 0; t < NT; ++t) S::store(sc[i][t] + b, S::mul(dw, S::load(qx.d[t] + b)));
+        }
+    }
+
+    const std::size_t ahead = 2 * NR * w.row_bytes;
+    S::F8 acc[NR][NT];
+    for (int i = 0; i < NR; ++i)
+        for (int t = 0; t < NT; ++t) acc[i][t] = S::f8_zero();
+    for (int b = 0; b < nb; ++b) {
+        S::B32 wv[NR];
+        for (int i = 0; i < NR; ++i) {
+            const std::byte* blk = rows[i] + b * kBytes;
+            // The same block two row groups on: by the time that group starts (its scales
+            // touch every cache line of its rows at once) its bytes are in cache.
+            __builtin_prefetch(reinterpret_cast<const char*>(blk) + ahead, 0, 3);
+            if constexpr (Type == DType::Q4_0) {
+                wv[i] = S::q4_bytes(reinterpret_cast<const std::uint8_t*>(blk + 2));
+            } else {
+                wv[i] = S::load_b32(blk + 2);
             }
         }
         for (int t = 0; t < NT; ++t) {
-            float s = S::sum(S::add(acc[t][0], acc[t][1]));
-            for (int c = blocks * kBlock; c < C; ++c) {  // plain types only
-                s += scalar_at(Type, row, c) * x[static_cast<std::size_t>(t) * C + c];
+            const S::B32 xv = S::load_b32(qx.q[t] + b * kBlock);
+            const S::D8 bias = qx.bias[t][b];
+            for (int i = 0; i < NR; ++i) {
+                const S::D8 dot =
+                    Type == DType::Q4_0 ? S::dot_u4(wv[i], xv, bias) : S::dot_q8(wv[i], xv, bias);
+                acc[i][t] = S::f8_fma(dot, sc[i][t][b], acc[i][t]);
             }
-            y[static_cast<std::size_t>(t) * w.rows + r] = s;
         }
+    }
+    for (int i = 0; i < NR; ++i) {
+        for (int t = 0; t < NT; ++t) {
+            const float s = S::f8_sum(acc[i][t]);
+            float& out = y[static_cast<std::size_t>(t) * w.rows + r + i];
+            out = first ? s : out + s;
+        }
+    }
+}
+
+template <DType Type, int NT>
+void gemv_int(const Matrix& w, int r0, int r1, const float* x, float* y) {
+    constexpr int NR = int_rows<NT>();
+    const int blocks = w.cols / kBlock;
+    QuantizedX qx;
+    for (int b0 = 0; b0 < blocks; b0 += kChunkBlocks) {
+        const int nb = imin(kChunkBlocks, blocks - b0);
+        quantize_x<NT, int_offset<Type>()>(x, w.cols, b0, nb, qx);
+        int r = r0;
+        for (; r + NR <= r1; r += NR) gemv_int_rows<Type, NT, NR>(w, r, b0, nb, qx, b0 == 0, y);
+        for (; r < r1; ++r) gemv_int_rows<Type, NT, 1>(w, r, b0, nb, qx, b0 == 0, y);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+template <DType Type, int NT>
+void gemv_fixed(const Matrix& w, int r0, int r1, const float* x, float* y) {
+    if constexpr (Type == DType::Q8_0 || Type == DType::Q4_0) {
+        gemv_int<Type, NT>(w, r0, r1, x, y);
+    } else {
+        gemv_float<Type, NT>(w, r0, r1, x, y);
     }
 }
 
