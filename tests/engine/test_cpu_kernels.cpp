@@ -51,14 +51,15 @@ void reference(const Matrix& w, const float* x, int T, std::vector<double>& y,
 }
 
 // The decode kernels' activation quantization, written out independently: blocks of 32 with
-// one scale d = max|x| / 127 and q = x * (1 / d) rounded to nearest (even), all in float.
+// one scale d = max|x| / 127 and q = x * (1 / d) rounded to nearest (even), all in float;
+// blocks with max|x| < 1e-20 become d = 0, q = 0.
 void quantize_activations(const float* x, int n, std::vector<int>& q, std::vector<float>& d) {
     q.assign(static_cast<std::size_t>(n), 0);
     d.assign(static_cast<std::size_t>(n / 32), 0.0f);
     for (int b = 0; b < n / 32; ++b) {
         float amax = 0.0f;
         for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b * 32 + i]));
-        const float scale = amax / 127.0f;
+        const float scale = amax >= 1e-20f ? amax / 127.0f : 0.0f;  // tiny blocks count as 0
         const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
         d[static_cast<std::size_t>(b)] = scale;
         for (int i = 0; i < 32; ++i)
@@ -223,6 +224,36 @@ class CpuKernelsTest : public QObject {
             if (!(std::fabs(got_gemm[i] - want[i]) <= tol)) {
                 QFAIL(qPrintable(
                     QStringLiteral("gemm [%1]: %2 vs %3").arg(i).arg(got_gemm[i]).arg(want[i])));
+            }
+        }
+    }
+
+    // Zero and tiny activation blocks (relu^2 outputs) quantize to zero and stay finite.
+    void decode_handles_zero_and_tiny_activations() {
+        const int rows = 9, cols = 128;
+        const auto values = random_values(static_cast<std::size_t>(rows) * cols, 17);
+        auto x = random_values(cols, 23);
+        for (int i = 0; i < 32; ++i) {
+            x[static_cast<std::size_t>(i)] = 0.0f;
+            x[static_cast<std::size_t>(32 + i)] *= 1e-37f;  // subnormal scale, 1 / d overflows
+            x[static_cast<std::size_t>(64 + i)] *= 1e-19f;  // just above the cut
+        }
+        for (DType type : {DType::Q8_0, DType::Q4_0}) {
+            auto w = make_matrix(values.data(), rows, cols, type);
+            QVERIFY(w.ok());
+            std::vector<double> want, mag, qerr;
+            reference_int(*w, x.data(), 1, want, mag, qerr);
+            for (auto isa :
+                 {cpu::Isa::Generic, cpu::Isa::Avx2, cpu::Isa::Avx512, cpu::Isa::Avx512Vnni}) {
+                if (!cpu::cpu_supports(isa)) continue;
+                std::vector<float> got(static_cast<std::size_t>(rows), NAN);
+                cpu::kernels_for(isa).gemv(*w, 0, rows, x.data(), 1, got.data());
+                for (int r = 0; r < rows; ++r) {
+                    QVERIFY(std::isfinite(got[static_cast<std::size_t>(r)]));
+                    QVERIFY(std::fabs(got[static_cast<std::size_t>(r)] -
+                                      want[static_cast<std::size_t>(r)]) <=
+                            2e-6 * mag[static_cast<std::size_t>(r)] + 1e-6);
+                }
             }
         }
     }

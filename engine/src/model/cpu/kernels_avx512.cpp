@@ -158,7 +158,7 @@ struct S {
         return _mm_cvtss_f32(s);
     }
     // Quantizes 32 activations to int8 with one scale: d = max|x| / 127, q = round(x / d) (to
-    // nearest even, as x * (1 / d)).
+    // nearest even, as x * (1 / d)); d = 0 and q = 0 when max|x| < 1e-20.
     static void quantize_block(const float* x, std::int8_t* q, float* d) {
         const __m256 sign = _mm256_set1_ps(-0.0f);
         __m256 v[4];
@@ -171,7 +171,9 @@ struct S {
         h = _mm_max_ps(h, _mm_movehl_ps(h, h));
         h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
         const float amax = _mm_cvtss_f32(h);
-        const float scale = amax / 127.0f;
+        // A block under 1e-20 counts as zero: 1 / d could overflow, and d_w * d_x would be
+        // subnormal (slow on x86); next to any real activation it is zero anyway.
+        const float scale = amax >= 1e-20f ? amax / 127.0f : 0.0f;
         const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
         *d = scale;
         const __m256 iv = _mm256_set1_ps(inv);

@@ -141,11 +141,13 @@ struct S {
     static F8 f8_fma(D8 d, float s, F8 acc) { return acc + static_cast<float>(d) * s; }
     static float f8_sum(F8 v) { return v; }
     // Quantizes 32 activations to int8 with one scale: d = max|x| / 127, q = round(x / d) (to
-    // nearest even, as x * (1 / d)).
+    // nearest even, as x * (1 / d)); d = 0 and q = 0 when max|x| < 1e-20.
     static void quantize_block(const float* x, std::int8_t* q, float* d) {
         float amax = 0.0f;
         for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(x[i]));
-        const float scale = amax / 127.0f;
+        // A block under 1e-20 counts as zero: 1 / d could overflow, and d_w * d_x would be
+        // subnormal (slow on x86); next to any real activation it is zero anyway.
+        const float scale = amax >= 1e-20f ? amax / 127.0f : 0.0f;
         const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
         *d = scale;
         for (int i = 0; i < 32; ++i) q[i] = static_cast<std::int8_t>(std::nearbyint(x[i] * inv));
