@@ -109,6 +109,8 @@ struct S {
     }
     static D8 d8_zero() { return _mm256_setzero_si256(); }
     // -offset * x, summed into the lanes dot_u4 / dot_q8 use (offset <= 128).
+    // -8 * x summed into dot_u4's lanes (q4_0's offset).
+    static D8 q4_bias(B32 x) { return offset_bias(x, 8); }
     static D8 offset_bias(B32 x, int offset) {
         return _mm256_sub_epi32(_mm256_setzero_si256(),
                                 dot_u4(_mm256_set1_epi8(static_cast<char>(offset)), x, d8_zero()));
@@ -129,6 +131,7 @@ struct S {
     static F8 f8_fma(D8 d, float s, F8 acc) {
         return _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(s), acc);
     }
+    static float f8_sum_q4(F8 v) { return f8_sum(v); }
     static float f8_sum(F8 v) { return sum(v); }
     // Quantizes 32 activations to int8 with one scale: d = max|x| / 127, q = round(x / d) (to
     // nearest even, as x * (1 / d)); d = 0 and q = 0 when max|x| < 1e-20.

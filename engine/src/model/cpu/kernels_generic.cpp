@@ -121,6 +121,8 @@ struct S {
     }
     static D8 d8_zero() { return 0; }
     // -offset * sum(x).
+    // -8 * x summed into dot_u4's lanes (q4_0's offset).
+    static D8 q4_bias(B32 x) { return offset_bias(x, 8); }
     static D8 offset_bias(B32 x, int offset) {
         D8 s = 0;
         for (int i = 0; i < 32; ++i) s += x.v[i];
@@ -139,6 +141,7 @@ struct S {
     }
     static F8 f8_zero() { return 0.0f; }
     static F8 f8_fma(D8 d, float s, F8 acc) { return acc + static_cast<float>(d) * s; }
+    static float f8_sum_q4(F8 v) { return f8_sum(v); }
     static float f8_sum(F8 v) { return v; }
     // Quantizes 32 activations to int8 with one scale: d = max|x| / 127, q = round(x / d) (to
     // nearest even, as x * (1 / d)); d = 0 and q = 0 when max|x| < 1e-20.

@@ -102,28 +102,25 @@ struct QuantizedX {
     alignas(64) std::int8_t q[kSmallBatch][kChunkBlocks * kBlock];
     alignas(64) float d[kSmallBatch][kChunkPad];  // scale per block (0 past the end)
     // -offset * q summed into the dot product's lanes: starting each block's integer dot
-    // from it subtracts the weights' offset (q4_0's 8, kQ8Offset) exactly.
+    // from it subtracts the weights' offset (q4_0's 8, S::kQ8Offset for q8_0) exactly.
     S::D8 bias[kSmallBatch][kChunkBlocks];
 };
 
 // Quantizes blocks [b0, b0 + nb) of each token's activations.
-template <int NT, int Offset>
+template <int NT, bool Q4, int Offset>
 inline void quantize_x(const float* x, int C, int b0, int nb, QuantizedX& qx) {
     for (int t = 0; t < NT; ++t) {
         const float* xt =
             x + static_cast<std::size_t>(t) * C + static_cast<std::size_t>(b0) * kBlock;
         for (int b = 0; b < nb; ++b) {
             S::quantize_block(xt + b * kBlock, qx.q[t] + b * kBlock, &qx.d[t][b]);
-            qx.bias[t][b] = Offset != 0 ? S::offset_bias(S::load_b32(qx.q[t] + b * kBlock), Offset)
-                                        : S::d8_zero();
+            const S::B32 xq = S::load_b32(qx.q[t] + b * kBlock);
+            qx.bias[t][b] = Q4            ? S::q4_bias(xq)
+                            : Offset != 0 ? S::offset_bias(xq, Offset)
+                                          : S::d8_zero();
         }
         for (int b = nb; b < kChunkPad; ++b) qx.d[t][b] = 0.0f;
     }
-}
-
-template <DType Type>
-constexpr int int_offset() {
-    return Type == DType::Q4_0 ? 8 : S::kQ8Offset;
 }
 
 template <int NT>
@@ -177,7 +174,7 @@ inline void gemv_int_rows(const Matrix& w, int r, int b0, int nb, const Quantize
     }
     for (int i = 0; i < NR; ++i) {
         for (int t = 0; t < NT; ++t) {
-            const float s = S::f8_sum(acc[i][t]);
+            const float s = Type == DType::Q4_0 ? S::f8_sum_q4(acc[i][t]) : S::f8_sum(acc[i][t]);
             float& out = y[static_cast<std::size_t>(t) * w.rows + r + i];
             out = first ? s : out + s;
         }
@@ -191,7 +188,7 @@ void gemv_int(const Matrix& w, int r0, int r1, const float* x, float* y) {
     QuantizedX qx;
     for (int b0 = 0; b0 < blocks; b0 += kChunkBlocks) {
         const int nb = imin(kChunkBlocks, blocks - b0);
-        quantize_x<NT, int_offset<Type>()>(x, w.cols, b0, nb, qx);
+        quantize_x<NT, Type == DType::Q4_0, S::kQ8Offset>(x, w.cols, b0, nb, qx);
         int r = r0;
         for (; r + NR <= r1; r += NR) gemv_int_rows<Type, NT, NR>(w, r, b0, nb, qx, b0 == 0, y);
         for (; r < r1; ++r) gemv_int_rows<Type, NT, 1>(w, r, b0, nb, qx, b0 == 0, y);
