@@ -85,6 +85,7 @@ struct S {
     static constexpr int kRegs = 16;
     // dot_q8 returns sum((w + kQ8Offset) * x); the kernel subtracts kQ8Offset * sum(x).
     static constexpr int kQ8Offset = 0;
+    static constexpr bool kQ4Pairs = false;  // see gemv_q4_pairs
     static B32 load_b32(const void* p) {
         return _mm256_loadu_si256(static_cast<const __m256i*>(p));
     }

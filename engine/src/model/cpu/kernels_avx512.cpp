@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #ifndef RAVEL_AVX512_NS
 #define RAVEL_AVX512_NS avx512
@@ -96,6 +97,11 @@ struct S {
     static constexpr int kRegs = 32;
     // dot_q8 returns sum((w + kQ8Offset) * x); the kernel subtracts kQ8Offset * sum(x).
     static constexpr int kQ8Offset = RAVEL_AVX512_Q8_OFFSET;
+#if defined(__AVX512VNNI__)
+    static constexpr bool kQ4Pairs = true;  // see gemv_q4_pairs
+#else
+    static constexpr bool kQ4Pairs = false;
+#endif
     static B32 load_b32(const void* p) {
         return _mm256_loadu_si256(static_cast<const __m256i*>(p));
     }
@@ -207,6 +213,68 @@ struct S {
                                                       _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), b);
     }
+#if defined(__AVX512VNNI__)
+    // Two q4_0 blocks A, B per 512-bit vector (gemv_q4_pairs): 4-byte groups alternate
+    // A, B, ...; the low 256 bits hold the low nibbles, the high 256 bits the high nibbles in
+    // place (16x, divided out in f16_sum_q4).
+    using B64 = __m512i;
+    using D16 = __m512i;
+    using F16 = __m512;
+    static B64 load_b64(const void* p) {
+        return _mm512_loadu_si512(p);
+    }
+    static B64 q4_pair_bytes(const std::uint8_t* qa, const std::uint8_t* qb) {
+        const __m512i a =
+            _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qa)));
+        const __m512i b =
+            _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qb)));
+        const __m512i idx =
+            _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 0, 16, 1, 17, 2, 18, 3, 19);
+        const __m512i mask = _mm512_setr_epi64(
+            0x0f0f0f0f0f0f0f0f, 0x0f0f0f0f0f0f0f0f, 0x0f0f0f0f0f0f0f0f, 0x0f0f0f0f0f0f0f0f,
+            static_cast<long long>(0xf0f0f0f0f0f0f0f0), static_cast<long long>(0xf0f0f0f0f0f0f0f0),
+            static_cast<long long>(0xf0f0f0f0f0f0f0f0), static_cast<long long>(0xf0f0f0f0f0f0f0f0));
+        return _mm512_and_si512(_mm512_permutex2var_epi32(a, idx, b), mask);
+    }
+    // Two blocks of quantized activations (32 bytes each) in q4_pair_bytes' order.
+    static void x_pair(const std::int8_t* qa, const std::int8_t* qb, std::int8_t* out) {
+        const __m512i a =
+            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa)));
+        const __m512i b =
+            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qb)));
+        const __m512i idx =
+            _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        _mm512_storeu_si512(out, _mm512_permutex2var_epi32(a, idx, b));
+    }
+    // -8 * x summed into the lanes, as q4_pair_bytes lays the weights out.
+    static D16 q4_pair_bias(const std::int8_t* xpair) {
+        const __m512i eights = _mm512_setr_epi64(
+            0x0808080808080808, 0x0808080808080808, 0x0808080808080808, 0x0808080808080808,
+            static_cast<long long>(0x8080808080808080), static_cast<long long>(0x8080808080808080),
+            static_cast<long long>(0x8080808080808080), static_cast<long long>(0x8080808080808080));
+        return _mm512_sub_epi32(
+            _mm512_setzero_si512(),
+            _mm512_dpbusd_epi32(_mm512_setzero_si512(), eights, load_b64(xpair)));
+    }
+    static D16 dot_pair(B64 w, B64 x, D16 acc) {
+        return _mm512_dpbusd_epi32(acc, w, x);
+    }
+    static F16 f16_zero() {
+        return _mm512_setzero_ps();
+    }
+    // acc + dot * (s[0], s[1], s[0], s[1], ...): the two blocks' scales.
+    static F16 f16_fma(D16 dot, const float* s, F16 acc) {
+        double pair;
+        std::memcpy(&pair, s, sizeof pair);
+        return _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_castpd_ps(_mm512_set1_pd(pair)),
+                               acc);
+    }
+    static float f16_sum_q4(F16 v) {
+        const __m512 k = _mm512_setr_ps(1, 1, 1, 1, 1, 1, 1, 1, 0.0625f, 0.0625f, 0.0625f, 0.0625f,
+                                        0.0625f, 0.0625f, 0.0625f, 0.0625f);
+        return _mm512_reduce_add_ps(_mm512_mul_ps(v, k));
+    }
+#endif
 };
 }  // namespace ravel::detail::cpu::RAVEL_AVX512_NS
 
