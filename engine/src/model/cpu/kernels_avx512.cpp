@@ -14,9 +14,11 @@
 #define RAVEL_AVX512_NAME "avx512vnni"
 // With VNNI, w + 128 is the unsigned operand of vpdpbusd (one xor instead of abs + sign).
 #define RAVEL_AVX512_Q8_OFFSET 128
+#define RAVEL_AVX512_Q4_PAIRS true
 #else
 #define RAVEL_AVX512_NAME "avx512"
 #define RAVEL_AVX512_Q8_OFFSET 0
+#define RAVEL_AVX512_Q4_PAIRS false
 #endif
 
 namespace ravel::detail::cpu::RAVEL_AVX512_NS {
@@ -97,35 +99,20 @@ struct S {
     static constexpr int kRegs = 32;
     // dot_q8 returns sum((w + kQ8Offset) * x); the kernel subtracts kQ8Offset * sum(x).
     static constexpr int kQ8Offset = RAVEL_AVX512_Q8_OFFSET;
-#if defined(__AVX512VNNI__)
-    static constexpr bool kQ4Pairs = true;  // see gemv_q4_pairs
-#else
-    static constexpr bool kQ4Pairs = false;
-#endif
+    static constexpr bool kQ4Pairs = RAVEL_AVX512_Q4_PAIRS;  // see gemv_q4_pairs
     static B32 load_b32(const void* p) {
         return _mm256_loadu_si256(static_cast<const __m256i*>(p));
     }
     // 16 bytes of q4_0 nibbles -> 32 unsigned values 0..15 (low nibbles first, as stored).
-    // With VNNI the high nibbles stay in place (16x their value: vpdpbusd takes them whole,
-    // and one AND replaces shift + AND); f8_sum_q4 divides those lanes by 16.
+    // (With VNNI, q4_0 takes gemv_q4_pairs instead.)
     static B32 q4_bytes(const std::uint8_t* qs) {
         const __m256i v =
             _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
-#if defined(__AVX512VNNI__)
-        return _mm256_and_si256(v, _mm256_setr_epi64x(0x0f0f0f0f0f0f0f0f, 0x0f0f0f0f0f0f0f0f,
-                                                      static_cast<long long>(0xf0f0f0f0f0f0f0f0),
-                                                      static_cast<long long>(0xf0f0f0f0f0f0f0f0)));
-#else
         return _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)),
                                 _mm256_set1_epi8(15));
-#endif
     }
-    // -8 * x summed into dot_u4's lanes as q4_bytes lays the weights out (q4_0's offset).
-    static D8 q4_bias(B32 x) {
-        const std::uint8_t eights[16] = {0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88,
-                                         0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88, 0x88};
-        return _mm256_sub_epi32(_mm256_setzero_si256(), dot_u4(q4_bytes(eights), x, d8_zero()));
-    }
+    // -8 * x summed into dot_u4's lanes (q4_0's offset).
+    static D8 q4_bias(B32 x) { return offset_bias(x, 8); }
     // acc + sum(w * x), w unsigned < 128, x signed (pairs stay inside int16: 2 * 127 * 127).
     static D8 dot_u4(B32 w, B32 x, D8 acc) {
 #if defined(__AVX512VNNI__)
@@ -177,11 +164,7 @@ struct S {
         s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
         return _mm_cvtss_f32(s);
     }
-    // The sum of a q4_0 accumulator (see q4_bytes).
     static float f8_sum_q4(F8 v) {
-#if defined(__AVX512VNNI__)
-        v = _mm256_mul_ps(v, _mm256_setr_ps(1, 1, 1, 1, 0.0625f, 0.0625f, 0.0625f, 0.0625f));
-#endif
         return f8_sum(v);
     }
     // Quantizes 32 activations to int8 with one scale: d = max|x| / 127, q = round(x / d) (to

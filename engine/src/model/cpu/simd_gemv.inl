@@ -272,17 +272,18 @@ void gemv_q4_pairs(const Matrix& w, int r0, int r1, const float* x, float* y) {
 template <DType Type, int NT>
 void gemv_int(const Matrix& w, int r0, int r1, const float* x, float* y) {
     if constexpr (Type == DType::Q4_0 && S::kQ4Pairs) {
-        return gemv_q4_pairs<NT, S>(w, r0, r1, x, y);
-    }
-    constexpr int NR = int_rows<NT>();
-    const int blocks = w.cols / kBlock;
-    QuantizedX qx;
-    for (int b0 = 0; b0 < blocks; b0 += kChunkBlocks) {
-        const int nb = imin(kChunkBlocks, blocks - b0);
-        quantize_x<NT, Type == DType::Q4_0, S::kQ8Offset>(x, w.cols, b0, nb, qx);
-        int r = r0;
-        for (; r + NR <= r1; r += NR) gemv_int_rows<Type, NT, NR>(w, r, b0, nb, qx, b0 == 0, y);
-        for (; r < r1; ++r) gemv_int_rows<Type, NT, 1>(w, r, b0, nb, qx, b0 == 0, y);
+        gemv_q4_pairs<NT, S>(w, r0, r1, x, y);
+    } else {
+        constexpr int NR = int_rows<NT>();
+        const int blocks = w.cols / kBlock;
+        QuantizedX qx;
+        for (int b0 = 0; b0 < blocks; b0 += kChunkBlocks) {
+            const int nb = imin(kChunkBlocks, blocks - b0);
+            quantize_x<NT, Type == DType::Q4_0, S::kQ8Offset>(x, w.cols, b0, nb, qx);
+            int r = r0;
+            for (; r + NR <= r1; r += NR) gemv_int_rows<Type, NT, NR>(w, r, b0, nb, qx, b0 == 0, y);
+            for (; r < r1; ++r) gemv_int_rows<Type, NT, 1>(w, r, b0, nb, qx, b0 == 0, y);
+        }
     }
 }
 
