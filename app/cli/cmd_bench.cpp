@@ -192,11 +192,11 @@ Result<nlohmann::json> run_bench(const Args& args) {
     const double decode_ms = ms_since(t_gen) / static_cast<double>(*gen_n);
 
     // Matrix-product flops per prompt token: 2 per weight of every layer matrix; the head runs
-    // once per chunk (only the last row's logits are needed).
+    // once per prompt (only the last token's logits are needed; the CUDA path still runs it per
+    // chunk, which is not counted).
     const double flops_per_token =
         2.0 * static_cast<double>((*model)->layer_matrix_elements()) +
-        2.0 * cfg.n_vocab * cfg.n_embd /
-            static_cast<double>(std::max<long long>(1, std::min<long long>(*chunk, *prompt_n)));
+        2.0 * cfg.n_vocab * cfg.n_embd / static_cast<double>(std::max<long long>(1, *prompt_n));
     const double prompt_gflops = flops_per_token * prompt_tps / 1e9;
     const double bw_limit_ms =
         static_cast<double>(weight_bytes) / (probe->read_bandwidth_gb_s * 1e9) * 1000.0;

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "model/cpu/kernels.hpp"
 #include "model/forward.hpp"
 #include "model/ops.hpp"
 
@@ -11,46 +12,49 @@ void channel_mix(const LayerPass& p, float* x) {
     const int C = p.cfg.n_embd;
     const int F = p.cfg.dim_ffn;
     const int T = p.T;
-    const std::size_t TC = static_cast<std::size_t>(T) * C;
     const LayerWeights& w = p.w;
-    float* xx = p.ws.xx.data();
-    float* sx = p.ws.sx.data();
+    const cpu::KernelTable& kt = cpu::kernels();
+    ThreadPool* pool = p.ws.pool;
+    float* sx = p.ws.shifted.data();  // token-shifted rows
+    float* xx = sx + C;               // normed rows
     float* kx = p.ws.t0.data();
     float* rx = p.ws.t1.data();
 
-    norm_and_shift(x, w.ln2_w.data(), w.ln2_b.data(), p.s.ffn_x_prev, T, C, xx, sx);
+    norm_and_shift(x, w.ln2_w.data(), w.ln2_b.data(), p.s.ffn_x_prev, T, C, sx, pool);
 
     const bool lerp = p.cfg.arch == Arch::V6 || p.cfg.arch == Arch::V7;
-    for (std::size_t row = 0; row < TC; row += static_cast<std::size_t>(C)) {
-        for (std::size_t c = 0; c < static_cast<std::size_t>(C); ++c) {
-            const std::size_t i = row + c;
+    const bool receptance = !w.ffn_mix_r.empty();
+    parallel_rows(pool, T, 2 * static_cast<std::size_t>(C), [&](int t0, int t1) {
+        for (int t = t0; t < t1; ++t) {
+            const std::size_t o = static_cast<std::size_t>(t) * C;
             if (lerp) {  // x + (prev - x) * maa
-                const float d = sx[i] - xx[i];
-                kx[i] = xx[i] + d * w.ffn_mix_k[c];
-                if (!w.ffn_mix_r.empty()) rx[i] = xx[i] + d * w.ffn_mix_r[c];
+                kt.lerp(xx + o, sx + o, w.ffn_mix_k.data(), kx + o, C);
+                if (receptance) kt.lerp(xx + o, sx + o, w.ffn_mix_r.data(), rx + o, C);
             } else {  // x * mix + prev * (1 - mix)
-                kx[i] = xx[i] * w.ffn_mix_k[c] + sx[i] * (1.0f - w.ffn_mix_k[c]);
-                rx[i] = xx[i] * w.ffn_mix_r[c] + sx[i] * (1.0f - w.ffn_mix_r[c]);
+                kt.mix(xx + o, sx + o, w.ffn_mix_k.data(), kx + o, C);
+                kt.mix(xx + o, sx + o, w.ffn_mix_r.data(), rx + o, C);
             }
         }
-    }
+    });
 
     float* k = p.ws.ffn.data();
-    matmul(w.ffn_k, kx, T, k, p.ws.pool);
-    const std::size_t TF = static_cast<std::size_t>(T) * F;
-    for (std::size_t i = 0; i < TF; ++i) {
-        const float r = std::max(k[i], 0.0f);
-        k[i] = r * r;
-    }
+    matmul(w.ffn_k, kx, T, k, pool);
+    parallel_rows(pool, T, static_cast<std::size_t>(F), [&](int t0, int t1) {
+        kt.activate(cpu::KernelTable::kRelu2, k + static_cast<std::size_t>(t0) * F, nullptr,
+                    (t1 - t0) * F);
+    });
     float* kv = p.ws.y.data();
-    matmul(w.ffn_v, k, T, kv, p.ws.pool);
+    matmul(w.ffn_v, k, T, kv, pool);
     if (p.cfg.arch == Arch::V7) {
-        for (std::size_t i = 0; i < TC; ++i) x[i] += kv[i];
+        add_rows(x, kv, T, C, pool);
         return;
     }
     float* r = p.ws.r.data();
-    matmul(w.ffn_r, rx, T, r, p.ws.pool);
-    for (std::size_t i = 0; i < TC; ++i) x[i] += sigmoid(r[i]) * kv[i];
+    matmul(w.ffn_r, rx, T, r, pool);
+    parallel_rows(pool, T, 4 * static_cast<std::size_t>(C), [&](int t0, int t1) {
+        const std::size_t o = static_cast<std::size_t>(t0) * C;
+        kt.add_gated(x + o, r + o, kv + o, (t1 - t0) * C);
+    });
 }
 
 }  // namespace ravel::detail

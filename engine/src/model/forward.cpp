@@ -11,8 +11,9 @@ void Workspace::ensure(const ModelConfig& cfg, int tokens) {
     if (tokens <= capacity) return;
     capacity = tokens;
     const std::size_t TC = static_cast<std::size_t>(tokens) * cfg.n_embd;
-    for (auto* b : {&x, &xx, &sx, &t0, &t1, &t2, &t3, &t4, &t5, &r, &k, &v, &g, &w, &a, &y, &kk,
-                    &v_first, &normed}) {
+    shifted.resize(TC + static_cast<std::size_t>(cfg.n_embd));
+    for (auto* b :
+         {&x, &t0, &t1, &t2, &t3, &t4, &t5, &r, &k, &v, &g, &w, &a, &y, &kk, &v_first, &normed}) {
         b->resize(TC);
     }
     ffn.resize(static_cast<std::size_t>(tokens) * cfg.dim_ffn);
@@ -58,6 +59,14 @@ void forward(const Model& model, State& state, const std::int32_t* tokens, int T
         channel_mix(pass, x);
     }
 
+    if (logits_rows != nullptr) head(model, ws, T, logits_rows, all_rows);
+}
+
+void head(const Model& model, Workspace& ws, int T, float* logits_rows, bool all_rows) {
+    const ModelConfig& cfg = model.config();
+    const ModelWeights& mw = model.weights();
+    const int C = cfg.n_embd;
+    const float* x = ws.x.data();
     // The head is the largest matrix; in sequence mode only the rows asked for are computed.
     const int first = all_rows ? 0 : T - 1;
     const int rows = T - first;

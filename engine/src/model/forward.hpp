@@ -17,11 +17,12 @@ class ThreadPool;
 struct Workspace {
     ThreadPool* pool = nullptr;  // matrix products run here when set
     int capacity = 0;
-    std::vector<float> x, xx, sx, t0, t1, t2, t3, t4, t5;  // T x C each
-    std::vector<float> r, k, v, g, w, a, y, kk, v_first;   // T x C each
-    std::vector<float> ffn;                                // T x dim_ffn
-    std::vector<float> lora_in, lora_out;                  // T x max LoRA width (x5 for v6)
-    std::vector<float> normed;                             // rows for the head
+    std::vector<float> x, t0, t1, t2, t3, t4, t5;         // T x C each
+    std::vector<float> shifted;                           // (T + 1) x C, see norm_and_shift
+    std::vector<float> r, k, v, g, w, a, y, kk, v_first;  // T x C each
+    std::vector<float> ffn;                               // T x dim_ffn
+    std::vector<float> lora_in, lora_out;                 // T x max LoRA width (x5 for v6)
+    std::vector<float> normed;                            // rows for the head
 
     void ensure(const ModelConfig& config, int tokens);
 };
@@ -49,8 +50,13 @@ void time_mix_v7(const LayerPass& p, float* x);
 void channel_mix(const LayerPass& p, float* x);
 
 // Runs `T` tokens (already checked to be < n_vocab) through the model, updating `state`.
-// `logits_rows` receives the logits of the last token, or of every token when all_rows.
+// `logits_rows` receives the logits of the last token, or of every token when all_rows; when it
+// is null the final norm and head are skipped (a prompt's earlier chunks need only the state).
 void forward(const Model& model, State& state, const std::int32_t* tokens, int T, Workspace& ws,
              float* logits_rows, bool all_rows);
+
+// The final norm and head over the hidden states the last forward() of `T` tokens left in `ws`:
+// the logits of its last token, or of every token when all_rows.
+void head(const Model& model, Workspace& ws, int T, float* logits_rows, bool all_rows);
 
 }  // namespace ravel::detail

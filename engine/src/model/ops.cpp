@@ -1,47 +1,64 @@
 #include "model/ops.hpp"
 
+#include <algorithm>
 #include <cstring>
+
+#include "model/cpu/kernels.hpp"
+#include "model/cpu/thread_pool.hpp"
 
 namespace ravel::detail {
 
+namespace {
+// Below about this many values per thread, waking the pool's workers costs more than it saves.
+constexpr std::size_t kMinParallelValues = 8192;
+}  // namespace
+
 void layer_norm(const float* x, const float* w, const float* b, float* y, int n, float eps) {
-    // Double accumulation keeps the statistics exact enough to match the reference whatever
-    // order the sums run in.
-    double mean = 0;
-    for (int i = 0; i < n; ++i) mean += x[i];
-    mean /= n;
-    double var = 0;
-    for (int i = 0; i < n; ++i) {
-        const double d = x[i] - mean;
-        var += d * d;
-    }
-    var /= n;
-    const float inv = static_cast<float>(1.0 / std::sqrt(var + eps));
-    const float m = static_cast<float>(mean);
-    for (int i = 0; i < n; ++i) y[i] = (x[i] - m) * inv * w[i] + b[i];
+    cpu::kernels().layer_norm(x, w, b, y, n, eps);
 }
 
 void group_norm(float* x, const float* w, const float* b, int n, int groups, float eps) {
+    const auto norm = cpu::kernels().layer_norm;
     const int g = n / groups;
-    for (int h = 0; h < groups; ++h) {
-        layer_norm(x + h * g, w + h * g, b + h * g, x + h * g, g, eps);
-    }
+    for (int h = 0; h < groups; ++h) norm(x + h * g, w + h * g, b + h * g, x + h * g, g, eps);
 }
 
-void shift_rows(const float* prev, const float* x, int T, int n, float* out) {
-    if (T <= 0) return;
-    std::memcpy(out, prev, sizeof(float) * n);
-    if (T > 1) std::memcpy(out + n, x, sizeof(float) * static_cast<std::size_t>(T - 1) * n);
+void parallel_rows(ThreadPool* pool, int rows, std::size_t per_row,
+                   const std::function<void(int, int)>& fn) {
+    if (rows <= 0) return;
+    const std::size_t total = static_cast<std::size_t>(rows) * per_row;
+    if (pool == nullptr || pool->size() == 1 || rows == 1 || total < 2 * kMinParallelValues) {
+        fn(0, rows);
+        return;
+    }
+    const std::int64_t grain = static_cast<std::int64_t>((kMinParallelValues + per_row - 1) /
+                                                         std::max<std::size_t>(per_row, 1));
+    pool->parallel_for(rows, grain, [&](int /*thread*/, std::int64_t r0, std::int64_t r1) {
+        fn(static_cast<int>(r0), static_cast<int>(r1));
+    });
 }
 
 void norm_and_shift(const float* x, const float* ln_w, const float* ln_b, float* prev, int T, int n,
-                    float* xx, float* sx) {
-    for (int t = 0; t < T; ++t) {
-        const std::size_t o = static_cast<std::size_t>(t) * n;
-        layer_norm(x + o, ln_w, ln_b, xx + o, n);
-    }
-    shift_rows(prev, xx, T, n, sx);
+                    float* rows, ThreadPool* pool) {
+    if (T <= 0) return;
+    const auto norm = cpu::kernels().layer_norm;
+    std::memcpy(rows, prev, sizeof(float) * n);
+    float* xx = rows + n;
+    parallel_rows(pool, T, static_cast<std::size_t>(n), [&](int t0, int t1) {
+        for (int t = t0; t < t1; ++t) {
+            const std::size_t o = static_cast<std::size_t>(t) * n;
+            norm(x + o, ln_w, ln_b, xx + o, n, kLayerNormEps);
+        }
+    });
     std::memcpy(prev, xx + static_cast<std::size_t>(T - 1) * n, sizeof(float) * n);
+}
+
+void add_rows(float* x, const float* y, int T, int n, ThreadPool* pool) {
+    const auto add = cpu::kernels().add;
+    parallel_rows(pool, T, static_cast<std::size_t>(n), [&](int t0, int t1) {
+        const std::size_t o = static_cast<std::size_t>(t0) * n;
+        add(x + o, y + o, static_cast<int>(static_cast<std::size_t>(t1 - t0) * n));
+    });
 }
 
 }  // namespace ravel::detail

@@ -3,8 +3,11 @@
 
 #include <cmath>
 #include <cstddef>
+#include <functional>
 
 namespace ravel::detail {
+
+class ThreadPool;
 
 constexpr float kLayerNormEps = 1e-5f;
 constexpr float kGroupNormEps = 64e-5f;  // ChatRWKV's ln_x eps for v5.2, v6 and v7
@@ -14,6 +17,12 @@ void layer_norm(const float* x, const float* w, const float* b, float* y, int n,
                 float eps = kLayerNormEps);
 // Layer norm applied independently to each of `groups` groups of `n / groups` values.
 void group_norm(float* x, const float* w, const float* b, int n, int groups, float eps);
+
+// Runs fn(r0, r1) over disjoint row ranges covering [0, rows), split across `pool` when the
+// rows (of about `per_row` values of element-wise work each) are enough to pay for waking the
+// workers; otherwise on the calling thread. Rows must be independent.
+void parallel_rows(ThreadPool* pool, int rows, std::size_t per_row,
+                   const std::function<void(int, int)>& fn);
 
 // Dot product with independent partial sums, so it vectorises without reassociation flags.
 inline float dot(const float* a, const float* b, int n) {
@@ -34,12 +43,13 @@ inline float silu(float x) {
     return x * sigmoid(x);
 }
 
-// out[t] = the row before x[t]: `prev` for t = 0. Writes T rows of n values.
-void shift_rows(const float* prev, const float* x, int T, int n, float* out);
-
-// The start of every time- and channel-mixing block: xx = LayerNorm of each of the T rows of x,
-// sx = the token-shifted rows (prev for t = 0), and prev becomes the last row of xx.
+// The start of every time- and channel-mixing block. `rows` holds T + 1 rows of n values: row 0
+// becomes `prev` and rows 1..T the LayerNorm of each row of x, so rows + n is the normed input
+// and `rows` itself its token-shifted copy with no copying. prev becomes the last normed row.
 void norm_and_shift(const float* x, const float* ln_w, const float* ln_b, float* prev, int T, int n,
-                    float* xx, float* sx);
+                    float* rows, ThreadPool* pool);
+
+// x += y over T rows of n values (the residual adds), on `pool` when large enough.
+void add_rows(float* x, const float* y, int T, int n, ThreadPool* pool);
 
 }  // namespace ravel::detail

@@ -123,12 +123,18 @@ Result<std::span<const float>> Session::feed(std::span<const std::int32_t> token
     }
 #endif
     logits_.resize(V);
+    // Only the last chunk needs logits unless every row is asked for: the head is the largest
+    // matrix, and its one-row product is memory-bound. `skipped` is the size of the last chunk
+    // run without them, so a cancelled feed can still leave the logits of its last token.
+    int skipped = 0;
     for (std::size_t start = 0; start < tokens.size(); start += static_cast<std::size_t>(chunk)) {
         if (options.cancel != nullptr && options.cancel->load(std::memory_order_relaxed)) {
+            if (skipped > 0) detail::head(*model_, scratch_->ws, skipped, logits_.data(), false);
             return cancelled_error();
         }
         const int T = static_cast<int>(std::min<std::size_t>(chunk, tokens.size() - start));
         const bool all = !options.all_logits.empty();
+        const bool last = start + static_cast<std::size_t>(T) == tokens.size();
         float* out = all ? options.all_logits.data() + start * V : logits_.data();
 #if RAVEL_HAVE_CUDA
         if (on_gpu) {
@@ -137,10 +143,14 @@ Result<std::span<const float>> Session::feed(std::span<const std::int32_t> token
                 return ok.error();
             }
         } else {
-            detail::forward(*model_, state_, tokens.data() + start, T, scratch_->ws, out, all);
+            detail::forward(*model_, state_, tokens.data() + start, T, scratch_->ws,
+                            all || last ? out : nullptr, all);
+            skipped = all || last ? 0 : T;
         }
 #else
-        detail::forward(*model_, state_, tokens.data() + start, T, scratch_->ws, out, all);
+        detail::forward(*model_, state_, tokens.data() + start, T, scratch_->ws,
+                        all || last ? out : nullptr, all);
+        skipped = all || last ? 0 : T;
 #endif
         if (all) std::copy(out + (T - 1) * V, out + T * V, logits_.begin());
         tokens_processed_ += static_cast<std::uint64_t>(T);

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/cpu/kernels.hpp"
+#include "model/cpu/thread_pool.hpp"
 #include "model/forward.hpp"
 #include "model/ops.hpp"
 
@@ -12,57 +14,50 @@ namespace ravel::detail {
 void time_mix_v4(const LayerPass& p, float* x) {
     const int C = p.cfg.n_embd;
     const int T = p.T;
-    const std::size_t TC = static_cast<std::size_t>(T) * C;
     const LayerWeights& w = p.w;
-    float* xx = p.ws.xx.data();
-    float* sx = p.ws.sx.data();
+    const cpu::KernelTable& kt = cpu::kernels();
+    ThreadPool* pool = p.ws.pool;
+    float* sx = p.ws.shifted.data();  // token-shifted rows
+    float* xx = sx + C;               // normed rows
     float* kx = p.ws.t0.data();
     float* vx = p.ws.t1.data();
     float* rx = p.ws.t2.data();
 
-    norm_and_shift(x, w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev, T, C, xx, sx);
+    norm_and_shift(x, w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev, T, C, sx, pool);
 
-    for (std::size_t row = 0; row < TC; row += static_cast<std::size_t>(C)) {
-        for (std::size_t c = 0; c < static_cast<std::size_t>(C); ++c) {
-            const std::size_t i = row + c;
-            kx[i] = xx[i] * w.mix_k[c] + sx[i] * (1.0f - w.mix_k[c]);
-            vx[i] = xx[i] * w.mix_v[c] + sx[i] * (1.0f - w.mix_v[c]);
-            rx[i] = xx[i] * w.mix_r[c] + sx[i] * (1.0f - w.mix_r[c]);
+    parallel_rows(pool, T, 3 * static_cast<std::size_t>(C), [&](int t0, int t1) {
+        for (int t = t0; t < t1; ++t) {
+            const std::size_t o = static_cast<std::size_t>(t) * C;
+            kt.mix(xx + o, sx + o, w.mix_k.data(), kx + o, C);
+            kt.mix(xx + o, sx + o, w.mix_v.data(), vx + o, C);
+            kt.mix(xx + o, sx + o, w.mix_r.data(), rx + o, C);
         }
-    }
+    });
     float* k = p.ws.k.data();
     float* v = p.ws.v.data();
     float* r = p.ws.r.data();
-    matmul(w.att_k, kx, T, k, p.ws.pool);
-    matmul(w.att_v, vx, T, v, p.ws.pool);
-    matmul(w.att_r, rx, T, r, p.ws.pool);
+    matmul(w.att_k, kx, T, k, pool);
+    matmul(w.att_v, vx, T, v, pool);
+    matmul(w.att_r, rx, T, r, pool);
 
+    // Channels are independent: each thread runs all T tokens for its own channel range,
+    // vectorised across channels.
     float* aa = p.s.att;
     float* bb = p.s.att + C;
     float* pp = p.s.att + 2 * C;
     float* y = p.ws.y.data();
-    for (int t = 0; t < T; ++t) {
-        const std::size_t o = static_cast<std::size_t>(t) * C;
-        for (int c = 0; c < C; ++c) {
-            const float kt = k[o + c];
-            const float vt = v[o + c];
-            float ww = w.bonus[c] + kt;
-            float q = std::max(pp[c], ww);
-            float e1 = std::exp(pp[c] - q);
-            float e2 = std::exp(ww - q);
-            y[o + c] = sigmoid(r[o + c]) * (e1 * aa[c] + e2 * vt) / (e1 * bb[c] + e2);
-            ww = w.decay[c] + pp[c];
-            q = std::max(ww, kt);
-            e1 = std::exp(ww - q);
-            e2 = std::exp(kt - q);
-            aa[c] = e1 * aa[c] + e2 * vt;
-            bb[c] = e1 * bb[c] + e2;
-            pp[c] = q;
-        }
+    auto channels = [&](int /*thread*/, std::int64_t c0, std::int64_t c1) {
+        kt.wkv4(k + c0, v + c0, r + c0, w.bonus.data() + c0, w.decay.data() + c0, aa + c0, bb + c0,
+                pp + c0, y + c0, T, static_cast<int>(c1 - c0), static_cast<std::size_t>(C));
+    };
+    if (pool != nullptr && T > 1) {
+        pool->parallel_for(C, 16, channels);
+    } else {
+        channels(0, 0, C);
     }
     float* out = p.ws.t3.data();
-    matmul(w.att_o, y, T, out, p.ws.pool);
-    for (std::size_t i = 0; i < TC; ++i) x[i] += out[i];
+    matmul(w.att_o, y, T, out, pool);
+    add_rows(x, out, T, C, pool);
 }
 
 }  // namespace ravel::detail

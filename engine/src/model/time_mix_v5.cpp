@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/cpu/kernels.hpp"
 #include "model/cpu/thread_pool.hpp"
 #include "model/forward.hpp"
 #include "model/ops.hpp"
@@ -12,22 +13,29 @@ namespace ravel::detail {
 
 namespace {
 
+using cpu::KernelTable;
+
 // xw, xk, xv, xr, xg for v6: x + (prev - x) * (maa_? + lora_?(x + (prev - x) * maa_x)).
 void v6_mix(const LayerPass& p, const float* xx, const float* sx, float* const outs[5]) {
     const int C = p.cfg.n_embd;
     const int D = p.cfg.lora_mix;
     const int T = p.T;
-    const std::size_t TC = static_cast<std::size_t>(T) * C;
     const LayerWeights& w = p.w;
+    const KernelTable& kt = cpu::kernels();
+    ThreadPool* pool = p.ws.pool;
     float* xxx = p.ws.t5.data();
-    for (std::size_t row = 0; row < TC; row += static_cast<std::size_t>(C)) {
-        for (int c = 0; c < C; ++c) {
-            xxx[row + c] = xx[row + c] + (sx[row + c] - xx[row + c]) * w.maa_x[c];
+    parallel_rows(pool, T, static_cast<std::size_t>(C), [&](int t0, int t1) {
+        for (int t = t0; t < t1; ++t) {
+            const std::size_t o = static_cast<std::size_t>(t) * C;
+            kt.lerp(xx + o, sx + o, w.maa_x.data(), xxx + o, C);
         }
-    }
+    });
     float* m = p.ws.lora_out.data();  // T x 5D
-    matmul(w.maa_w1, xxx, T, m, p.ws.pool);
-    for (std::size_t i = 0; i < static_cast<std::size_t>(T) * 5 * D; ++i) m[i] = std::tanh(m[i]);
+    matmul(w.maa_w1, xxx, T, m, pool);
+    parallel_rows(pool, T, 5 * static_cast<std::size_t>(D) * 8, [&](int t0, int t1) {
+        kt.activate(KernelTable::kTanh, m + static_cast<std::size_t>(t0) * 5 * D, nullptr,
+                    (t1 - t0) * 5 * D);
+    });
 
     const std::vector<float>* maa[5] = {&w.maa_w, &w.maa_k, &w.maa_v, &w.maa_r, &w.maa_g};
     float* slice = p.ws.lora_in.data();  // T x D
@@ -38,13 +46,14 @@ void v6_mix(const LayerPass& p, const float* xx, const float* sx, float* const o
                         m + static_cast<std::size_t>(t) * 5 * D + static_cast<std::size_t>(i) * D,
                         sizeof(float) * D);
         }
-        matmul(w.maa_w2[i], slice, T, offset, p.ws.pool);
-        for (std::size_t row = 0; row < TC; row += static_cast<std::size_t>(C)) {
-            for (int c = 0; c < C; ++c) {
-                const std::size_t j = row + c;
-                outs[i][j] = xx[j] + (sx[j] - xx[j]) * ((*maa[i])[c] + offset[j]);
+        matmul(w.maa_w2[i], slice, T, offset, pool);
+        parallel_rows(pool, T, 2 * static_cast<std::size_t>(C), [&](int t0, int t1) {
+            for (int t = t0; t < t1; ++t) {
+                const std::size_t o = static_cast<std::size_t>(t) * C;
+                kt.add(offset + o, maa[i]->data(), C);  // maa_? + lora_?
+                kt.lerp(xx + o, sx + o, offset + o, outs[i] + o, C);
             }
-        }
+        });
     }
 }
 
@@ -55,56 +64,65 @@ void time_mix_v5(const LayerPass& p, float* x) {
     const int H = p.cfg.n_head;
     const int N = p.cfg.head_size;
     const int T = p.T;
-    const std::size_t TC = static_cast<std::size_t>(T) * C;
     const bool v6 = p.cfg.arch == Arch::V6;
     const LayerWeights& w = p.w;
-    float* xx = p.ws.xx.data();
-    float* sx = p.ws.sx.data();
+    const KernelTable& kt = cpu::kernels();
+    ThreadPool* pool = p.ws.pool;
+    float* sx = p.ws.shifted.data();  // token-shifted rows
+    float* xx = sx + C;               // normed rows
     float* xw = p.ws.t0.data();
     float* xk = p.ws.t1.data();
     float* xv = p.ws.t2.data();
     float* xr = p.ws.t3.data();
     float* xg = p.ws.t4.data();
 
-    norm_and_shift(x, w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev, T, C, xx, sx);
+    norm_and_shift(x, w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev, T, C, sx, pool);
 
     float* decay = p.ws.w.data();
     if (v6) {
         float* const outs[5] = {xw, xk, xv, xr, xg};
         v6_mix(p, xx, sx, outs);
         // Per-token decay: exp(-exp(time_decay + tanh(xw W1) W2)).
+        const int D = p.cfg.lora_decay;
         float* hidden = p.ws.lora_in.data();
-        matmul(w.decay_w1, xw, T, hidden, p.ws.pool);
-        for (std::size_t i = 0; i < static_cast<std::size_t>(T) * p.cfg.lora_decay; ++i) {
-            hidden[i] = std::tanh(hidden[i]);
-        }
-        matmul(w.decay_w2, hidden, T, decay, p.ws.pool);
-        for (std::size_t row = 0; row < TC; row += static_cast<std::size_t>(C)) {
-            for (int c = 0; c < C; ++c)
-                decay[row + c] = std::exp(-std::exp(w.decay[c] + decay[row + c]));
-        }
-    } else {
-        for (std::size_t row = 0; row < TC; row += static_cast<std::size_t>(C)) {
-            for (std::size_t c = 0; c < static_cast<std::size_t>(C); ++c) {
-                const std::size_t i = row + c;
-                xk[i] = xx[i] * w.mix_k[c] + sx[i] * (1.0f - w.mix_k[c]);
-                xv[i] = xx[i] * w.mix_v[c] + sx[i] * (1.0f - w.mix_v[c]);
-                xr[i] = xx[i] * w.mix_r[c] + sx[i] * (1.0f - w.mix_r[c]);
-                xg[i] = xx[i] * w.mix_g[c] + sx[i] * (1.0f - w.mix_g[c]);
-                decay[i] = w.decay[c];  // already exp(-exp(time_decay)) from load
+        matmul(w.decay_w1, xw, T, hidden, pool);
+        parallel_rows(pool, T, static_cast<std::size_t>(D) * 8, [&](int t0, int t1) {
+            kt.activate(KernelTable::kTanh, hidden + static_cast<std::size_t>(t0) * D, nullptr,
+                        (t1 - t0) * D);
+        });
+        matmul(w.decay_w2, hidden, T, decay, pool);
+        parallel_rows(pool, T, 8 * static_cast<std::size_t>(C), [&](int t0, int t1) {
+            for (int t = t0; t < t1; ++t) {
+                kt.activate(KernelTable::kExpNegExp, decay + static_cast<std::size_t>(t) * C,
+                            w.decay.data(), C);
             }
-        }
+        });
+    } else {
+        parallel_rows(pool, T, 4 * static_cast<std::size_t>(C), [&](int t0, int t1) {
+            for (int t = t0; t < t1; ++t) {
+                const std::size_t o = static_cast<std::size_t>(t) * C;
+                kt.mix(xx + o, sx + o, w.mix_k.data(), xk + o, C);
+                kt.mix(xx + o, sx + o, w.mix_v.data(), xv + o, C);
+                kt.mix(xx + o, sx + o, w.mix_r.data(), xr + o, C);
+                kt.mix(xx + o, sx + o, w.mix_g.data(), xg + o, C);
+                // already exp(-exp(time_decay)) from load
+                std::memcpy(decay + o, w.decay.data(), sizeof(float) * C);
+            }
+        });
     }
 
     float* r = p.ws.r.data();
     float* k = p.ws.k.data();
     float* v = p.ws.v.data();
     float* g = p.ws.g.data();
-    matmul(w.att_r, xr, T, r, p.ws.pool);
-    matmul(w.att_k, xk, T, k, p.ws.pool);
-    matmul(w.att_v, xv, T, v, p.ws.pool);
-    matmul(w.att_g, xg, T, g, p.ws.pool);
-    for (std::size_t i = 0; i < TC; ++i) g[i] = silu(g[i]);
+    matmul(w.att_r, xr, T, r, pool);
+    matmul(w.att_k, xk, T, k, pool);
+    matmul(w.att_v, xv, T, v, pool);
+    matmul(w.att_g, xg, T, g, pool);
+    parallel_rows(pool, T, 4 * static_cast<std::size_t>(C), [&](int t0, int t1) {
+        kt.activate(KernelTable::kSilu, g + static_cast<std::size_t>(t0) * C, nullptr,
+                    (t1 - t0) * C);
+    });
 
     // S[h] is N x N indexed [key i, value j]:
     //   y_j = sum_i r_i (u_i k_i v_j + S_ij);  S_ij = k_i v_j + w_i S_ij
@@ -117,36 +135,25 @@ void time_mix_v5(const LayerPass& p, float* x) {
             for (int t = 0; t < T; ++t) {
                 const std::size_t ho =
                     static_cast<std::size_t>(t) * C + static_cast<std::size_t>(h) * N;
-                float* yh = y + ho;
-                const float* vh = v + ho;
-                std::fill(yh, yh + N, 0.0f);
-                for (int i = 0; i < N; ++i) {
-                    const float ki = k[ho + i];
-                    const float ri = r[ho + i];
-                    const float rui = ri * u[i] * ki;
-                    const float wi = decay[ho + i];
-                    float* Si = S + static_cast<std::size_t>(i) * N;
-                    for (int j = 0; j < N; ++j) {
-                        yh[j] += rui * vh[j] + ri * Si[j];
-                        Si[j] = ki * vh[j] + wi * Si[j];
-                    }
-                }
+                kt.wkv5_head(S, N, r + ho, k + ho, v + ho, decay + ho, u, y + ho);
             }
         }
     };
-    if (p.ws.pool != nullptr) {
-        p.ws.pool->parallel_for(H, 1, heads);
+    if (pool != nullptr) {
+        pool->parallel_for(H, 1, heads);
     } else {
         heads(0, 0, H);
     }
-    for (int t = 0; t < T; ++t) {
-        float* yt = y + static_cast<std::size_t>(t) * C;
-        group_norm(yt, w.ln_x_w.data(), w.ln_x_b.data(), C, H, kGroupNormEps);
-    }
-    for (std::size_t i = 0; i < TC; ++i) y[i] *= g[i];
+    parallel_rows(pool, T, 2 * static_cast<std::size_t>(C), [&](int t0, int t1) {
+        for (int t = t0; t < t1; ++t) {
+            const std::size_t o = static_cast<std::size_t>(t) * C;
+            group_norm(y + o, w.ln_x_w.data(), w.ln_x_b.data(), C, H, kGroupNormEps);
+            kt.mul(y + o, g + o, C);
+        }
+    });
     float* out = p.ws.t5.data();
-    matmul(w.att_o, y, T, out, p.ws.pool);
-    for (std::size_t i = 0; i < TC; ++i) x[i] += out[i];
+    matmul(w.att_o, y, T, out, pool);
+    add_rows(x, out, T, C, pool);
 }
 
 }  // namespace ravel::detail

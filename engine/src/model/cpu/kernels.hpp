@@ -2,6 +2,7 @@
 // runs on any x86-64 and uses the best the CPU has.
 #pragma once
 
+#include <cstddef>
 #include <string_view>
 
 #include "model/matrix.hpp"
@@ -40,6 +41,37 @@ struct KernelTable {
     //   S_i = S_i * w + (-(S_i . kk)) * kka + v_i * k;  y_i = S_i . r
     void (*wkv7_head)(float* S, int N, const float* w, const float* kk, const float* kka,
                       const float* k, const float* v, const float* r, float* y);
+
+    // --- Element-wise kernels of the forward pass (simd_elementwise.inl) ---
+    // Activations for `activate`: x = f(x + bias).
+    enum Act : int { kRelu2, kSigmoid, kSilu, kTanh, kExpNegExp, kV7Decay };
+    void (*activate)(int act, float* x, const float* bias, int n);  // bias may be null
+    void (*layer_norm)(const float* x, const float* w, const float* b, float* y, int n, float eps);
+    // out = x + (s - x) * m
+    void (*lerp)(const float* x, const float* s, const float* m, float* out, int n);
+    // out = x * m + s * (1 - m)
+    void (*mix)(const float* x, const float* s, const float* m, float* out, int n);
+    void (*add)(float* x, const float* y, int n);                        // x += y
+    void (*mul)(float* x, const float* y, int n);                        // x *= y
+    void (*add_gated)(float* x, const float* r, const float* v, int n);  // x += sigmoid(r) v
+    // One token row (H heads of N) of RWKV-7 keys: kk = normalize(k * k_k) per head,
+    // kka = kk * a, k = k * (1 + (a - 1) * k_a).
+    void (*v7_keys)(float* k, float* kk, float* kka, const float* a, const float* k_k,
+                    const float* k_a, int H, int N);
+    // One token row of the RWKV-7 output: y = (GroupNorm(y) + (r . k . r_k per head) v) * g.
+    void (*v7_output)(float* y, const float* r, const float* k, const float* v, const float* g,
+                      const float* r_k, const float* ln_w, const float* ln_b, int H, int N,
+                      float eps);
+    // RWKV-4 WKV over T tokens for n channels whose token rows are `stride` floats apart.
+    void (*wkv4)(const float* k, const float* v, const float* r, const float* u, const float* w,
+                 float* aa, float* bb, float* pp, float* y, int T, int n, std::size_t stride);
+    // One token of the RWKV-5.2/6 state update for one head (S is N x N, [key i, value j]).
+    void (*wkv5_head)(float* S, int N, const float* r, const float* k, const float* v,
+                      const float* w, const float* u, float* y);
+    // T tokens of wkv7_head for one head; each token's vectors are `stride` floats after the
+    // previous token's.
+    void (*wkv7_seq)(float* S, int N, int T, std::size_t stride, const float* w, const float* kk,
+                     const float* kka, const float* k, const float* v, const float* r, float* y);
 };
 
 inline int gemm_kpad(int cols) {

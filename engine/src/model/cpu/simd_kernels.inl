@@ -23,6 +23,7 @@ namespace {
 #include "model/cpu/simd_gemv.inl"
 #include "model/cpu/simd_gemm.inl"
 // clang-format on
+#include "model/cpu/simd_elementwise.inl"
 
 float read_sum(const float* p, std::size_t n) {
     S::V a[4] = {S::zero(), S::zero(), S::zero(), S::zero()};
@@ -87,8 +88,11 @@ void wkv7_head(float* S, int N, const float* w, const float* kk, const float* kk
 }  // namespace
 
 const KernelTable& table() {
-    static const KernelTable t{S::kName,     &gemv,     kPanelTokens, &pack_x,
-                               &gemm_packed, &read_sum, &fma_loop,    &wkv7_head};
+    static const KernelTable t{S::kName, &gemv, kPanelTokens, &pack_x, &gemm_packed, &read_sum,
+                               &fma_loop, &wkv7_head,
+                               // element-wise (simd_elementwise.inl)
+                               &activate, &layer_norm, &lerp, &mix, &add, &mul, &add_gated,
+                               &v7_keys, &v7_output, &wkv4, &wkv5_head, &wkv7_seq};
     return t;
 }
 
