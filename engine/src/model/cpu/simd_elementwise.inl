@@ -332,21 +332,26 @@ void v7_output(float* y, const float* r, const float* k, const float* v, const f
     }
 }
 
+// e^(a - max(a, b)) and e^(b - max(a, b)): one of the two is e^0 = 1, so one exp serves both.
+inline void exp_pair(S::V a, S::V b, S::V& ea, S::V& eb) {
+    const S::V e = exp_v(S::sub(S::zero(), E::abs(S::sub(a, b))));
+    const S::V one = S::set1(1.0f);
+    ea = E::lt_select(a, b, e, one);
+    eb = E::lt_select(a, b, one, e);
+}
+
 // One token of RWKV-4's max-shifted WKV for W channels: returns y, updates the state aa, bb, pp.
 inline S::V wkv4_step(S::V kt, S::V vt, S::V rt, S::V u, S::V w, S::V& aa, S::V& bb, S::V& pp) {
-    S::V ww = S::add(u, kt);
-    S::V q = E::max(pp, ww);
-    S::V e1 = exp_v(S::sub(pp, q));
-    S::V e2 = exp_v(S::sub(ww, q));
+    S::V e1, e2;
+    const S::V ww = S::add(u, kt);
+    exp_pair(pp, ww, e1, e2);
     const S::V y =
         S::mul(sigmoid_v(rt), E::div(S::fma(e1, aa, S::mul(e2, vt)), S::fma(e1, bb, e2)));
-    ww = S::add(w, pp);
-    q = E::max(ww, kt);
-    e1 = exp_v(S::sub(ww, q));
-    e2 = exp_v(S::sub(kt, q));
+    const S::V decayed = S::add(w, pp);
+    exp_pair(decayed, kt, e1, e2);
     aa = S::fma(e1, aa, S::mul(e2, vt));
     bb = S::fma(e1, bb, e2);
-    pp = q;
+    pp = E::max(decayed, kt);
     return y;
 }
 
