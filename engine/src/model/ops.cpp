@@ -9,7 +9,7 @@
 namespace ravel::detail {
 
 namespace {
-// Below about this many values per thread, waking the pool's workers costs more than it saves.
+// Below about this many values per block, handing work to the pool costs more than it saves.
 constexpr std::size_t kMinParallelValues = 8192;
 }  // namespace
 
@@ -33,7 +33,7 @@ void parallel_rows(ThreadPool* pool, int rows, std::size_t per_row,
     }
     const std::int64_t grain = static_cast<std::int64_t>((kMinParallelValues + per_row - 1) /
                                                          std::max<std::size_t>(per_row, 1));
-    pool->parallel_for(rows, grain, [&](int /*thread*/, std::int64_t r0, std::int64_t r1) {
+    pool->parallel_for_dynamic(rows, grain, [&](int /*thread*/, std::int64_t r0, std::int64_t r1) {
         fn(static_cast<int>(r0), static_cast<int>(r1));
     });
 }

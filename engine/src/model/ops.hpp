@@ -20,7 +20,8 @@ void group_norm(float* x, const float* w, const float* b, int n, int groups, flo
 
 // Runs fn(r0, r1) over disjoint row ranges covering [0, rows), split across `pool` when the
 // rows (of about `per_row` values of element-wise work each) are enough to pay for waking the
-// workers; otherwise on the calling thread. Rows must be independent.
+// workers; otherwise on the calling thread. Blocks are claimed on demand, so a thread that lost
+// its core to another process does not hold the others back. Rows must be independent.
 void parallel_rows(ThreadPool* pool, int rows, std::size_t per_row,
                    const std::function<void(int, int)>& fn);
 

@@ -51,7 +51,7 @@ void time_mix_v4(const LayerPass& p, float* x) {
                 pp + c0, y + c0, T, static_cast<int>(c1 - c0), static_cast<std::size_t>(C));
     };
     if (pool != nullptr && T > 1) {
-        pool->parallel_for(C, 16, channels);
+        pool->parallel_for_dynamic(C, 32, channels);
     } else {
         channels(0, 0, C);
     }

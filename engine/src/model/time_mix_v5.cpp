@@ -140,7 +140,7 @@ void time_mix_v5(const LayerPass& p, float* x) {
         }
     };
     if (pool != nullptr) {
-        pool->parallel_for(H, 1, heads);
+        pool->parallel_for_dynamic(H, 1, heads);
     } else {
         heads(0, 0, H);
     }

@@ -116,7 +116,7 @@ void time_mix_v7(const LayerPass& p, float* x) {
         }
     };
     if (ws.pool != nullptr) {
-        ws.pool->parallel_for(H, 1, heads);
+        ws.pool->parallel_for_dynamic(H, 1, heads);
     } else {
         heads(0, 0, H);
     }
