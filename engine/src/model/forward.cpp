@@ -19,7 +19,9 @@ void Workspace::ensure(const ModelConfig& cfg, int tokens) {
     ffn.resize(static_cast<std::size_t>(tokens) * cfg.dim_ffn);
     const int lora = std::max(
         {5 * cfg.lora_mix, cfg.lora_decay, cfg.lora_w, cfg.lora_a, cfg.lora_v, cfg.lora_g, 1});
-    lora_in.resize(static_cast<std::size_t>(tokens) * lora);
+    // v7 runs its LoRAs side by side, each with its own hidden rows.
+    const int lora_sum = cfg.lora_w + cfg.lora_a + cfg.lora_v + cfg.lora_g;
+    lora_in.resize(static_cast<std::size_t>(tokens) * std::max(lora, lora_sum));
     lora_out.resize(static_cast<std::size_t>(tokens) * lora);
 }
 

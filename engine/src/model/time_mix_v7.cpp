@@ -15,19 +15,47 @@ namespace {
 
 using cpu::KernelTable;
 
-// out = f(x W1) W2 over T rows, with W1, W2 already transposed to (D, C) and (C, D); `act` is
-// a KernelTable activation, or -1 for none.
-void lora(const Matrix& w1, const Matrix& w2, const float* x, int T, float* hidden, float* out,
-          int act, ThreadPool* pool) {
-    matmul(w1, x, T, hidden, pool);
-    if (act >= 0) {
-        const auto activate = cpu::kernels().activate;
-        const int D = w1.rows;
-        parallel_rows(pool, T, static_cast<std::size_t>(D) * 8, [&](int t0, int t1) {
-            activate(act, hidden + static_cast<std::size_t>(t0) * D, nullptr, (t1 - t0) * D);
-        });
+// One LoRA: out = f(x W1) W2 over T rows, with W1, W2 already transposed to (D, C) and (C, D);
+// `act` is a KernelTable activation, or -1 for none.
+struct Lora {
+    const Matrix* w1;
+    const Matrix* w2;
+    const float* x;
+    float* out;
+    int act;
+};
+
+// The layer's LoRAs are small products (D of 32..160 rows against C, and back) whose row split
+// over the threads leaves one thread idle for much of each; they are independent, so whole
+// LoRAs go to the threads instead, largest first, each product on one thread. Two regions
+// (down then up) instead of two per product. `hidden` holds T x (sum of D) floats.
+void run_loras(Lora* loras, int n, int T, float* hidden, ThreadPool* pool) {
+    std::sort(loras, loras + n,
+              [](const Lora& x, const Lora& y) { return x.w1->rows > y.w1->rows; });
+    float* h[4];
+    std::size_t offset = 0;
+    for (int i = 0; i < n; ++i) {
+        h[i] = hidden + offset;
+        offset += static_cast<std::size_t>(T) * loras[i].w1->rows;
     }
-    matmul(w2, hidden, T, out, pool);
+    const auto activate = cpu::kernels().activate;
+    auto down = [&](int /*thread*/, std::int64_t i0, std::int64_t i1) {
+        for (std::int64_t i = i0; i < i1; ++i) {
+            const Lora& l = loras[i];
+            matmul(*l.w1, l.x, T, h[i], nullptr);
+            if (l.act >= 0) activate(l.act, h[i], nullptr, T * l.w1->rows);
+        }
+    };
+    auto up = [&](int /*thread*/, std::int64_t i0, std::int64_t i1) {
+        for (std::int64_t i = i0; i < i1; ++i) matmul(*loras[i].w2, h[i], T, loras[i].out, nullptr);
+    };
+    if (pool != nullptr && pool->size() > 1) {
+        pool->parallel_for_dynamic(n, 1, down);
+        pool->parallel_for_dynamic(n, 1, up);
+    } else {
+        down(0, 0, n);
+        up(0, 0, n);
+    }
 }
 
 }  // namespace
@@ -71,18 +99,19 @@ void time_mix_v7(const LayerPass& p, float* x) {
     matmul(w.att_k, xk, T, k, ws.pool);
     matmul(w.att_v, xv, T, v, ws.pool);
 
-    float* hidden = ws.lora_in.data();
     float* decay = ws.w.data();
-    lora(w.w1, w.w2, xw, T, hidden, decay, KernelTable::kTanh, ws.pool);
     float* a = ws.a.data();
-    lora(w.a1, w.a2, xa, T, hidden, a, -1, ws.pool);
     float* g = ws.g.data();
-    lora(w.g1, w.g2, xg, T, hidden, g, KernelTable::kSigmoid, ws.pool);
-    float* vres = ws.lora_out.data();  // reused below only when the layer has a value residual
+    float* vres = ws.lora_out.data();  // used below only when the layer has a value residual
+    Lora loras[4] = {{&w.w1, &w.w2, xw, decay, KernelTable::kTanh},
+                     {&w.a1, &w.a2, xa, a, -1},
+                     {&w.g1, &w.g2, xg, g, KernelTable::kSigmoid}};
+    int n_loras = 3;
     if (w.has_value_residual) {
-        vres = xw;  // xw is no longer needed; T x C
-        lora(w.v1, w.v2, xv, T, hidden, vres, -1, ws.pool);
+        vres = xr;  // xr is no longer needed; T x C
+        loras[n_loras++] = {&w.v1, &w.v2, xv, vres, -1};
     }
+    run_loras(loras, n_loras, T, ws.lora_in.data(), ws.pool);
 
     // Per token: the decay w = exp(-e^-0.5 sigmoid(w0 + .)), the in-context learning rate
     // a = sigmoid(a0 + .), the value residual v += (v_first - v) sigmoid(v0 + .), and the keys
