@@ -129,6 +129,13 @@ struct S {
             _mm_packus_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1)));
     }
     static F8 f8_zero() { return _mm256_setzero_ps(); }
+    static constexpr int kF8Lanes = 8;
+    static F8 f8_load(const float* p) { return _mm256_loadu_ps(p); }
+    static void f8_store(float* p, F8 v) { _mm256_storeu_ps(p, v); }
+    static F8 f8_mul(F8 a, F8 b) { return _mm256_mul_ps(a, b); }
+    static F8 f8_f16_strided(const std::byte* p, int stride, int n) {
+        return load_f16_strided(p, stride, n);
+    }
     static F8 f8_fma(D8 d, float s, F8 acc) {
         return _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(s), acc);
     }

@@ -141,6 +141,13 @@ struct S {
         return h;
     }
     static F8 f8_zero() { return 0.0f; }
+    static constexpr int kF8Lanes = 1;
+    static F8 f8_load(const float* p) { return *p; }
+    static void f8_store(float* p, F8 v) { *p = v; }
+    static F8 f8_mul(F8 a, F8 b) { return a * b; }
+    static F8 f8_f16_strided(const std::byte* p, int /*stride*/, int n) {
+        return n > 0 ? half_to_float(read_u16(p)) : 0.0f;
+    }
     static F8 f8_fma(D8 d, float s, F8 acc) { return acc + static_cast<float>(d) * s; }
     static float f8_sum_q4(F8 v) { return f8_sum(v); }
     static float f8_sum(F8 v) { return v; }

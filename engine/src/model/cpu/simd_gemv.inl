@@ -6,7 +6,9 @@
 //  - q8_0 / q4_0: the activations are quantized once per call to int8 blocks of 32 (one f32
 //    scale each), and every weight block is an integer dot product scaled by d_w * d_x, as
 //    llama.cpp does. Decoding weights to float costs several instructions per weight, which
-//    made quantized decode compute-bound; the integer dot is one or two per 32 weights.
+//    made quantized decode compute-bound; the integer dot is one or two per 32 weights
+//    (vpdpbusd with AVX-512 VNNI, where q4_0 also takes two blocks per 512-bit vector;
+//    vpmaddubsw + vpmaddwd otherwise).
 //  - f32 / f16 / bf16 / q5_1: weights decoded to float, fused multiply-add.
 // Both work on a few rows at a time, so activation loads are shared and enough independent
 // accumulators cover the FMA latency. A row's arithmetic never depends on which rows are
@@ -139,9 +141,10 @@ inline void gemv_int_rows(const Matrix& w, int r, int b0, int nb, const Quantize
     // d_w * d_x per (row, token, block); the f16 d_w sit at the start of each block.
     alignas(64) float sc[NR][NT][kChunkPad];
     for (int i = 0; i < NR; ++i) {
-        for (int b = 0; b < nb; b += S::W) {
-            const S::V dw = S::load_f16_strided(rows[i] + b * kBytes, kBytes, nb - b);
-            for (int t = 0; t < NT; ++t) S::store(sc[i][t] + b, S::mul(dw, S::load(qx.d[t] + b)));
+        for (int b = 0; b < nb; b += S::kF8Lanes) {
+            const S::F8 dw = S::f8_f16_strided(rows[i] + b * kBytes, kBytes, nb - b);
+            for (int t = 0; t < NT; ++t)
+                S::f8_store(sc[i][t] + b, S::f8_mul(dw, S::f8_load(qx.d[t] + b)));
         }
     }
 
