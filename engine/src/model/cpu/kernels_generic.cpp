@@ -129,12 +129,6 @@ struct S {
         for (int i = 0; i < 32; ++i) s += x.v[i];
         return -offset * s;
     }
-    // W halves at p, p + stride, ... (the first n of them; 0 for the rest), as floats.
-    static V load_f16_strided(const std::byte* p, int stride, int n) {
-        V r;
-        for (int i = 0; i < 8; ++i) r.v[i] = i < n ? half_to_float(read_u16(p + i * stride)) : 0.0f;
-        return r;
-    }
     static std::uint16_t read_u16(const std::byte* p) {
         std::uint16_t h;
         std::memcpy(&h, p, 2);
