@@ -81,8 +81,9 @@ struct E {
 
 // e^x. x is reduced to r = x - n ln2 with |r| <= ln2/2 (ln2 split in two so n ln2 is exact), e^r
 // is a degree-6 polynomial (Cephes' expf coefficients) and 2^n goes into the exponent field.
-// Inputs are clamped to [-87.34, 88] so 2^n stays a normal float; below -87.34 the result is 0.
-// Measured against double-precision exp over [-87, 88]: max relative error 1.8e-7 (about 2 ulp).
+// Inputs are clamped to [-87.34, 88] so 2^n stays a normal float: below -87.34 the result is 0,
+// above 88 it saturates at e^88 (no inf). Measured against double-precision exp on [-87.3, 88)
+// in steps of 3.1e-6: max relative error 1.19e-7 (about 1 ulp).
 inline S::V exp_v(S::V x) {
     const S::V lo = S::set1(-87.336544f);
     const S::V xc = E::min(E::max(x, lo), S::set1(88.0f));
