@@ -1,7 +1,8 @@
 // The CPU thread pool: every index of a parallel region is covered exactly once, by ranges of
-// the requested grain, in both the static and the on-demand (dynamic) split (one block per
-// call when there are workers; a pool of one runs the whole range in one call).
+// the requested grain (whole grains except at the end), in both the static and the on-demand
+// (guided) split.
 #include <QtTest>
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <vector>
@@ -19,8 +20,7 @@ class ThreadPoolTest : public QObject {
         std::atomic<int> bad_thread{0};
         auto fn = [&](int thread, std::int64_t b, std::int64_t e) {
             if (thread < 0 || thread >= pool.size()) bad_thread.store(1);
-            if (b % grain != 0 || b >= e || e > n ||
-                (dynamic && pool.size() > 1 && e - b > grain)) {
+            if (b % grain != 0 || b >= e || e > n || ((e - b) % grain != 0 && e != n)) {
                 bad_range.store(true);
             }
             for (std::int64_t i = b; i < e; ++i) hits[static_cast<std::size_t>(i)].fetch_add(1);
@@ -63,6 +63,21 @@ class ThreadPoolTest : public QObject {
                 97, 4, [&](int, std::int64_t b, std::int64_t e) { total.fetch_add(e - b); });
         }
         QCOMPARE(total.load(), std::int64_t{500 * 97});
+    }
+
+    void guided_claims_shrink_to_one_grain() {
+        // With two threads, 96 grains: the claims are long first and one grain at the end.
+        ThreadPool pool(2);
+        std::mutex m;
+        std::vector<std::pair<std::int64_t, std::int64_t>> claims;
+        pool.parallel_for_dynamic(96 * 12, 12, [&](int, std::int64_t b, std::int64_t e) {
+            std::lock_guard lock(m);
+            claims.emplace_back(b, e);
+        });
+        std::sort(claims.begin(), claims.end());
+        QVERIFY(claims.size() >= 4);
+        QCOMPARE(claims.front().second - claims.front().first, std::int64_t{96 * 12 / 4});
+        QCOMPARE(claims.back().second - claims.back().first, std::int64_t{12});
     }
 };
 

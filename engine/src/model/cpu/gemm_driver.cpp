@@ -70,9 +70,10 @@ bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T,
                partial + static_cast<std::size_t>(r0) * per_row);
     };
     if (threaded) {
-        // Blocks of a few row tiles handed out on demand: on a busy machine one thread may
-        // lose its core for a while, and a static split would make the other wait for it.
-        pool->parallel_for_dynamic(w.rows, 4 * kGemmRowBlock, run);
+        // Row ranges claimed on demand, long ones first and single row tiles at the end: on a
+        // busy machine one thread may lose its core for a while, and with a static split (or
+        // long last blocks) the other would wait for it at the end of every product.
+        pool->parallel_for_dynamic(w.rows, kGemmRowBlock, run);
     } else {
         run(0, 0, w.rows);
     }

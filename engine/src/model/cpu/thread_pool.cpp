@@ -32,9 +32,18 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::run_share(int index) {
     const std::int64_t blocks = (n_ + grain_ - 1) / grain_;
     if (dynamic_) {
-        for (std::int64_t b = next_block_.fetch_add(1, std::memory_order_relaxed); b < blocks;
-             b = next_block_.fetch_add(1, std::memory_order_relaxed)) {
-            (*job_)(index, b * grain_, std::min(n_, (b + 1) * grain_));
+        // Guided: each claim takes half of an even share of what is left (in whole grains,
+        // at least one), so early claims are long and the last ones short, and threads finish
+        // within about one grain of each other.
+        const std::int64_t split = 2 * static_cast<std::int64_t>(participants_);
+        std::int64_t cur = next_index_.load(std::memory_order_relaxed);
+        while (cur < n_) {
+            const std::int64_t share = (n_ - cur) / split / grain_ * grain_;
+            const std::int64_t len = std::max(grain_, share);
+            if (next_index_.compare_exchange_weak(cur, cur + len, std::memory_order_relaxed)) {
+                (*job_)(index, cur, std::min(n_, cur + len));
+                cur = next_index_.load(std::memory_order_relaxed);
+            }
         }
         return;
     }
@@ -91,7 +100,7 @@ void ThreadPool::run(std::int64_t n, std::int64_t grain,
     grain_ = grain;
     participants_ = static_cast<int>(std::min<std::int64_t>(blocks, size()));
     dynamic_ = dynamic;
-    next_block_.store(0, std::memory_order_relaxed);
+    next_index_.store(0, std::memory_order_relaxed);
     pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_acq_rel);
     generation_.notify_all();

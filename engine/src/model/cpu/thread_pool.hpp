@@ -24,10 +24,11 @@ class ThreadPool {
     // [0, n) in multiples of `grain`; returns when all are done. Not reentrant.
     void parallel_for(std::int64_t n, std::int64_t grain,
                       const std::function<void(int, std::int64_t, std::int64_t)>& fn);
-    // As parallel_for, but threads take `grain`-sized blocks one at a time until none are
-    // left (fn may be called several times per thread), so a thread that lost its core to
-    // another process does not hold the others back. For long regions of equal blocks. A pool
-    // of one thread (or a single block) runs the whole range in one call.
+    // As parallel_for, but threads claim ranges on demand until none are left (fn may be
+    // called several times per thread), so a thread that lost its core to another process
+    // does not hold the others back. Claims are guided: whole multiples of `grain` that
+    // shrink from about n / (2 * threads) to one grain, so threads also finish together. A
+    // pool of one thread (or a single grain) runs the whole range in one call.
     void parallel_for_dynamic(std::int64_t n, std::int64_t grain,
                               const std::function<void(int, std::int64_t, std::int64_t)>& fn);
 
@@ -43,7 +44,7 @@ class ThreadPool {
     std::int64_t grain_ = 1;
     int participants_ = 1;
     bool dynamic_ = false;
-    std::atomic<std::int64_t> next_block_{0};
+    std::atomic<std::int64_t> next_index_{0};
     std::atomic<std::uint64_t> generation_{0};
     std::atomic<int> pending_{0};
     std::atomic<bool> stop_{false};
