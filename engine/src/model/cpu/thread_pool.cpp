@@ -8,6 +8,8 @@ namespace {
 // Spinning briefly before sleeping keeps the hand-off between the ~100 parallel regions of a
 // token in the microseconds; sleeping afterwards keeps idle sessions off the CPU.
 constexpr int kSpinIterations = 4000;
+// The longest on-demand claim, in grains (see run_share).
+constexpr std::int64_t kMaxClaimGrains = 4;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -32,14 +34,15 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::run_share(int index) {
     const std::int64_t blocks = (n_ + grain_ - 1) / grain_;
     if (dynamic_) {
-        // Guided: each claim takes half of an even share of what is left (in whole grains,
-        // at least one), so early claims are long and the last ones short, and threads finish
-        // within about one grain of each other.
+        // Guided: each claim takes half of an even share of what is left, in whole grains,
+        // at least one and at most kMaxClaimGrains, so the last claims are one grain and
+        // threads finish within about one grain of each other, and a thread that loses its
+        // core mid-claim holds back little.
         const std::int64_t split = 2 * static_cast<std::int64_t>(participants_);
         std::int64_t cur = next_index_.load(std::memory_order_relaxed);
         while (cur < n_) {
             const std::int64_t share = (n_ - cur) / split / grain_ * grain_;
-            const std::int64_t len = std::max(grain_, share);
+            const std::int64_t len = std::clamp(share, grain_, kMaxClaimGrains * grain_);
             if (next_index_.compare_exchange_weak(cur, cur + len, std::memory_order_relaxed)) {
                 (*job_)(index, cur, std::min(n_, cur + len));
                 cur = next_index_.load(std::memory_order_relaxed);

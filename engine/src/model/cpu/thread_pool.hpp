@@ -27,7 +27,8 @@ class ThreadPool {
     // As parallel_for, but threads claim ranges on demand until none are left (fn may be
     // called several times per thread), so a thread that lost its core to another process
     // does not hold the others back. Claims are guided: whole multiples of `grain` that
-    // shrink from about n / (2 * threads) to one grain, so threads also finish together. A
+    // shrink from about n / (2 * threads) (at most 4 grains) to one grain, so threads also
+    // finish together. A
     // pool of one thread (or a single grain) runs the whole range in one call.
     void parallel_for_dynamic(std::int64_t n, std::int64_t grain,
                               const std::function<void(int, std::int64_t, std::int64_t)>& fn);
