@@ -1,10 +1,12 @@
 // The CPU thread pool: every index of a parallel region is covered exactly once, by ranges of
-// the requested grain (whole grains except at the end), in both the static and the on-demand
-// (guided) split.
+// the requested grain (whole grains except at the end), in both the static split and the
+// dynamic one (own share in order, then stealing from the back of the others').
 #include <QtTest>
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "model/cpu/thread_pool.hpp"
@@ -65,20 +67,27 @@ class ThreadPoolTest : public QObject {
         QCOMPARE(total.load(), std::int64_t{500 * 97});
     }
 
-    void guided_claims_shrink_to_one_grain() {
-        // With two threads, 96 grains: the claims are long first (at most 4 grains) and one
-        // grain at the end.
+    void own_share_in_order_then_steal_from_the_back() {
+        // Two threads, 96 grains of 12; thread 1 is slow (as if it had lost its core): thread 0
+        // walks its own half front to back, then takes grains from the back of thread 1's.
         ThreadPool pool(2);
         std::mutex m;
-        std::vector<std::pair<std::int64_t, std::int64_t>> claims;
-        pool.parallel_for_dynamic(96 * 12, 12, [&](int, std::int64_t b, std::int64_t e) {
+        std::vector<std::int64_t> fast, slow;
+        std::atomic<bool> whole_grains{true};
+        pool.parallel_for_dynamic(96 * 12, 12, [&](int thread, std::int64_t b, std::int64_t e) {
+            if (e - b != 12) whole_grains.store(false);
+            if (thread == 1) std::this_thread::sleep_for(std::chrono::milliseconds(2));
             std::lock_guard lock(m);
-            claims.emplace_back(b, e);
+            (thread == 0 ? fast : slow).push_back(b / 12);
         });
-        std::sort(claims.begin(), claims.end());
-        QVERIFY(claims.size() >= 4);
-        QCOMPARE(claims.front().second - claims.front().first, std::int64_t{4 * 12});
-        QCOMPARE(claims.back().second - claims.back().first, std::int64_t{12});
+        QVERIFY(whole_grains.load());
+        QVERIFY(fast.size() > 48);
+        QCOMPARE(fast.size() + slow.size(), std::size_t{96});
+        for (std::size_t i = 0; i < 48; ++i) QCOMPARE(fast[i], std::int64_t(i));
+        for (std::size_t i = 48; i < fast.size(); ++i) {
+            QCOMPARE(fast[i], std::int64_t(95 - (i - 48)));  // stolen, last grain first
+        }
+        for (std::size_t i = 0; i < slow.size(); ++i) QCOMPARE(slow[i], std::int64_t(48 + i));
     }
 };
 

@@ -188,11 +188,19 @@ void gemm_packed_typed(const Matrix& w, int r0, int r1, const float* xp, int T, 
             const int nr = imin(kRowsTile, r1 - r);
             stage_rows<Type>(w, r, nr, k0, kcn, stage);
             // The next tile's slice of the weights (block types: whole rows, fetched with the
-            // first column block, as their byte offsets don't scale by element).
-            int rn = r + kRowsTile, kn0 = k0;
-            if (rn >= r1) rn = r0, kn0 = k0 + kKc;
+            // first column block, as their byte offsets don't scale by element). After the
+            // range's last tile that is the tile after the range: the pool hands a thread
+            // consecutive ranges, so it is most likely this thread's next call.
+            int rn = r + kRowsTile, kn0 = k0, rend = r1;
+            if (rn >= r1) {
+                if (k0 + kKc < kpad) {
+                    rn = r0, kn0 = k0 + kKc;
+                } else {
+                    rn = r1, kn0 = 0, rend = w.rows;
+                }
+            }
             PrefetchPlan plan;
-            if (kn0 < kpad && (kPlainType || kn0 == 0)) {
+            if (rn < rend && kn0 < kpad && (kPlainType || kn0 == 0)) {
                 const std::size_t b0 = kPlainType ? static_cast<std::size_t>(kn0) * elt_bytes : 0;
                 std::size_t b1 =
                     kPlainType ? b0 + static_cast<std::size_t>(kKc) * elt_bytes : w.row_bytes;
@@ -200,7 +208,7 @@ void gemm_packed_typed(const Matrix& w, int r0, int r1, const float* xp, int T, 
                 plan.base = reinterpret_cast<const char*>(w.row(rn)) + b0;
                 plan.stride = w.row_bytes;
                 plan.lines_per_row = static_cast<int>((b1 - b0 + 63) / 64);
-                plan.lines = imin(kRowsTile, r1 - rn) * plan.lines_per_row;
+                plan.lines = imin(kRowsTile, rend - rn) * plan.lines_per_row;
             }
             const int pf_share = (plan.lines + panels - 1) / panels;
             float* tile_partial =

@@ -21,6 +21,7 @@ inline void cpu_relax() {
 ThreadPool::ThreadPool(int threads) {
     if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     threads = std::min(threads, 256);
+    shares_ = std::make_unique<std::atomic<std::uint64_t>[]>(static_cast<std::size_t>(threads));
     for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
@@ -34,20 +35,7 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::run_share(int index) {
     const std::int64_t blocks = (n_ + grain_ - 1) / grain_;
     if (dynamic_) {
-        // Guided: each claim takes half of an even share of what is left, in whole grains,
-        // at least one and at most kMaxClaimGrains, so the last claims are one grain and
-        // threads finish within about one grain of each other, and a thread that loses its
-        // core mid-claim holds back little.
-        const std::int64_t split = 2 * static_cast<std::int64_t>(participants_);
-        std::int64_t cur = next_index_.load(std::memory_order_relaxed);
-        while (cur < n_) {
-            const std::int64_t share = (n_ - cur) / split / grain_ * grain_;
-            const std::int64_t len = std::clamp(share, grain_, kMaxClaimGrains * grain_);
-            if (next_index_.compare_exchange_weak(cur, cur + len, std::memory_order_relaxed)) {
-                (*job_)(index, cur, std::min(n_, cur + len));
-                cur = next_index_.load(std::memory_order_relaxed);
-            }
-        }
+        run_dynamic(index);
         return;
     }
     const std::int64_t per = blocks / participants_;
@@ -57,6 +45,41 @@ void ThreadPool::run_share(int index) {
     const std::int64_t begin = std::min(n_, first * grain_);
     const std::int64_t end = std::min(n_, (first + count) * grain_);
     if (begin < end) (*job_)(index, begin, end);
+}
+
+namespace {
+constexpr std::uint64_t pack(std::uint64_t front, std::uint64_t back) {
+    return front << 32 | back;
+}
+}  // namespace
+
+void ThreadPool::run_dynamic(int index) {
+    auto run_grain = [&](std::int64_t g) {
+        (*job_)(index, g * grain_, std::min(n_, (g + 1) * grain_));
+    };
+    // Own share, from the front.
+    std::atomic<std::uint64_t>& own = shares_[static_cast<std::size_t>(index)];
+    for (std::uint64_t s = own.load(std::memory_order_acquire);;) {
+        const std::uint64_t front = s >> 32, back = s & 0xffffffffu;
+        if (front >= back) break;
+        if (own.compare_exchange_weak(s, pack(front + 1, back), std::memory_order_acq_rel)) {
+            run_grain(static_cast<std::int64_t>(front));
+            s = own.load(std::memory_order_acquire);
+        }
+    }
+    // Then the others' shares, from the back.
+    for (int v = 1; v < participants_; ++v) {
+        std::atomic<std::uint64_t>& other =
+            shares_[static_cast<std::size_t>((index + v) % participants_)];
+        for (std::uint64_t s = other.load(std::memory_order_acquire);;) {
+            const std::uint64_t front = s >> 32, back = s & 0xffffffffu;
+            if (front >= back) break;
+            if (other.compare_exchange_weak(s, pack(front, back - 1), std::memory_order_acq_rel)) {
+                run_grain(static_cast<std::int64_t>(back - 1));
+                s = other.load(std::memory_order_acquire);
+            }
+        }
+    }
 }
 
 void ThreadPool::worker_loop(int index) {
@@ -103,7 +126,17 @@ void ThreadPool::run(std::int64_t n, std::int64_t grain,
     grain_ = grain;
     participants_ = static_cast<int>(std::min<std::int64_t>(blocks, size()));
     dynamic_ = dynamic;
-    next_index_.store(0, std::memory_order_relaxed);
+    if (dynamic) {
+        // The static shares, as run_share computes them, in grains.
+        const std::int64_t per = blocks / participants_, extra = blocks % participants_;
+        for (int i = 0; i < participants_; ++i) {
+            const std::int64_t first = i * per + std::min<std::int64_t>(i, extra);
+            const std::int64_t count = per + (i < extra ? 1 : 0);
+            shares_[static_cast<std::size_t>(i)].store(
+                pack(static_cast<std::uint64_t>(first), static_cast<std::uint64_t>(first + count)),
+                std::memory_order_relaxed);
+        }
+    }
     pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_acq_rel);
     generation_.notify_all();

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -24,18 +25,19 @@ class ThreadPool {
     // [0, n) in multiples of `grain`; returns when all are done. Not reentrant.
     void parallel_for(std::int64_t n, std::int64_t grain,
                       const std::function<void(int, std::int64_t, std::int64_t)>& fn);
-    // As parallel_for, but threads claim ranges on demand until none are left (fn may be
-    // called several times per thread), so a thread that lost its core to another process
-    // does not hold the others back. Claims are guided: whole multiples of `grain` that
-    // shrink from about n / (2 * threads) (at most 4 grains) to one grain, so threads also
-    // finish together. A
-    // pool of one thread (or a single grain) runs the whole range in one call.
+    // As parallel_for, but robust to a thread losing its core to another process: each thread
+    // starts on its static share and walks it one grain at a time from the front; a thread
+    // that runs out takes grains from the back of the others' shares. So on a quiet machine
+    // every thread works through consecutive indices (its prefetches stay useful), and on a
+    // busy one nobody waits for a descheduled thread for more than the grain it is running.
+    // fn gets one grain per call (a pool of one, or a single grain, gets the whole range).
     void parallel_for_dynamic(std::int64_t n, std::int64_t grain,
                               const std::function<void(int, std::int64_t, std::int64_t)>& fn);
 
   private:
     void worker_loop(int index);
     void run_share(int index);
+    void run_dynamic(int index);
     void run(std::int64_t n, std::int64_t grain,
              const std::function<void(int, std::int64_t, std::int64_t)>& fn, bool dynamic);
 
@@ -45,7 +47,8 @@ class ThreadPool {
     std::int64_t grain_ = 1;
     int participants_ = 1;
     bool dynamic_ = false;
-    std::atomic<std::int64_t> next_index_{0};
+    // Per participant: its remaining grains as (front << 32 | back), for dynamic regions.
+    std::unique_ptr<std::atomic<std::uint64_t>[]> shares_;
     std::atomic<std::uint64_t> generation_{0};
     std::atomic<int> pending_{0};
     std::atomic<bool> stop_{false};
