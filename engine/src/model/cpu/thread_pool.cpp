@@ -32,26 +32,23 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_share(int index) {
-    const std::int64_t blocks = (n_ + grain_ - 1) / grain_;
-    if (dynamic_) {
-        run_dynamic(index);
-        return;
-    }
-    const std::int64_t per = blocks / participants_;
-    const std::int64_t extra = blocks % participants_;
-    const std::int64_t first = index * per + std::min<std::int64_t>(index, extra);
-    const std::int64_t count = per + (index < extra ? 1 : 0);
-    const std::int64_t begin = std::min(n_, first * grain_);
-    const std::int64_t end = std::min(n_, (first + count) * grain_);
-    if (begin < end) (*job_)(index, begin, end);
-}
-
 namespace {
 constexpr std::uint64_t pack(std::uint64_t front, std::uint64_t back) {
     return front << 32 | back;
 }
 }  // namespace
+
+void ThreadPool::run_share(int index) {
+    if (dynamic_) {
+        run_dynamic(index);
+        return;
+    }
+    const std::uint64_t share =
+        shares_[static_cast<std::size_t>(index)].load(std::memory_order_relaxed);
+    const std::int64_t begin = std::min(n_, static_cast<std::int64_t>(share >> 32) * grain_);
+    const std::int64_t end = std::min(n_, static_cast<std::int64_t>(share & 0xffffffffu) * grain_);
+    if (begin < end) (*job_)(index, begin, end);
+}
 
 void ThreadPool::run_dynamic(int index) {
     auto run_grain = [&](std::int64_t g) {
@@ -126,16 +123,15 @@ void ThreadPool::run(std::int64_t n, std::int64_t grain,
     grain_ = grain;
     participants_ = static_cast<int>(std::min<std::int64_t>(blocks, size()));
     dynamic_ = dynamic;
-    if (dynamic) {
-        // The static shares, as run_share computes them, in grains.
-        const std::int64_t per = blocks / participants_, extra = blocks % participants_;
-        for (int i = 0; i < participants_; ++i) {
-            const std::int64_t first = i * per + std::min<std::int64_t>(i, extra);
-            const std::int64_t count = per + (i < extra ? 1 : 0);
-            shares_[static_cast<std::size_t>(i)].store(
-                pack(static_cast<std::uint64_t>(first), static_cast<std::uint64_t>(first + count)),
-                std::memory_order_relaxed);
-        }
+    // Each participant's share of the grains, contiguous and as even as can be: the whole
+    // work of a static region, the starting point of a dynamic one.
+    const std::int64_t per = blocks / participants_, extra = blocks % participants_;
+    for (int i = 0; i < participants_; ++i) {
+        const std::int64_t first = i * per + std::min<std::int64_t>(i, extra);
+        const std::int64_t count = per + (i < extra ? 1 : 0);
+        shares_[static_cast<std::size_t>(i)].store(
+            pack(static_cast<std::uint64_t>(first), static_cast<std::uint64_t>(first + count)),
+            std::memory_order_relaxed);
     }
     pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_acq_rel);

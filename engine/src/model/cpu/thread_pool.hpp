@@ -47,7 +47,8 @@ class ThreadPool {
     std::int64_t grain_ = 1;
     int participants_ = 1;
     bool dynamic_ = false;
-    // Per participant: its remaining grains as (front << 32 | back), for dynamic regions.
+    // Per participant: its share of the grains as (front << 32 | back); dynamic regions
+    // consume it from both ends.
     std::unique_ptr<std::atomic<std::uint64_t>[]> shares_;
     std::atomic<std::uint64_t> generation_{0};
     std::atomic<int> pending_{0};
