@@ -7,39 +7,91 @@ namespace ravel::kernels {
 
 namespace {
 
-// Sequence form: block = one head, thread i = value row i, S[i, :] in registers.
+// Sequence form: a block is one warp holding kRows value rows of one head (thread = row i,
+// S[i, :] in registers); rows never interact, so no block-wide barrier is needed and a head's
+// rows spread over several multiprocessors. The inputs of token t + 1 are loaded into
+// registers while token t is computed: the time per token is then the arithmetic, not a global
+// load's latency (the earlier one-block-per-head form spent ~1.2 us per token at H64 N64).
 template <int N>
-__global__ void __launch_bounds__(N)
+constexpr int kRows = N < 32 ? N : 32;
+
+template <int N>
+__global__ void __launch_bounds__(kRows<N>)
     wkv7_sequence(int T, int C, const float* __restrict__ r, const float* __restrict__ w,
                   const float* __restrict__ k, const float* __restrict__ v,
                   const float* __restrict__ kk, const float* __restrict__ a,
                   float* __restrict__ state, float* __restrict__ y) {
-    const int h = blockIdx.x, i = threadIdx.x;
-    __shared__ float sr[N], sw[N], sk[N], skk[N], sa[N];
+    constexpr int R = kRows<N>;
+    constexpr int P = N / R;  // inputs each lane loads per token and array
+    constexpr unsigned kMask = R == 32 ? 0xffffffffu : ((1u << R) - 1u);
+    const int lane = threadIdx.x;
+    const int h = blockIdx.x / (N / R);
+    const int i = (blockIdx.x % (N / R)) * R + lane;
+    __shared__ __align__(16) float sr[N], sw[N], sk[N], skk[N], ska[N];
     float* S = state + static_cast<std::size_t>(h) * N * N + static_cast<std::size_t>(i) * N;
     float s[N];
 #pragma unroll
     for (int j = 0; j < N; ++j) s[j] = S[j];
-    for (int t = 0; t < T; ++t) {
+
+    float nr[P], nw[P], nk[P], nkk[P], na[P], nv = 0.0f;
+    auto prefetch = [&](int t) {
         const std::size_t base = static_cast<std::size_t>(t) * C + static_cast<std::size_t>(h) * N;
-        __syncthreads();
-        sr[i] = r[base + i];
-        sw[i] = w[base + i];
-        sk[i] = k[base + i];
-        skk[i] = kk[base + i];
-        sa[i] = a[base + i];
-        const float vi = v[base + i];
-        __syncthreads();
-        float acc = 0.0f;
 #pragma unroll
-        for (int j = 0; j < N; ++j) acc -= s[j] * skk[j];
-        float out = 0.0f;
-#pragma unroll
-        for (int j = 0; j < N; ++j) {
-            s[j] = s[j] * sw[j] + acc * skk[j] * sa[j] + vi * sk[j];
-            out += s[j] * sr[j];
+        for (int p = 0; p < P; ++p) {
+            const std::size_t j = base + lane + p * R;
+            nr[p] = r[j];
+            nw[p] = w[j];
+            nk[p] = k[j];
+            nkk[p] = kk[j];
+            na[p] = a[j];
         }
-        y[base + i] = out;
+        nv = v[base + i];
+    };
+    prefetch(0);
+    for (int t = 0; t < T; ++t) {
+        __syncwarp(kMask);  // the previous token's reads of the shared inputs are done
+#pragma unroll
+        for (int p = 0; p < P; ++p) {
+            const int j = lane + p * R;
+            sr[j] = nr[p];
+            sw[j] = nw[p];
+            sk[j] = nk[p];
+            skk[j] = nkk[p];
+            ska[j] = nkk[p] * na[p];
+        }
+        const float vi = nv;
+        if (t + 1 < T) prefetch(t + 1);
+        __syncwarp(kMask);
+
+        // sa = -(S kk), in four partial sums to shorten the dependency chain.
+        float acc4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+        for (int j = 0; j < N; j += 4) {
+            const float4 q = *reinterpret_cast<const float4*>(skk + j);
+            acc4[0] += s[j] * q.x;
+            acc4[1] += s[j + 1] * q.y;
+            acc4[2] += s[j + 2] * q.z;
+            acc4[3] += s[j + 3] * q.w;
+        }
+        const float acc = -((acc4[0] + acc4[1]) + (acc4[2] + acc4[3]));
+        float out4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+        for (int j = 0; j < N; j += 4) {
+            const float4 ww = *reinterpret_cast<const float4*>(sw + j);
+            const float4 ka = *reinterpret_cast<const float4*>(ska + j);
+            const float4 kx = *reinterpret_cast<const float4*>(sk + j);
+            const float4 rr = *reinterpret_cast<const float4*>(sr + j);
+            s[j] = s[j] * ww.x + acc * ka.x + vi * kx.x;
+            s[j + 1] = s[j + 1] * ww.y + acc * ka.y + vi * kx.y;
+            s[j + 2] = s[j + 2] * ww.z + acc * ka.z + vi * kx.z;
+            s[j + 3] = s[j + 3] * ww.w + acc * ka.w + vi * kx.w;
+            out4[0] += s[j] * rr.x;
+            out4[1] += s[j + 1] * rr.y;
+            out4[2] += s[j + 2] * rr.z;
+            out4[3] += s[j + 3] * rr.w;
+        }
+        y[static_cast<std::size_t>(t) * C + static_cast<std::size_t>(h) * N + i] =
+            (out4[0] + out4[1]) + (out4[2] + out4[3]);
     }
 #pragma unroll
     for (int j = 0; j < N; ++j) S[j] = s[j];
@@ -57,6 +109,13 @@ __global__ void __launch_bounds__(N* kSplit)
     const int i = threadIdx.x / kSplit, part = threadIdx.x % kSplit;
     __shared__ float sr[N], sw[N], sk[N], skk[N], sa[N];
     const int hN = h * N;
+    // The state loads are issued before the barrier so their latency overlaps the inputs'.
+    float* S = state + static_cast<std::size_t>(h) * N * N + static_cast<std::size_t>(i) * N;
+    constexpr int M = N / kSplit;
+    float s[M];
+#pragma unroll
+    for (int m = 0; m < M; ++m) s[m] = S[part + kSplit * m];
+    const float vi = v[hN + i];
     for (int j = threadIdx.x; j < N; j += blockDim.x) {
         sr[j] = r[hN + j];
         sw[j] = w[hN + j];
@@ -65,19 +124,11 @@ __global__ void __launch_bounds__(N* kSplit)
         sa[j] = a[hN + j];
     }
     __syncthreads();
-    float* S = state + static_cast<std::size_t>(h) * N * N + static_cast<std::size_t>(i) * N;
-    constexpr int M = N / kSplit;
-    float s[M];
     float acc = 0.0f;
 #pragma unroll
-    for (int m = 0; m < M; ++m) {
-        const int j = part + kSplit * m;
-        s[m] = S[j];
-        acc -= s[m] * skk[j];
-    }
+    for (int m = 0; m < M; ++m) acc -= s[m] * skk[part + kSplit * m];
 #pragma unroll
     for (int o = 1; o < kSplit; o <<= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-    const float vi = v[hN + i];
     float out = 0.0f;
 #pragma unroll
     for (int m = 0; m < M; ++m) {
@@ -98,7 +149,8 @@ void launch(int T, int H, const float* r, const float* w, const float* k, const 
     if (T == 1 && !force_sequence) {
         wkv7_one<N><<<H, N * kSplit, 0, s>>>(r, w, k, v, kk, a, state, y);
     } else {
-        wkv7_sequence<N><<<H, N, 0, s>>>(T, H * N, r, w, k, v, kk, a, state, y);
+        wkv7_sequence<N>
+            <<<H*(N / kRows<N>), kRows<N>, 0, s>>>(T, H * N, r, w, k, v, kk, a, state, y);
     }
 }
 

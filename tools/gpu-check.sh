@@ -101,6 +101,18 @@ else
 fi
 export RAVEL_SHARED_DATA=${RAVEL_SHARED_DATA:-$root/../shared/data}
 
+# cuBLAS is opened at run time; an image may keep it outside the loader's paths (a Python
+# wheel's folder, say). Find it rather than report a GPU without cuBLAS.
+if ! ldconfig -p 2>/dev/null | grep -q 'libcublas\.so\.13' && [[ ! -e /usr/local/cuda/lib64/libcublas.so.13 ]]; then
+    found=$(timeout 30 find / -xdev -name 'libcublas.so.13' -not -path '/proc/*' 2>/dev/null | head -1)
+    if [[ -n $found ]]; then
+        export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$(dirname "$found")"
+        say "cuBLAS found at $found"
+    else
+        say "libcublas.so.13 not found on this machine: the cuBLAS paths will report it"
+    fi
+fi
+
 gpu_name=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)
 say "GPU: ${gpu_name:-unknown (nvidia-smi not found)}"
 

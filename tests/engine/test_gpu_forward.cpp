@@ -2,14 +2,19 @@
 // every mode and weight type, plus device choice, the CPU fall-back and the memory check.
 //
 // Tolerances: max |gpu - cpu| <= tol * max(1, max |cpu|) over all logits rows.
-//   - matrix-vector modes (step, chunked:3; products in fp32 on any weight type): 1e-4
+//   - matrix-vector modes (step, chunked:3; products in fp32 on any weight type): 1e-4, except
+//     q8_0 and q4_0: the CPU path rounds the activations to int8 blocks of 32 for its integer
+//     dot products (as llama.cpp does) where the GPU keeps them in fp32, so 2e-2 as for cuBLAS
+//     (first H200 run: worst 8.9e-3, tiny-5v2 q4_0); test_gpu_kernels checks the GPU kernel
+//     itself against dequantized weights at 2e-5
 //   - cuBLAS modes (chunked:16, sequence): f32 weights 1e-4; 16-bit and quantized weights
 //     round the activations to f16 (bf16 for bf16 weights) before the product: 2e-2 (f16,
 //     q8_0, q5_1, q4_0) and 5e-2 (bf16)
 //   - graph replay vs eager launches: bit-identical; one-token WKV vs sequence WKV: 1e-5
 //   - f32 weights: also within each case's own tolerance of ChatRWKV's logits
-// These bounds are reasoned from the rounding involved, not yet measured on a GPU; the
-// observed errors are printed so the first GPU run can tighten them.
+// These bounds are reasoned from the rounding involved; the observed errors are printed. Worst
+// relative errors on the first H200 run: f32 3.4e-6, f16 9.9e-4, bf16 2.3e-2, q5_1 3.4e-3,
+// q8_0 8.4e-3, q4_0 8.9e-3 (the last two set by the CPU's int8 activations, in every mode).
 #include <QtTest>
 #include <cmath>
 #include <cstdlib>
@@ -67,7 +72,8 @@ ravel::Result<std::vector<float>> run(const std::shared_ptr<const ravel::Model>&
 
 double tolerance(ravel::DType type, int chunk) {
     const bool blas = chunk == 0 || chunk > 4;
-    if (!blas || type == ravel::DType::F32) return 1e-4;
+    const bool int8_activations_on_cpu = type == ravel::DType::Q8_0 || type == ravel::DType::Q4_0;
+    if ((!blas && !int8_activations_on_cpu) || type == ravel::DType::F32) return 1e-4;
     return type == ravel::DType::BF16 ? 5e-2 : 2e-2;
 }
 
