@@ -275,6 +275,66 @@ class CpuKernelsTest : public QObject {
         }
     }
 
+    // A group of products in one region (decoding) and one by one (prompt) gives what
+    // separate products and activations give, on any pool size.
+    void grouped_products_match_separate_products() {
+        struct Spec {
+            int rows;
+            DType type;
+            int act;
+        };
+        const Spec specs[] = {{256, DType::F32, -1},
+                              {203, DType::Q4_0, cpu::KernelTable::kSigmoid},
+                              {64, DType::F16, cpu::KernelTable::kTanh},
+                              {40, DType::Q8_0, cpu::KernelTable::kRelu2},
+                              {17, DType::F32, -1}};
+        const int cols = 320;
+        std::vector<Matrix> mats;
+        for (const Spec& sp : specs) {
+            const auto v = random_values(static_cast<std::size_t>(sp.rows) * cols, sp.rows);
+            auto m = make_matrix(v.data(), sp.rows, cols, sp.type);
+            QVERIFY(m.ok());
+            mats.push_back(std::move(*m));
+        }
+        const auto activate = cpu::kernels().activate;
+        for (int T : {1, 3, 33}) {
+            std::vector<std::vector<float>> xs, want;
+            for (std::size_t i = 0; i < mats.size(); ++i) {
+                xs.push_back(random_values(static_cast<std::size_t>(T) * cols, 40 + i));
+                want.emplace_back(static_cast<std::size_t>(T) * mats[i].rows);
+                matmul(mats[i], xs[i].data(), T, want[i].data(), nullptr);
+                if (specs[i].act >= 0)
+                    activate(specs[i].act, want[i].data(), nullptr,
+                             static_cast<int>(want[i].size()));
+            }
+            for (int threads : {0, 2, 3}) {
+                std::unique_ptr<ThreadPool> pool;
+                if (threads > 0) pool = std::make_unique<ThreadPool>(threads);
+                std::vector<std::vector<float>> got;
+                std::vector<Product> products;
+                for (std::size_t i = 0; i < mats.size(); ++i) got.emplace_back(want[i].size(), NAN);
+                for (std::size_t i = 0; i < mats.size(); ++i)
+                    products.push_back({&mats[i], xs[i].data(), got[i].data(), specs[i].act});
+                matmul_group(products, T, pool.get());
+                for (std::size_t i = 0; i < mats.size(); ++i) {
+                    for (std::size_t j = 0; j < want[i].size(); ++j) {
+                        // The same kernels row by row; activations may take a vector or a
+                        // scalar path depending on where a grain starts.
+                        QVERIFY2(std::fabs(got[i][j] - want[i][j]) <=
+                                     1e-6f * std::max(1.0f, std::fabs(want[i][j])),
+                                 qPrintable(QString("T=%1 threads=%2 product %3 value %4: %5 vs %6")
+                                                .arg(T)
+                                                .arg(threads)
+                                                .arg(i)
+                                                .arg(j)
+                                                .arg(got[i][j])
+                                                .arg(want[i][j])));
+                    }
+                }
+            }
+        }
+    }
+
     // Quantization error stays inside each format's bound (half a step per value).
     void quantization_error_is_bounded() {
         const auto v = random_values(32 * 64, 3, 0.05f);

@@ -10,7 +10,6 @@ namespace ravel::detail {
 
 void channel_mix(const LayerPass& p, float* x) {
     const int C = p.cfg.n_embd;
-    const int F = p.cfg.dim_ffn;
     const int T = p.T;
     const LayerWeights& w = p.w;
     const cpu::KernelTable& kt = cpu::kernels();
@@ -38,19 +37,17 @@ void channel_mix(const LayerPass& p, float* x) {
     });
 
     float* k = p.ws.ffn.data();
-    matmul(w.ffn_k, kx, T, k, pool);
-    parallel_rows(pool, T, static_cast<std::size_t>(F), [&](int t0, int t1) {
-        kt.activate(cpu::KernelTable::kRelu2, k + static_cast<std::size_t>(t0) * F, nullptr,
-                    (t1 - t0) * F);
-    });
+    float* r = p.ws.r.data();
+    // The key (with its activation) and, before v7, the receptance read only the mixes: one
+    // region when decoding.
+    const Product keys[2] = {{&w.ffn_k, kx, k, cpu::KernelTable::kRelu2}, {&w.ffn_r, rx, r}};
+    matmul_group({keys, p.cfg.arch == Arch::V7 ? 1u : 2u}, T, pool);
     float* kv = p.ws.y.data();
     matmul(w.ffn_v, k, T, kv, pool);
     if (p.cfg.arch == Arch::V7) {
         add_rows(x, kv, T, C, pool);
         return;
     }
-    float* r = p.ws.r.data();
-    matmul(w.ffn_r, rx, T, r, pool);
     parallel_rows(pool, T, 4 * static_cast<std::size_t>(C), [&](int t0, int t1) {
         const std::size_t o = static_cast<std::size_t>(t0) * C;
         kt.add_gated(x + o, r + o, kv + o, (t1 - t0) * C);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "model/cpu/kernels.hpp"
 #include "model/cpu/thread_pool.hpp"
@@ -101,6 +102,74 @@ void matmul(const Matrix& w, const float* x, int T, float* y, ThreadPool* pool) 
     const std::int64_t per = 2 * static_cast<std::int64_t>(pool->size());
     const std::int64_t grain = std::max<std::int64_t>(16, (w.rows / per + 15) / 16 * 16);
     pool->parallel_for_dynamic(w.rows, grain, run);
+}
+
+namespace {
+// A grain of a group: rows [r0, r1) of one product.
+struct GroupTask {
+    int product;
+    int r0;
+    int r1;
+};
+// Smaller grains than this cost more in hand-offs (and, for the integer kernels, in quantizing
+// the activations once per call) than they gain in balance.
+constexpr std::uint64_t kMinGroupGrainBytes = 32 * 1024;
+}  // namespace
+
+void matmul_group(std::span<const Product> products, int T, ThreadPool* pool) {
+    const cpu::KernelTable& k = cpu::kernels();
+    auto apply_activation = [&](const Product& p, int r0, int r1) {
+        if (p.act < 0) return;
+        for (int t = 0; t < T; ++t)
+            k.activate(p.act, p.y + static_cast<std::size_t>(t) * p.w->rows + r0, nullptr, r1 - r0);
+    };
+    std::uint64_t total = 0;
+    for (const Product& p : products) total += p.w->bytes();
+    if (T > cpu::kSmallBatch || pool == nullptr || pool->size() == 1 ||
+        total < 2 * kMinGroupGrainBytes) {
+        const bool threaded = T > cpu::kSmallBatch && pool != nullptr;
+        for (const Product& p : products) {
+            matmul(*p.w, p.x, T, p.y, threaded ? pool : nullptr);
+            if (p.act < 0) continue;
+            if (!threaded) {
+                apply_activation(p, 0, p.w->rows);
+                continue;
+            }
+            // Token rows of the product's output, a few at a time.
+            const std::int64_t grain = std::max<std::int64_t>(1, 8192 / std::max(1, p.w->rows));
+            pool->parallel_for_dynamic(T, grain, [&](int, std::int64_t t0, std::int64_t t1) {
+                k.activate(p.act, p.y + static_cast<std::size_t>(t0) * p.w->rows, nullptr,
+                           static_cast<int>((t1 - t0) * p.w->rows));
+            });
+        }
+        return;
+    }
+    // About two grains per thread over the whole group, each product cut into whole grains.
+    const std::uint64_t target =
+        std::max(kMinGroupGrainBytes, total / (2 * static_cast<std::uint64_t>(pool->size())));
+    // The caller's list (a thread_local named inside the lambda would be each worker's own).
+    thread_local std::vector<GroupTask> task_buffer;
+    std::vector<GroupTask>& tasks = task_buffer;
+    tasks.clear();
+    for (std::size_t i = 0; i < products.size(); ++i) {
+        const Matrix& w = *products[i].w;
+        const std::uint64_t grains = std::max<std::uint64_t>(1, (w.bytes() + target / 2) / target);
+        const int step =
+            static_cast<int>((static_cast<std::uint64_t>(w.rows) + grains - 1) / grains + 15) / 16 *
+            16;
+        for (int r = 0; r < w.rows; r += step)
+            tasks.push_back({static_cast<int>(i), r, std::min(w.rows, r + step)});
+    }
+    pool->parallel_for_dynamic(static_cast<std::int64_t>(tasks.size()), 1,
+                               [&](int /*thread*/, std::int64_t i0, std::int64_t i1) {
+                                   for (std::int64_t i = i0; i < i1; ++i) {
+                                       const GroupTask& task = tasks[static_cast<std::size_t>(i)];
+                                       const Product& p =
+                                           products[static_cast<std::size_t>(task.product)];
+                                       k.gemv(*p.w, task.r0, task.r1, p.x, T, p.y);
+                                       apply_activation(p, task.r0, task.r1);
+                                   }
+                               });
 }
 
 }  // namespace ravel::detail

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 
 #include "model/aligned_buffer.hpp"
 #include "ravel/result.hpp"
@@ -52,6 +53,22 @@ Result<Matrix> borrow_matrix(const std::byte* data, std::size_t size, int rows, 
 // Y[t, r] = sum_c W[r, c] * X[t, c] for t < T. X is T x cols, Y is T x rows, both row-major.
 // Runs on `pool` when given.
 void matmul(const Matrix& w, const float* x, int T, float* y, ThreadPool* pool = nullptr);
+
+// One product of a group: y = act(W x) over the group's T tokens, `act` a KernelTable
+// activation (-1 for none), x and y laid out as for matmul.
+struct Product {
+    const Matrix* w = nullptr;
+    const float* x = nullptr;
+    float* y = nullptr;
+    int act = -1;
+};
+
+// Independent products in one parallel region. For a few tokens (decoding) each product's rows
+// are cut into grains and all grains are shared among the threads, so a layer's small products
+// pay one hand-off instead of one each and no thread idles while another finishes a small
+// product. For more tokens each product runs as matmul() does. Put large products first: the
+// grains taken last (and stolen) should be the small ones.
+void matmul_group(std::span<const Product> products, int T, ThreadPool* pool);
 
 // Dequantizes row r of w into `out` (cols floats).
 void matrix_row_f32(const Matrix& w, int r, float* out);

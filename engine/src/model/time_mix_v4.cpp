@@ -36,9 +36,8 @@ void time_mix_v4(const LayerPass& p, float* x) {
     float* k = p.ws.k.data();
     float* v = p.ws.v.data();
     float* r = p.ws.r.data();
-    matmul(w.att_k, kx, T, k, pool);
-    matmul(w.att_v, vx, T, v, pool);
-    matmul(w.att_r, rx, T, r, pool);
+    const Product projections[3] = {{&w.att_k, kx, k}, {&w.att_v, vx, v}, {&w.att_r, rx, r}};
+    matmul_group(projections, T, pool);
 
     // Channels are independent: each thread runs all T tokens for its own channel range,
     // vectorised across channels.

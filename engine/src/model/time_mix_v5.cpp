@@ -82,21 +82,6 @@ void time_mix_v5(const LayerPass& p, float* x) {
     if (v6) {
         float* const outs[5] = {xw, xk, xv, xr, xg};
         v6_mix(p, xx, sx, outs);
-        // Per-token decay: exp(-exp(time_decay + tanh(xw W1) W2)).
-        const int D = p.cfg.lora_decay;
-        float* hidden = p.ws.lora_in.data();
-        matmul(w.decay_w1, xw, T, hidden, pool);
-        parallel_rows(pool, T, static_cast<std::size_t>(D) * 8, [&](int t0, int t1) {
-            kt.activate(KernelTable::kTanh, hidden + static_cast<std::size_t>(t0) * D, nullptr,
-                        (t1 - t0) * D);
-        });
-        matmul(w.decay_w2, hidden, T, decay, pool);
-        parallel_rows(pool, T, 8 * static_cast<std::size_t>(C), [&](int t0, int t1) {
-            for (int t = t0; t < t1; ++t) {
-                kt.activate(KernelTable::kExpNegExp, decay + static_cast<std::size_t>(t) * C,
-                            w.decay.data(), C);
-            }
-        });
     } else {
         parallel_rows(pool, T, 4 * static_cast<std::size_t>(C), [&](int t0, int t1) {
             for (int t = t0; t < t1; ++t) {
@@ -115,14 +100,24 @@ void time_mix_v5(const LayerPass& p, float* x) {
     float* k = p.ws.k.data();
     float* v = p.ws.v.data();
     float* g = p.ws.g.data();
-    matmul(w.att_r, xr, T, r, pool);
-    matmul(w.att_k, xk, T, k, pool);
-    matmul(w.att_v, xv, T, v, pool);
-    matmul(w.att_g, xg, T, g, pool);
-    parallel_rows(pool, T, 4 * static_cast<std::size_t>(C), [&](int t0, int t1) {
-        kt.activate(KernelTable::kSilu, g + static_cast<std::size_t>(t0) * C, nullptr,
-                    (t1 - t0) * C);
-    });
+    // v6's per-token decay, exp(-exp(time_decay + tanh(xw W1) W2)), starts with the projections:
+    // its first product reads a mix as they do.
+    float* hidden = p.ws.lora_in.data();
+    const Product projections[5] = {{&w.att_r, xr, r},
+                                    {&w.att_k, xk, k},
+                                    {&w.att_v, xv, v},
+                                    {&w.att_g, xg, g, KernelTable::kSilu},
+                                    {&w.decay_w1, xw, hidden, KernelTable::kTanh}};
+    matmul_group({projections, v6 ? 5u : 4u}, T, pool);
+    if (v6) {
+        matmul(w.decay_w2, hidden, T, decay, pool);
+        parallel_rows(pool, T, 8 * static_cast<std::size_t>(C), [&](int t0, int t1) {
+            for (int t = t0; t < t1; ++t) {
+                kt.activate(KernelTable::kExpNegExp, decay + static_cast<std::size_t>(t) * C,
+                            w.decay.data(), C);
+            }
+        });
+    }
 
     // S[h] is N x N indexed [key i, value j]:
     //   y_j = sum_i r_i (u_i k_i v_j + S_ij);  S_ij = k_i v_j + w_i S_ij

@@ -95,23 +95,37 @@ void time_mix_v7(const LayerPass& p, float* x) {
     float* r = ws.r.data();
     float* k = ws.k.data();
     float* v = ws.v.data();
-    matmul(w.att_r, xr, T, r, ws.pool);
-    matmul(w.att_k, xk, T, k, ws.pool);
-    matmul(w.att_v, xv, T, v, ws.pool);
-
     float* decay = ws.w.data();
     float* a = ws.a.data();
     float* g = ws.g.data();
-    float* vres = ws.lora_out.data();  // used below only when the layer has a value residual
+    // The value residual's LoRA output (T x C) reuses xr: it is written only after xr's last
+    // reader, the receptance product, has run.
+    float* vres = xr;
     Lora loras[4] = {{&w.w1, &w.w2, xw, decay, KernelTable::kTanh},
                      {&w.a1, &w.a2, xa, a, -1},
                      {&w.g1, &w.g2, xg, g, KernelTable::kSigmoid}};
     int n_loras = 3;
-    if (w.has_value_residual) {
-        vres = xr;  // xr is no longer needed; T x C
-        loras[n_loras++] = {&w.v1, &w.v2, xv, vres, -1};
+    if (w.has_value_residual) loras[n_loras++] = {&w.v1, &w.v2, xv, vres, -1};
+
+    if (T <= cpu::kSmallBatch) {
+        // Decoding: the projections and the LoRAs' first halves all read this layer's mixes,
+        // so they share one region; the LoRAs' second halves share the next.
+        Product first[7] = {{&w.att_r, xr, r}, {&w.att_k, xk, k}, {&w.att_v, xv, v}};
+        Product second[4];
+        float* hidden = ws.lora_in.data();
+        for (int i = 0; i < n_loras; ++i) {
+            first[3 + i] = {loras[i].w1, loras[i].x, hidden, loras[i].act};
+            second[i] = {loras[i].w2, hidden, loras[i].out};
+            hidden += static_cast<std::size_t>(T) * loras[i].w1->rows;
+        }
+        matmul_group({first, static_cast<std::size_t>(3 + n_loras)}, T, ws.pool);
+        matmul_group({second, static_cast<std::size_t>(n_loras)}, T, ws.pool);
+    } else {
+        matmul(w.att_r, xr, T, r, ws.pool);
+        matmul(w.att_k, xk, T, k, ws.pool);
+        matmul(w.att_v, xv, T, v, ws.pool);
+        run_loras(loras, n_loras, T, ws.lora_in.data(), ws.pool);
     }
-    run_loras(loras, n_loras, T, ws.lora_in.data(), ws.pool);
 
     // Per token: the decay w = exp(-e^-0.5 sigmoid(w0 + .)), the in-context learning rate
     // a = sigmoid(a0 + .), the value residual v += (v_first - v) sigmoid(v0 + .), and the keys
