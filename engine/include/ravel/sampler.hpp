@@ -128,6 +128,7 @@ class Sampler {
     // Scratch reused between calls so sampling a 65536-token vocabulary does not allocate.
     std::vector<float> work_;
     std::vector<std::int32_t> candidates_;
+    std::vector<float> values_;  // candidates' logits, for selecting the best few
     std::vector<double> probs_;
 };
 

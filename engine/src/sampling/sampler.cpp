@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "ravel/sampler.hpp"
@@ -79,12 +80,23 @@ std::int32_t Sampler::sample(std::span<const float> logits,
     work_.assign(logits.begin(), logits.end());
     adjust_logits(work_, extra_bans);
 
-    // Non-finite logits (a broken model, or a ban) are never candidates.
+    // Non-finite logits (a broken model, or a ban) are never candidates. The best candidate is
+    // found in the same pass: the first (lowest id) of the highest logits.
     candidates_.clear();
+    std::int32_t best = -1;
+    float best_logit = -std::numeric_limits<float>::infinity();
     for (std::size_t i = 0; i < n; ++i) {
-        if (std::isfinite(work_[i])) candidates_.push_back(static_cast<std::int32_t>(i));
+        const float l = work_[i];
+        if (!std::isfinite(l)) continue;
+        candidates_.push_back(static_cast<std::int32_t>(i));
+        if (best < 0 || l > best_logit) {
+            best = static_cast<std::int32_t>(i);
+            best_logit = l;
+        }
     }
     if (candidates_.empty()) return -1;
+    if (settings_.temperature == 0.0f) return best;
+    const double max_logit = best_logit;
 
     // Strict total order: higher logit first, lower id on ties. Every selection below uses it,
     // so the result never depends on how a standard library orders equal elements.
@@ -93,15 +105,36 @@ std::int32_t Sampler::sample(std::span<const float> logits,
         const float lb = work_[static_cast<std::size_t>(b)];
         return la > lb || (la == lb && a < b);
     };
-    const std::int32_t best = *std::min_element(candidates_.begin(), candidates_.end(), better);
-    if (settings_.temperature == 0.0f) return best;
-    const double max_logit = work_[static_cast<std::size_t>(best)];
+    // Moves the `count` best candidates to the front, in `better` order (the rest follow in no
+    // particular order). The count-th largest logit is found first on plain floats, with a
+    // min-heap of the best `count` seen (almost every logit fails the first comparison), so
+    // only the few candidates at or above it are ordered through the index comparison. On a
+    // 65536-word vocabulary that is several times cheaper than selecting through `better`,
+    // with the same result: under a strict total order the best `count` are one set.
+    const auto front_best = [&](std::size_t count) {
+        values_.clear();
+        for (std::size_t i = 0; i < candidates_.size(); ++i) {
+            const float l = work_[static_cast<std::size_t>(candidates_[i])];
+            if (values_.size() < count) {
+                values_.push_back(l);
+                std::push_heap(values_.begin(), values_.end(), std::greater<float>());
+            } else if (l > values_.front()) {
+                std::pop_heap(values_.begin(), values_.end(), std::greater<float>());
+                values_.back() = l;
+                std::push_heap(values_.begin(), values_.end(), std::greater<float>());
+            }
+        }
+        const float threshold = values_.front();
+        const auto cut = std::partition(
+            candidates_.begin(), candidates_.end(),
+            [&](std::int32_t t) { return work_[static_cast<std::size_t>(t)] >= threshold; });
+        std::sort(candidates_.begin(), cut, better);
+    };
 
     if (settings_.top_k > 0 && static_cast<std::size_t>(settings_.top_k) < candidates_.size()) {
-        const auto k = static_cast<std::ptrdiff_t>(settings_.top_k);
-        std::nth_element(candidates_.begin(), candidates_.begin() + k - 1, candidates_.end(),
-                         better);
-        candidates_.resize(static_cast<std::size_t>(k));
+        const auto k = static_cast<std::size_t>(settings_.top_k);
+        front_best(k);
+        candidates_.resize(k);
         // nth_element leaves an unspecified order; restore id order so sums and the draw walk
         // the survivors identically everywhere.
         std::sort(candidates_.begin(), candidates_.end());
@@ -123,12 +156,8 @@ std::int32_t Sampler::sample(std::span<const float> logits,
         // The nucleus is usually small: sort a growing prefix instead of the whole vocabulary.
         std::size_t prefix = std::min<std::size_t>(64, candidates_.size());
         for (;;) {
-            // Select the best `prefix` (linear), then order just those; with a strict total
-            // order the result is the same as a full sort's first `prefix` entries.
-            const auto mid = candidates_.begin() + static_cast<std::ptrdiff_t>(prefix);
-            if (mid != candidates_.end())
-                std::nth_element(candidates_.begin(), mid - 1, candidates_.end(), better);
-            std::sort(candidates_.begin(), mid, better);
+            // The same as a full sort's first `prefix` entries.
+            front_best(prefix);
             double cumulative = 0.0;
             std::size_t keep = 0;
             for (std::size_t i = 0; i < prefix; ++i) {
