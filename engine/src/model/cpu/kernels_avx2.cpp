@@ -80,7 +80,7 @@ struct S {
     // decode kernels (the integer helpers are shared with AVX-512)
 #include "model/cpu/simd_int8_256.inl"
     static constexpr int kRegs = 16;
-    static constexpr bool kQ4Pairs = false;  // see gemv_q4_pairs
+    static constexpr bool kInt8Pairs = false;  // see gemv_pairs
     // W halves at p, p + stride, ... (the first n of them; 0 for the rest), as floats. Reads 4
     // bytes at each, so 2 bytes must follow each half.
     static V load_f16_strided(const std::byte* p, int stride, int n) {

@@ -12,10 +12,10 @@
 #endif
 #if defined(__AVX512VNNI__)
 #define RAVEL_AVX512_NAME "avx512vnni"
-#define RAVEL_AVX512_Q4_PAIRS true
+#define RAVEL_AVX512_INT8_PAIRS true
 #else
 #define RAVEL_AVX512_NAME "avx512"
-#define RAVEL_AVX512_Q4_PAIRS false
+#define RAVEL_AVX512_INT8_PAIRS false
 #endif
 
 namespace ravel::detail::cpu::RAVEL_AVX512_NS {
@@ -91,7 +91,7 @@ struct S {
     // decode kernels (the 256-bit integer helpers are shared with AVX2)
 #include "model/cpu/simd_int8_256.inl"
     static constexpr int kRegs = 32;
-    static constexpr bool kQ4Pairs = RAVEL_AVX512_Q4_PAIRS;  // see gemv_q4_pairs
+    static constexpr bool kInt8Pairs = RAVEL_AVX512_INT8_PAIRS;  // see gemv_pairs
     // W halves at p, p + stride, ... (the first n of them; 0 for the rest), as floats. Reads 4
     // bytes at each, so 2 bytes must follow each half.
     static V load_f16_strided(const std::byte* p, int stride, int n) {
@@ -113,7 +113,7 @@ struct S {
         return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(g));
     }
 #if defined(__AVX512VNNI__)
-    // Two q4_0 blocks A, B per 512-bit vector (gemv_q4_pairs): 4-byte groups alternate
+    // Two q4_0 blocks A, B per 512-bit vector (gemv_pairs): 4-byte groups alternate
     // A, B, ...; the low 256 bits hold the low nibbles, the high 256 bits the high nibbles in
     // place (16x, divided out in f16_sum_q4).
     using B64 = __m512i;
@@ -155,6 +155,25 @@ struct S {
             _mm512_setzero_si512(),
             _mm512_dpbusd_epi32(_mm512_setzero_si512(), eights, load_b64(xpair)));
     }
+    // Two q8_0 blocks in x_pair's order, offset to unsigned (w + 128) for vpdpbusd;
+    // q8_pair_bias takes the offset back out.
+    static B64 q8_pair_bytes(const std::uint8_t* qa, const std::uint8_t* qb) {
+        const __m512i a =
+            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa)));
+        const __m512i b =
+            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qb)));
+        const __m512i idx =
+            _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        return _mm512_xor_si512(_mm512_permutex2var_epi32(a, idx, b),
+                                _mm512_set1_epi8(static_cast<char>(0x80)));
+    }
+    // -128 * x summed into the lanes.
+    static D16 q8_pair_bias(const std::int8_t* xpair) {
+        return _mm512_sub_epi32(
+            _mm512_setzero_si512(),
+            _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(0x80)),
+                                load_b64(xpair)));
+    }
     static D16 dot_pair(B64 w, B64 x, D16 acc) {
         return _mm512_dpbusd_epi32(acc, w, x);
     }
@@ -167,6 +186,9 @@ struct S {
         std::memcpy(&pair, s, sizeof pair);
         return _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_castpd_ps(_mm512_set1_pd(pair)),
                                acc);
+    }
+    static float f16_sum(F16 v) {
+        return _mm512_reduce_add_ps(v);
     }
     static float f16_sum_q4(F16 v) {
         const __m512 k = _mm512_setr_ps(1, 1, 1, 1, 1, 1, 1, 1, 0.0625f, 0.0625f, 0.0625f, 0.0625f,

@@ -99,7 +99,7 @@ struct S {
     static constexpr int kRegs = 16;
     // dot_q8 returns sum((w + kQ8Offset) * x); the kernel subtracts kQ8Offset * sum(x).
     static constexpr int kQ8Offset = 0;
-    static constexpr bool kQ4Pairs = false;  // see gemv_q4_pairs
+    static constexpr bool kInt8Pairs = false;  // see gemv_pairs
     static B32 load_b32(const void* p) {
         B32 r;
         std::memcpy(r.v, p, sizeof r.v);

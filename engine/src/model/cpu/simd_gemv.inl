@@ -187,18 +187,18 @@ inline void gemv_int_rows(const Matrix& w, int r, int b0, int nb, const Quantize
     }
 }
 
-// q4_0 where the ISA offers it (AVX-512 VNNI): two blocks per 512-bit vector, which halves
-// the instructions per weight (512-bit integer work issues on two ports instead of three, but
-// does twice as much). The blocks' 4-byte groups alternate (A, B, A, B, ...), so one 64-bit
-// broadcast of the adjacent scales (d_A, d_B) scales the dot product's lanes.
+// q4_0 and q8_0 where the ISA offers it (AVX-512 VNNI): two blocks per 512-bit vector, which
+// halves the instructions per weight (512-bit integer work issues on two ports instead of
+// three, but does twice as much). The blocks' 4-byte groups alternate (A, B, A, B, ...), so one
+// 64-bit broadcast of the adjacent scales (d_A, d_B) scales the dot product's lanes.
 template <class X>
 struct QuantizedXPairs {
     alignas(64) std::int8_t q[kSmallBatch][kChunkBlocks * kBlock];  // X::x_pair layout
     alignas(64) float d[kSmallBatch][kChunkPad];                    // scale per block
-    typename X::D16 bias[kSmallBatch][kChunkBlocks / 2];            // q4_0's -8, per pair
+    typename X::D16 bias[kSmallBatch][kChunkBlocks / 2];            // the weights' offset, per pair
 };
 
-template <int NT, class X>
+template <DType Type, int NT, class X>
 inline void quantize_x_pairs(const float* x, int C, int b0, int nb, QuantizedXPairs<X>& qx) {
     alignas(64) std::int8_t lin[kChunkBlocks * kBlock + kBlock];
     for (int t = 0; t < NT; ++t) {
@@ -211,15 +211,15 @@ inline void quantize_x_pairs(const float* x, int C, int b0, int nb, QuantizedXPa
         for (int p = 0; p < (nb + 1) / 2; ++p) {
             std::int8_t* out = qx.q[t] + p * 2 * kBlock;
             X::x_pair(lin + 2 * p * kBlock, lin + (2 * p + 1) * kBlock, out);
-            qx.bias[t][p] = X::q4_pair_bias(out);
+            qx.bias[t][p] = Type == DType::Q4_0 ? X::q4_pair_bias(out) : X::q8_pair_bias(out);
         }
     }
 }
 
-template <int NT, int NR, class X>
-inline void gemv_q4_pairs_rows(const Matrix& w, int r, int b0, int nb, const QuantizedXPairs<X>& qx,
-                               bool first, float* y) {
-    constexpr int kBytes = 18;
+template <DType Type, int NT, int NR, class X>
+inline void gemv_pairs_rows(const Matrix& w, int r, int b0, int nb, const QuantizedXPairs<X>& qx,
+                            bool first, float* y) {
+    constexpr int kBytes = block_bytes<Type>();
     const std::byte* rows[NR];
     for (int i = 0; i < NR; ++i) rows[i] = w.row(r + i) + static_cast<std::size_t>(b0) * kBytes;
     alignas(64) float sc[NR][NT][kChunkPad];
@@ -242,8 +242,13 @@ inline void gemv_q4_pairs_rows(const Matrix& w, int r, int b0, int nb, const Qua
         for (int i = 0; i < NR; ++i) {
             const std::byte* blk = rows[i] + b * kBytes;
             __builtin_prefetch(reinterpret_cast<const char*>(blk) + ahead, 0, 3);
-            wv[i] = X::q4_pair_bytes(reinterpret_cast<const std::uint8_t*>(blk + 2),
-                                     reinterpret_cast<const std::uint8_t*>(blk + partner + 2));
+            if constexpr (Type == DType::Q8_0) {
+                // A q8_0 pair spans 68 bytes, two lines at most: the second one too.
+                __builtin_prefetch(reinterpret_cast<const char*>(blk) + ahead + 64, 0, 3);
+            }
+            const auto* qa = reinterpret_cast<const std::uint8_t*>(blk + 2);
+            const auto* qb = reinterpret_cast<const std::uint8_t*>(blk + partner + 2);
+            wv[i] = Type == DType::Q4_0 ? X::q4_pair_bytes(qa, qb) : X::q8_pair_bytes(qa, qb);
         }
         for (int t = 0; t < NT; ++t) {
             const typename X::B64 xv = X::load_b64(qx.q[t] + p * 2 * kBlock);
@@ -254,31 +259,32 @@ inline void gemv_q4_pairs_rows(const Matrix& w, int r, int b0, int nb, const Qua
     }
     for (int i = 0; i < NR; ++i) {
         for (int t = 0; t < NT; ++t) {
-            const float s = X::f16_sum_q4(acc[i][t]);
+            const float s = Type == DType::Q4_0 ? X::f16_sum_q4(acc[i][t]) : X::f16_sum(acc[i][t]);
             float& out = y[static_cast<std::size_t>(t) * w.rows + r + i];
             out = first ? s : out + s;
         }
     }
 }
 
-template <int NT, class X>
-void gemv_q4_pairs(const Matrix& w, int r0, int r1, const float* x, float* y) {
+template <DType Type, int NT, class X>
+void gemv_pairs(const Matrix& w, int r0, int r1, const float* x, float* y) {
     constexpr int NR = int_rows<NT>();
     const int blocks = w.cols / kBlock;
     QuantizedXPairs<X> qx;
     for (int b0 = 0; b0 < blocks; b0 += kChunkBlocks) {
         const int nb = imin(kChunkBlocks, blocks - b0);
-        quantize_x_pairs<NT, X>(x, w.cols, b0, nb, qx);
+        quantize_x_pairs<Type, NT, X>(x, w.cols, b0, nb, qx);
         int r = r0;
-        for (; r + NR <= r1; r += NR) gemv_q4_pairs_rows<NT, NR, X>(w, r, b0, nb, qx, b0 == 0, y);
-        for (; r < r1; ++r) gemv_q4_pairs_rows<NT, 1, X>(w, r, b0, nb, qx, b0 == 0, y);
+        for (; r + NR <= r1; r += NR)
+            gemv_pairs_rows<Type, NT, NR, X>(w, r, b0, nb, qx, b0 == 0, y);
+        for (; r < r1; ++r) gemv_pairs_rows<Type, NT, 1, X>(w, r, b0, nb, qx, b0 == 0, y);
     }
 }
 
 template <DType Type, int NT>
 void gemv_int(const Matrix& w, int r0, int r1, const float* x, float* y) {
-    if constexpr (Type == DType::Q4_0 && S::kQ4Pairs) {
-        gemv_q4_pairs<NT, S>(w, r0, r1, x, y);
+    if constexpr (S::kInt8Pairs) {
+        gemv_pairs<Type, NT, S>(w, r0, r1, x, y);
     } else {
         constexpr int NR = int_rows<NT>();
         const int blocks = w.cols / kBlock;

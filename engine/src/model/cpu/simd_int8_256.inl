@@ -3,7 +3,7 @@
 // and the float side of a row's partial sums. Included inside `struct S` of
 // kernels_avx2.cpp and kernels_avx512.cpp (both compiled with AVX2), so each keeps its own
 // copy under its own namespace; where VNNI is enabled the dot products use vpdpbusd.
-// The includer provides S::kRegs, kQ4Pairs, load_f16_strided and f8_f16_strided.
+// The includer provides S::kRegs, kInt8Pairs, load_f16_strided and f8_f16_strided.
 
 using B32 = __m256i;  // 32 bytes: one block's weights or activations
 using D8 = __m256i;   // 8 int32 partial sums of one block's dot product
