@@ -1,6 +1,7 @@
-// Matrix-vector products (see ravel_kernels/matvec.hpp). One warp per weight row: each lane
-// reads 16 bytes of the row at a time (or one quantized block), so a warp reads 512
-// contiguous bytes per step; the T partial sums are reduced with shuffles.
+// Matrix-vector products (see ravel_kernels/matvec.hpp). One warp per weight row (several for
+// one token and few rows): each lane reads 16 bytes of the row at a time (or one quantized
+// block), so a warp reads 512 contiguous bytes per step; the T partial sums are reduced with
+// shuffles.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -48,45 +49,71 @@ __device__ __forceinline__ void load_chunk(const std::uint8_t* row, int j, float
 }
 
 // The fast path: rows and x are aligned for 16-byte loads and cols is a whole number of chunks.
-template <WType W, int T>
+// SPLIT warps share a row (each takes every SPLIT-th 32-chunk step, their sums added in a fixed
+// order through shared memory): a matrix of few long rows (a LoRA's 64 x 4096) would otherwise
+// run on a handful of blocks, each warp waiting on its row's loads one step at a time.
+template <WType W, int T, int SPLIT>
 __global__ void __launch_bounds__(kWarps * 32)
     matvec_chunks(const std::uint8_t* __restrict__ data, std::size_t row_bytes, int rows, int cols,
                   const float* __restrict__ x, int ldx, float* __restrict__ y, int ldy,
                   int accumulate) {
     constexpr int K = chunk_values<W>();
+    static_assert(kWarps % SPLIT == 0);
     const int lane = threadIdx.x & 31;
-    const int r = blockIdx.x * kWarps + (threadIdx.x >> 5);
-    if (r >= rows) return;
-    const std::uint8_t* row = data + static_cast<std::size_t>(r) * row_bytes;
+    const int warp = threadIdx.x >> 5;
+    const int r = blockIdx.x * (kWarps / SPLIT) + warp / SPLIT;
+    const int part = warp % SPLIT;
+    const bool valid = r < rows;
+    if (SPLIT == 1 && !valid) return;
     float acc[T];
 #pragma unroll
     for (int t = 0; t < T; ++t) acc[t] = 0.0f;
-    const int chunks = cols / K;
+    if (valid) {
+        const std::uint8_t* row = data + static_cast<std::size_t>(r) * row_bytes;
+        const int chunks = cols / K;
 #pragma unroll 2
-    for (int j = lane; j < chunks; j += 32) {
-        float wv[K];
-        load_chunk<W>(row, j, wv);
+        for (int j = lane + 32 * part; j < chunks; j += 32 * SPLIT) {
+            float wv[K];
+            load_chunk<W>(row, j, wv);
 #pragma unroll
-        for (int t = 0; t < T; ++t) {
-            const float4* xp = reinterpret_cast<const float4*>(
-                x + static_cast<std::size_t>(t) * ldx + static_cast<std::size_t>(j) * K);
-            float s = 0.0f;
+            for (int t = 0; t < T; ++t) {
+                const float4* xp = reinterpret_cast<const float4*>(
+                    x + static_cast<std::size_t>(t) * ldx + static_cast<std::size_t>(j) * K);
+                float s = 0.0f;
 #pragma unroll
-            for (int q = 0; q < K / 4; ++q) {
-                const float4 xv = xp[q];
-                s = fmaf(wv[4 * q], xv.x, s);
-                s = fmaf(wv[4 * q + 1], xv.y, s);
-                s = fmaf(wv[4 * q + 2], xv.z, s);
-                s = fmaf(wv[4 * q + 3], xv.w, s);
+                for (int q = 0; q < K / 4; ++q) {
+                    const float4 xv = xp[q];
+                    s = fmaf(wv[4 * q], xv.x, s);
+                    s = fmaf(wv[4 * q + 1], xv.y, s);
+                    s = fmaf(wv[4 * q + 2], xv.z, s);
+                    s = fmaf(wv[4 * q + 3], xv.w, s);
+                }
+                acc[t] += s;
             }
-            acc[t] += s;
         }
     }
+    if constexpr (SPLIT == 1) {
 #pragma unroll
-    for (int t = 0; t < T; ++t) {
-        const float s = dev::warp_sum(acc[t]);
-        if (lane == 0) {
-            float* out = y + static_cast<std::size_t>(t) * ldy + r;
+        for (int t = 0; t < T; ++t) {
+            const float s = dev::warp_sum(acc[t]);
+            if (lane == 0) {
+                float* out = y + static_cast<std::size_t>(t) * ldy + r;
+                *out = accumulate ? *out + s : s;
+            }
+        }
+    } else {
+        __shared__ float partial[kWarps][T];
+#pragma unroll
+        for (int t = 0; t < T; ++t) {
+            const float s = dev::warp_sum(acc[t]);
+            if (lane == 0) partial[warp][t] = s;
+        }
+        __syncthreads();
+        if (valid && part == 0 && lane < T) {
+            float s = 0.0f;
+#pragma unroll
+            for (int q = 0; q < SPLIT; ++q) s += partial[warp + q][lane];
+            float* out = y + static_cast<std::size_t>(lane) * ldy + r;
             *out = accumulate ? *out + s : s;
         }
     }
@@ -128,12 +155,26 @@ bool aligned16(const void* p) {
     return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0;
 }
 
-template <WType W, int T>
+template <WType W, int T, int SPLIT = 1>
 void launch_chunks(const WeightView& w, const float* x, int ldx, float* y, int ldy, int acc,
                    cudaStream_t s) {
-    const dim3 grid((w.rows + kWarps - 1) / kWarps);
-    matvec_chunks<W, T><<<grid, kWarps * 32, 0, s>>>(
+    constexpr int kRowsPerBlock = kWarps / SPLIT;
+    const dim3 grid((w.rows + kRowsPerBlock - 1) / kRowsPerBlock);
+    matvec_chunks<W, T, SPLIT><<<grid, kWarps * 32, 0, s>>>(
         static_cast<const std::uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, x, ldx, y, ldy, acc);
+}
+
+// Warps per row for one token: enough warps in flight to cover the memory latency (16384 fill
+// the largest GPUs), but never fewer than 32 chunks per warp.
+template <WType W>
+int split_for(const WeightView& w) {
+    constexpr long long kWarpsWanted = 16384;
+    const long long chunks = w.cols / chunk_values<W>();
+    int split = 1;
+    while (split < kWarps && static_cast<long long>(w.rows) * split * 2 <= kWarpsWanted &&
+           chunks >= 32LL * split * 2)
+        split *= 2;
+    return split;
 }
 
 template <WType W>
@@ -141,7 +182,20 @@ void launch_type(const WeightView& w, const float* x, int ldx, int T, float* y, 
                  cudaStream_t s) {
     switch (T) {
         case 1:
-            launch_chunks<W, 1>(w, x, ldx, y, ldy, acc, s);
+            switch (split_for<W>(w)) {
+                case 1:
+                    launch_chunks<W, 1, 1>(w, x, ldx, y, ldy, acc, s);
+                    break;
+                case 2:
+                    launch_chunks<W, 1, 2>(w, x, ldx, y, ldy, acc, s);
+                    break;
+                case 4:
+                    launch_chunks<W, 1, 4>(w, x, ldx, y, ldy, acc, s);
+                    break;
+                default:
+                    launch_chunks<W, 1, 8>(w, x, ldx, y, ldy, acc, s);
+                    break;
+            }
             break;
         case 2:
             launch_chunks<W, 2>(w, x, ldx, y, ldy, acc, s);

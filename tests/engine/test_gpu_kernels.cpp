@@ -150,6 +150,10 @@ class GpuKernels : public QObject {
                     << t << 96 << 256 << T << 0;
             }
             QTest::newRow((name + " 33x96 T2").c_str()) << t << 33 << 96 << 2 << 0;
+            // Few long rows: several warps per row (every split the launcher picks).
+            QTest::newRow((name + " 64x4096 T1").c_str()) << t << 64 << 4096 << 1 << 0;
+            QTest::newRow((name + " 37x2048 T1").c_str()) << t << 37 << 2048 << 1 << 0;
+            QTest::newRow((name + " 1000x1024 T1").c_str()) << t << 1000 << 1024 << 1 << 0;
             QTest::newRow((name + " 7x20 T2 (general path)").c_str()) << t << 7 << 20 << 2 << 0;
             QTest::newRow((name + " 40x64 T4 ldx+3 (general path)").c_str())
                 << t << 40 << 64 << 4 << 3;
