@@ -2,6 +2,7 @@
 // pass term by term so the two agree to rounding.
 #include <cuda_runtime.h>
 
+#include "activation.cuh"
 #include "ravel_kernels/elementwise.hpp"
 
 namespace ravel::kernels {
@@ -11,9 +12,7 @@ namespace {
 constexpr int kThreads = 256;
 constexpr float kDecayScale = 0.606531f;  // exp(-0.5), as on the CPU
 
-__device__ __forceinline__ float sigmoidf(float x) {
-    return 1.0f / (1.0f + expf(-x));
-}
+using dev::sigmoidf;
 
 unsigned blocks_for(std::size_t n) {
     const std::size_t b = (n + kThreads - 1) / kThreads;
@@ -44,23 +43,7 @@ __global__ void activate_kernel(float* __restrict__ x, int T, int cols, int ld, 
     for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
          i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
         float* p = x + (i / cols) * static_cast<std::size_t>(ld) + i % cols;
-        const float v = *p;
-        switch (f) {
-            case Activation::Tanh:
-                *p = tanhf(v);
-                break;
-            case Activation::Sigmoid:
-                *p = sigmoidf(v);
-                break;
-            case Activation::Silu:
-                *p = v * sigmoidf(v);
-                break;
-            case Activation::ReluSquare: {
-                const float r = fmaxf(v, 0.0f);
-                *p = r * r;
-                break;
-            }
-        }
+        *p = dev::activation(f, *p);
     }
 }
 
@@ -111,7 +94,7 @@ Status token_mix(const float* xx, const float* prev, int T, int C, const MixSet&
 
 Status activate(float* x, int T, int cols, int ld, Activation f, Stream stream) {
     const std::size_t n = static_cast<std::size_t>(T) * cols;
-    if (n == 0) return cudaSuccess;
+    if (n == 0 || f == Activation::None) return cudaSuccess;
     activate_kernel<<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(x, T, cols,
                                                                                        ld, f);
     return cudaGetLastError();

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "activation.cuh"
 #include "ravel_kernels/matvec.hpp"
 #include "weight_format.cuh"
 
@@ -56,7 +57,7 @@ template <WType W, int T, int SPLIT>
 __global__ void __launch_bounds__(kWarps * 32)
     matvec_chunks(const std::uint8_t* __restrict__ data, std::size_t row_bytes, int rows, int cols,
                   const float* __restrict__ x, int ldx, float* __restrict__ y, int ldy,
-                  int accumulate) {
+                  int accumulate, Activation act) {
     constexpr int K = chunk_values<W>();
     static_assert(kWarps % SPLIT == 0);
     const int lane = threadIdx.x & 31;
@@ -98,7 +99,7 @@ __global__ void __launch_bounds__(kWarps * 32)
             const float s = dev::warp_sum(acc[t]);
             if (lane == 0) {
                 float* out = y + static_cast<std::size_t>(t) * ldy + r;
-                *out = accumulate ? *out + s : s;
+                *out = dev::activation(act, accumulate ? *out + s : s);
             }
         }
     } else {
@@ -114,14 +115,14 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
             for (int q = 0; q < SPLIT; ++q) s += partial[warp + q][lane];
             float* out = y + static_cast<std::size_t>(lane) * ldy + r;
-            *out = accumulate ? *out + s : s;
+            *out = dev::activation(act, accumulate ? *out + s : s);
         }
     }
 }
 
 // The general path: any alignment and width, one value at a time.
 __global__ void matvec_scalar(WeightView w, const float* __restrict__ x, int ldx, int T,
-                              float* __restrict__ y, int ldy, int accumulate) {
+                              float* __restrict__ y, int ldy, int accumulate, Activation act) {
     const int lane = threadIdx.x & 31;
     const int r = blockIdx.x * kWarps + (threadIdx.x >> 5);
     if (r >= w.rows) return;
@@ -135,7 +136,7 @@ __global__ void matvec_scalar(WeightView w, const float* __restrict__ x, int ldx
         s = dev::warp_sum(s);
         if (lane == 0) {
             float* out = y + static_cast<std::size_t>(t) * ldy + r;
-            *out = accumulate ? *out + s : s;
+            *out = dev::activation(act, accumulate ? *out + s : s);
         }
     }
 }
@@ -157,11 +158,12 @@ bool aligned16(const void* p) {
 
 template <WType W, int T, int SPLIT = 1>
 void launch_chunks(const WeightView& w, const float* x, int ldx, float* y, int ldy, int acc,
-                   cudaStream_t s) {
+                   Activation act, cudaStream_t s) {
     constexpr int kRowsPerBlock = kWarps / SPLIT;
     const dim3 grid((w.rows + kRowsPerBlock - 1) / kRowsPerBlock);
-    matvec_chunks<W, T, SPLIT><<<grid, kWarps * 32, 0, s>>>(
-        static_cast<const std::uint8_t*>(w.data), w.row_bytes, w.rows, w.cols, x, ldx, y, ldy, acc);
+    matvec_chunks<W, T, SPLIT>
+        <<<grid, kWarps * 32, 0, s>>>(static_cast<const std::uint8_t*>(w.data), w.row_bytes, w.rows,
+                                      w.cols, x, ldx, y, ldy, acc, act);
 }
 
 // Warps per row for one token: enough warps in flight to cover the memory latency (16384 fill
@@ -179,44 +181,44 @@ int split_for(const WeightView& w) {
 
 template <WType W>
 void launch_type(const WeightView& w, const float* x, int ldx, int T, float* y, int ldy, int acc,
-                 cudaStream_t s) {
+                 Activation act, cudaStream_t s) {
     switch (T) {
         case 1:
             switch (split_for<W>(w)) {
                 case 1:
-                    launch_chunks<W, 1, 1>(w, x, ldx, y, ldy, acc, s);
+                    launch_chunks<W, 1, 1>(w, x, ldx, y, ldy, acc, act, s);
                     break;
                 case 2:
-                    launch_chunks<W, 1, 2>(w, x, ldx, y, ldy, acc, s);
+                    launch_chunks<W, 1, 2>(w, x, ldx, y, ldy, acc, act, s);
                     break;
                 case 4:
-                    launch_chunks<W, 1, 4>(w, x, ldx, y, ldy, acc, s);
+                    launch_chunks<W, 1, 4>(w, x, ldx, y, ldy, acc, act, s);
                     break;
                 default:
-                    launch_chunks<W, 1, 8>(w, x, ldx, y, ldy, acc, s);
+                    launch_chunks<W, 1, 8>(w, x, ldx, y, ldy, acc, act, s);
                     break;
             }
             break;
         case 2:
-            launch_chunks<W, 2>(w, x, ldx, y, ldy, acc, s);
+            launch_chunks<W, 2>(w, x, ldx, y, ldy, acc, act, s);
             break;
         case 3:
-            launch_chunks<W, 3>(w, x, ldx, y, ldy, acc, s);
+            launch_chunks<W, 3>(w, x, ldx, y, ldy, acc, act, s);
             break;
         case 4:
-            launch_chunks<W, 4>(w, x, ldx, y, ldy, acc, s);
+            launch_chunks<W, 4>(w, x, ldx, y, ldy, acc, act, s);
             break;
         case 5:
-            launch_chunks<W, 5>(w, x, ldx, y, ldy, acc, s);
+            launch_chunks<W, 5>(w, x, ldx, y, ldy, acc, act, s);
             break;
         case 6:
-            launch_chunks<W, 6>(w, x, ldx, y, ldy, acc, s);
+            launch_chunks<W, 6>(w, x, ldx, y, ldy, acc, act, s);
             break;
         case 7:
-            launch_chunks<W, 7>(w, x, ldx, y, ldy, acc, s);
+            launch_chunks<W, 7>(w, x, ldx, y, ldy, acc, act, s);
             break;
         default:
-            launch_chunks<W, 8>(w, x, ldx, y, ldy, acc, s);
+            launch_chunks<W, 8>(w, x, ldx, y, ldy, acc, act, s);
             break;
     }
 }
@@ -233,7 +235,7 @@ bool chunk_path_fits(const WeightView& w, const float* x, int ldx) {
 }  // namespace
 
 Status matvec(const WeightView& w, const float* x, int ldx, int T, float* y, int ldy,
-              bool accumulate, Stream stream) {
+              bool accumulate, Stream stream, Activation act) {
     if (T < 1 || T > kMatvecMaxTokens) return cudaErrorInvalidValue;
     if (w.rows == 0) return cudaSuccess;
     auto s = static_cast<cudaStream_t>(stream);
@@ -242,32 +244,32 @@ Status matvec(const WeightView& w, const float* x, int ldx, int T, float* y, int
     switch (w.type) {
         case WType::F32:
             if ((done = chunk_path_fits<WType::F32>(w, x, ldx)))
-                launch_type<WType::F32>(w, x, ldx, T, y, ldy, acc, s);
+                launch_type<WType::F32>(w, x, ldx, T, y, ldy, acc, act, s);
             break;
         case WType::F16:
             if ((done = chunk_path_fits<WType::F16>(w, x, ldx)))
-                launch_type<WType::F16>(w, x, ldx, T, y, ldy, acc, s);
+                launch_type<WType::F16>(w, x, ldx, T, y, ldy, acc, act, s);
             break;
         case WType::BF16:
             if ((done = chunk_path_fits<WType::BF16>(w, x, ldx)))
-                launch_type<WType::BF16>(w, x, ldx, T, y, ldy, acc, s);
+                launch_type<WType::BF16>(w, x, ldx, T, y, ldy, acc, act, s);
             break;
         case WType::Q8_0:
             if ((done = chunk_path_fits<WType::Q8_0>(w, x, ldx)))
-                launch_type<WType::Q8_0>(w, x, ldx, T, y, ldy, acc, s);
+                launch_type<WType::Q8_0>(w, x, ldx, T, y, ldy, acc, act, s);
             break;
         case WType::Q5_1:
             if ((done = chunk_path_fits<WType::Q5_1>(w, x, ldx)))
-                launch_type<WType::Q5_1>(w, x, ldx, T, y, ldy, acc, s);
+                launch_type<WType::Q5_1>(w, x, ldx, T, y, ldy, acc, act, s);
             break;
         case WType::Q4_0:
             if ((done = chunk_path_fits<WType::Q4_0>(w, x, ldx)))
-                launch_type<WType::Q4_0>(w, x, ldx, T, y, ldy, acc, s);
+                launch_type<WType::Q4_0>(w, x, ldx, T, y, ldy, acc, act, s);
             break;
     }
     if (!done) {
         const dim3 grid((w.rows + kWarps - 1) / kWarps);
-        matvec_scalar<<<grid, kWarps * 32, 0, s>>>(w, x, ldx, T, y, ldy, acc);
+        matvec_scalar<<<grid, kWarps * 32, 0, s>>>(w, x, ldx, T, y, ldy, acc, act);
     }
     return cudaGetLastError();
 }

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "model/matrix.hpp"
@@ -198,6 +199,33 @@ class GpuKernels : public QObject {
         Vec want = ref;
         for (std::size_t i = 0; i < want.size(); ++i) want[i] += y0[i];
         CHECK_CLOSE(dacc.read(), want, 2e-5);
+    }
+
+    // The activation applied by the product's own kernel (decoding), on the fast and the
+    // general path and with several warps per row.
+    void matvec_activation() {
+        for (auto act : {k::Activation::Tanh, k::Activation::Sigmoid, k::Activation::Silu,
+                         k::Activation::ReluSquare}) {
+            for (auto [rows, cols, dtype] :
+                 {std::tuple{64, 2048, ravel::DType::F16}, std::tuple{40, 64, ravel::DType::Q8_0},
+                  std::tuple{7, 20, ravel::DType::F32}}) {
+                const auto m = make_device_matrix(
+                    random_vec(static_cast<std::size_t>(rows) * cols, -1, 1), rows, cols, dtype);
+                const Vec x = random_vec(static_cast<std::size_t>(cols), -2, 2);
+                Buf dx(x), dplain(rows * sizeof(float)), dact(rows * sizeof(float));
+                CHECK_OK(k::matvec(m.view, dx.f(), cols, 1, dplain.f(), rows, false, nullptr));
+                CHECK_OK(k::matvec(m.view, dx.f(), cols, 1, dact.f(), rows, false, nullptr, act));
+                Vec want = dplain.read();
+                for (float& v : want) {
+                    const float sg = sigmoid(v);
+                    v = act == k::Activation::Tanh      ? std::tanh(v)
+                        : act == k::Activation::Sigmoid ? sg
+                        : act == k::Activation::Silu    ? v * sg
+                                                        : std::max(v, 0.0f) * std::max(v, 0.0f);
+                }
+                CHECK_CLOSE(dact.read(), want, 2e-6);
+            }
+        }
     }
 
     void gather_rows() {
@@ -394,6 +422,8 @@ class GpuKernels : public QObject {
                             break;
                         case k::Activation::ReluSquare:
                             v = std::max(v, 0.0f) * std::max(v, 0.0f);
+                            break;
+                        case k::Activation::None:
                             break;
                     }
                 }

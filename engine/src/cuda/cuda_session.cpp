@@ -188,14 +188,24 @@ Result<void> CudaSession::download_state(std::span<float> values) {
 }
 
 void CudaSession::matmul(const WeightView& w, const float* x, int ldx, int T, float* y, int ldy,
-                         bool accumulate) {
+                         bool accumulate, k::Activation act) {
     if (T <= kMatvecTokens) {
-        check(k::matvec(w, x, ldx, T, y, ldy, accumulate, stream_), "matrix-vector product");
+        check(k::matvec(w, x, ldx, T, y, ldy, accumulate, stream_, act), "matrix-vector product");
     } else {
         check(k::gemm(blas_, w, x, ldx, T, y, ldy, accumulate, gemm_scratch_, gemm_scratch_bytes_,
                       stream_),
               "cuBLAS product");
+        check(k::activate(y, T, w.rows, ldy, act, stream_), "activation");
     }
+}
+
+void CudaSession::shift(const float* xx, float* prev, int T, const k::MixSet& set, k::MixMode mode,
+                        const char* what) {
+    const int C = model_->config().n_embd;
+    check(k::token_mix(xx, prev, T, C, set, mode, stream_), what);
+    check(k::copy_d2d_async(prev, xx + static_cast<std::size_t>(T - 1) * C, sizeof(float) * C,
+                            stream_),
+          what);
 }
 
 Result<void> CudaSession::forward(const std::int32_t* tokens, int T, float* logits, bool all_rows) {
@@ -280,15 +290,10 @@ void CudaSession::time_mix_v4(int l, int T) {
     const CudaLayer& w = cm_.layers[static_cast<std::size_t>(l)];
     const LayerPtrs s = layer_state(l);
     check(k::layer_norm(x_, w.ln1_w, w.ln1_b, xx_, T, C, kLayerNormEps, stream_), "ln1");
-    check(k::token_mix(xx_, s.att_x_prev, T, C,
-                       mix_set({{w.mix_k, nullptr, t_[0]},
-                                {w.mix_v, nullptr, t_[1]},
-                                {w.mix_r, nullptr, t_[2]}}),
-                       k::MixMode::Blend, stream_),
-          "token shift");
-    check(k::copy_d2d_async(s.att_x_prev, xx_ + static_cast<std::size_t>(T - 1) * C,
-                            sizeof(float) * C, stream_),
-          "token shift");
+    shift(
+        xx_, s.att_x_prev, T,
+        mix_set({{w.mix_k, nullptr, t_[0]}, {w.mix_v, nullptr, t_[1]}, {w.mix_r, nullptr, t_[2]}}),
+        k::MixMode::Blend, "token shift");
     matmul(w.att_k, t_[0], C, T, k_, C, false);
     matmul(w.att_v, t_[1], C, T, v_, C, false);
     matmul(w.att_r, t_[2], C, T, r_, C, false);
@@ -311,8 +316,7 @@ void CudaSession::time_mix_v5(int l, int T) {
         check(k::token_mix(xx_, s.att_x_prev, T, C, mix_set({{w.maa_x, nullptr, xxx}}),
                            k::MixMode::Lerp, stream_),
               "token shift");
-        matmul(w.maa_w1, xxx, C, T, lora_out_, 5 * D, false);
-        check(k::activate(lora_out_, T, 5 * D, 5 * D, k::Activation::Tanh, stream_), "tanh");
+        matmul(w.maa_w1, xxx, C, T, lora_out_, 5 * D, false, k::Activation::Tanh);
         const float* maa[5] = {w.maa_w, w.maa_k, w.maa_v, w.maa_r, w.maa_g};
         float* outs[5] = {xw, xk, xv, xr, xg};
         for (int i = 0; i < 5; ++i) {
@@ -323,28 +327,26 @@ void CudaSession::time_mix_v5(int l, int T) {
                   "token shift");
         }
         const int Dd = cfg.lora_decay;
-        matmul(w.decay_w1, xw, C, T, lora_in_, Dd, false);
-        check(k::activate(lora_in_, T, Dd, Dd, k::Activation::Tanh, stream_), "tanh");
+        matmul(w.decay_w1, xw, C, T, lora_in_, Dd, false, k::Activation::Tanh);
         matmul(w.decay_w2, lora_in_, Dd, T, w_, C, false);
         check(k::v6_decay(w_, w.decay, T, C, stream_), "decay");
         decay = w_;
-    } else {
-        check(k::token_mix(xx_, s.att_x_prev, T, C,
-                           mix_set({{w.mix_k, nullptr, xk},
-                                    {w.mix_v, nullptr, xv},
-                                    {w.mix_r, nullptr, xr},
-                                    {w.mix_g, nullptr, xg}}),
-                           k::MixMode::Blend, stream_),
+        // Six mixes read the shift state above, so it is replaced only now.
+        check(k::copy_d2d_async(s.att_x_prev, xx_ + static_cast<std::size_t>(T - 1) * C,
+                                sizeof(float) * C, stream_),
               "token shift");
+    } else {
+        shift(xx_, s.att_x_prev, T,
+              mix_set({{w.mix_k, nullptr, xk},
+                       {w.mix_v, nullptr, xv},
+                       {w.mix_r, nullptr, xr},
+                       {w.mix_g, nullptr, xg}}),
+              k::MixMode::Blend, "token shift");
     }
-    check(k::copy_d2d_async(s.att_x_prev, xx_ + static_cast<std::size_t>(T - 1) * C,
-                            sizeof(float) * C, stream_),
-          "token shift");
     matmul(w.att_r, xr, C, T, r_, C, false);
     matmul(w.att_k, xk, C, T, k_, C, false);
     matmul(w.att_v, xv, C, T, v_, C, false);
-    matmul(w.att_g, xg, C, T, g_, C, false);
-    check(k::activate(g_, T, C, C, k::Activation::Silu, stream_), "silu");
+    matmul(w.att_g, xg, C, T, g_, C, false, k::Activation::Silu);
     check(k::wkv5(T, H, N, r_, k_, v_, decay, v6, w.bonus, s.att, y_, stream_,
                   options_.force_sequence_wkv),
           "WKV v5");
@@ -363,35 +365,29 @@ void CudaSession::time_mix_v7(int l, int T) {
     const LayerPtrs s = layer_state(l);
     float *xr = t_[0], *xw = t_[1], *xk = t_[2], *xv = t_[3], *xa = t_[4], *xg = t_[5];
     check(k::layer_norm(x_, w.ln1_w, w.ln1_b, xx_, T, C, kLayerNormEps, stream_), "ln1");
-    check(k::token_mix(xx_, s.att_x_prev, T, C,
-                       mix_set({{w.x_r, nullptr, xr},
-                                {w.x_w, nullptr, xw},
-                                {w.x_k, nullptr, xk},
-                                {w.x_v, nullptr, xv},
-                                {w.x_a, nullptr, xa},
-                                {w.x_g, nullptr, xg}}),
-                       k::MixMode::Lerp, stream_),
-          "token shift");
-    check(k::copy_d2d_async(s.att_x_prev, xx_ + static_cast<std::size_t>(T - 1) * C,
-                            sizeof(float) * C, stream_),
-          "token shift");
+    shift(xx_, s.att_x_prev, T,
+          mix_set({{w.x_r, nullptr, xr},
+                   {w.x_w, nullptr, xw},
+                   {w.x_k, nullptr, xk},
+                   {w.x_v, nullptr, xv},
+                   {w.x_a, nullptr, xa},
+                   {w.x_g, nullptr, xg}}),
+          k::MixMode::Lerp, "token shift");
     matmul(w.att_r, xr, C, T, r_, C, false);
     matmul(w.att_k, xk, C, T, k_, C, false);
     matmul(w.att_v, xv, C, T, v_, C, false);
 
     // out = f(x W1) W2, W1 and W2 stored transposed as (D, C) and (C, D).
     auto lora = [&](const WeightView& w1, const WeightView& w2, const float* in, float* out,
-                    const k::Activation* act) {
+                    k::Activation act) {
         const int D = w1.rows;
-        matmul(w1, in, C, T, lora_in_, D, false);
-        if (act != nullptr) check(k::activate(lora_in_, T, D, D, *act, stream_), "LoRA");
+        matmul(w1, in, C, T, lora_in_, D, false, act);
         matmul(w2, lora_in_, D, T, out, C, false);
     };
-    const k::Activation tanh_act = k::Activation::Tanh, sigmoid_act = k::Activation::Sigmoid;
-    lora(w.w1, w.w2, xw, w_, &tanh_act);
-    lora(w.a1, w.a2, xa, a_, nullptr);
-    lora(w.g1, w.g2, xg, g_, &sigmoid_act);
-    if (w.has_value_residual) lora(w.v1, w.v2, xv, vres_, nullptr);
+    lora(w.w1, w.w2, xw, w_, k::Activation::Tanh);
+    lora(w.a1, w.a2, xa, a_, k::Activation::None);
+    lora(w.g1, w.g2, xg, g_, k::Activation::Sigmoid);
+    if (w.has_value_residual) lora(w.v1, w.v2, xv, vres_, k::Activation::None);
 
     k::V7Prepare prep{
         w_,   a_,   k_,    kk_,   v_,  v_first_, w.has_value_residual ? vres_ : nullptr,
@@ -427,14 +423,8 @@ void CudaSession::channel_mix(int l, int T) {
     const bool lerp = cfg.arch == Arch::V6 || cfg.arch == Arch::V7;
     k::MixSet set = mix_set({{w.ffn_mix_k, nullptr, kx}});
     if (w.ffn_mix_r != nullptr) set.terms[set.count++] = {w.ffn_mix_r, nullptr, rx};
-    check(k::token_mix(xx_, s.ffn_x_prev, T, C, set, lerp ? k::MixMode::Lerp : k::MixMode::Blend,
-                       stream_),
-          "token shift");
-    check(k::copy_d2d_async(s.ffn_x_prev, xx_ + static_cast<std::size_t>(T - 1) * C,
-                            sizeof(float) * C, stream_),
-          "token shift");
-    matmul(w.ffn_k, kx, C, T, ffn_, F, false);
-    check(k::activate(ffn_, T, F, F, k::Activation::ReluSquare, stream_), "relu^2");
+    shift(xx_, s.ffn_x_prev, T, set, lerp ? k::MixMode::Lerp : k::MixMode::Blend, "token shift");
+    matmul(w.ffn_k, kx, C, T, ffn_, F, false, k::Activation::ReluSquare);
     if (cfg.arch == Arch::V7) {
         matmul(w.ffn_v, ffn_, F, T, x_, C, true);
         return;

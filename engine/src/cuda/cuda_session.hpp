@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cuda/cuda_model.hpp"
+#include "ravel_kernels/elementwise.hpp"
 #include "ravel/model.hpp"
 #include "ravel/result.hpp"
 
@@ -53,8 +54,13 @@ class CudaSession {
     void time_mix_v5(int l, int T);
     void time_mix_v7(int l, int T);
     void channel_mix(int l, int T);
+    // y = act(W x) (+ y when accumulating): the activation is fused into the matrix-vector
+    // kernel when decoding, a separate pass after cuBLAS otherwise.
     void matmul(const WeightView& w, const float* x, int ldx, int T, float* y, int ldy,
-                bool accumulate);
+                bool accumulate, kernels::Activation act = kernels::Activation::None);
+    // Token shift of `set` from xx and the shift state `prev`, which then takes xx's last row.
+    void shift(const float* xx, float* prev, int T, const kernels::MixSet& set,
+               kernels::MixMode mode, const char* what);
     void check(int status, const char* what);
     Result<void> take_error();
 

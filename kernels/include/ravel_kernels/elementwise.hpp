@@ -23,7 +23,7 @@ enum class MixMode : int { Lerp, Blend };
 Status token_mix(const float* xx, const float* prev, int T, int C, const MixSet& set, MixMode mode,
                  Stream stream);
 
-enum class Activation : int { Tanh, Sigmoid, Silu, ReluSquare };
+enum class Activation : int { Tanh, Sigmoid, Silu, ReluSquare, None };
 // x = f(x) over T rows of `cols` values with row stride ld.
 Status activate(float* x, int T, int cols, int ld, Activation f, Stream stream);
 
