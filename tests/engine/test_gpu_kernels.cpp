@@ -116,6 +116,26 @@ DeviceMatrix make_device_matrix(const Vec& values, int rows, int cols, ravel::DT
     return m;
 }
 
+// W x for T tokens (dense, T x cols) from the dequantized weights, accumulated in double. The
+// CPU's own product is no reference for the GPU's: for q8_0/q4_0 it rounds the activations to
+// int8 blocks (as llama.cpp does), an error of ~3e-3 that the GPU, keeping fp32, lacks.
+Vec reference_product(const ravel::detail::Matrix& w, const Vec& dense, int T) {
+    Vec ref(static_cast<std::size_t>(T) * w.rows);
+    Vec row(static_cast<std::size_t>(w.cols));
+    for (int r = 0; r < w.rows; ++r) {
+        const std::byte* src = w.data + static_cast<std::size_t>(r) * w.row_bytes;
+        if (!ravel::dequantize_row(w.type, src, row.size(), row.data())) return {};
+        for (int t = 0; t < T; ++t) {
+            double acc = 0;
+            for (int c = 0; c < w.cols; ++c)
+                acc += static_cast<double>(row[static_cast<std::size_t>(c)]) *
+                       dense[static_cast<std::size_t>(t) * w.cols + c];
+            ref[static_cast<std::size_t>(t) * w.rows + r] = static_cast<float>(acc);
+        }
+    }
+    return ref;
+}
+
 float sigmoid(float x) {
     return ravel::detail::sigmoid(x);
 }
@@ -173,21 +193,7 @@ class GpuKernels : public QObject {
         Vec dense(static_cast<std::size_t>(T) * cols);
         for (int t = 0; t < T; ++t)
             std::copy_n(x.begin() + t * ldx, cols, dense.begin() + t * cols);
-        // The reference dequantizes each weight row and accumulates in double. The CPU's own
-        // product is no reference here: for q8_0/q4_0 it rounds the activations to int8 blocks
-        // (as llama.cpp does), an error of ~3e-3 that the GPU, keeping fp32 activations, lacks.
-        Vec ref(static_cast<std::size_t>(T) * rows);
-        Vec wrow(static_cast<std::size_t>(cols));
-        for (int r = 0; r < rows; ++r) {
-            const std::byte* src = m.host.data + static_cast<std::size_t>(r) * m.host.row_bytes;
-            QVERIFY(ravel::dequantize_row(m.host.type, src, wrow.size(), wrow.data()));
-            for (int t = 0; t < T; ++t) {
-                double acc = 0;
-                for (int c = 0; c < cols; ++c)
-                    acc += static_cast<double>(wrow[c]) * dense[t * cols + c];
-                ref[static_cast<std::size_t>(t) * rows + r] = static_cast<float>(acc);
-            }
-        }
+        const Vec ref = reference_product(m.host, dense, T);
 
         Buf dx(x), dy(ref.size() * sizeof(float));
         CHECK_OK(k::matvec(m.view, dx.f(), ldx, T, dy.f(), rows, false, nullptr));
@@ -266,21 +272,7 @@ class GpuKernels : public QObject {
         Vec dense(static_cast<std::size_t>(T) * cols);
         for (int t = 0; t < T; ++t)
             std::copy_n(x.begin() + t * ldx, cols, dense.begin() + t * cols);
-        // The reference dequantizes each weight row and accumulates in double. The CPU's own
-        // product is no reference here: for q8_0/q4_0 it rounds the activations to int8 blocks
-        // (as llama.cpp does), an error of ~3e-3 that the GPU, keeping fp32 activations, lacks.
-        Vec ref(static_cast<std::size_t>(T) * rows);
-        Vec wrow(static_cast<std::size_t>(cols));
-        for (int r = 0; r < rows; ++r) {
-            const std::byte* src = m.host.data + static_cast<std::size_t>(r) * m.host.row_bytes;
-            QVERIFY(ravel::dequantize_row(m.host.type, src, wrow.size(), wrow.data()));
-            for (int t = 0; t < T; ++t) {
-                double acc = 0;
-                for (int c = 0; c < cols; ++c)
-                    acc += static_cast<double>(wrow[c]) * dense[t * cols + c];
-                ref[static_cast<std::size_t>(t) * rows + r] = static_cast<float>(acc);
-            }
-        }
+        Vec ref = reference_product(m.host, dense, T);
         const Vec y0 = random_vec(ref.size(), -1, 1);
         if (accumulate) {
             for (std::size_t i = 0; i < ref.size(); ++i) ref[i] += y0[i];

@@ -135,15 +135,19 @@ struct S {
             static_cast<long long>(0xf0f0f0f0f0f0f0f0), static_cast<long long>(0xf0f0f0f0f0f0f0f0));
         return _mm512_and_si512(_mm512_permutex2var_epi32(a, idx, b), mask);
     }
-    // Two blocks of quantized activations (32 bytes each) in q4_pair_bytes' order.
-    static void x_pair(const std::int8_t* qa, const std::int8_t* qb, std::int8_t* out) {
+    // Two 32-byte blocks with their 4-byte groups alternating (A, B, A, B, ...).
+    static __m512i interleave_pair(const void* qa, const void* qb) {
         const __m512i a =
-            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa)));
+            _mm512_castsi256_si512(_mm256_loadu_si256(static_cast<const __m256i*>(qa)));
         const __m512i b =
-            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qb)));
+            _mm512_castsi256_si512(_mm256_loadu_si256(static_cast<const __m256i*>(qb)));
         const __m512i idx =
             _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        _mm512_storeu_si512(out, _mm512_permutex2var_epi32(a, idx, b));
+        return _mm512_permutex2var_epi32(a, idx, b);
+    }
+    // Two blocks of quantized activations (32 bytes each) in q4_pair_bytes' order.
+    static void x_pair(const std::int8_t* qa, const std::int8_t* qb, std::int8_t* out) {
+        _mm512_storeu_si512(out, interleave_pair(qa, qb));
     }
     // -8 * x summed into the lanes, as q4_pair_bytes lays the weights out.
     static D16 q4_pair_bias(const std::int8_t* xpair) {
@@ -158,14 +162,7 @@ struct S {
     // Two q8_0 blocks in x_pair's order, offset to unsigned (w + 128) for vpdpbusd;
     // q8_pair_bias takes the offset back out.
     static B64 q8_pair_bytes(const std::uint8_t* qa, const std::uint8_t* qb) {
-        const __m512i a =
-            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa)));
-        const __m512i b =
-            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qb)));
-        const __m512i idx =
-            _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        return _mm512_xor_si512(_mm512_permutex2var_epi32(a, idx, b),
-                                _mm512_set1_epi8(static_cast<char>(0x80)));
+        return _mm512_xor_si512(interleave_pair(qa, qb), _mm512_set1_epi8(static_cast<char>(0x80)));
     }
     // -128 * x summed into the lanes.
     static D16 q8_pair_bias(const std::int8_t* xpair) {
