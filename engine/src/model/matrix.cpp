@@ -100,7 +100,7 @@ void matmul(const Matrix& w, const float* x, int T, float* y, ThreadPool* pool) 
         return;
     }
     // Two grains per thread, taken on demand: a static split would make every product wait
-    // for a thread that lost its core to another process (about 170 products per token), and
+    // for a thread that lost its core to another process (about 70 regions per token), and
     // smaller grains cost more than they save, since each call quantizes the activations for
     // the integer kernels (measured: 1/16 of the rows per grain was 10% slower for q4_0).
     // Large products (the head) take grains of at most kMaxDecodeGrainBytes instead: with two
