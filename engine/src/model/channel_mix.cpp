@@ -22,19 +22,9 @@ void channel_mix(const LayerPass& p, float* x) {
     norm_and_shift(x, w.ln2_w.data(), w.ln2_b.data(), p.s.ffn_x_prev, T, C, sx, pool);
 
     const bool lerp = p.cfg.arch == Arch::V6 || p.cfg.arch == Arch::V7;
-    const bool receptance = !w.ffn_mix_r.empty();
-    parallel_rows(pool, T, 2 * static_cast<std::size_t>(C), [&](int t0, int t1) {
-        for (int t = t0; t < t1; ++t) {
-            const std::size_t o = static_cast<std::size_t>(t) * C;
-            if (lerp) {  // x + (prev - x) * maa
-                kt.lerp(xx + o, sx + o, w.ffn_mix_k.data(), kx + o, C);
-                if (receptance) kt.lerp(xx + o, sx + o, w.ffn_mix_r.data(), rx + o, C);
-            } else {  // x * mix + prev * (1 - mix)
-                kt.mix(xx + o, sx + o, w.ffn_mix_k.data(), kx + o, C);
-                kt.mix(xx + o, sx + o, w.ffn_mix_r.data(), rx + o, C);
-            }
-        }
-    });
+    const ShiftMix mixes[2] = {{w.ffn_mix_k.data(), kx}, {w.ffn_mix_r.data(), rx}};
+    shift_mix(xx, sx, T, C, {mixes, w.ffn_mix_r.empty() ? 1u : 2u},
+              lerp ? MixRule::Lerp : MixRule::Blend, pool);
 
     float* k = p.ws.ffn.data();
     float* r = p.ws.r.data();

@@ -53,6 +53,18 @@ void norm_and_shift(const float* x, const float* ln_w, const float* ln_b, float*
     std::memcpy(prev, xx + static_cast<std::size_t>(T - 1) * n, sizeof(float) * n);
 }
 
+void shift_mix(const float* xx, const float* sx, int T, int n, std::span<const ShiftMix> mixes,
+               MixRule rule, ThreadPool* pool) {
+    const cpu::KernelTable& k = cpu::kernels();
+    const auto mix = rule == MixRule::Lerp ? k.lerp : k.mix;
+    parallel_rows(pool, T, mixes.size() * static_cast<std::size_t>(n), [&](int t0, int t1) {
+        for (int t = t0; t < t1; ++t) {
+            const std::size_t o = static_cast<std::size_t>(t) * n;
+            for (const ShiftMix& m : mixes) mix(xx + o, sx + o, m.mix, m.out + o, n);
+        }
+    });
+}
+
 void add_rows(float* x, const float* y, int T, int n, ThreadPool* pool) {
     const auto add = cpu::kernels().add;
     parallel_rows(pool, T, static_cast<std::size_t>(n), [&](int t0, int t1) {

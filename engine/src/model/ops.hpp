@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstddef>
 #include <functional>
+#include <span>
 
 namespace ravel::detail {
 
@@ -49,6 +50,17 @@ inline float silu(float x) {
 // and `rows` itself its token-shifted copy with no copying. prev becomes the last normed row.
 void norm_and_shift(const float* x, const float* ln_w, const float* ln_b, float* prev, int T, int n,
                     float* rows, ThreadPool* pool);
+
+// The token-shifted inputs of a block: for every mix vector, out = x + (prev - x) * mix (Lerp:
+// v6, v7) or x * mix + prev * (1 - mix) (Blend: v4, v5.2), over T rows of n values, where xx
+// holds the normed rows and sx the shifted ones (see norm_and_shift). On `pool` when large.
+struct ShiftMix {
+    const float* mix;
+    float* out;
+};
+enum class MixRule { Lerp, Blend };
+void shift_mix(const float* xx, const float* sx, int T, int n, std::span<const ShiftMix> mixes,
+               MixRule rule, ThreadPool* pool);
 
 // x += y over T rows of n values (the residual adds), on `pool` when large enough.
 void add_rows(float* x, const float* y, int T, int n, ThreadPool* pool);

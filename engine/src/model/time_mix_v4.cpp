@@ -25,14 +25,8 @@ void time_mix_v4(const LayerPass& p, float* x) {
 
     norm_and_shift(x, w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev, T, C, sx, pool);
 
-    parallel_rows(pool, T, 3 * static_cast<std::size_t>(C), [&](int t0, int t1) {
-        for (int t = t0; t < t1; ++t) {
-            const std::size_t o = static_cast<std::size_t>(t) * C;
-            kt.mix(xx + o, sx + o, w.mix_k.data(), kx + o, C);
-            kt.mix(xx + o, sx + o, w.mix_v.data(), vx + o, C);
-            kt.mix(xx + o, sx + o, w.mix_r.data(), rx + o, C);
-        }
-    });
+    const ShiftMix mixes[3] = {{w.mix_k.data(), kx}, {w.mix_v.data(), vx}, {w.mix_r.data(), rx}};
+    shift_mix(xx, sx, T, C, mixes, MixRule::Blend, pool);
     float* k = p.ws.k.data();
     float* v = p.ws.v.data();
     float* r = p.ws.r.data();

@@ -24,12 +24,8 @@ void v6_mix(const LayerPass& p, const float* xx, const float* sx, float* const o
     const KernelTable& kt = cpu::kernels();
     ThreadPool* pool = p.ws.pool;
     float* xxx = p.ws.t5.data();
-    parallel_rows(pool, T, static_cast<std::size_t>(C), [&](int t0, int t1) {
-        for (int t = t0; t < t1; ++t) {
-            const std::size_t o = static_cast<std::size_t>(t) * C;
-            kt.lerp(xx + o, sx + o, w.maa_x.data(), xxx + o, C);
-        }
-    });
+    const ShiftMix maa_x[1] = {{w.maa_x.data(), xxx}};
+    shift_mix(xx, sx, T, C, maa_x, MixRule::Lerp, pool);
     float* m = p.ws.lora_out.data();  // T x 5D
     matmul(w.maa_w1, xxx, T, m, pool);
     parallel_rows(pool, T, 5 * static_cast<std::size_t>(D) * 8, [&](int t0, int t1) {
@@ -83,17 +79,12 @@ void time_mix_v5(const LayerPass& p, float* x) {
         float* const outs[5] = {xw, xk, xv, xr, xg};
         v6_mix(p, xx, sx, outs);
     } else {
-        parallel_rows(pool, T, 4 * static_cast<std::size_t>(C), [&](int t0, int t1) {
-            for (int t = t0; t < t1; ++t) {
-                const std::size_t o = static_cast<std::size_t>(t) * C;
-                kt.mix(xx + o, sx + o, w.mix_k.data(), xk + o, C);
-                kt.mix(xx + o, sx + o, w.mix_v.data(), xv + o, C);
-                kt.mix(xx + o, sx + o, w.mix_r.data(), xr + o, C);
-                kt.mix(xx + o, sx + o, w.mix_g.data(), xg + o, C);
-                // already exp(-exp(time_decay)) from load
-                std::memcpy(decay + o, w.decay.data(), sizeof(float) * C);
-            }
-        });
+        const ShiftMix mixes[4] = {
+            {w.mix_k.data(), xk}, {w.mix_v.data(), xv}, {w.mix_r.data(), xr}, {w.mix_g.data(), xg}};
+        shift_mix(xx, sx, T, C, mixes, MixRule::Blend, pool);
+        for (int t = 0; t < T; ++t) {  // already exp(-exp(time_decay)) from load
+            std::memcpy(decay + static_cast<std::size_t>(t) * C, w.decay.data(), sizeof(float) * C);
+        }
     }
 
     float* r = p.ws.r.data();

@@ -80,17 +80,9 @@ void time_mix_v7(const LayerPass& p, float* x) {
     float* xv = ws.t3.data();
     float* xa = ws.t4.data();
     float* xg = ws.t5.data();
-    parallel_rows(ws.pool, T, 6 * static_cast<std::size_t>(C), [&](int t0, int t1) {
-        for (int t = t0; t < t1; ++t) {
-            const std::size_t o = static_cast<std::size_t>(t) * C;
-            kt.lerp(xx + o, sx + o, w.x_r.data(), xr + o, C);
-            kt.lerp(xx + o, sx + o, w.x_w.data(), xw + o, C);
-            kt.lerp(xx + o, sx + o, w.x_k.data(), xk + o, C);
-            kt.lerp(xx + o, sx + o, w.x_v.data(), xv + o, C);
-            kt.lerp(xx + o, sx + o, w.x_a.data(), xa + o, C);
-            kt.lerp(xx + o, sx + o, w.x_g.data(), xg + o, C);
-        }
-    });
+    const ShiftMix mixes[6] = {{w.x_r.data(), xr}, {w.x_w.data(), xw}, {w.x_k.data(), xk},
+                               {w.x_v.data(), xv}, {w.x_a.data(), xa}, {w.x_g.data(), xg}};
+    shift_mix(xx, sx, T, C, mixes, MixRule::Lerp, ws.pool);
 
     float* r = ws.r.data();
     float* k = ws.k.data();
