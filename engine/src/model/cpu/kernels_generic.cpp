@@ -97,8 +97,6 @@ struct S {
     using D8 = std::int32_t;
     using F8 = float;
     static constexpr int kRegs = 16;
-    // dot_q8 returns sum((w + kQ8Offset) * x); the kernel subtracts kQ8Offset * sum(x).
-    static constexpr int kQ8Offset = 0;
     static constexpr bool kInt8Pairs = false;  // see gemv_pairs
     static B32 load_b32(const void* p) {
         B32 r;
@@ -121,13 +119,11 @@ struct S {
         return acc;
     }
     static D8 d8_zero() { return 0; }
-    // -offset * sum(x).
     // -8 * x summed into dot_u4's lanes (q4_0's offset).
-    static D8 q4_bias(B32 x) { return offset_bias(x, 8); }
-    static D8 offset_bias(B32 x, int offset) {
+    static D8 q4_bias(B32 x) {
         D8 s = 0;
         for (int i = 0; i < 32; ++i) s += x.v[i];
-        return -offset * s;
+        return -8 * s;
     }
     static std::uint16_t read_u16(const std::byte* p) {
         std::uint16_t h;

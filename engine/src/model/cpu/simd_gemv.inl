@@ -7,8 +7,8 @@
 //    scale each), and every weight block is an integer dot product scaled by d_w * d_x, as
 //    llama.cpp does. Decoding weights to float costs several instructions per weight, which
 //    made quantized decode compute-bound; the integer dot is one or two per 32 weights
-//    (vpdpbusd with AVX-512 VNNI, where q4_0 also takes two blocks per 512-bit vector;
-//    vpmaddubsw + vpmaddwd otherwise).
+//    (vpdpbusd on two blocks per 512-bit vector with AVX-512 VNNI; vpmaddubsw + vpmaddwd
+//    otherwise).
 //  - f32 / f16 / bf16 / q5_1: weights decoded to float, fused multiply-add.
 // Both work on a few rows at a time, so activation loads are shared and enough independent
 // accumulators cover the FMA latency. A row's arithmetic never depends on which rows are
@@ -106,13 +106,13 @@ constexpr int kChunkPad = kChunkBlocks + 16;  // whole vectors for the scale loo
 struct QuantizedX {
     alignas(64) std::int8_t q[kSmallBatch][kChunkBlocks * kBlock];
     alignas(64) float d[kSmallBatch][kChunkPad];  // scale per block (0 past the end)
-    // -offset * q summed into the dot product's lanes: starting each block's integer dot
-    // from it subtracts the weights' offset (q4_0's 8, S::kQ8Offset for q8_0) exactly.
+    // -8 * q summed into the dot product's lanes for q4_0 (0 for q8_0): starting each block's
+    // integer dot from it subtracts the weights' offset exactly.
     S::D8 bias[kSmallBatch][kChunkBlocks];
 };
 
 // Quantizes blocks [b0, b0 + nb) of each token's activations.
-template <int NT, bool Q4, int Offset>
+template <int NT, bool Q4>
 inline void quantize_x(const float* x, int C, int b0, int nb, QuantizedX& qx) {
     for (int t = 0; t < NT; ++t) {
         const float* xt =
@@ -120,9 +120,7 @@ inline void quantize_x(const float* x, int C, int b0, int nb, QuantizedX& qx) {
         for (int b = 0; b < nb; ++b) {
             S::quantize_block(xt + b * kBlock, qx.q[t] + b * kBlock, &qx.d[t][b]);
             const S::B32 xq = S::load_b32(qx.q[t] + b * kBlock);
-            qx.bias[t][b] = Q4            ? S::q4_bias(xq)
-                            : Offset != 0 ? S::offset_bias(xq, Offset)
-                                          : S::d8_zero();
+            qx.bias[t][b] = Q4 ? S::q4_bias(xq) : S::d8_zero();
         }
         for (int b = nb; b < kChunkPad; ++b) qx.d[t][b] = 0.0f;
     }
@@ -291,7 +289,7 @@ void gemv_int(const Matrix& w, int r0, int r1, const float* x, float* y) {
         QuantizedX qx;
         for (int b0 = 0; b0 < blocks; b0 += kChunkBlocks) {
             const int nb = imin(kChunkBlocks, blocks - b0);
-            quantize_x<NT, Type == DType::Q4_0, S::kQ8Offset>(x, w.cols, b0, nb, qx);
+            quantize_x<NT, Type == DType::Q4_0>(x, w.cols, b0, nb, qx);
             int r = r0;
             for (; r + NR <= r1; r += NR) gemv_int_rows<Type, NT, NR>(w, r, b0, nb, qx, b0 == 0, y);
             for (; r < r1; ++r) gemv_int_rows<Type, NT, 1>(w, r, b0, nb, qx, b0 == 0, y);

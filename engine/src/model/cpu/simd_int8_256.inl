@@ -2,19 +2,13 @@
 // integer dot products of one 32-value block (weights against activations quantized to int8)
 // and the float side of a row's partial sums. Included inside `struct S` of
 // kernels_avx2.cpp and kernels_avx512.cpp (both compiled with AVX2), so each keeps its own
-// copy under its own namespace; where VNNI is enabled the dot products use vpdpbusd.
+// copy under its own namespace. Where AVX-512 VNNI is available, gemv_pairs takes q8_0 and
+// q4_0 two blocks at a time instead and these block dots are not used.
 // The includer provides S::kRegs, kInt8Pairs, load_f16_strided and f8_f16_strided.
 
 using B32 = __m256i;  // 32 bytes: one block's weights or activations
 using D8 = __m256i;   // 8 int32 partial sums of one block's dot product
 using F8 = __m256;    // 8 float partial sums of a row
-// dot_q8 returns sum((w + kQ8Offset) * x); the kernel subtracts kQ8Offset * sum(x). With VNNI,
-// w + 128 is the unsigned operand of vpdpbusd (one xor instead of abs + sign).
-#if defined(__AVX512VNNI__)
-static constexpr int kQ8Offset = 128;
-#else
-static constexpr int kQ8Offset = 0;
-#endif
 static B32 load_b32(const void* p) {
     return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
@@ -27,35 +21,22 @@ static B32 q4_bytes(const std::uint8_t* qs) {
 }
 // acc + sum(w * x), w unsigned < 128, x signed (pairs stay inside int16: 2 * 127 * 127).
 static D8 dot_u4(B32 w, B32 x, D8 acc) {
-#if defined(__AVX512VNNI__)
-    return _mm256_dpbusd_epi32(acc, w, x);
-#else
     return _mm256_add_epi32(acc,
                             _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)));
-#endif
 }
-// acc + sum((w + kQ8Offset) * x), both signed.
+// acc + sum(w * x), both signed.
 static D8 dot_q8(B32 w, B32 x, D8 acc) {
-#if defined(__AVX512VNNI__)
-    return _mm256_dpbusd_epi32(acc, _mm256_xor_si256(w, _mm256_set1_epi8(-128)), x);
-#else
     // |w| as unsigned, the sign moved onto x (|w| <= 128: pairs stay inside int16).
     return _mm256_add_epi32(
         acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)),
                                _mm256_set1_epi16(1)));
-#endif
 }
 static D8 d8_zero() {
     return _mm256_setzero_si256();
 }
-// -offset * x, summed into the lanes dot_u4 / dot_q8 use (offset <= 128).
-static D8 offset_bias(B32 x, int offset) {
-    return _mm256_sub_epi32(_mm256_setzero_si256(),
-                            dot_u4(_mm256_set1_epi8(static_cast<char>(offset)), x, d8_zero()));
-}
 // -8 * x summed into dot_u4's lanes (q4_0's offset).
 static D8 q4_bias(B32 x) {
-    return offset_bias(x, 8);
+    return _mm256_sub_epi32(_mm256_setzero_si256(), dot_u4(_mm256_set1_epi8(8), x, d8_zero()));
 }
 // 256-bit on AVX-512 too: mixing 512-bit instructions into these kernels takes a vector port
 // away from them (q8_0 3072 x 768, 1 thread: 0.119 -> 0.095 ms).
