@@ -135,8 +135,7 @@ std::int32_t Sampler::sample(std::span<const float> logits,
         const auto k = static_cast<std::size_t>(settings_.top_k);
         front_best(k);
         candidates_.resize(k);
-        // nth_element leaves an unspecified order; restore id order so sums and the draw walk
-        // the survivors identically everywhere.
+        // Back to id order, so the sums and the draw walk the survivors as they always have.
         std::sort(candidates_.begin(), candidates_.end());
     }
 
