@@ -16,6 +16,7 @@
 #include "model/cpu/kernels.hpp"
 #include "model/cpu/thread_pool.hpp"
 #include "model/matrix.hpp"
+#include "model/weight_arena.hpp"
 
 namespace {
 ravel::DType parse_type(const std::string& s) {
@@ -56,7 +57,9 @@ int main(int argc, char** argv) {
     std::normal_distribution<float> nd(0.0f, 0.05f);
     std::vector<float> w(static_cast<std::size_t>(rows) * cols);
     for (float& f : w) f = nd(rng);
-    auto m = ravel::detail::make_matrix(w.data(), rows, cols, parse_type(type_name));
+    // In huge-page-backed memory, as a loaded model's weights are.
+    ravel::detail::WeightArena arena;
+    auto m = ravel::detail::make_matrix(w.data(), rows, cols, parse_type(type_name), &arena);
     if (!m) {
         std::fprintf(stderr, "%s\n", m.error().message.c_str());
         return 1;

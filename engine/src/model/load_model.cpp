@@ -5,6 +5,7 @@
 #include "model/build_model.hpp"
 #include "model/ops.hpp"
 #include "model/tensor_specs.hpp"
+#include "model/weight_arena.hpp"
 #include "model/weight_source.hpp"
 #include "model/weights.hpp"
 #include "ravel/model.hpp"
@@ -90,15 +91,15 @@ void prepare_layer(const ModelConfig& cfg, LayerWeights& l) {
 // A matrix stored (rows, cols) in the source: used in place when the source already holds it
 // in the wanted type, otherwise converted a few rows at a time.
 Result<detail::Matrix> load_matrix(const detail::WeightSource& src, const std::string& name,
-                                   int rows, int cols, DType wanted) {
+                                   int rows, int cols, DType wanted, detail::WeightArena& arena) {
     const DType type = detail::storage_type_for(wanted, cols);
     if (auto bytes = src.stored_as(name, type); !bytes.empty()) {
         return detail::borrow_matrix(bytes.data(), bytes.size(), rows, cols, type,
                                      src.keep_alive());
     }
-    return detail::make_matrix_by_rows(rows, cols, type, [&](int r0, int n, float* out) {
-        return src.read_rows(name, cols, r0, n, out);
-    });
+    return detail::make_matrix_by_rows(
+        rows, cols, type,
+        [&](int r0, int n, float* out) { return src.read_rows(name, cols, r0, n, out); }, &arena);
 }
 
 class FileSource final : public detail::WeightSource {
@@ -158,6 +159,8 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
     // In a q4_0 RWKV-7 0.1B they were a fifth of the bytes a token reads when kept in fp32.
     const DType lora_type = wtype == DType::F32 ? DType::F32 : DType::F16;
     auto weights = std::make_unique<ModelWeights>();
+    // Every converted matrix lives in huge-page-backed chunks (the matrices keep them alive).
+    detail::WeightArena arena;
     auto progress = [&](int done) -> bool {
         return !options.progress || options.progress(static_cast<float>(done) / (cfg.n_layer + 2));
     };
@@ -165,7 +168,7 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
 
     // Embedding with ln0 folded in, as ChatRWKV does at load time.
     if (src.embedding_has_ln0()) {
-        auto m = load_matrix(src, "emb.weight", cfg.n_vocab, C, wtype);
+        auto m = load_matrix(src, "emb.weight", cfg.n_vocab, C, wtype, arena);
         if (!m) return m.error();
         weights->emb = std::move(*m);
     } else {
@@ -174,14 +177,16 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
         auto b0 = src.read_f32("blocks.0.ln0.bias", C);
         if (!b0) return b0.error();
         auto m = detail::make_matrix_by_rows(
-            cfg.n_vocab, C, wtype, [&](int r0, int n, float* out) -> Result<void> {
+            cfg.n_vocab, C, wtype,
+            [&](int r0, int n, float* out) -> Result<void> {
                 if (auto ok = src.read_rows("emb.weight", C, r0, n, out); !ok) return ok;
                 for (int i = 0; i < n; ++i) {
                     float* row = out + static_cast<std::size_t>(i) * C;
                     detail::layer_norm(row, w0->data(), b0->data(), row, C);
                 }
                 return {};
-            });
+            },
+            &arena);
         if (!m) return m.error();
         weights->emb = std::move(*m);
     }
@@ -200,14 +205,15 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
             Result<detail::Matrix> m = make_error("");
             if (spec.kind == detail::SpecKind::Matrix) {
                 m = load_matrix(src, spec.name, static_cast<int>(spec.d0),
-                                static_cast<int>(spec.d1), wtype);
+                                static_cast<int>(spec.d1), wtype, arena);
             } else {
                 // LoRA matrices are transposed to (out, in) and never quantized: they feed
                 // exp/tanh/sigmoid, and 4-bit blocks there cost more accuracy than they save.
                 auto values = src.read_f32(spec.name, spec.d0 * spec.d1);
                 if (!values) return values.error();
                 const int in = static_cast<int>(spec.d0), out = static_cast<int>(spec.d1);
-                m = detail::make_matrix(transpose(*values, in, out).data(), out, in, lora_type);
+                m = detail::make_matrix(transpose(*values, in, out).data(), out, in, lora_type,
+                                        &arena);
             }
             if (!m) return m.error();
             l.*std::get<detail::Matrix LayerWeights::*>(spec.target) = std::move(*m);
@@ -220,7 +226,7 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
             for (int i = 0; i < 5; ++i) {
                 std::vector<float> part(w2->begin() + static_cast<std::ptrdiff_t>(i) * D * C,
                                         w2->begin() + static_cast<std::ptrdiff_t>(i + 1) * D * C);
-                auto m = detail::make_matrix(transpose(part, D, C).data(), C, D, lora_type);
+                auto m = detail::make_matrix(transpose(part, D, C).data(), C, D, lora_type, &arena);
                 if (!m) return m.error();
                 l.maa_w2[i] = std::move(*m);
             }
@@ -236,7 +242,7 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
     if (!ln_b) return ln_b.error();
     weights->ln_out_w = std::move(*ln_w);
     weights->ln_out_b = std::move(*ln_b);
-    auto head = load_matrix(src, "head.weight", cfg.n_vocab, C, wtype);
+    auto head = load_matrix(src, "head.weight", cfg.n_vocab, C, wtype, arena);
     if (!head) return head.error();
     weights->head = std::move(*head);
     if (!progress(cfg.n_layer + 2)) return cancelled_error();

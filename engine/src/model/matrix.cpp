@@ -7,6 +7,7 @@
 
 #include "model/cpu/kernels.hpp"
 #include "model/cpu/thread_pool.hpp"
+#include "model/weight_arena.hpp"
 #include "ravel/quant.hpp"
 
 namespace ravel::detail {
@@ -17,7 +18,8 @@ DType storage_type_for(DType wanted, int cols) {
 }
 
 Result<Matrix> make_matrix_by_rows(int rows, int cols, DType type,
-                                   const std::function<Result<void>(int, int, float*)>& fill) {
+                                   const std::function<Result<void>(int, int, float*)>& fill,
+                                   WeightArena* arena) {
     type = storage_type_for(type, cols);
     Matrix m;
     m.type = type;
@@ -29,11 +31,21 @@ Result<Matrix> make_matrix_by_rows(int rows, int cols, DType type,
                           std::string(dtype_name(type)));
     }
     m.row_bytes = *row_bytes;
-    if (!m.owned.resize(m.row_bytes * static_cast<std::size_t>(rows))) {
-        return make_error("out of memory allocating a " + std::to_string(rows) + "x" +
-                          std::to_string(cols) + " matrix");
+    const std::size_t bytes = m.row_bytes * static_cast<std::size_t>(rows);
+    std::byte* storage = nullptr;
+    if (arena != nullptr) {
+        auto block = arena->allocate(bytes);
+        if (!block) return block.error();
+        storage = block->data;
+        m.borrowed = std::move(block->keep_alive);
+    } else {
+        if (!m.owned.resize(bytes)) {
+            return make_error("out of memory allocating a " + std::to_string(rows) + "x" +
+                              std::to_string(cols) + " matrix");
+        }
+        storage = m.owned.data();
     }
-    m.data = m.owned.data();
+    m.data = storage;
     // About 1 MiB of fp32 rows at a time.
     const int step =
         std::max(1, static_cast<int>((1u << 18) / static_cast<unsigned>(std::max(cols, 1))));
@@ -42,21 +54,25 @@ Result<Matrix> make_matrix_by_rows(int rows, int cols, DType type,
         const int n = std::min(step, rows - r0);
         if (auto ok = fill(r0, n, buffer.data()); !ok) return ok.error();
         for (int i = 0; i < n; ++i) {
-            auto ok = quantize_row(type, buffer.data() + static_cast<std::size_t>(i) * cols,
-                                   static_cast<std::size_t>(cols),
-                                   m.owned.data() + (r0 + i) * m.row_bytes);
+            auto ok =
+                quantize_row(type, buffer.data() + static_cast<std::size_t>(i) * cols,
+                             static_cast<std::size_t>(cols), storage + (r0 + i) * m.row_bytes);
             if (!ok) return ok.error();
         }
     }
     return m;
 }
 
-Result<Matrix> make_matrix(const float* values, int rows, int cols, DType type) {
-    return make_matrix_by_rows(rows, cols, type, [&](int r0, int n, float* out) -> Result<void> {
-        std::memcpy(out, values + static_cast<std::size_t>(r0) * cols,
-                    sizeof(float) * static_cast<std::size_t>(n) * cols);
-        return {};
-    });
+Result<Matrix> make_matrix(const float* values, int rows, int cols, DType type,
+                           WeightArena* arena) {
+    return make_matrix_by_rows(
+        rows, cols, type,
+        [&](int r0, int n, float* out) -> Result<void> {
+            std::memcpy(out, values + static_cast<std::size_t>(r0) * cols,
+                        sizeof(float) * static_cast<std::size_t>(n) * cols);
+            return {};
+        },
+        arena);
 }
 
 Result<Matrix> borrow_matrix(const std::byte* data, std::size_t size, int rows, int cols,

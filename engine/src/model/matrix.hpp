@@ -15,6 +15,7 @@
 namespace ravel::detail {
 
 class ThreadPool;
+class WeightArena;
 
 struct Matrix {
     DType type = DType::F32;
@@ -23,7 +24,7 @@ struct Matrix {
     std::size_t row_bytes = 0;
     const std::byte* data = nullptr;       // rows * row_bytes bytes, row-major blocks
     AlignedBuffer owned;                   // when the matrix owns its bytes
-    std::shared_ptr<const void> borrowed;  // keeps a mapped file alive when data points into it
+    std::shared_ptr<const void> borrowed;  // keeps a mapped file or an arena chunk alive
 
     Matrix() = default;
     Matrix(Matrix&&) noexcept = default;
@@ -40,12 +41,15 @@ struct Matrix {
 // block-quantized types need whole 32-value blocks per row, otherwise f16 is used.
 DType storage_type_for(DType wanted, int cols);
 
-// Builds a matrix from row-major fp32 values (rows x cols), converting to `type`.
-Result<Matrix> make_matrix(const float* values, int rows, int cols, DType type);
+// Builds a matrix from row-major fp32 values (rows x cols), converting to `type`. Its bytes
+// come from `arena` when given (a model's weights), else from a buffer of its own.
+Result<Matrix> make_matrix(const float* values, int rows, int cols, DType type,
+                           WeightArena* arena = nullptr);
 // Builds a matrix a few rows at a time: fill(row0, n, out) writes n rows of fp32. Only a small
 // fp32 buffer is ever held, so converting a large tensor does not double peak memory.
 Result<Matrix> make_matrix_by_rows(int rows, int cols, DType type,
-                                   const std::function<Result<void>(int, int, float*)>& fill);
+                                   const std::function<Result<void>(int, int, float*)>& fill,
+                                   WeightArena* arena = nullptr);
 // Wraps bytes that already hold the matrix in `type` (e.g. inside a mapped GGUF file).
 Result<Matrix> borrow_matrix(const std::byte* data, std::size_t size, int rows, int cols,
                              DType type, std::shared_ptr<const void> keep_alive);

@@ -2,9 +2,9 @@
 #include <chrono>
 #include <vector>
 
-#include "model/aligned_buffer.hpp"
 #include "model/cpu/kernels.hpp"
 #include "model/cpu/thread_pool.hpp"
+#include "model/weight_arena.hpp"
 #include "ravel/machine.hpp"
 
 namespace ravel {
@@ -13,22 +13,8 @@ namespace {
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
-}  // namespace
-
-std::string cpu_kernel_isa() {
-    return detail::cpu::kernels().isa;
-}
-
-MachineProbe probe_machine(std::size_t working_set_bytes, int threads) {
+double read_bandwidth(float* data, std::size_t n, detail::ThreadPool& pool) {
     const detail::cpu::KernelTable& k = detail::cpu::kernels();
-    detail::ThreadPool pool(threads);
-    MachineProbe probe;
-    probe.isa = k.isa;
-    probe.threads = pool.size();
-
-    const std::size_t n = std::max<std::size_t>(working_set_bytes / sizeof(float), 1 << 20);
-    detail::AlignedBuffer buffer(n * sizeof(float));
-    float* data = buffer.as<float>();
     pool.parallel_for(static_cast<std::int64_t>(n), 4096, [&](int, std::int64_t b, std::int64_t e) {
         for (std::int64_t i = b; i < e; ++i) data[i] = static_cast<float>(i & 1023) * 1e-3f;
     });
@@ -48,7 +34,27 @@ MachineProbe probe_machine(std::size_t working_set_bytes, int threads) {
         read_pass();
         best = std::max(best, static_cast<double>(n * sizeof(float)) / seconds_since(t0));
     }
-    probe.read_bandwidth_gb_s = best / 1e9;
+    return best / 1e9;
+}
+}  // namespace
+
+std::string cpu_kernel_isa() {
+    return detail::cpu::kernels().isa;
+}
+
+MachineProbe probe_machine(std::size_t working_set_bytes, int threads) {
+    const detail::cpu::KernelTable& k = detail::cpu::kernels();
+    detail::ThreadPool pool(threads);
+    MachineProbe probe;
+    probe.isa = k.isa;
+    probe.threads = pool.size();
+
+    // In the same kind of memory as a model's weights (huge pages where offered), so the
+    // bandwidth limit is the one the decode kernels read under.
+    const std::size_t n = std::max<std::size_t>(working_set_bytes / sizeof(float), 1 << 20);
+    if (auto buffer = detail::allocate_huge(n * sizeof(float))) {
+        probe.read_bandwidth_gb_s = read_bandwidth(reinterpret_cast<float*>(buffer->data), n, pool);
+    }
 
     constexpr long kIterations = 2'000'000;
     double flops_best = 0;
