@@ -2,7 +2,9 @@
 // weights of one type and shape, so a kernel change can be judged apart from the rest of the
 // forward pass. Reports GFLOP/s (and weight GB/s) per run; quote the median of several.
 //   bench_cpu_kernels [--type f32|f16|bf16|q8_0|q5_1|q4_0] [--rows R] [--cols C] [--tokens T]
-//                     [--threads N] [--reps K]
+//                     [--threads N] [--reps K] [--copies M]
+// --copies runs one product on each of M copies of the matrix in turn (one timed rep covers
+// all of them), as a forward pass runs many small products whose weights are not in cache.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -32,7 +34,7 @@ ravel::DType parse_type(const std::string& s) {
 
 int main(int argc, char** argv) {
     std::string type_name = "f32";
-    int rows = 3072, cols = 768, tokens = 128, threads = 1, reps = 20;
+    int rows = 3072, cols = 768, tokens = 128, threads = 1, reps = 20, copies = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         const char* v = argv[i + 1];
@@ -48,6 +50,8 @@ int main(int argc, char** argv) {
             threads = std::atoi(v);
         else if (a == "--reps")
             reps = std::atoi(v);
+        else if (a == "--copies")
+            copies = std::max(1, std::atoi(v));
         else {
             std::fprintf(stderr, "unknown option %s\n", a.c_str());
             return 2;
@@ -59,11 +63,16 @@ int main(int argc, char** argv) {
     for (float& f : w) f = nd(rng);
     // In huge-page-backed memory, as a loaded model's weights are.
     ravel::detail::WeightArena arena;
-    auto m = ravel::detail::make_matrix(w.data(), rows, cols, parse_type(type_name), &arena);
-    if (!m) {
-        std::fprintf(stderr, "%s\n", m.error().message.c_str());
-        return 1;
+    std::vector<ravel::detail::Matrix> matrices;
+    for (int i = 0; i < copies; ++i) {
+        auto m = ravel::detail::make_matrix(w.data(), rows, cols, parse_type(type_name), &arena);
+        if (!m) {
+            std::fprintf(stderr, "%s\n", m.error().message.c_str());
+            return 1;
+        }
+        matrices.push_back(std::move(*m));
     }
+    const ravel::detail::Matrix* m = &matrices[0];
     std::vector<float> x(static_cast<std::size_t>(tokens) * cols),
         y(static_cast<std::size_t>(tokens) * rows);
     for (float& f : x) f = nd(rng);
@@ -80,7 +89,8 @@ int main(int argc, char** argv) {
     for (int r = 0; r < reps + 2; ++r) {
         const auto t0 = std::chrono::steady_clock::now();
         const double c0 = cpu_now();
-        ravel::detail::matmul(*m, x.data(), tokens, y.data(), &pool);
+        for (const auto& copy : matrices)
+            ravel::detail::matmul(copy, x.data(), tokens, y.data(), &pool);
         const double s =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (r >= 2) {
@@ -92,12 +102,13 @@ int main(int argc, char** argv) {
     std::sort(cpu_secs.begin(), cpu_secs.end());
     const double cpu_med = cpu_secs[cpu_secs.size() / 2];
     const double med = secs[secs.size() / 2];
-    const double flops = 2.0 * rows * cols * tokens;
+    const double flops = 2.0 * rows * cols * tokens * copies;
+    const double bytes = static_cast<double>(m->bytes()) * copies;
     std::printf(
-        "%s %s %dx%d T=%d threads=%d: median %.3f ms, %.1f GFLOP/s, %.2f GB/s of weights; "
+        "%s %s %dx%d x%d T=%d threads=%d: median %.3f ms, %.1f GFLOP/s, %.2f GB/s of weights; "
         "per CPU-second: %.1f GFLOP/s, %.2f GB/s\n",
-        ravel::detail::cpu::kernels().isa, type_name.c_str(), rows, cols, tokens, pool.size(),
-        med * 1e3, flops / med / 1e9, static_cast<double>(m->bytes()) / med / 1e9,
-        flops / cpu_med / 1e9, static_cast<double>(m->bytes()) / cpu_med / 1e9);
+        ravel::detail::cpu::kernels().isa, type_name.c_str(), rows, cols, copies, tokens,
+        pool.size(), med * 1e3, flops / med / 1e9, bytes / med / 1e9, flops / cpu_med / 1e9,
+        bytes / cpu_med / 1e9);
     return 0;
 }
