@@ -13,10 +13,15 @@ class ThreadPool;
 
 namespace ravel::detail::cpu {
 
-constexpr int kSmallBatch = 4;     // up to this many tokens use the fused decode kernel
-constexpr int kGemmRowBlock = 12;  // thread work unit: a multiple of every ISA's row tile
-constexpr int kGemmK = 64;         // GEMM columns per staged block (a multiple of 32)
-constexpr int kGemmKc = 256;       // GEMM columns per pass over the rows (staged tile in L1)
+constexpr int kSmallBatch = 4;         // up to this many tokens use the fused decode kernel
+constexpr int kGemmTilesPerGroup = 4;  // row tiles sharing each panel slice of X in L1
+constexpr int kGemmRowBlock = 12 * kGemmTilesPerGroup;  // thread work unit: whole tile groups
+constexpr int kGemmK = 64;  // GEMM columns per staged block (a multiple of 32)
+// GEMM columns per pass over a tile group: the group's staged weights (4 x 12 x 128 floats,
+// 24 KiB) and one token panel's slice of X (128 x 32 floats, 16 KiB) fit L1 together. Measured
+// against 256 columns with row tiles outermost: prompts 7-10% faster (v7 0.4B f16 319 -> 350
+// tokens/s, v4 169M f32 1091 -> 1190, medians of 4 interleaved runs on 2 threads).
+constexpr int kGemmKc = 128;
 
 // Y[t, r] for r in [r0, r1), t < T (Y is T x w.rows, X is T x w.cols, row-major).
 using RowsFn = void (*)(const Matrix& w, int r0, int r1, const float* x, int T, float* y);
@@ -86,7 +91,7 @@ inline std::size_t gemm_packed_floats(int T, int cols, int panel_tokens) {
 }
 constexpr int kGemmMaxRowsTile = 12;  // the largest row tile of any ISA
 constexpr std::size_t gemm_stage_floats() {
-    return static_cast<std::size_t>(kGemmKc) * kGemmMaxRowsTile;
+    return static_cast<std::size_t>(kGemmKc) * kGemmMaxRowsTile * kGemmTilesPerGroup;
 }
 inline std::size_t gemm_partial_floats(int rows, int T, int panel_tokens) {
     const int tiles = (rows + kGemmMaxRowsTile - 1) / kGemmMaxRowsTile + 1;

@@ -164,11 +164,16 @@ inline void micro_kernel(const float* stage, const float* xpanel, int nkb, float
     }
 }
 
-// Loop order: column blocks of kKc (so a row tile's staged weights, kRowsTile x kKc, stay in
-// L1), then row tiles, then token panels (streamed from L2). Each weight is read from memory
-// once per product; the next row tile's slice is prefetched while this one is multiplied.
+// Loop order: groups of kGemmTilesPerGroup row tiles; within a group, column blocks of kKc;
+// within a block, token panels, then the group's row tiles. The group's staged weights (a few
+// tiles of kRowsTile x kKc) and one panel's slice of X stay in L1 while every tile of the group
+// multiplies that slice: with row tiles outermost, each tile re-read all of X's panels from L2
+// and the micro-kernel ran at two thirds of the FMA peak. Each weight is read from memory once
+// per product; the weights staged next are prefetched while this block is multiplied.
 constexpr int kKc = kGemmKc;
 static_assert(kKc % kKBlock == 0);
+constexpr int kGroupRows = kRowsTile * kGemmTilesPerGroup;
+static_assert(kGemmRowBlock % kGroupRows == 0);
 
 template <DType Type>
 void gemm_packed_typed(const Matrix& w, int r0, int r1, const float* xp, int T, float* y,
@@ -178,29 +183,30 @@ void gemm_packed_typed(const Matrix& w, int r0, int r1, const float* xp, int T, 
     const std::size_t panel_floats = static_cast<std::size_t>(kpad) * kPanelTokens;
     const int panels = (T + kPanelTokens - 1) / kPanelTokens;
     const std::size_t tile_floats = static_cast<std::size_t>(kRowsTile) * kPanelTokens;
+    const std::size_t stage_tile_floats = static_cast<std::size_t>(kKc) * kRowsTile;
     constexpr bool kPlainType = Type == DType::F32 || Type == DType::F16 || Type == DType::BF16;
     const std::size_t elt_bytes = kPlainType ? w.row_bytes / static_cast<std::size_t>(w.cols) : 0;
-    for (int k0 = 0; k0 < kpad; k0 += kKc) {
-        const int kcn = imin(kKc, kpad - k0);
-        const bool first = k0 == 0;
-        const bool last = k0 + kcn >= kpad;
-        for (int r = r0; r < r1; r += kRowsTile) {
-            const int nr = imin(kRowsTile, r1 - r);
-            stage_rows<Type>(w, r, nr, k0, kcn, stage);
-            // The next tile's slice of the weights (block types: whole rows, fetched with the
-            // first column block, as their byte offsets don't scale by element). After the
-            // range's last tile that is the tile after the range: the pool hands a thread
-            // consecutive ranges, so it is most likely this thread's next call.
-            int rn = r + kRowsTile, kn0 = k0, rend = r1;
-            if (rn >= r1) {
-                if (k0 + kKc < kpad) {
-                    rn = r0, kn0 = k0 + kKc;
-                } else {
-                    rn = r1, kn0 = 0, rend = w.rows;
-                }
+    for (int g0 = r0; g0 < r1; g0 += kGroupRows) {
+        const int g1 = imin(r1, g0 + kGroupRows);
+        const int tiles = (g1 - g0 + kRowsTile - 1) / kRowsTile;
+        for (int k0 = 0; k0 < kpad; k0 += kKc) {
+            const int kcn = imin(kKc, kpad - k0);
+            const bool first = k0 == 0;
+            const bool last = k0 + kcn >= kpad;
+            for (int i = 0; i < tiles; ++i) {
+                const int r = g0 + i * kRowsTile;
+                stage_rows<Type>(w, r, imin(kRowsTile, g1 - r), k0, kcn,
+                                 stage + static_cast<std::size_t>(i) * stage_tile_floats);
             }
+            // The weights staged next: this group's next column block (block types: whole
+            // rows, fetched with the first column block, as their byte offsets don't scale by
+            // element), else the next group's first. After the range's last group that is the
+            // group after the range: the pool hands a thread consecutive ranges, so it is most
+            // likely this thread's next call.
+            int rn = g0, kn0 = k0 + kKc, rend = g1;
+            if (kn0 >= kpad) rn = g1, kn0 = 0, rend = imin(static_cast<int>(R), g1 + kGroupRows);
             PrefetchPlan plan;
-            if (rn < rend && kn0 < kpad && (kPlainType || kn0 == 0)) {
+            if (rn < rend && (kPlainType || kn0 == 0)) {
                 const std::size_t b0 = kPlainType ? static_cast<std::size_t>(kn0) * elt_bytes : 0;
                 std::size_t b1 =
                     kPlainType ? b0 + static_cast<std::size_t>(kKc) * elt_bytes : w.row_bytes;
@@ -208,20 +214,26 @@ void gemm_packed_typed(const Matrix& w, int r0, int r1, const float* xp, int T, 
                 plan.base = reinterpret_cast<const char*>(w.row(rn)) + b0;
                 plan.stride = w.row_bytes;
                 plan.lines_per_row = static_cast<int>((b1 - b0 + 63) / 64);
-                plan.lines = imin(kRowsTile, rend - rn) * plan.lines_per_row;
+                plan.lines = (rend - rn) * plan.lines_per_row;
             }
-            const int pf_share = (plan.lines + panels - 1) / panels;
-            float* tile_partial =
-                partial + static_cast<std::size_t>(r - r0) / kRowsTile * panels * tile_floats;
+            const int calls = panels * tiles;
+            const int pf_share = (plan.lines + calls - 1) / calls;
             for (int p = 0; p < panels; ++p) {
                 const int t0 = p * kPanelTokens;
-                micro_kernel(stage,
-                             xp + static_cast<std::size_t>(p) * panel_floats +
-                                 static_cast<std::size_t>(k0) * kPanelTokens,
-                             kcn / kKBlock,
-                             tile_partial + static_cast<std::size_t>(p) * tile_floats, first,
-                             last ? y + static_cast<std::size_t>(t0) * R + r : nullptr, R, nr,
-                             imin(kPanelTokens, T - t0), plan, p * pf_share, (p + 1) * pf_share);
+                const float* xslice = xp + static_cast<std::size_t>(p) * panel_floats +
+                                      static_cast<std::size_t>(k0) * kPanelTokens;
+                for (int i = 0; i < tiles; ++i) {
+                    const int r = g0 + i * kRowsTile;
+                    const int call = p * tiles + i;
+                    float* tile_partial =
+                        partial +
+                        (static_cast<std::size_t>(r - r0) / kRowsTile * panels + p) * tile_floats;
+                    micro_kernel(stage + static_cast<std::size_t>(i) * stage_tile_floats, xslice,
+                                 kcn / kKBlock, tile_partial, first,
+                                 last ? y + static_cast<std::size_t>(t0) * R + r : nullptr, R,
+                                 imin(kRowsTile, g1 - r), imin(kPanelTokens, T - t0), plan,
+                                 call * pf_share, (call + 1) * pf_share);
+                }
             }
         }
     }
