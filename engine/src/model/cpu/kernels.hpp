@@ -19,8 +19,9 @@ constexpr int kGemmRowBlock = 12 * kGemmTilesPerGroup;  // thread work unit: who
 constexpr int kGemmK = 64;  // GEMM columns per staged block (a multiple of 32)
 // GEMM columns per pass over a tile group: the group's staged weights (4 x 12 x 128 floats,
 // 24 KiB) and one token panel's slice of X (128 x 32 floats, 16 KiB) fit L1 together. Measured
-// against 256 columns with row tiles outermost: prompts 7-10% faster (v7 0.4B f16 319 -> 350
-// tokens/s, v4 169M f32 1091 -> 1190, medians of 4 interleaved runs on 2 threads).
+// against 256 columns with row tiles outermost, medians of interleaved runs on 2 threads:
+// prompts 3-10% faster (v7 0.4B f16 319 -> 350 tokens/s over 4 runs, 326 -> 337 over 6; v4
+// 169M f32 1091 -> 1190 over 4, 1067 -> 1119 over 6).
 constexpr int kGemmKc = 128;
 
 // Y[t, r] for r in [r0, r1), t < T (Y is T x w.rows, X is T x w.cols, row-major).
