@@ -33,8 +33,8 @@ Result<ArenaBlock> allocate_huge(std::size_t bytes) {
 #if defined(__linux__)
     // Over-allocate by one huge page, then trim both ends so the mapping starts on a 2 MiB
     // boundary: only aligned 2 MiB ranges can be backed by huge pages.
-    void* raw = mmap(nullptr, size + kHugePage, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* raw =
+        mmap(nullptr, size + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) return out_of_memory(bytes);
     auto* base = static_cast<std::byte*>(raw);
     const auto addr = reinterpret_cast<std::uintptr_t>(base);
