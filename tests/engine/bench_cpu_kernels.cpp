@@ -2,9 +2,11 @@
 // weights of one type and shape, so a kernel change can be judged apart from the rest of the
 // forward pass. Reports GFLOP/s (and weight GB/s) per run; quote the median of several.
 //   bench_cpu_kernels [--type f32|f16|bf16|q8_0|q5_1|q4_0] [--rows R] [--cols C] [--tokens T]
-//                     [--threads N] [--reps K] [--copies M]
+//                     [--threads N] [--reps K] [--copies M] [--layout rows|x16|auto]
 // --copies runs one product on each of M copies of the matrix in turn (one timed rep covers
 // all of them), as a forward pass runs many small products whose weights are not in cache.
+// --layout picks how q8_0 / q4_0 are stored: rows, interleaved (x16), or auto (default) as a
+// model load on this CPU would.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -35,6 +37,7 @@ ravel::DType parse_type(const std::string& s) {
 int main(int argc, char** argv) {
     std::string type_name = "f32";
     int rows = 3072, cols = 768, tokens = 128, threads = 1, reps = 20, copies = 1;
+    std::string layout_name = "auto";
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         const char* v = argv[i + 1];
@@ -52,6 +55,8 @@ int main(int argc, char** argv) {
             reps = std::atoi(v);
         else if (a == "--copies")
             copies = std::max(1, std::atoi(v));
+        else if (a == "--layout")
+            layout_name = v;
         else {
             std::fprintf(stderr, "unknown option %s\n", a.c_str());
             return 2;
@@ -63,9 +68,14 @@ int main(int argc, char** argv) {
     for (float& f : w) f = nd(rng);
     // In huge-page-backed memory, as a loaded model's weights are.
     ravel::detail::WeightArena arena;
+    using ravel::detail::MatrixLayout;
+    const bool x16 = layout_name == "x16" ||
+                     (layout_name == "auto" && ravel::detail::cpu::kernels().interleave_quantized);
+    const MatrixLayout layout = x16 ? MatrixLayout::Interleaved16 : MatrixLayout::Rows;
     std::vector<ravel::detail::Matrix> matrices;
     for (int i = 0; i < copies; ++i) {
-        auto m = ravel::detail::make_matrix(w.data(), rows, cols, parse_type(type_name), &arena);
+        auto m =
+            ravel::detail::make_matrix(w.data(), rows, cols, parse_type(type_name), &arena, layout);
         if (!m) {
             std::fprintf(stderr, "%s\n", m.error().message.c_str());
             return 1;
@@ -105,10 +115,10 @@ int main(int argc, char** argv) {
     const double flops = 2.0 * rows * cols * tokens * copies;
     const double bytes = static_cast<double>(m->bytes()) * copies;
     std::printf(
-        "%s %s %dx%d x%d T=%d threads=%d: median %.3f ms, %.1f GFLOP/s, %.2f GB/s of weights; "
+        "%s %s%s %dx%d x%d T=%d threads=%d: median %.3f ms, %.1f GFLOP/s, %.2f GB/s of weights; "
         "per CPU-second: %.1f GFLOP/s, %.2f GB/s\n",
-        ravel::detail::cpu::kernels().isa, type_name.c_str(), rows, cols, copies, tokens,
-        pool.size(), med * 1e3, flops / med / 1e9, bytes / med / 1e9, flops / cpu_med / 1e9,
-        bytes / cpu_med / 1e9);
+        ravel::detail::cpu::kernels().isa, type_name.c_str(), m->interleaved() ? "-x16" : "", rows,
+        cols, copies, tokens, pool.size(), med * 1e3, flops / med / 1e9, bytes / med / 1e9,
+        flops / cpu_med / 1e9, bytes / cpu_med / 1e9);
     return 0;
 }

@@ -11,6 +11,7 @@
 
 #include "model/cpu/kernels.hpp"
 #include "model/cpu/thread_pool.hpp"
+#include "model/interleave.hpp"
 #include "model/matrix.hpp"
 #include "ravel/quant.hpp"
 
@@ -133,6 +134,7 @@ class CpuKernelsTest : public QObject {
         QTest::addColumn<int>("rows");
         QTest::addColumn<int>("cols");
         QTest::addColumn<int>("tokens");
+        QTest::addColumn<bool>("interleaved");
         const cpu::Isa isas[] = {cpu::Isa::Generic, cpu::Isa::Avx2, cpu::Isa::Avx512,
                                  cpu::Isa::Avx512Vnni};
         const DType types[] = {DType::F32,  DType::F16,  DType::BF16,
@@ -148,7 +150,12 @@ class CpuKernelsTest : public QObject {
                     for (int T : {1, 2, 3, 4, 5, 70}) {
                         QTest::addRow("%s/%s/%dx%d/T%d", isa_name, dtype_name(type).data(), s[0],
                                       s[1], T)
-                            << int(isa) << int(type) << s[0] << s[1] << T;
+                            << int(isa) << int(type) << s[0] << s[1] << T << false;
+                        if (interleavable(type)) {
+                            QTest::addRow("%s/%s-x16/%dx%d/T%d", isa_name, dtype_name(type).data(),
+                                          s[0], s[1], T)
+                                << int(isa) << int(type) << s[0] << s[1] << T << true;
+                        }
                     }
                 }
                 if (dtype_block_elements(type) == 1) {
@@ -157,7 +164,7 @@ class CpuKernelsTest : public QObject {
                         for (int T : {1, 2, 9, 70}) {
                             QTest::addRow("%s/%s/11x%d/T%d", isa_name, dtype_name(type).data(), c,
                                           T)
-                                << int(isa) << int(type) << 11 << c << T;
+                                << int(isa) << int(type) << 11 << c << T << false;
                         }
                     }
                 }
@@ -171,16 +178,25 @@ class CpuKernelsTest : public QObject {
         QFETCH(int, rows);
         QFETCH(int, cols);
         QFETCH(int, tokens);
+        QFETCH(bool, interleaved);
         if (!cpu::cpu_supports(static_cast<cpu::Isa>(isa)))
             QSKIP("this CPU lacks the instruction set");
         const auto values =
             random_values(static_cast<std::size_t>(rows) * cols, 1u + rows * 7u + cols);
-        auto w = make_matrix(values.data(), rows, cols, static_cast<DType>(dtype));
-        QVERIFY(w.ok());
-        QCOMPARE(int(w->type), dtype);
+        auto by_rows = make_matrix(values.data(), rows, cols, static_cast<DType>(dtype));
+        QVERIFY(by_rows.ok());
+        QCOMPARE(int(by_rows->type), dtype);
         const auto x = random_values(static_cast<std::size_t>(tokens) * cols, 99u + tokens);
+        // The references read the row layout; an interleaved copy holds the same blocks.
         std::vector<double> want, mag;
-        reference(*w, x.data(), tokens, want, mag);
+        reference(*by_rows, x.data(), tokens, want, mag);
+        Result<Matrix> copy = make_error("not interleaved");
+        if (interleaved) {
+            copy = interleave_matrix(*by_rows, nullptr);
+            QVERIFY(copy.ok());
+            QVERIFY(copy->interleaved());
+        }
+        const Matrix* w = interleaved ? &*copy : &*by_rows;
 
         const cpu::KernelTable& k = cpu::kernels_for(static_cast<cpu::Isa>(isa));
         // Both kernels in two uneven row ranges, as two threads would split them.
@@ -197,7 +213,7 @@ class CpuKernelsTest : public QObject {
 
         const bool int_path = tokens <= cpu::kSmallBatch && int_decode(w->type);
         std::vector<double> want_int, mag_int, qerr;
-        if (int_path) reference_int(*w, x.data(), tokens, want_int, mag_int, qerr);
+        if (int_path) reference_int(*by_rows, x.data(), tokens, want_int, mag_int, qerr);
         for (std::size_t i = 0; i < want.size(); ++i) {
             const double tol = 2e-6 * mag[i] + 1e-6;
             if (int_path) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <sanitizer/asan_interface.h>
+#include <sys/mman.h>
 
 #include "model/matrix.hpp"
 #include "model/weight_arena.hpp"
@@ -41,8 +42,9 @@ std::string thp_mode() {
     return line.substr(open + 1, close - open - 1);
 }
 
-// The "THPeligible" value of the mapping holding `p` in /proc/self/smaps (-1 when absent).
-int thp_eligible(const void* p) {
+// A numeric field ("THPeligible:", "Rss:") of the mapping holding `p` in /proc/self/smaps
+// (-1 when absent).
+long smaps_field(const void* p, const std::string& field) {
     std::ifstream smaps("/proc/self/smaps");
     std::string line;
     bool inside = false;
@@ -54,9 +56,13 @@ int thp_eligible(const void* p) {
             inside = address(p) >= begin && address(p) < end;
             continue;
         }
-        if (inside && line.rfind("THPeligible:", 0) == 0) return std::stoi(line.substr(12));
+        if (inside && line.rfind(field, 0) == 0) return std::stol(line.substr(field.size()));
     }
     return -1;
+}
+
+int thp_eligible(const void* p) {
+    return static_cast<int>(smaps_field(p, "THPeligible:"));
 }
 
 }  // namespace
@@ -174,6 +180,33 @@ class WeightArenaTest : public QObject {
             QVERIFY(in_arena->borrowed != nullptr);
             QCOMPARE(std::memcmp(in_arena->data, own->data, own->bytes()), 0);
         }
+    }
+
+    // After a file tensor is copied (interleaved) into the arena, its mapped pages leave the
+    // resident set, so the model is not held twice; the file's bytes stay readable.
+    void released_file_pages_leave_the_resident_set() {
+        QTemporaryFile file;
+        QVERIFY(file.open());
+        const std::size_t bytes = 64 * 4096;
+        QByteArray data(static_cast<qsizetype>(bytes), 0);
+        for (std::size_t i = 0; i < bytes; ++i) data[static_cast<qsizetype>(i)] = char(i * 7);
+        QCOMPARE(file.write(data), static_cast<qint64>(bytes));
+        QVERIFY(file.flush());
+        void* map = mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE, file.handle(), 0);
+        QVERIFY(map != MAP_FAILED);
+        const auto* p = static_cast<const std::byte*>(map);
+        for (std::size_t i = 0; i < bytes; i += 4096) {
+            QCOMPARE(static_cast<char>(*static_cast<const volatile std::byte*>(p + i)),
+                     data[static_cast<qsizetype>(i)]);
+        }
+        const long before = smaps_field(p, "Rss:");
+        if (before < 0) QSKIP("this kernel's smaps has no Rss field");
+        QCOMPARE(before, static_cast<long>(bytes / 1024));
+        // From an unaligned start: only the pages wholly inside go.
+        ravel::detail::release_mapped_pages(p + 100, bytes - 100);
+        QCOMPARE(smaps_field(p, "Rss:"), 4L);
+        QCOMPARE(std::memcmp(p, data.constData(), bytes), 0);
+        munmap(map, bytes);
     }
 };
 

@@ -55,6 +55,10 @@ class Packer {
     WeightView mat(const Matrix& m) {
         WeightView w;
         if (m.empty()) return w;
+        if (m.interleaved()) {  // the loader keeps rows for a GPU; the kernels read rows
+            interleaved_ = true;
+            return w;
+        }
         w.type = wtype_of(m.type);
         w.rows = m.rows;
         w.cols = m.cols;
@@ -64,6 +68,7 @@ class Packer {
     }
     std::uint64_t used() const { return used_; }
     kernels::Status status() const { return status_; }
+    bool saw_interleaved() const { return interleaved_; }
 
   private:
     const void* place(const void* src, std::uint64_t bytes) {
@@ -75,6 +80,7 @@ class Packer {
     std::byte* base_;
     std::uint64_t used_ = 0;
     kernels::Status status_ = 0;
+    bool interleaved_ = false;
 };
 
 void pack(Packer& p, const ModelWeights& w, CudaModel* out) {
@@ -158,6 +164,9 @@ Result<std::shared_ptr<const CudaModel>> upload_model(const ModelWeights& weight
     m->arena_bytes = bytes;
     Packer p(static_cast<std::byte*>(m->arena));
     pack(p, weights, m.get());
+    if (p.saw_interleaved()) {
+        return make_error("internal: weights laid out for the CPU kernels cannot go to the GPU");
+    }
     if (p.status() != 0) {
         return make_error(std::string("copying the weights to the GPU failed: ") +
                           kernels::error_string(p.status()));

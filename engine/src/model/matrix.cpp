@@ -7,6 +7,7 @@
 
 #include "model/cpu/kernels.hpp"
 #include "model/cpu/thread_pool.hpp"
+#include "model/interleave.hpp"
 #include "model/weight_arena.hpp"
 #include "ravel/quant.hpp"
 
@@ -19,10 +20,12 @@ DType storage_type_for(DType wanted, int cols) {
 
 Result<Matrix> make_matrix_by_rows(int rows, int cols, DType type,
                                    const std::function<Result<void>(int, int, float*)>& fill,
-                                   WeightArena* arena) {
+                                   WeightArena* arena, MatrixLayout layout) {
     type = storage_type_for(type, cols);
+    if (!interleavable(type)) layout = MatrixLayout::Rows;
     Matrix m;
     m.type = type;
+    m.layout = layout;
     m.rows = rows;
     m.cols = cols;
     auto row_bytes = dtype_bytes_for(type, static_cast<std::uint64_t>(cols));
@@ -31,7 +34,9 @@ Result<Matrix> make_matrix_by_rows(int rows, int cols, DType type,
                           std::string(dtype_name(type)));
     }
     m.row_bytes = *row_bytes;
-    const std::size_t bytes = m.row_bytes * static_cast<std::size_t>(rows);
+    const bool interleave = layout == MatrixLayout::Interleaved16;
+    if (interleave) m.group_bytes = interleave_group_bytes(type, cols / kQuantBlock);
+    const std::size_t bytes = static_cast<std::size_t>(m.bytes());
     std::byte* storage = nullptr;
     if (arena != nullptr) {
         auto block = arena->allocate(bytes);
@@ -46,25 +51,36 @@ Result<Matrix> make_matrix_by_rows(int rows, int cols, DType type,
         storage = m.owned.data();
     }
     m.data = storage;
-    // About 1 MiB of fp32 rows at a time.
-    const int step =
-        std::max(1, static_cast<int>((1u << 18) / static_cast<unsigned>(std::max(cols, 1))));
+    // About 1 MiB of fp32 rows at a time (whole groups of rows when interleaving).
+    int step = std::max(1, static_cast<int>((1u << 18) / static_cast<unsigned>(std::max(cols, 1))));
+    if (interleave) step = (step + kInterleaveRows - 1) / kInterleaveRows * kInterleaveRows;
     std::vector<float> buffer(static_cast<std::size_t>(std::min(step, rows)) * cols);
+    // Interleaving quantizes into rows here first, then rearranges each group into storage.
+    std::vector<std::byte> row_layout(
+        interleave ? static_cast<std::size_t>(std::min(step, rows)) * m.row_bytes : 0);
     for (int r0 = 0; r0 < rows; r0 += step) {
         const int n = std::min(step, rows - r0);
         if (auto ok = fill(r0, n, buffer.data()); !ok) return ok.error();
+        std::byte* out = interleave ? row_layout.data() : storage + r0 * m.row_bytes;
         for (int i = 0; i < n; ++i) {
-            auto ok =
-                quantize_row(type, buffer.data() + static_cast<std::size_t>(i) * cols,
-                             static_cast<std::size_t>(cols), storage + (r0 + i) * m.row_bytes);
+            auto ok = quantize_row(type, buffer.data() + static_cast<std::size_t>(i) * cols,
+                                   static_cast<std::size_t>(cols), out + i * m.row_bytes);
             if (!ok) return ok.error();
+        }
+        if (!interleave) continue;
+        for (int g = 0; g * kInterleaveRows < n; ++g) {
+            const int first = g * kInterleaveRows;
+            interleave_group(
+                type, cols / kQuantBlock, out + first * m.row_bytes, m.row_bytes,
+                std::min(kInterleaveRows, n - first),
+                storage + static_cast<std::size_t>((r0 + first) / kInterleaveRows) * m.group_bytes);
         }
     }
     return m;
 }
 
-Result<Matrix> make_matrix(const float* values, int rows, int cols, DType type,
-                           WeightArena* arena) {
+Result<Matrix> make_matrix(const float* values, int rows, int cols, DType type, WeightArena* arena,
+                           MatrixLayout layout) {
     return make_matrix_by_rows(
         rows, cols, type,
         [&](int r0, int n, float* out) -> Result<void> {
@@ -72,7 +88,7 @@ Result<Matrix> make_matrix(const float* values, int rows, int cols, DType type,
                         sizeof(float) * static_cast<std::size_t>(n) * cols);
             return {};
         },
-        arena);
+        arena, layout);
 }
 
 Result<Matrix> borrow_matrix(const std::byte* data, std::size_t size, int rows, int cols,
@@ -94,7 +110,15 @@ Result<Matrix> borrow_matrix(const std::byte* data, std::size_t size, int rows, 
 }
 
 void matrix_row_f32(const Matrix& w, int r, float* out) {
-    (void)dequantize_row(w.type, w.row(r), static_cast<std::size_t>(w.cols), out);
+    if (!w.interleaved()) {
+        (void)dequantize_row(w.type, w.row(r), static_cast<std::size_t>(w.cols), out);
+        return;
+    }
+    std::byte block[34];
+    for (int b = 0; b < w.cols / kQuantBlock; ++b) {
+        deinterleave_block(w, r, b, block);
+        (void)dequantize_row(w.type, block, kQuantBlock, out + b * kQuantBlock);
+    }
 }
 
 namespace {

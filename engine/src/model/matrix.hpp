@@ -17,12 +17,18 @@ namespace ravel::detail {
 class ThreadPool;
 class WeightArena;
 
+// How a matrix's bytes are arranged: row after row, or (q8_0 / q4_0 for the CPU decode
+// kernels) in groups of 16 interleaved rows, described in model/interleave.hpp.
+enum class MatrixLayout : std::uint8_t { Rows, Interleaved16 };
+
 struct Matrix {
     DType type = DType::F32;
+    MatrixLayout layout = MatrixLayout::Rows;
     int rows = 0;
     int cols = 0;
-    std::size_t row_bytes = 0;
-    const std::byte* data = nullptr;       // rows * row_bytes bytes, row-major blocks
+    std::size_t row_bytes = 0;             // bytes of one row in the row layout (either layout)
+    std::size_t group_bytes = 0;           // Interleaved16: bytes of one group of 16 rows
+    const std::byte* data = nullptr;       // bytes() bytes
     AlignedBuffer owned;                   // when the matrix owns its bytes
     std::shared_ptr<const void> borrowed;  // keeps a mapped file or an arena chunk alive
 
@@ -33,7 +39,13 @@ struct Matrix {
     Matrix& operator=(const Matrix&) = delete;
 
     bool empty() const { return rows == 0; }
-    std::uint64_t bytes() const { return static_cast<std::uint64_t>(rows) * row_bytes; }
+    bool interleaved() const { return layout == MatrixLayout::Interleaved16; }
+    // Bytes the matrix occupies (what a product reads).
+    std::uint64_t bytes() const {
+        return interleaved() ? static_cast<std::uint64_t>((rows + 15) / 16) * group_bytes
+                             : static_cast<std::uint64_t>(rows) * row_bytes;
+    }
+    // Row r of a row-layout matrix.
     const std::byte* row(int r) const { return data + static_cast<std::size_t>(r) * row_bytes; }
 };
 
@@ -44,12 +56,14 @@ DType storage_type_for(DType wanted, int cols);
 // Builds a matrix from row-major fp32 values (rows x cols), converting to `type`. Its bytes
 // come from `arena` when given (a model's weights), else from a buffer of its own.
 Result<Matrix> make_matrix(const float* values, int rows, int cols, DType type,
-                           WeightArena* arena = nullptr);
+                           WeightArena* arena = nullptr, MatrixLayout layout = MatrixLayout::Rows);
 // Builds a matrix a few rows at a time: fill(row0, n, out) writes n rows of fp32. Only a small
 // fp32 buffer is ever held, so converting a large tensor does not double peak memory.
+// `layout` Interleaved16 applies to q8_0 / q4_0 only (other types keep rows).
 Result<Matrix> make_matrix_by_rows(int rows, int cols, DType type,
                                    const std::function<Result<void>(int, int, float*)>& fill,
-                                   WeightArena* arena = nullptr);
+                                   WeightArena* arena = nullptr,
+                                   MatrixLayout layout = MatrixLayout::Rows);
 // Wraps bytes that already hold the matrix in `type` (e.g. inside a mapped GGUF file).
 Result<Matrix> borrow_matrix(const std::byte* data, std::size_t size, int rows, int cols,
                              DType type, std::shared_ptr<const void> keep_alive);

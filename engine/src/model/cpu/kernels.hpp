@@ -29,6 +29,9 @@ using RowsFn = void (*)(const Matrix& w, int r0, int r1, const float* x, int T, 
 
 struct KernelTable {
     const char* isa;
+    // Whether q8_0 / q4_0 matrices should be stored interleaved (model/interleave.hpp) for
+    // this table's decode kernels. Every table computes either layout correctly.
+    bool interleave_quantized;
     RowsFn gemv;  // T <= kSmallBatch: fused dequantize-and-dot per row
     // Sequence mode (T > kSmallBatch). X is packed once per product by pack_x into panels of
     // gemm_panel_tokens tokens (gemm_packed_floats() floats in all); gemm then computes rows

@@ -192,6 +192,63 @@ struct S {
                                         0.0625f, 0.0625f, 0.0625f, 0.0625f);
         return _mm512_reduce_add_ps(_mm512_mul_ps(v, k));
     }
+    // One group of 16 interleaved rows (model/interleave.hpp) against NT tokens over nb
+    // blocks: out[t * 16 + i] = sum_b d_w(i, b) d_x(t, b) (integer dot of block b + bias).
+    // Each 64-byte line is one load whose 32-bit lanes are the 16 rows; the activations' 4
+    // matching bytes are broadcast to every lane. xq: token t's int8 activations at
+    // t * xstride; dx, bias: token t's block values at t * stride. `pf` runs `ahead` of the
+    // quants, for the prefetches.
+    template <bool Q4, int NT>
+    static void x16_group(const std::byte* scales, const std::byte* quants, int nb,
+                          const std::int8_t* xq, std::size_t xstride, const float* dx,
+                          const std::int32_t* bias, std::size_t stride, const char* pf,
+                          float* out) {
+        constexpr int kSteps = Q4 ? 4 : 8;
+        const __m512i low4 = _mm512_set1_epi8(0x0f);
+        __m512 acc[NT];
+        for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+        for (int b = 0; b < nb; ++b) {
+            const std::byte* q = quants + static_cast<std::size_t>(b) * kSteps * 64;
+            for (int l = 0; l < kSteps; ++l) {
+                _mm_prefetch(pf + static_cast<std::size_t>(b) * kSteps * 64 + l * 64, _MM_HINT_T1);
+            }
+            __m512i i0[NT], i1[NT];
+            const std::int32_t* xb[NT];
+            for (int t = 0; t < NT; ++t) {
+                i0[t] = _mm512_set1_epi32(bias[t * stride + b]);
+                i1[t] = _mm512_setzero_si512();
+                xb[t] = reinterpret_cast<const std::int32_t*>(xq + t * xstride + b * 32);
+            }
+            if constexpr (Q4) {
+                for (int s = 0; s < 4; ++s) {
+                    const __m512i v = _mm512_loadu_si512(q + s * 64);
+                    const __m512i lo = _mm512_and_si512(v, low4);
+                    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+                    for (int t = 0; t < NT; ++t) {
+                        i0[t] = _mm512_dpbusd_epi32(i0[t], lo, _mm512_set1_epi32(xb[t][s]));
+                        i1[t] = _mm512_dpbusd_epi32(i1[t], hi, _mm512_set1_epi32(xb[t][4 + s]));
+                    }
+                }
+            } else {
+                for (int s = 0; s < 8; s += 2) {
+                    const __m512i v0 = _mm512_loadu_si512(q + s * 64);
+                    const __m512i v1 = _mm512_loadu_si512(q + s * 64 + 64);
+                    for (int t = 0; t < NT; ++t) {
+                        i0[t] = _mm512_dpbusd_epi32(i0[t], v0, _mm512_set1_epi32(xb[t][s]));
+                        i1[t] = _mm512_dpbusd_epi32(i1[t], v1, _mm512_set1_epi32(xb[t][s + 1]));
+                    }
+                }
+            }
+            const __m512 dw = _mm512_cvtph_ps(
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + b * 32)));
+            for (int t = 0; t < NT; ++t) {
+                const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx[t * stride + b]));
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i0[t], i1[t])), scale,
+                                         acc[t]);
+            }
+        }
+        for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * 16, acc[t]);
+    }
 #endif
 };
 }  // namespace ravel::detail::cpu::RAVEL_AVX512_NS

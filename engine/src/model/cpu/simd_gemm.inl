@@ -45,6 +45,19 @@ void pack_x(const float* x, int T, int C, int p0, int p1, float* xp) {
     }
 }
 
+// Decodes block b of row r, in either layout (interleaved blocks are rebuilt first; the
+// GEMM uses each decoded weight for every token, so that costs little).
+template <DType Type>
+inline void decode_row_block(const Matrix& w, int r, int b, S::V vals[kVecs]) {
+    if (!w.interleaved()) {
+        decode_block<Type>(w.row(r), b, vals);
+        return;
+    }
+    alignas(64) std::byte blk[64];
+    deinterleave_block(w, r, b, blk);
+    decode_block<Type>(blk, 0, vals);
+}
+
 // Stages rows [r, r + nr) of w, columns [k0, k0 + kcn) (k0 and kcn multiples of kKBlock), as
 // f32 in [k block][row][kKBlock] order; rows >= nr and columns >= cols are zero.
 template <DType Type>
@@ -64,7 +77,7 @@ void stage_rows(const Matrix& w, int r, int nr, int k0, int kcn, float* stage) {
             if (kn == kKBlock) {  // whole 32-value blocks (kKBlock is a multiple of kBlock)
                 S::V vals[kVecs];
                 for (int b = 0; b < kKBlock / kBlock; ++b) {
-                    decode_block<Type>(w.row(r + m), kbeg / kBlock + b, vals);
+                    decode_row_block<Type>(w, r + m, kbeg / kBlock + b, vals);
                     for (int v = 0; v < kVecs; ++v) S::store(dst + b * kBlock + v * S::W, vals[v]);
                 }
                 continue;
@@ -78,7 +91,7 @@ void stage_rows(const Matrix& w, int r, int nr, int k0, int kcn, float* stage) {
                 } else {
                     S::V vals[kVecs];
                     for (int b = 0; b * kBlock < kn; ++b) {
-                        decode_block<Type>(w.row(r + m), kbeg / kBlock + b, vals);
+                        decode_row_block<Type>(w, r + m, kbeg / kBlock + b, vals);
                         for (int v = 0; v < kVecs; ++v)
                             S::store(row_f32 + b * kBlock + v * S::W, vals[v]);
                     }
@@ -206,7 +219,16 @@ void gemm_packed_typed(const Matrix& w, int r0, int r1, const float* xp, int T, 
             int rn = g0, kn0 = k0 + kKc, rend = g1;
             if (kn0 >= kpad) rn = g1, kn0 = 0, rend = imin(static_cast<int>(R), g1 + kGroupRows);
             PrefetchPlan plan;
-            if (rn < rend && (kPlainType || kn0 == 0)) {
+            if (rn < rend && kn0 == 0 && w.interleaved()) {
+                // Whole groups of 16 interleaved rows.
+                const int ga = rn / kInterleaveRows;
+                const int gb = (rend + kInterleaveRows - 1) / kInterleaveRows;
+                plan.base = reinterpret_cast<const char*>(w.data) +
+                            static_cast<std::size_t>(ga) * w.group_bytes;
+                plan.stride = w.group_bytes;
+                plan.lines_per_row = static_cast<int>(w.group_bytes / 64);
+                plan.lines = (gb - ga) * plan.lines_per_row;
+            } else if (rn < rend && (kPlainType || kn0 == 0)) {
                 const std::size_t b0 = kPlainType ? static_cast<std::size_t>(kn0) * elt_bytes : 0;
                 std::size_t b1 =
                     kPlainType ? b0 + static_cast<std::size_t>(kKc) * elt_bytes : w.row_bytes;

@@ -279,8 +279,119 @@ void gemv_pairs(const Matrix& w, int r0, int r1, const float* x, float* y) {
     }
 }
 
+// Interleaved q8_0 / q4_0 (model/interleave.hpp), 16 rows at a time: one 512-bit load and one
+// vpdpbusd cover 4 weights of each of the 16 rows, the 16 rows' scales are one load, and no
+// scale gathers or per-row reductions are needed. Twice the rate of gemv_pairs from L2 (q4_0
+// 3072 x 768, one thread: 0.0245 against 0.054 ms).
+struct QuantizedX16 {
+    alignas(64) std::int8_t q[kSmallBatch][kChunkBlocks * kBlock];
+    alignas(64) float d[kSmallBatch * kChunkBlocks];            // [t * kChunkBlocks + b]
+    alignas(64) std::int32_t bias[kSmallBatch * kChunkBlocks];  // -offset * sum(q) per block
+};
+
+template <DType Type, int NT>
+inline void quantize_x16(const float* x, int C, int b0, int nb, QuantizedX16& qx) {
+    // The weights are stored offset to unsigned (q4_0 as its nibbles 0..15, q8_0 as q + 128);
+    // each block's integer dot product starts from -offset * sum(x) to take it back out.
+    constexpr int kOffset = Type == DType::Q4_0 ? 8 : 128;
+    for (int t = 0; t < NT; ++t) {
+        const float* xt =
+            x + static_cast<std::size_t>(t) * C + static_cast<std::size_t>(b0) * kBlock;
+        for (int b = 0; b < nb; ++b) {
+            std::int8_t* q = qx.q[t] + b * kBlock;
+            S::quantize_block(xt + b * kBlock, q, &qx.d[t * kChunkBlocks + b]);
+            int sum = 0;
+            for (int i = 0; i < kBlock; ++i) sum += q[i];
+            qx.bias[t * kChunkBlocks + b] = -kOffset * sum;
+        }
+    }
+}
+
+// How far ahead of the quants being read the prefetches run.
+constexpr std::size_t kX16Ahead = 16384;
+
+template <DType Type, int NT, class X>
+void gemv_x16(const Matrix& w, int r0, int r1, const float* x, float* y) {
+    constexpr bool kQ4 = Type == DType::Q4_0;
+    constexpr int kSteps = kQ4 ? 4 : 8;
+    const int blocks = w.cols / kBlock;
+    const std::size_t scale_bytes = interleave_scale_bytes(blocks);
+    QuantizedX16 qx;
+    alignas(64) float out[kSmallBatch * kInterleaveRows];
+    const int g0 = r0 / kInterleaveRows;
+    const int g1 = (r1 + kInterleaveRows - 1) / kInterleaveRows;
+    for (int c0 = 0; c0 < blocks; c0 += kChunkBlocks) {
+        const int nb = imin(kChunkBlocks, blocks - c0);
+        quantize_x16<Type, NT>(x, w.cols, c0, nb, qx);
+        for (int g = g0; g < g1; ++g) {
+            const std::byte* group = w.data + static_cast<std::size_t>(g) * w.group_bytes;
+            const char* pf = reinterpret_cast<const char*>(group) + kX16Ahead;
+            // The prefetches below follow the quants; the scales a group starts with are
+            // fetched here, as far ahead.
+            if (c0 == 0) {
+                for (std::size_t l = 0; l < scale_bytes; l += 64) __builtin_prefetch(pf + l, 0, 2);
+            }
+            const std::size_t quant_offset =
+                scale_bytes + static_cast<std::size_t>(c0) * kSteps * 64;
+            X::template x16_group<kQ4, NT>(group + static_cast<std::size_t>(c0) * 32,
+                                           group + quant_offset, nb, qx.q[0], sizeof qx.q[0], qx.d,
+                                           qx.bias, kChunkBlocks, pf + quant_offset, out);
+            const int lo = g * kInterleaveRows > r0 ? g * kInterleaveRows : r0;
+            const int hi = imin(r1, (g + 1) * kInterleaveRows);
+            for (int t = 0; t < NT; ++t) {
+                float* yt = y + static_cast<std::size_t>(t) * w.rows;
+                const float* ot = out + t * kInterleaveRows - g * kInterleaveRows;
+                for (int r = lo; r < hi; ++r) yt[r] = c0 == 0 ? ot[r] : yt[r] + ot[r];
+            }
+        }
+    }
+}
+
+// Interleaved matrices on instruction sets without the 16-row kernel (only when a test hands
+// one a matrix laid out for another): each block rebuilt in the row layout, one row at a time.
+template <DType Type, int NT>
+void gemv_x16_portable(const Matrix& w, int r0, int r1, const float* x, float* y) {
+    constexpr bool kQ4 = Type == DType::Q4_0;
+    const int blocks = w.cols / kBlock;
+    QuantizedX qx;
+    alignas(64) std::byte blk[64];
+    for (int c0 = 0; c0 < blocks; c0 += kChunkBlocks) {
+        const int nb = imin(kChunkBlocks, blocks - c0);
+        quantize_x<NT, kQ4>(x, w.cols, c0, nb, qx);
+        for (int r = r0; r < r1; ++r) {
+            S::F8 acc[NT];
+            for (int t = 0; t < NT; ++t) acc[t] = S::f8_zero();
+            for (int b = 0; b < nb; ++b) {
+                deinterleave_block(w, r, c0 + b, blk);
+                const float dw = half_at(blk);
+                const auto* qs = reinterpret_cast<const std::uint8_t*>(blk + 2);
+                const S::B32 wv = kQ4 ? S::q4_bytes(qs) : S::load_b32(qs);
+                for (int t = 0; t < NT; ++t) {
+                    const S::B32 xv = S::load_b32(qx.q[t] + b * kBlock);
+                    const S::D8 dot =
+                        kQ4 ? S::dot_u4(wv, xv, qx.bias[t][b]) : S::dot_q8(wv, xv, qx.bias[t][b]);
+                    acc[t] = S::f8_fma(dot, dw * qx.d[t][b], acc[t]);
+                }
+            }
+            for (int t = 0; t < NT; ++t) {
+                const float s = kQ4 ? S::f8_sum_q4(acc[t]) : S::f8_sum(acc[t]);
+                float& o = y[static_cast<std::size_t>(t) * w.rows + r];
+                o = c0 == 0 ? s : o + s;
+            }
+        }
+    }
+}
+
 template <DType Type, int NT>
 void gemv_int(const Matrix& w, int r0, int r1, const float* x, float* y) {
+    if (w.interleaved()) {
+        if constexpr (S::kInt8Pairs) {
+            gemv_x16<Type, NT, S>(w, r0, r1, x, y);
+        } else {
+            gemv_x16_portable<Type, NT>(w, r0, r1, x, y);
+        }
+        return;
+    }
     if constexpr (S::kInt8Pairs) {
         gemv_pairs<Type, NT, S>(w, r0, r1, x, y);
     } else {

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "model/cpu/kernels.hpp"
+#include "model/interleave.hpp"
 #include "ravel/quant.hpp"
 
 namespace ravel::detail::cpu::RAVEL_ISA_NS {
@@ -88,7 +89,7 @@ void wkv7_head(float* S, int N, const float* w, const float* kk, const float* kk
 }  // namespace
 
 const KernelTable& table() {
-    static const KernelTable t{S::kName, &gemv, kPanelTokens, &pack_x, &gemm_packed, &read_sum,
+    static const KernelTable t{S::kName, S::kInt8Pairs, &gemv, kPanelTokens, &pack_x, &gemm_packed, &read_sum,
                                &fma_loop, &wkv7_head,
                                // element-wise (simd_elementwise.inl)
                                &activate, &layer_norm, &lerp, &mix, &add, &mul, &add_gated,

@@ -1,0 +1,50 @@
+// The interleaved ("x16") layout of q8_0 and q4_0 matrices, for the CPU decode kernels that
+// multiply 16 rows at once with one vpdpbusd per 4 weights of each row.
+//
+// Rows are taken 16 at a time (a group; the last one padded with zero rows). A group of a
+// matrix with B blocks per row is `group_bytes` bytes:
+//   scales: for each block b, the 16 rows' f16 scales (row i at byte b * 32 + 2 i); the area
+//           is padded to a multiple of 64 bytes, so the quants below start on a cache line;
+//   quants: for each block b, `steps` lines of 64 bytes; line s holds bytes 4s .. 4s + 3 of
+//           each row's block (row i at byte 4 i of the line).
+// A q4_0 block's 16 bytes are 4 steps (low nibbles: weights 4s .. 4s + 3, high nibbles:
+// weights 16 + 4s .. 16 + 4s + 3, as q4_0 stores them). A q8_0 block's 32 bytes are 8 steps,
+// each byte stored as q + 128 (XOR 0x80): unsigned, as vpdpbusd takes its first operand.
+// So each 64-byte line is one 512-bit load whose 32-bit lanes are the 16 rows.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "model/matrix.hpp"
+
+namespace ravel::detail {
+
+constexpr int kInterleaveRows = 16;
+
+// Whether `type` has an interleaved form (q8_0, q4_0).
+bool interleavable(DType type);
+// 64-byte lines per block of the 16 rows (4 for q4_0, 8 for q8_0).
+int interleave_steps(DType type);
+// Bytes of one group's scale area for `blocks` blocks per row (padded to 64).
+std::size_t interleave_scale_bytes(int blocks);
+// Bytes of one group of 16 rows.
+std::size_t interleave_group_bytes(DType type, int blocks);
+// Groups of a matrix of `rows` rows.
+inline int interleave_groups(int rows) {
+    return (rows + kInterleaveRows - 1) / kInterleaveRows;
+}
+
+// Writes the group of `n` (<= 16) rows in the standard row layout (`row_bytes` apart from
+// `src`) into `dst` (interleave_group_bytes bytes); rows n .. 15 are zero.
+void interleave_group(DType type, int blocks, const std::byte* src, std::size_t row_bytes, int n,
+                      std::byte* dst);
+// Rebuilds block b of row r of an interleaved matrix in the standard layout (18 bytes for
+// q4_0, 34 for q8_0) into `out`. Not inline: the kernels of every instruction set call it, and
+// one definition must serve them all.
+void deinterleave_block(const Matrix& w, int r, int b, std::byte* out);
+
+// The interleaved copy of a row-layout q8_0 / q4_0 matrix, in `arena` when given.
+Result<Matrix> interleave_matrix(const Matrix& rows, WeightArena* arena);
+
+}  // namespace ravel::detail

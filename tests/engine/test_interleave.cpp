@@ -1,0 +1,148 @@
+// The interleaved q8_0 / q4_0 layout (model/interleave.hpp): a pure rearrangement of the row
+// layout's blocks, rebuilt exactly block by block, made the same way whether a matrix is
+// converted from floats or rearranged from rows, and chosen by the loader where the CPU
+// kernels want it. (The kernels on it are checked in test_cpu_kernels.)
+#include <QtTest>
+#include <cstring>
+#include <random>
+
+#include "model/cpu/kernels.hpp"
+#include "model/interleave.hpp"
+#include "model/matrix.hpp"
+#include "model/weights.hpp"
+#include "ravel/model.hpp"
+#include "ravel/quant.hpp"
+
+using namespace ravel;
+using namespace ravel::detail;
+
+namespace {
+
+std::vector<float> random_values(std::size_t n, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<float> v(n);
+    for (auto& x : v) x = dist(rng);
+    return v;
+}
+
+std::size_t block_size(DType type) {
+    return type == DType::Q8_0 ? 34 : 18;
+}
+
+}  // namespace
+
+class InterleaveTest : public QObject {
+    Q_OBJECT
+
+  private slots:
+    void every_block_is_rebuilt_exactly_data() {
+        QTest::addColumn<int>("dtype");
+        QTest::addColumn<int>("rows");
+        QTest::addColumn<int>("cols");
+        for (DType type : {DType::Q8_0, DType::Q4_0}) {
+            for (int rows : {1, 16, 17, 45}) {
+                for (int cols : {32, 96, 4160}) {
+                    QTest::addRow("%s/%dx%d", dtype_name(type).data(), rows, cols)
+                        << int(type) << rows << cols;
+                }
+            }
+        }
+    }
+    void every_block_is_rebuilt_exactly() {
+        QFETCH(int, dtype);
+        QFETCH(int, rows);
+        QFETCH(int, cols);
+        const auto type = static_cast<DType>(dtype);
+        const auto values = random_values(static_cast<std::size_t>(rows) * cols, 5u + rows + cols);
+        auto by_rows = make_matrix(values.data(), rows, cols, type);
+        QVERIFY(by_rows.ok());
+        auto x16 = interleave_matrix(*by_rows, nullptr);
+        QVERIFY(x16.ok());
+        QVERIFY(x16->interleaved());
+        const int blocks = cols / 32;
+        // 16 f16 scales per block, padded to whole lines, then 4 (q4_0) or 8 (q8_0) lines.
+        const std::size_t scales = (static_cast<std::size_t>(blocks) * 32 + 63) / 64 * 64;
+        const std::size_t lines = type == DType::Q8_0 ? 8 : 4;
+        QCOMPARE(x16->group_bytes, scales + blocks * lines * 64);
+        QCOMPARE(x16->bytes(), static_cast<std::uint64_t>((rows + 15) / 16) * x16->group_bytes);
+        std::byte block[64];
+        std::vector<float> want(static_cast<std::size_t>(cols)), got(want.size());
+        for (int r = 0; r < rows; ++r) {
+            for (int b = 0; b < blocks; ++b) {
+                deinterleave_block(*x16, r, b, block);
+                QCOMPARE(
+                    std::memcmp(block, by_rows->row(r) + b * block_size(type), block_size(type)),
+                    0);
+            }
+            matrix_row_f32(*by_rows, r, want.data());
+            matrix_row_f32(*x16, r, got.data());
+            QCOMPARE(std::memcmp(got.data(), want.data(), sizeof(float) * want.size()), 0);
+        }
+        // The padding rows of the last group have zero scales, so they add nothing.
+        for (int r = rows; r < (rows + 15) / 16 * 16; ++r) {
+            for (int b = 0; b < blocks; ++b) {
+                deinterleave_block(*x16, r, b, block);
+                QCOMPARE(int(block[0]), 0);
+                QCOMPARE(int(block[1]), 0);
+            }
+        }
+    }
+
+    // Converting straight into the interleaved layout (as a load does, a slice of rows at a
+    // time) gives the same bytes as rearranging a converted row-layout matrix.
+    void converting_interleaved_equals_rearranging_rows() {
+        const int rows = 4100, cols = 64;  // more rows than one conversion slice (4096)
+        const auto values = random_values(static_cast<std::size_t>(rows) * cols, 11);
+        for (DType type : {DType::Q8_0, DType::Q4_0}) {
+            auto by_rows = make_matrix(values.data(), rows, cols, type);
+            auto direct =
+                make_matrix(values.data(), rows, cols, type, nullptr, MatrixLayout::Interleaved16);
+            QVERIFY(by_rows.ok() && direct.ok());
+            auto rearranged = interleave_matrix(*by_rows, nullptr);
+            QVERIFY(rearranged.ok());
+            QVERIFY(direct->interleaved());
+            QCOMPARE(direct->bytes(), rearranged->bytes());
+            QCOMPARE(std::memcmp(direct->data, rearranged->data, direct->bytes()), 0);
+        }
+    }
+
+    void other_types_keep_the_row_layout() {
+        const auto values = random_values(17 * 64, 3);
+        for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q5_1}) {
+            auto m = make_matrix(values.data(), 17, 64, type, nullptr, MatrixLayout::Interleaved16);
+            QVERIFY(m.ok());
+            QVERIFY(!m->interleaved());
+            QCOMPARE(m->bytes(), static_cast<std::uint64_t>(17) * m->row_bytes);
+        }
+        auto f16 = make_matrix(values.data(), 17, 64, DType::F16);
+        QVERIFY(f16.ok());
+        QVERIFY(!interleave_matrix(*f16, nullptr).ok());
+    }
+
+    // The loader interleaves q8_0 / q4_0 matrices exactly where the CPU kernels want it, never
+    // the embedding (read a row at a time), and keeps rows for a model asked for on a GPU.
+    void loader_interleaves_where_the_kernels_want_it() {
+        for (DType type : {DType::Q8_0, DType::Q4_0, DType::F16}) {
+            LoadOptions options;
+            options.weight_type = type;
+            auto spec = parse_synthetic_spec("v7:2x64:100");
+            QVERIFY(spec.ok());
+            auto model = Model::synthetic(*spec, options);
+            QVERIFY2(model.ok(), model.ok() ? "" : model.message().c_str());
+            const ModelWeights& w = (*model)->weights();
+            const bool want = cpu::kernels().interleave_quantized && interleavable(type);
+            QCOMPARE(w.head.interleaved(), want);
+            QCOMPARE(w.layers[0].att_r.interleaved(), want);
+            QCOMPARE(w.layers[1].ffn_v.interleaved(), want);
+            QVERIFY(!w.emb.interleaved());
+            options.device = "cuda";
+            auto gpu_bound = Model::synthetic(*spec, options);
+            QVERIFY(gpu_bound.ok());
+            QVERIFY(!(*gpu_bound)->weights().head.interleaved());
+        }
+    }
+};
+
+QTEST_APPLESS_MAIN(InterleaveTest)
+#include "test_interleave.moc"
