@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace ravel::detail::cpu::avx2 {
 struct S {
@@ -55,18 +56,23 @@ struct S {
             _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
         return _mm256_castsi256_ps(_mm256_slli_epi32(x, 16));
     }
+    // 8 bytes at p in the low half of a vector. Through memcpy: with _mm_loadl_epi64 on bytes
+    // just written to a local buffer (the GEMM's rebuilt interleaved blocks), GCC 12 at -O2
+    // read stale values in one arrangement of the calling code (test_cpu_kernels caught it).
+    static __m128i load8(const void* p) {
+        long long bits;
+        std::memcpy(&bits, p, sizeof bits);
+        return _mm_cvtsi64_si128(bits);
+    }
     static V load_i8(const std::int8_t* p) {
-        return _mm256_cvtepi32_ps(
-            _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(load8(p)));
     }
     static V load_lo4(const std::uint8_t* p) {
-        const __m256i x =
-            _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+        const __m256i x = _mm256_cvtepu8_epi32(load8(p));
         return _mm256_cvtepi32_ps(_mm256_and_si256(x, _mm256_set1_epi32(15)));
     }
     static V load_hi4(const std::uint8_t* p) {
-        const __m256i x =
-            _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+        const __m256i x = _mm256_cvtepu8_epi32(load8(p));
         return _mm256_cvtepi32_ps(_mm256_srli_epi32(x, 4));
     }
     static V load_bit16(std::uint32_t bits, int first) {

@@ -57,6 +57,26 @@ inline void decode_block(const std::byte* row, int b, S::V out[kVecs]) {
     }
 }
 
+// Rebuilds block b of row r of an interleaved q8_0 / q4_0 matrix (model/interleave.hpp) in the
+// row layout, into `out` (34 bytes for q8_0, 18 for q4_0). A copy of deinterleave_block
+// compiled per instruction set, so the GEMM's weight staging makes no call per block.
+template <DType T>
+inline void x16_block(const Matrix& w, int r, int b, std::byte* out) {
+    constexpr int kSteps = T == DType::Q8_0 ? 8 : 4;
+    const std::byte* group = w.data + static_cast<std::size_t>(r / 16) * w.group_bytes;
+    const int i = r % 16;
+    const std::size_t quants =
+        w.group_bytes - static_cast<std::size_t>(w.cols / kBlock) * kSteps * 64;
+    std::memcpy(out, group + static_cast<std::size_t>(b) * 32 + 2 * i, 2);
+    const std::byte* lane = group + quants + static_cast<std::size_t>(b) * kSteps * 64 + 4 * i;
+    for (int s = 0; s < kSteps; ++s) {
+        std::uint32_t v;
+        std::memcpy(&v, lane + s * 64, 4);
+        if constexpr (T == DType::Q8_0) v ^= 0x80808080u;  // stored offset to unsigned
+        std::memcpy(out + 2 + 4 * s, &v, 4);
+    }
+}
+
 inline float scalar_at(DType type, const std::byte* row, int c) {
     if (type == DType::F32) return reinterpret_cast<const float*>(row)[c];
     std::uint16_t h;

@@ -49,13 +49,17 @@ void pack_x(const float* x, int T, int C, int p0, int p1, float* xp) {
 // GEMM uses each decoded weight for every token, so that costs little).
 template <DType Type>
 inline void decode_row_block(const Matrix& w, int r, int b, S::V vals[kVecs]) {
-    if (!w.interleaved()) {
+    if constexpr (Type == DType::Q8_0 || Type == DType::Q4_0) {
+        if (w.interleaved()) {
+            alignas(64) std::byte blk[64];
+            x16_block<Type>(w, r, b, blk);
+            decode_block<Type>(blk, 0, vals);
+        } else {
+            decode_block<Type>(w.row(r), b, vals);
+        }
+    } else {
         decode_block<Type>(w.row(r), b, vals);
-        return;
     }
-    alignas(64) std::byte blk[64];
-    deinterleave_block(w, r, b, blk);
-    decode_block<Type>(blk, 0, vals);
 }
 
 // Stages rows [r, r + nr) of w, columns [k0, k0 + kcn) (k0 and kcn multiples of kKBlock), as

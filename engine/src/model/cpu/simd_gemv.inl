@@ -362,7 +362,7 @@ void gemv_x16_portable(const Matrix& w, int r0, int r1, const float* x, float* y
             S::F8 acc[NT];
             for (int t = 0; t < NT; ++t) acc[t] = S::f8_zero();
             for (int b = 0; b < nb; ++b) {
-                deinterleave_block(w, r, c0 + b, blk);
+                x16_block<Type>(w, r, c0 + b, blk);
                 const float dw = half_at(blk);
                 const auto* qs = reinterpret_cast<const std::uint8_t*>(blk + 2);
                 const S::B32 wv = kQ4 ? S::q4_bytes(qs) : S::load_b32(qs);
