@@ -94,21 +94,9 @@ Result<Matrix> interleave_matrix(const Matrix& src, WeightArena* arena) {
     m.cols = src.cols;
     m.row_bytes = src.row_bytes;
     m.group_bytes = interleave_group_bytes(src.type, blocks);
-    const std::size_t bytes = static_cast<std::size_t>(m.bytes());
-    std::byte* storage = nullptr;
-    if (arena != nullptr) {
-        auto block = arena->allocate(bytes);
-        if (!block) return block.error();
-        storage = block->data;
-        m.borrowed = std::move(block->keep_alive);
-    } else {
-        if (!m.owned.resize(bytes)) {
-            return make_error("out of memory interleaving a " + std::to_string(src.rows) + "x" +
-                              std::to_string(src.cols) + " matrix");
-        }
-        storage = m.owned.data();
-    }
-    m.data = storage;
+    auto allocated = allocate_matrix_storage(m, arena);
+    if (!allocated) return allocated.error();
+    std::byte* storage = *allocated;
     for (int g = 0; g < interleave_groups(src.rows); ++g) {
         const int r0 = g * kInterleaveRows;
         interleave_group(src.type, blocks, src.row(r0), src.row_bytes,

@@ -18,6 +18,25 @@ DType storage_type_for(DType wanted, int cols) {
     return wanted;
 }
 
+Result<std::byte*> allocate_matrix_storage(Matrix& m, WeightArena* arena) {
+    const std::size_t bytes = static_cast<std::size_t>(m.bytes());
+    std::byte* storage = nullptr;
+    if (arena != nullptr) {
+        auto block = arena->allocate(bytes);
+        if (!block) return block.error();
+        storage = block->data;
+        m.borrowed = std::move(block->keep_alive);
+    } else {
+        if (!m.owned.resize(bytes)) {
+            return make_error("out of memory allocating a " + std::to_string(m.rows) + "x" +
+                              std::to_string(m.cols) + " matrix");
+        }
+        storage = m.owned.data();
+    }
+    m.data = storage;
+    return storage;
+}
+
 Result<Matrix> make_matrix_by_rows(int rows, int cols, DType type,
                                    const std::function<Result<void>(int, int, float*)>& fill,
                                    WeightArena* arena, MatrixLayout layout) {
@@ -36,21 +55,9 @@ Result<Matrix> make_matrix_by_rows(int rows, int cols, DType type,
     m.row_bytes = *row_bytes;
     const bool interleave = layout == MatrixLayout::Interleaved16;
     if (interleave) m.group_bytes = interleave_group_bytes(type, cols / kQuantBlock);
-    const std::size_t bytes = static_cast<std::size_t>(m.bytes());
-    std::byte* storage = nullptr;
-    if (arena != nullptr) {
-        auto block = arena->allocate(bytes);
-        if (!block) return block.error();
-        storage = block->data;
-        m.borrowed = std::move(block->keep_alive);
-    } else {
-        if (!m.owned.resize(bytes)) {
-            return make_error("out of memory allocating a " + std::to_string(rows) + "x" +
-                              std::to_string(cols) + " matrix");
-        }
-        storage = m.owned.data();
-    }
-    m.data = storage;
+    auto allocated = allocate_matrix_storage(m, arena);
+    if (!allocated) return allocated.error();
+    std::byte* storage = *allocated;
     // About 1 MiB of fp32 rows at a time (whole groups of rows when interleaving).
     int step = std::max(1, static_cast<int>((1u << 18) / static_cast<unsigned>(std::max(cols, 1))));
     if (interleave) step = (step + kInterleaveRows - 1) / kInterleaveRows * kInterleaveRows;

@@ -53,6 +53,10 @@ struct Matrix {
 // block-quantized types need whole 32-value blocks per row, otherwise f16 is used.
 DType storage_type_for(DType wanted, int cols);
 
+// Gives m (shape, type and layout set) m.bytes() bytes of storage at m.data: from `arena` when
+// given (kept alive by m.borrowed), else a buffer of its own. Returns it, writable.
+Result<std::byte*> allocate_matrix_storage(Matrix& m, WeightArena* arena);
+
 // Builds a matrix from row-major fp32 values (rows x cols), converting to `type`. Its bytes
 // come from `arena` when given (a model's weights), else from a buffer of its own.
 Result<Matrix> make_matrix(const float* values, int rows, int cols, DType type,
