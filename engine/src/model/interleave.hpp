@@ -1,5 +1,6 @@
 // The interleaved ("x16") layout of q8_0 and q4_0 matrices, for the CPU decode kernels that
-// multiply 16 rows at once with one vpdpbusd per 4 weights of each row.
+// multiply 16 rows at once: one integer dot-product instruction (vpdpbusd with VNNI,
+// vpmaddubsw + vpmaddwd per 8 rows with AVX2) per 4 weights of each row.
 //
 // Rows are taken 16 at a time (a group; the last one padded with zero rows). A group of a
 // matrix with B blocks per row is `group_bytes` bytes:

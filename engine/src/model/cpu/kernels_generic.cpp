@@ -98,6 +98,7 @@ struct S {
     using F8 = float;
     static constexpr int kRegs = 16;
     static constexpr bool kInt8Pairs = false;  // see gemv_pairs
+    static constexpr bool kX16 = false;        // no 16-row kernel (gemv_x16_portable)
     static B32 load_b32(const void* p) {
         B32 r;
         std::memcpy(r.v, p, sizeof r.v);

@@ -94,3 +94,75 @@ static void quantize_block(const float* x, std::int8_t* q, float* d) {
                                                   _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), b);
 }
+
+#if !defined(__AVX512VNNI__)
+// One group of 16 interleaved rows (model/interleave.hpp), as the VNNI x16_group computes it,
+// with 256-bit vpmaddubsw + vpmaddwd: each 64-byte line is two vectors of 8 rows. q4_0's
+// nibbles are unsigned and start from `bias`; q8_0 is taken back to signed (its offset
+// would overflow vpmaddubsw's 16-bit pairs) with the sign moved onto the activations, so its
+// bias is not used.
+static constexpr bool kX16 = true;
+template <bool Q4, int NT>
+static void x16_group(const std::byte* scales, const std::byte* quants, int nb,
+                      const std::int8_t* xq, std::size_t xstride, const float* dx,
+                      const std::int32_t* bias, std::size_t stride, const char* pf, float* out) {
+    constexpr int kSteps = Q4 ? 4 : 8;
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const __m256i offset = _mm256_set1_epi8(static_cast<char>(0x80));
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[NT][2];
+    for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; ++b) {
+        const std::byte* q = quants + static_cast<std::size_t>(b) * kSteps * 64;
+        for (int l = 0; l < kSteps; ++l) {
+            _mm_prefetch(pf + static_cast<std::size_t>(b) * kSteps * 64 + l * 64, _MM_HINT_T1);
+        }
+        const std::int32_t* xb[NT];
+        for (int t = 0; t < NT; ++t)
+            xb[t] = reinterpret_cast<const std::int32_t*>(xq + t * xstride + b * 32);
+        for (int h = 0; h < 2; ++h) {  // rows 8h .. 8h + 7
+            __m256i dot[NT];
+            for (int t = 0; t < NT; ++t) {
+                dot[t] = Q4 ? _mm256_set1_epi32(bias[t * stride + b]) : _mm256_setzero_si256();
+            }
+            for (int s = 0; s < kSteps; ++s) {
+                const __m256i v =
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + s * 64 + h * 32));
+                if constexpr (Q4) {
+                    if (s >= 4) break;
+                    const __m256i lo = _mm256_and_si256(v, low4);
+                    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+                    for (int t = 0; t < NT; ++t) {
+                        const __m256i xl = _mm256_set1_epi32(xb[t][s]);
+                        const __m256i xh = _mm256_set1_epi32(xb[t][4 + s]);
+                        dot[t] = _mm256_add_epi32(
+                            dot[t], _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), ones));
+                        dot[t] = _mm256_add_epi32(
+                            dot[t], _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), ones));
+                    }
+                } else {
+                    const __m256i w = _mm256_xor_si256(v, offset);
+                    const __m256i aw = _mm256_abs_epi8(w);
+                    for (int t = 0; t < NT; ++t) {
+                        const __m256i xs = _mm256_sign_epi8(_mm256_set1_epi32(xb[t][s]), w);
+                        dot[t] = _mm256_add_epi32(
+                            dot[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xs), ones));
+                    }
+                }
+            }
+            const __m256 dw = _mm256_cvtph_ps(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + b * 32 + h * 16)));
+            for (int t = 0; t < NT; ++t) {
+                const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(dx[t * stride + b]));
+                acc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), scale, acc[t][h]);
+            }
+        }
+    }
+    for (int t = 0; t < NT; ++t) {
+        _mm256_storeu_ps(out + t * 16, acc[t][0]);
+        _mm256_storeu_ps(out + t * 16 + 8, acc[t][1]);
+    }
+}
+#else
+static constexpr bool kX16 = true;  // x16_group: the VNNI one (kernels_avx512.cpp)
+#endif

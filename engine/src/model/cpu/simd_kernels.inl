@@ -89,8 +89,8 @@ void wkv7_head(float* S, int N, const float* w, const float* kk, const float* kk
 }  // namespace
 
 const KernelTable& table() {
-    static const KernelTable t{S::kName, S::kInt8Pairs, &gemv, kPanelTokens, &pack_x, &gemm_packed, &read_sum,
-                               &fma_loop, &wkv7_head,
+    static const KernelTable t{S::kName, S::kX16, &gemv, kPanelTokens, &pack_x, &gemm_packed,
+                               &read_sum, &fma_loop, &wkv7_head,
                                // element-wise (simd_elementwise.inl)
                                &activate, &layer_norm, &lerp, &mix, &add, &mul, &add_gated,
                                &v7_keys, &v7_output, &wkv4, &wkv5_head, &wkv7_seq};
