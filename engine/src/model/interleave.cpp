@@ -38,31 +38,27 @@ void interleave_group(DType type, int blocks, const std::byte* src, std::size_t 
     const std::size_t bsize = block_size(type);
     const int steps = interleave_steps(type);
     const bool q8 = type == DType::Q8_0;
-    std::memset(dst, 0, interleave_group_bytes(type, blocks));
-    std::byte* quants = dst + interleave_scale_bytes(blocks);
-    for (int i = 0; i < n; ++i) {
+    const std::size_t scale_bytes = interleave_scale_bytes(blocks);
+    std::byte* quants = dst + scale_bytes;
+    // Zero scales for the padding rows and the area's padding; their quants are zeroed below.
+    std::memset(dst, 0, scale_bytes);
+    for (int i = 0; i < kInterleaveRows; ++i) {
         const std::byte* row = src + static_cast<std::size_t>(i) * row_bytes;
         for (int b = 0; b < blocks; ++b) {
             const std::byte* blk = row + static_cast<std::size_t>(b) * bsize;
+            std::byte* line = quants + static_cast<std::size_t>(b) * steps * 64 + 4 * i;
+            if (i >= n) {  // padding row: nothing to read, zero quants
+                for (int s = 0; s < steps; ++s) std::memset(line + s * 64, 0, 4);
+                continue;
+            }
             std::memcpy(dst + static_cast<std::size_t>(b) * 32 + 2 * i, blk, 2);
-            std::byte* line = quants + static_cast<std::size_t>(b) * steps * 64;
             for (int s = 0; s < steps; ++s) {
-                std::byte* lane = line + s * 64 + 4 * i;
-                std::memcpy(lane, blk + kQuantOffset + 4 * s, 4);
-                if (q8) {
-                    for (int k = 0; k < 4; ++k) lane[k] ^= std::byte{0x80};
-                }
+                std::uint32_t v;
+                std::memcpy(&v, blk + kQuantOffset + 4 * s, 4);
+                if (q8) v ^= 0x80808080u;  // to unsigned, as vpdpbusd takes it
+                std::memcpy(line + s * 64, &v, 4);
             }
         }
-    }
-    // Padding rows: zero scales; a q8_0 zero weight is 0x80 once offset, so its dot product
-    // terms cancel against the offset like any other row's (the result is scaled by 0 anyway).
-    if (q8) {
-        for (int i = n; i < kInterleaveRows; ++i)
-            for (int b = 0; b < blocks; ++b)
-                for (int s = 0; s < steps; ++s)
-                    std::memset(quants + (static_cast<std::size_t>(b) * steps + s) * 64 + 4 * i,
-                                0x80, 4);
     }
 }
 
