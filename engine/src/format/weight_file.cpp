@@ -1,5 +1,6 @@
 #include "ravel/weight_file.hpp"
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
@@ -132,6 +133,13 @@ std::span<const std::byte> WeightFile::bytes(const TensorInfo& tensor) const {
     const std::uint64_t size = file_size();
     if (tensor.offset > size || tensor.nbytes > size - tensor.offset) return {};
     return {file_->data() + tensor.offset, static_cast<std::size_t>(tensor.nbytes)};
+}
+
+bool WeightFile::in_file_mapping(std::span<const std::byte> bytes) const {
+    if (!file_ || bytes.empty()) return false;
+    const auto begin = reinterpret_cast<std::uintptr_t>(file_->data());
+    const auto p = reinterpret_cast<std::uintptr_t>(bytes.data());
+    return p >= begin && p - begin <= file_->size() && bytes.size() <= file_->size() - (p - begin);
 }
 
 Result<std::vector<float>> WeightFile::read_f32(const TensorInfo& tensor) const {

@@ -103,7 +103,7 @@ Result<detail::Matrix> load_matrix(const detail::WeightSource& src, const std::s
             detail::borrow_matrix(bytes.data(), bytes.size(), rows, cols, type, src.keep_alive());
         if (!m || layout == detail::MatrixLayout::Rows || !detail::interleavable(type)) return m;
         auto interleaved = detail::interleave_matrix(*m, &arena);
-        if (interleaved) detail::release_mapped_pages(bytes.data(), bytes.size());
+        if (interleaved) src.release(bytes);
         return interleaved;
     }
     return detail::make_matrix_by_rows(
@@ -157,6 +157,11 @@ class FileSource final : public detail::WeightSource {
         if (t == nullptr || t->dtype != type || type == DType::F32) return {};
         const auto bytes = file_.bytes(*t);
         return bytes.size() == t->nbytes ? bytes : std::span<const std::byte>{};
+    }
+    // Pages of the mapped file only: a derived tensor's buffer is ordinary memory, which
+    // MADV_DONTNEED would zero under any later reader of this WeightFile.
+    void release(std::span<const std::byte> bytes) const override {
+        if (file_.in_file_mapping(bytes)) detail::release_mapped_pages(bytes.data(), bytes.size());
     }
     std::shared_ptr<const void> keep_alive() const override { return file_.mapping(); }
     bool embedding_has_ln0() const override {

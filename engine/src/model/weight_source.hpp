@@ -32,6 +32,9 @@ class WeightSource {
                                                  DType /*type*/) const {
         return {};
     }
+    // Tells the source that bytes it returned from stored_as() were copied and will not be
+    // read again, so it may drop them from memory where that is safe.
+    virtual void release(std::span<const std::byte> /*bytes*/) const {}
     // Owner of the bytes returned by stored_as().
     virtual std::shared_ptr<const void> keep_alive() const { return nullptr; }
     // True when emb.weight already has blocks.0.ln0 applied (Ravel's converted files).

@@ -342,15 +342,18 @@ void gemv_x16(const Matrix& w, int r0, int r1, const float* x, float* y) {
             const int hi = imin(r1, (g + 1) * kInterleaveRows);
             for (int t = 0; t < NT; ++t) {
                 float* yt = y + static_cast<std::size_t>(t) * w.rows;
-                const float* ot = out + t * kInterleaveRows - g * kInterleaveRows;
-                for (int r = lo; r < hi; ++r) yt[r] = c0 == 0 ? ot[r] : yt[r] + ot[r];
+                const float* ot = out + t * kInterleaveRows;  // row g * 16 + i at ot[i]
+                for (int r = lo; r < hi; ++r) {
+                    const float v = ot[r - g * kInterleaveRows];
+                    yt[r] = c0 == 0 ? v : yt[r] + v;
+                }
             }
         }
     }
 }
 
-// Interleaved matrices on instruction sets without the 16-row kernel (only when a test hands
-// one a matrix laid out for another): each block rebuilt in the row layout, one row at a time.
+// Interleaved matrices on the portable kernels, which have no 16-row kernel (a load there keeps
+// rows, so only tests hand them one): each block rebuilt in the row layout, a row at a time.
 template <DType Type, int NT>
 void gemv_x16_portable(const Matrix& w, int r0, int r1, const float* x, float* y) {
     constexpr bool kQ4 = Type == DType::Q4_0;
