@@ -84,6 +84,12 @@ Result<MachineProbe> probe_in_child(std::size_t working_set, int threads) {
         WEXITSTATUS(status) != 0) {
         return make_error("the machine probe failed");
     }
+    if (!(values[0] > 0) || !(values[1] > 0)) {
+        // e.g. no memory for a read buffer as large as the weights: no limit to compare with.
+        return make_error(
+            "the machine probe could not measure the read bandwidth and FMA rate "
+            "(is there memory for a buffer as large as the weights?)");
+    }
     MachineProbe out;
     out.read_bandwidth_gb_s = values[0];
     out.fma_gflop_s = values[1];
