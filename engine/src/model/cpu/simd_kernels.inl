@@ -67,12 +67,54 @@ inline float dot_vec(const float* a, const float* b, int n) {
     return s;
 }
 
+// Expanding the new row in y_i = S_i' . r, with S_i' = S_i w + sa_i kka + v_i k, gives
+//   y_i = S_i . (w r) + sa_i (kka . r) + v_i (k . r):
+// both row products read the old row, so the output does not wait for the update's stores
+// and the two products share their loads; (kka . r) and (k . r) are computed once per head.
+// Each row prefetches the row kWkv7Ahead bytes on (into the next head at the end): in decoding
+// the state has been pushed out of L2 by the layer's weights since the last token.
+// One core, 12 heads of 64: 12.2 -> 8.3 us with the state in L2, 27-31 -> 21-22 us from L3
+// (1 KiB ahead; 0.5, 2 and 4 KiB were slower).
+constexpr std::size_t kWkv7Ahead = 1024;
 void wkv7_head(float* S, int N, const float* w, const float* kk, const float* kka, const float* k,
                const float* v, const float* r, float* y) {
+    constexpr int kMaxN = 256;
+    if (N > kMaxN) {
+        for (int i = 0; i < N; ++i) {
+            float* Si = S + static_cast<std::size_t>(i) * N;
+            const float sa = -dot_vec(Si, kk, N);
+            float yi = 0;
+            for (int j = 0; j < N; ++j) {
+                Si[j] = Si[j] * w[j] + sa * kka[j] + v[i] * k[j];
+                yi += Si[j] * r[j];
+            }
+            y[i] = yi;
+        }
+        return;
+    }
     const int nv = N / S::W * S::W;
+    alignas(64) float wr[kMaxN];
+    for (int j = 0; j < N; ++j) wr[j] = w[j] * r[j];
+    const float ar = dot_vec(kka, r, N);
+    const float kr = dot_vec(k, r, N);
+    const std::size_t row_bytes = sizeof(float) * static_cast<std::size_t>(N);
     for (int i = 0; i < N; ++i) {
         float* Si = S + static_cast<std::size_t>(i) * N;
-        const float sa = -dot_vec(Si, kk, N);
+        const char* ahead = reinterpret_cast<const char*>(Si) + kWkv7Ahead;
+        for (std::size_t l = 0; l < row_bytes; l += 64) __builtin_prefetch(ahead + l, 1, 3);
+        S::V acc_kk = S::zero(), acc_wr = S::zero();
+        for (int j = 0; j < nv; j += S::W) {
+            const S::V s = S::load(Si + j);
+            acc_kk = S::fma(s, S::load(kk + j), acc_kk);
+            acc_wr = S::fma(s, S::load(wr + j), acc_wr);
+        }
+        float sa = S::sum(acc_kk), yi = S::sum(acc_wr);
+        for (int j = nv; j < N; ++j) {
+            sa += Si[j] * kk[j];
+            yi += Si[j] * wr[j];
+        }
+        sa = -sa;
+        y[i] = yi + sa * ar + v[i] * kr;
         const S::V sav = S::set1(sa);
         const S::V vi = S::set1(v[i]);
         for (int j = 0; j < nv; j += S::W) {
@@ -82,7 +124,6 @@ void wkv7_head(float* S, int N, const float* w, const float* kk, const float* kk
             S::store(Si + j, s);
         }
         for (int j = nv; j < N; ++j) Si[j] = Si[j] * w[j] + sa * kka[j] + v[i] * k[j];
-        y[i] = dot_vec(Si, r, N);
     }
 }
 
