@@ -65,7 +65,6 @@ void time_mix_v7(const LayerPass& p, float* x) {
     const int H = p.cfg.n_head;
     const int N = p.cfg.head_size;
     const int T = p.T;
-    const std::size_t TC = static_cast<std::size_t>(T) * C;
     const LayerWeights& w = p.w;
     Workspace& ws = p.ws;
     const KernelTable& kt = cpu::kernels();
@@ -119,35 +118,42 @@ void time_mix_v7(const LayerPass& p, float* x) {
         run_loras(loras, n_loras, T, ws.lora_in.data(), ws.pool);
     }
 
-    // Per token: the decay w = exp(-e^-0.5 sigmoid(w0 + .)), the in-context learning rate
-    // a = sigmoid(a0 + .), the value residual v += (v_first - v) sigmoid(v0 + .), and the keys
-    // kk (normalised per head), kk * a (into xk's buffer, no longer needed) and k.
+    // Everything from here to the output projection is per head: per token, the decay
+    // w = exp(-e^-0.5 sigmoid(w0 + .)), the in-context learning rate a = sigmoid(a0 + .), the
+    // value residual v += (v_first - v) sigmoid(v0 + .), the keys kk (normalised per head),
+    // kk * a (into xk's buffer, no longer needed) and k; then the state update over all T tokens
+    //   S = S diag(w) + (S (-kk)) (kk a)^T + v k^T;  y = S r   (S[h] is N x N, [value i, key j])
+    // and the output's group norm, bonus and gate. So heads run in parallel through all of it:
+    // decoding has one parallel region between the LoRAs and the output projection, and no
+    // element-wise work left for one thread while the others wait.
     float* kk = ws.kk.data();
     float* kka = ws.t2.data();
-    parallel_rows(ws.pool, T, 8 * static_cast<std::size_t>(C), [&](int t0, int t1) {
-        for (int t = t0; t < t1; ++t) {
-            const std::size_t o = static_cast<std::size_t>(t) * C;
-            kt.activate(KernelTable::kV7Decay, decay + o, w.w0.data(), C);
-            kt.activate(KernelTable::kSigmoid, a + o, w.a0.data(), C);
-            if (w.has_value_residual) {
-                kt.activate(KernelTable::kSigmoid, vres + o, w.v0.data(), C);
-                kt.lerp(v + o, ws.v_first.data() + o, vres + o, v + o, C);
-            }
-            kt.v7_keys(k + o, kk + o, kka + o, a + o, w.k_k.data(), w.k_a.data(), H, N);
-        }
-    });
-    if (p.layer == 0) std::memcpy(ws.v_first.data(), v, sizeof(float) * TC);
-
-    // S[h] is N x N indexed [value i, key j]:
-    //   S = S diag(w) + (S (-kk)) (kk a)^T + v k^T;  y = S r
-    // Heads are independent, so they run in parallel, each over all T tokens.
     float* y = ws.y.data();
     auto heads = [&](int /*thread*/, std::int64_t h0, std::int64_t h1) {
         for (std::int64_t h = h0; h < h1; ++h) {
-            float* S = p.s.att + static_cast<std::size_t>(h) * N * N;
             const std::size_t ho = static_cast<std::size_t>(h) * N;
+            for (int t = 0; t < T; ++t) {
+                const std::size_t o = static_cast<std::size_t>(t) * C + ho;
+                kt.activate(KernelTable::kV7Decay, decay + o, w.w0.data() + ho, N);
+                kt.activate(KernelTable::kSigmoid, a + o, w.a0.data() + ho, N);
+                if (w.has_value_residual) {
+                    kt.activate(KernelTable::kSigmoid, vres + o, w.v0.data() + ho, N);
+                    kt.lerp(v + o, ws.v_first.data() + o, vres + o, v + o, N);
+                }
+                if (p.layer == 0) {
+                    std::memcpy(ws.v_first.data() + o, v + o, sizeof(float) * N);
+                }
+                kt.v7_keys(k + o, kk + o, kka + o, a + o, w.k_k.data() + ho, w.k_a.data() + ho, 1,
+                           N);
+            }
+            float* S = p.s.att + static_cast<std::size_t>(h) * N * N;
             kt.wkv7_seq(S, N, T, static_cast<std::size_t>(C), decay + ho, kk + ho, kka + ho, k + ho,
                         v + ho, r + ho, y + ho);
+            for (int t = 0; t < T; ++t) {
+                const std::size_t o = static_cast<std::size_t>(t) * C + ho;
+                kt.v7_output(y + o, r + o, k + o, v + o, g + o, w.r_k.data() + ho,
+                             w.ln_x_w.data() + ho, w.ln_x_b.data() + ho, 1, N, kGroupNormEps);
+            }
         }
     };
     if (ws.pool != nullptr) {
@@ -156,13 +162,6 @@ void time_mix_v7(const LayerPass& p, float* x) {
         heads(0, 0, H);
     }
 
-    parallel_rows(ws.pool, T, 4 * static_cast<std::size_t>(C), [&](int t0, int t1) {
-        for (int t = t0; t < t1; ++t) {
-            const std::size_t o = static_cast<std::size_t>(t) * C;
-            kt.v7_output(y + o, r + o, k + o, v + o, g + o, w.r_k.data(), w.ln_x_w.data(),
-                         w.ln_x_b.data(), H, N, kGroupNormEps);
-        }
-    });
     float* out = ws.t0.data();
     matmul(w.att_o, y, T, out, ws.pool);
     add_rows(x, out, T, C, ws.pool);
