@@ -291,6 +291,50 @@ class CpuKernelsTest : public QObject {
         }
     }
 
+    // Each thread quantizes a decode product's activations once per parallel region and keeps
+    // them for its next grains (cpu/activation_cache.hpp). The same buffer rewritten between
+    // regions, and two buffers read in one region, must each be quantized afresh: every product
+    // here matches the single-thread one, which never keeps them.
+    void threaded_decode_requantizes_new_activations() {
+        if (!cpu::kernels().interleave_quantized) QSKIP("this CPU keeps q8_0/q4_0 in rows");
+        const int rows = 1000, cols = 320;  // several 32 KiB grains per thread
+        const auto values = random_values(static_cast<std::size_t>(rows) * cols, 6);
+        for (DType type : {DType::Q8_0, DType::Q4_0}) {
+            auto w =
+                make_matrix(values.data(), rows, cols, type, nullptr, MatrixLayout::Interleaved16);
+            QVERIFY(w.ok());
+            QVERIFY(w->interleaved());
+            const QString name = QString::fromLatin1(
+                dtype_name(type).data(), static_cast<qsizetype>(dtype_name(type).size()));
+            for (int T : {1, 3}) {
+                ThreadPool pool(2);
+                const std::size_t n_out = static_cast<std::size_t>(T) * rows;
+                std::vector<float> x = random_values(static_cast<std::size_t>(T) * cols, 21);
+                const std::vector<float> x2 = random_values(x.size(), 22);
+                std::vector<float> want(n_out), want2(n_out);
+                for (int round = 0; round < 2; ++round) {
+                    if (round == 1) {  // the same buffer, new values
+                        const auto fresh = random_values(x.size(), 23);
+                        std::copy(fresh.begin(), fresh.end(), x.begin());
+                    }
+                    std::vector<float> got(n_out, NAN);
+                    matmul(*w, x.data(), T, want.data(), nullptr);
+                    matmul(*w, x.data(), T, got.data(), &pool);
+                    QVERIFY2(got == want,
+                             qPrintable(QString("%1 T=%2 round %3").arg(name).arg(T).arg(round)));
+                }
+                // One region, the same matrix against two buffers.
+                matmul(*w, x2.data(), T, want2.data(), nullptr);
+                std::vector<float> got(n_out, NAN), got2(n_out, NAN);
+                const Product both[2] = {{&*w, x.data(), got.data()},
+                                         {&*w, x2.data(), got2.data()}};
+                matmul_group(both, T, &pool);
+                QVERIFY2(got == want && got2 == want2,
+                         qPrintable(QString("%1 T=%2 group").arg(name).arg(T)));
+            }
+        }
+    }
+
     // A group of products in one region (decoding) and one by one (prompt) gives what
     // separate products and activations give, on any pool size.
     void grouped_products_match_separate_products() {

@@ -56,6 +56,29 @@ class ThreadPoolTest : public QObject {
         }
     }
 
+    // current_region(): 0 outside regions; inside, one number shared by every thread of the
+    // region, new for every region of any pool.
+    void region_numbers() {
+        QCOMPARE(ThreadPool::current_region(), std::uint64_t{0});
+        ThreadPool a(3), b(2);
+        std::vector<std::uint64_t> seen;
+        for (ThreadPool* pool : {&a, &b, &a}) {
+            std::mutex m;
+            std::vector<std::uint64_t> numbers;
+            pool->parallel_for_dynamic(64, 1, [&](int, std::int64_t, std::int64_t) {
+                std::this_thread::sleep_for(std::chrono::microseconds(50));
+                std::lock_guard lock(m);
+                numbers.push_back(ThreadPool::current_region());
+            });
+            QVERIFY(!numbers.empty());
+            QVERIFY(numbers[0] != 0);
+            for (std::uint64_t n : numbers) QCOMPARE(n, numbers[0]);
+            QVERIFY(std::find(seen.begin(), seen.end(), numbers[0]) == seen.end());
+            seen.push_back(numbers[0]);
+            QCOMPARE(ThreadPool::current_region(), std::uint64_t{0});
+        }
+    }
+
     void dynamic_regions_repeat() {
         // Many regions back to back reuse the same workers and block counter.
         ThreadPool pool(3);

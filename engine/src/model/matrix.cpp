@@ -129,7 +129,7 @@ void matrix_row_f32(const Matrix& w, int r, float* out) {
 }
 
 namespace {
-constexpr std::size_t kMaxDecodeGrainBytes = std::size_t{1} << 20;
+constexpr std::size_t kDecodeGrainBytes = 32 * 1024;
 }  // namespace
 
 void matmul(const Matrix& w, const float* x, int T, float* y, ThreadPool* pool) {
@@ -146,17 +146,16 @@ void matmul(const Matrix& w, const float* x, int T, float* y, ThreadPool* pool) 
         run(0, 0, w.rows);
         return;
     }
-    // Two grains per thread, taken on demand: a static split would make every product wait
-    // for a thread that lost its core to another process (about 70 regions per token), and
-    // smaller grains cost more than they save, since each call quantizes the activations for
-    // the integer kernels (measured: 1/16 of the rows per grain was 10% slower for q4_0).
-    // Large products (the head) take grains of at most kMaxDecodeGrainBytes instead: with two
-    // grains each, a thread that runs 10% slower kept the other waiting 10% of a 100 MB head.
-    const std::int64_t per = 2 * static_cast<std::int64_t>(pool->size());
+    // Grains of about kDecodeGrainBytes, taken on demand: a static split would make every
+    // product wait for a thread that lost its core to another process (about 70 regions per
+    // token), and larger grains leave one thread idle at the end of a region while the other
+    // finishes its last grain. (Each thread quantizes the activations once per region, see
+    // activation_cache.hpp, so a grain costs only its hand-off.) v7 0.1B q4_0, 2 threads:
+    // two grains per thread (at most 1 MiB) left a thread waiting 195 us per token at region
+    // ends, 32 KiB grains 56-61 us.
     const std::int64_t byte_rows =
-        static_cast<std::int64_t>(kMaxDecodeGrainBytes / std::max<std::size_t>(w.row_bytes, 1));
-    const std::int64_t grain = std::max<std::int64_t>(
-        16, (std::min<std::int64_t>(w.rows / per, byte_rows) + 15) / 16 * 16);
+        static_cast<std::int64_t>(kDecodeGrainBytes / std::max<std::size_t>(w.row_bytes, 1));
+    const std::int64_t grain = std::max<std::int64_t>(16, (byte_rows + 15) / 16 * 16);
     pool->parallel_for_dynamic(w.rows, grain, run);
 }
 
@@ -167,9 +166,9 @@ struct GroupTask {
     int r0;
     int r1;
 };
-// Smaller grains than this cost more in hand-offs (and, for the integer kernels, in quantizing
-// the activations once per call) than they gain in balance.
-constexpr std::uint64_t kMinGroupGrainBytes = 32 * 1024;
+// As kDecodeGrainBytes; the groups hold float LoRA matrices as well, whose kernels take a few
+// rows per call (measured with 32 KiB: no better).
+constexpr std::uint64_t kGroupGrainBytes = 64 * 1024;
 }  // namespace
 
 void matmul_group(std::span<const Product> products, int T, ThreadPool* pool) {
@@ -182,7 +181,7 @@ void matmul_group(std::span<const Product> products, int T, ThreadPool* pool) {
     std::uint64_t total = 0;
     for (const Product& p : products) total += p.w->bytes();
     if (T > cpu::kSmallBatch || pool == nullptr || pool->size() == 1 ||
-        total < 2 * kMinGroupGrainBytes) {
+        total < 2 * kGroupGrainBytes) {
         const bool threaded = T > cpu::kSmallBatch && pool != nullptr;
         for (const Product& p : products) {
             matmul(*p.w, p.x, T, p.y, threaded ? pool : nullptr);
@@ -200,9 +199,8 @@ void matmul_group(std::span<const Product> products, int T, ThreadPool* pool) {
         }
         return;
     }
-    // About two grains per thread over the whole group, each product cut into whole grains.
-    const std::uint64_t target =
-        std::max(kMinGroupGrainBytes, total / (2 * static_cast<std::uint64_t>(pool->size())));
+    // Each product cut into whole grains of about kGroupGrainBytes.
+    const std::uint64_t target = kGroupGrainBytes;
     // The caller's list (a thread_local named inside the lambda would be each worker's own).
     thread_local std::vector<GroupTask> task_buffer;
     std::vector<GroupTask>& tasks = task_buffer;

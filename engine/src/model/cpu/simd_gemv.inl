@@ -318,13 +318,28 @@ void gemv_x16(const Matrix& w, int r0, int r1, const float* x, float* y) {
     constexpr int kSteps = kQ4 ? 4 : 8;
     const int blocks = w.cols / kBlock;
     const std::size_t scale_bytes = interleave_scale_bytes(blocks);
-    QuantizedX16 qx;
+    QuantizedX16 local;
+    QuantizedX16* cached = nullptr;
+    // One chunk of columns (every shape of ours) is quantized once per thread and region.
+    const std::uint64_t region = current_region();
+    if (region != 0 && blocks <= kChunkBlocks) {
+        if (ActivationCache* c = activation_cache(sizeof(QuantizedX16))) {
+            cached = reinterpret_cast<QuantizedX16*>(c->data);
+            constexpr int kKind = static_cast<int>(Type);
+            if (!c->holds(x, w.cols, NT, kKind, region)) {
+                c->region = 0;
+                quantize_x16<Type, NT>(x, w.cols, 0, blocks, *cached);
+                *c = ActivationCache{x, w.cols, NT, kKind, region, c->data};
+            }
+        }
+    }
+    QuantizedX16& qx = cached != nullptr ? *cached : local;
     alignas(64) float out[kSmallBatch * kInterleaveRows];
     const int g0 = r0 / kInterleaveRows;
     const int g1 = (r1 + kInterleaveRows - 1) / kInterleaveRows;
     for (int c0 = 0; c0 < blocks; c0 += kChunkBlocks) {
         const int nb = imin(kChunkBlocks, blocks - c0);
-        quantize_x16<Type, NT>(x, w.cols, c0, nb, qx);
+        if (cached == nullptr) quantize_x16<Type, NT>(x, w.cols, c0, nb, qx);
         for (int g = g0; g < g1; ++g) {
             const std::byte* group = w.data + static_cast<std::size_t>(g) * w.group_bytes;
             const char* pf = reinterpret_cast<const char*>(group) + kX16Ahead;

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "model/cpu/activation_cache.hpp"
 #include "model/cpu/kernels.hpp"
 #include "model/interleave.hpp"
 #include "ravel/quant.hpp"

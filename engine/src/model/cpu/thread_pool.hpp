@@ -34,9 +34,15 @@ class ThreadPool {
     void parallel_for_dynamic(std::int64_t n, std::int64_t grain,
                               const std::function<void(int, std::int64_t, std::int64_t)>& fn);
 
+    // A number unique in the process to the parallel region the calling thread is running a
+    // share of (any pool's), 0 outside regions. Inputs a region's jobs only read stay the same
+    // for its whole length, so a thread may keep what it derives from them (the decode kernels'
+    // quantized activations) for its next grains, keyed by this number.
+    static std::uint64_t current_region();
+
   private:
     void worker_loop(int index);
-    void run_share(int index);
+    void run_share(int index, std::uint64_t region);
     void run_dynamic(int index);
     void run(std::int64_t n, std::int64_t grain,
              const std::function<void(int, std::int64_t, std::int64_t)>& fn, bool dynamic);
@@ -49,7 +55,12 @@ class ThreadPool {
     bool dynamic_ = false;
     // Per participant: its share of the grains as (front << 32 | back); dynamic regions
     // consume it from both ends.
-    std::unique_ptr<std::atomic<std::uint64_t>[]> shares_;
+    // One cache line each: with fine grains, claims would otherwise bounce a shared line.
+    struct alignas(64) Share {
+        std::atomic<std::uint64_t> range{0};
+    };
+    std::unique_ptr<Share[]> shares_;
+    std::uint64_t region_ = 0;  // this region's number (see current_region)
     std::atomic<std::uint64_t> generation_{0};
     std::atomic<int> pending_{0};
     std::atomic<bool> stop_{false};
