@@ -223,7 +223,7 @@ struct S {
                 for (int s = 0; s < 4; ++s) {
                     const __m512i v = _mm512_loadu_si512(q + s * 64);
                     const __m512i lo = _mm512_and_si512(v, low4);
-                    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+                    const __m512i hi = _mm512_andnot_si512(low4, v);  // 16 x the high nibble
                     for (int t = 0; t < NT; ++t) {
                         i0[t] = _mm512_dpbusd_epi32(i0[t], lo, _mm512_set1_epi32(xb[t][s]));
                         i1[t] = _mm512_dpbusd_epi32(i1[t], hi, _mm512_set1_epi32(xb[t][4 + s]));
@@ -243,8 +243,10 @@ struct S {
                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + b * 32)));
             for (int t = 0; t < NT; ++t) {
                 const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx[t * stride + b]));
-                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i0[t], i1[t])), scale,
-                                         acc[t]);
+                // q4_0's high-nibble sums are 16 times too large, so exact multiples of 16.
+                const __m512i hi = Q4 ? _mm512_srai_epi32(i1[t], 4) : i1[t];
+                acc[t] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i0[t], hi)), scale, acc[t]);
             }
         }
         for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * 16, acc[t]);
