@@ -242,6 +242,29 @@ class CpuKernelsTest : public QObject {
                     QStringLiteral("gemm [%1]: %2 vs %3").arg(i).arg(got_gemm[i]).arg(want[i])));
             }
         }
+
+        // Sequence mode on the integer kernels (interleaved, where the table has them): the
+        // same bounds as the decode kernel, for every token count; a pool splits the groups
+        // and the quantizing without changing a bit.
+        if (interleaved && k.gemm_x16 != nullptr) {
+            std::vector<float> got_x16(want.size(), NAN), got_pool(want.size(), NAN);
+            QVERIFY(cpu::gemm_x16_parallel(k, *w, x.data(), tokens, got_x16.data(), nullptr));
+            ThreadPool pool(3);
+            QVERIFY(cpu::gemm_x16_parallel(k, *w, x.data(), tokens, got_pool.data(), &pool));
+            QVERIFY(got_pool == got_x16);
+            reference_int(*by_rows, x.data(), tokens, want_int, mag_int, qerr);
+            for (std::size_t i = 0; i < want.size(); ++i) {
+                const double tol_int = 2e-6 * mag_int[i] + 1e-6;
+                if (!(std::fabs(got_x16[i] - want_int[i]) <= tol_int) ||
+                    !(std::fabs(got_x16[i] - want[i]) <= 1.01 * qerr[i] + 2e-6 * mag[i] + 1e-6)) {
+                    QFAIL(qPrintable(QStringLiteral("gemm_x16 [%1]: %2 vs %3 (quantized), %4")
+                                         .arg(i)
+                                         .arg(got_x16[i])
+                                         .arg(want_int[i])
+                                         .arg(want[i])));
+                }
+            }
+        }
     }
 
     // Zero and tiny activation blocks (relu^2 outputs) quantize to zero and stay finite.

@@ -134,9 +134,13 @@ constexpr std::size_t kDecodeGrainBytes = 32 * 1024;
 
 void matmul(const Matrix& w, const float* x, int T, float* y, ThreadPool* pool) {
     const cpu::KernelTable& k = cpu::kernels();
-    // Large T: packed GEMM (compute-bound). It declines only when its buffers can't be had,
-    // and then the decode kernel below does the product a few tokens at a time.
-    if (T > cpu::kSmallBatch && cpu::gemm_parallel(k, w, x, T, y, pool)) return;
+    // Large T: packed GEMM (compute-bound); interleaved q8_0 / q4_0 through the integer
+    // kernels where the table has them. The GEMM declines only when its buffers can't be
+    // had, and then the decode kernel below does the product a few tokens at a time.
+    if (T > cpu::kSmallBatch &&
+        (cpu::gemm_x16_parallel(k, w, x, T, y, pool) || cpu::gemm_parallel(k, w, x, T, y, pool))) {
+        return;
+    }
     // Small T: each weight row is decoded once and used for every token (memory-bound).
     auto run = [&](int /*thread*/, std::int64_t r0, std::int64_t r1) {
         k.gemv(w, static_cast<int>(r0), static_cast<int>(r1), x, T, y);

@@ -80,6 +80,49 @@ bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T,
     return true;
 }
 
+bool gemm_x16_parallel(const KernelTable& k, const Matrix& w, const float* x, int T, float* y,
+                       ThreadPool* pool) {
+    if (k.gemm_x16 == nullptr || !w.interleaved() || w.cols % 32 != 0) return false;
+    thread_local AlignedBuffer calling_thread_buffer;
+    AlignedBuffer& buffer = calling_thread_buffer;
+    const int padded = (T + kX16GemmTokens - 1) / kX16GemmTokens * kX16GemmTokens;
+    const std::size_t blocks = static_cast<std::size_t>(w.cols / 32);
+    const std::size_t q_bytes = (static_cast<std::size_t>(padded) * w.cols + 63) / 64 * 64;
+    const std::size_t scale_bytes = static_cast<std::size_t>(padded) * blocks * sizeof(float);
+    if (buffer.size() < q_bytes + 2 * scale_bytes && !buffer.resize(q_bytes + 2 * scale_bytes)) {
+        return false;
+    }
+    QuantizedTokens xq;
+    xq.tokens = T;
+    xq.cols = w.cols;
+    xq.q = buffer.as<std::int8_t>();
+    xq.d = reinterpret_cast<float*>(buffer.as<std::byte>() + q_bytes);
+    xq.bias = reinterpret_cast<std::int32_t*>(buffer.as<std::byte>() + q_bytes + scale_bytes);
+    // The padding tokens multiply to zero (and are not stored).
+    for (int t = T; t < padded; ++t) {
+        std::fill_n(xq.q + static_cast<std::size_t>(t) * w.cols, w.cols, std::int8_t{0});
+        std::fill_n(xq.d + t * blocks, blocks, 0.0f);
+        std::fill_n(xq.bias + t * blocks, blocks, 0);
+    }
+    const bool threaded =
+        pool != nullptr && pool->size() > 1 && static_cast<std::int64_t>(w.rows) * w.cols >= 32768;
+    auto quantize = [&](int, std::int64_t t0, std::int64_t t1) {
+        k.quantize_tokens(w.type, x, static_cast<int>(t0), static_cast<int>(t1), xq);
+    };
+    auto run = [&](int, std::int64_t g0, std::int64_t g1) {
+        k.gemm_x16(w, static_cast<int>(g0), static_cast<int>(g1), xq, y);
+    };
+    const auto groups = static_cast<std::int64_t>((w.rows + 15) / 16);
+    if (threaded) {
+        pool->parallel_for(T, 8, quantize);
+        pool->parallel_for_dynamic(groups, 1, run);
+    } else {
+        quantize(0, 0, T);
+        run(0, 0, groups);
+    }
+    return true;
+}
+
 bool gemm_rows(const KernelTable& k, const Matrix& w, int r0, int r1, const float* x, int T,
                float* y) {
     AlignedBuffer xp, stage, partial;

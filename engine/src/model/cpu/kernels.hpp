@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 #include "model/matrix.hpp"
@@ -23,6 +24,19 @@ constexpr int kGemmK = 64;  // GEMM columns per staged block (a multiple of 32)
 // prompts 3-10% faster (v7 0.4B f16 319 -> 350 tokens/s over 4 runs, 326 -> 337 over 6; v4
 // 169M f32 1091 -> 1190 over 4, 1067 -> 1119 over 6).
 constexpr int kGemmKc = 128;
+
+// T tokens' activations quantized for the interleaved integer kernels (sequence mode): per
+// token `cols` int8 values, and per block of 32 its scale and -offset * sum(q) (the weights'
+// unsigned offset taken back out: 8 for q4_0, 128 for q8_0). Rows of `tokens` are padded to a
+// multiple of kX16GemmTokens with zeros.
+struct QuantizedTokens {
+    int tokens = 0;
+    int cols = 0;
+    std::int8_t* q = nullptr;      // [token][cols]
+    float* d = nullptr;            // [token][cols / 32]
+    std::int32_t* bias = nullptr;  // [token][cols / 32]
+};
+constexpr int kX16GemmTokens = 4;  // tokens per pass over a group of 16 interleaved rows
 
 // Y[t, r] for r in [r0, r1), t < T (Y is T x w.rows, X is T x w.cols, row-major).
 using RowsFn = void (*)(const Matrix& w, int r0, int r1, const float* x, int T, float* y);
@@ -81,6 +95,13 @@ struct KernelTable {
     // previous token's.
     void (*wkv7_seq)(float* S, int N, int T, std::size_t stride, const float* w, const float* kk,
                      const float* kka, const float* k, const float* v, const float* r, float* y);
+
+    // Sequence mode on interleaved q8_0 / q4_0 (null where interleave_quantized is false):
+    // tokens [t0, t1) of X (xq.cols wide) quantized into xq for weights of `type`, then groups
+    // [g0, g1) of 16 rows against all of xq's tokens with integer dot products, as the decode
+    // kernels compute them.
+    void (*quantize_tokens)(DType type, const float* x, int t0, int t1, QuantizedTokens& xq);
+    void (*gemm_x16)(const Matrix& w, int g0, int g1, const QuantizedTokens& xq, float* y);
 };
 
 inline int gemm_kpad(int cols) {
@@ -113,6 +134,11 @@ bool gemm_rows(const KernelTable& k, const Matrix& w, int r0, int r1, const floa
 // they can't be allocated (nothing is written then).
 bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T, float* y,
                    ThreadPool* pool);
+// The same for an interleaved q8_0 / q4_0 matrix with the table's gemm_x16: quantizes X once
+// (kept per calling thread), then splits groups of rows over the threads. Returns false when
+// the table has no gemm_x16 or the buffer can't be had.
+bool gemm_x16_parallel(const KernelTable& k, const Matrix& w, const float* x, int T, float* y,
+                       ThreadPool* pool);
 
 enum class Isa { Generic, Avx2, Avx512, Avx512Vnni };
 

@@ -99,6 +99,7 @@ struct S {
     static constexpr int kRegs = 16;
     static constexpr bool kInt8Pairs = false;  // see gemv_pairs
     static constexpr bool kX16 = false;        // no 16-row kernel (gemv_x16_portable)
+    static constexpr bool kX16Gemm = false;
     static B32 load_b32(const void* p) {
         B32 r;
         std::memcpy(r.v, p, sizeof r.v);

@@ -372,6 +372,82 @@ void gemv_x16(const Matrix& w, int r0, int r1, const float* x, float* y) {
     }
 }
 
+// Sequence mode on interleaved matrices: each group of 16 rows stays in L1 while every
+// kX16GemmTokens tokens of the product pass over it through the decode kernel's x16_group,
+// so the weights are unpacked once per group and pass instead of staged as floats, and each
+// vpdpbusd does 64 multiply-adds where an FMA does 16.
+template <DType Type>
+void quantize_tokens_typed(const float* x, int t0, int t1, QuantizedTokens& xq) {
+    constexpr int kOffset = Type == DType::Q4_0 ? 8 : 128;
+    const int blocks = xq.cols / kBlock;
+    for (int t = t0; t < t1; ++t) {
+        const float* xt = x + static_cast<std::size_t>(t) * xq.cols;
+        std::int8_t* qt = xq.q + static_cast<std::size_t>(t) * xq.cols;
+        for (int b = 0; b < blocks; ++b) {
+            std::int8_t* q = qt + b * kBlock;
+            const std::size_t at = static_cast<std::size_t>(t) * blocks + b;
+            S::quantize_block(xt + b * kBlock, q, &xq.d[at]);
+            int sum = 0;
+            for (int i = 0; i < kBlock; ++i) sum += q[i];
+            xq.bias[at] = -kOffset * sum;
+        }
+    }
+}
+
+void quantize_tokens(DType type, const float* x, int t0, int t1, QuantizedTokens& xq) {
+    if (type == DType::Q4_0) {
+        quantize_tokens_typed<DType::Q4_0>(x, t0, t1, xq);
+    } else {
+        quantize_tokens_typed<DType::Q8_0>(x, t0, t1, xq);
+    }
+}
+
+template <DType Type, class X>
+void gemm_x16_typed(const Matrix& w, int g0, int g1, const QuantizedTokens& xq, float* y) {
+    constexpr bool kQ4 = Type == DType::Q4_0;
+    constexpr int kSteps = kQ4 ? 4 : 8;
+    constexpr int NT = kX16GemmTokens;
+    const int blocks = w.cols / kBlock;
+    const std::size_t scale_bytes = interleave_scale_bytes(blocks);
+    const auto bstride = static_cast<std::size_t>(blocks);
+    alignas(64) float out[NT * kInterleaveRows];
+    for (int g = g0; g < g1; ++g) {
+        const std::byte* group = w.data + static_cast<std::size_t>(g) * w.group_bytes;
+        const int r0 = g * kInterleaveRows;
+        const int rows = imin(kInterleaveRows, w.rows - r0);
+        for (int t0 = 0; t0 < xq.tokens; t0 += NT) {
+            // The first pass brings the next group into L2; later passes find theirs in L1.
+            const char* pf =
+                reinterpret_cast<const char*>(group) + (t0 == 0 ? w.group_bytes : 0) + scale_bytes;
+            X::template x16_group<kQ4, NT>(group, group + scale_bytes, blocks,
+                                           xq.q + static_cast<std::size_t>(t0) * xq.cols,
+                                           static_cast<std::size_t>(xq.cols), xq.d + t0 * bstride,
+                                           xq.bias + t0 * bstride, bstride, pf, out);
+            const int nt = imin(NT, xq.tokens - t0);
+            for (int t = 0; t < nt; ++t) {
+                float* yt = y + static_cast<std::size_t>(t0 + t) * w.rows + r0;
+                for (int i = 0; i < rows; ++i) yt[i] = out[t * kInterleaveRows + i];
+            }
+        }
+    }
+    (void)kSteps;
+}
+
+template <class X>
+void gemm_x16_on(const Matrix& w, int g0, int g1, const QuantizedTokens& xq, float* y) {
+    if constexpr (X::kX16) {
+        if (w.type == DType::Q4_0) {
+            gemm_x16_typed<DType::Q4_0, X>(w, g0, g1, xq, y);
+        } else {
+            gemm_x16_typed<DType::Q8_0, X>(w, g0, g1, xq, y);
+        }
+    }
+}
+
+void gemm_x16(const Matrix& w, int g0, int g1, const QuantizedTokens& xq, float* y) {
+    gemm_x16_on<S>(w, g0, g1, xq, y);
+}
+
 // Interleaved matrices on the portable kernels, which have no 16-row kernel (a load there keeps
 // rows, so only tests hand them one): each block rebuilt in the row layout, a row at a time.
 template <DType Type, int NT>

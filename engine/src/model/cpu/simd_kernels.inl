@@ -135,7 +135,9 @@ const KernelTable& table() {
                                &read_sum, &fma_loop, &wkv7_head,
                                // element-wise (simd_elementwise.inl)
                                &activate, &layer_norm, &lerp, &mix, &add, &mul, &add_gated,
-                               &v7_keys, &v7_output, &wkv4, &wkv5_head, &wkv7_seq};
+                               &v7_keys, &v7_output, &wkv4, &wkv5_head, &wkv7_seq,
+                               S::kX16Gemm ? &quantize_tokens : nullptr,
+                               S::kX16Gemm ? &gemm_x16 : nullptr};
     return t;
 }
 
