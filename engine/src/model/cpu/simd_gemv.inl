@@ -296,20 +296,26 @@ struct QuantizedX16 {
     alignas(64) std::int32_t bias[kSmallBatch * kChunkBlocks];  // -offset * sum(q) per block
 };
 
+// One block of activations for the interleaved kernels. The weights are stored offset to
+// unsigned (q4_0 as its nibbles 0..15, q8_0 as q + 128); each block's integer dot product
+// starts from -offset * sum(x) to take it back out.
+template <DType Type>
+inline void quantize_x16_block(const float* x, std::int8_t* q, float* d, std::int32_t* bias) {
+    constexpr int kOffset = Type == DType::Q4_0 ? 8 : 128;
+    S::quantize_block(x, q, d);
+    int sum = 0;
+    for (int i = 0; i < kBlock; ++i) sum += q[i];
+    *bias = -kOffset * sum;
+}
+
 template <DType Type, int NT>
 inline void quantize_x16(const float* x, int C, int b0, int nb, QuantizedX16& qx) {
-    // The weights are stored offset to unsigned (q4_0 as its nibbles 0..15, q8_0 as q + 128);
-    // each block's integer dot product starts from -offset * sum(x) to take it back out.
-    constexpr int kOffset = Type == DType::Q4_0 ? 8 : 128;
     for (int t = 0; t < NT; ++t) {
         const float* xt =
             x + static_cast<std::size_t>(t) * C + static_cast<std::size_t>(b0) * kBlock;
         for (int b = 0; b < nb; ++b) {
-            std::int8_t* q = qx.q[t] + b * kBlock;
-            S::quantize_block(xt + b * kBlock, q, &qx.d[t * kChunkBlocks + b]);
-            int sum = 0;
-            for (int i = 0; i < kBlock; ++i) sum += q[i];
-            qx.bias[t * kChunkBlocks + b] = -kOffset * sum;
+            quantize_x16_block<Type>(xt + b * kBlock, qx.q[t] + b * kBlock,
+                                     &qx.d[t * kChunkBlocks + b], &qx.bias[t * kChunkBlocks + b]);
         }
     }
 }
@@ -378,18 +384,13 @@ void gemv_x16(const Matrix& w, int r0, int r1, const float* x, float* y) {
 // vpdpbusd does 64 multiply-adds where an FMA does 16.
 template <DType Type>
 void quantize_tokens_typed(const float* x, int t0, int t1, QuantizedTokens& xq) {
-    constexpr int kOffset = Type == DType::Q4_0 ? 8 : 128;
     const int blocks = xq.cols / kBlock;
     for (int t = t0; t < t1; ++t) {
-        const float* xt = x + static_cast<std::size_t>(t) * xq.cols;
-        std::int8_t* qt = xq.q + static_cast<std::size_t>(t) * xq.cols;
+        const std::size_t row = static_cast<std::size_t>(t) * xq.cols;
         for (int b = 0; b < blocks; ++b) {
-            std::int8_t* q = qt + b * kBlock;
             const std::size_t at = static_cast<std::size_t>(t) * blocks + b;
-            S::quantize_block(xt + b * kBlock, q, &xq.d[at]);
-            int sum = 0;
-            for (int i = 0; i < kBlock; ++i) sum += q[i];
-            xq.bias[at] = -kOffset * sum;
+            quantize_x16_block<Type>(x + row + b * kBlock, xq.q + row + b * kBlock, &xq.d[at],
+                                     &xq.bias[at]);
         }
     }
 }
@@ -405,7 +406,6 @@ void quantize_tokens(DType type, const float* x, int t0, int t1, QuantizedTokens
 template <DType Type, class X>
 void gemm_x16_typed(const Matrix& w, int g0, int g1, const QuantizedTokens& xq, float* y) {
     constexpr bool kQ4 = Type == DType::Q4_0;
-    constexpr int kSteps = kQ4 ? 4 : 8;
     constexpr int NT = kX16GemmTokens;
     const int blocks = w.cols / kBlock;
     const std::size_t scale_bytes = interleave_scale_bytes(blocks);
@@ -430,7 +430,6 @@ void gemm_x16_typed(const Matrix& w, int g0, int g1, const QuantizedTokens& xq, 
             }
         }
     }
-    (void)kSteps;
 }
 
 template <class X>
