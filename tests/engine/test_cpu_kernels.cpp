@@ -135,8 +135,8 @@ class CpuKernelsTest : public QObject {
         QTest::addColumn<int>("cols");
         QTest::addColumn<int>("tokens");
         QTest::addColumn<bool>("interleaved");
-        const cpu::Isa isas[] = {cpu::Isa::Generic, cpu::Isa::Avx2, cpu::Isa::Avx512,
-                                 cpu::Isa::Avx512Vnni};
+        const cpu::Isa isas[] = {cpu::Isa::Generic, cpu::Isa::Avx2, cpu::Isa::Avx2Vnni,
+                                 cpu::Isa::Avx512, cpu::Isa::Avx512Vnni};
         const DType types[] = {DType::F32,  DType::F16,  DType::BF16,
                                DType::Q8_0, DType::Q5_1, DType::Q4_0};
         // 4160 and 8224 columns span several of the decode kernels' 4096-column chunks.
@@ -282,8 +282,8 @@ class CpuKernelsTest : public QObject {
             QVERIFY(w.ok());
             std::vector<double> want, mag, qerr;
             reference_int(*w, x.data(), 1, want, mag, qerr);
-            for (auto isa :
-                 {cpu::Isa::Generic, cpu::Isa::Avx2, cpu::Isa::Avx512, cpu::Isa::Avx512Vnni}) {
+            for (auto isa : {cpu::Isa::Generic, cpu::Isa::Avx2, cpu::Isa::Avx2Vnni,
+                             cpu::Isa::Avx512, cpu::Isa::Avx512Vnni}) {
                 if (!cpu::cpu_supports(isa)) continue;
                 std::vector<float> got(static_cast<std::size_t>(rows), NAN);
                 cpu::kernels_for(isa).gemv(*w, 0, rows, x.data(), 1, got.data());

@@ -37,7 +37,8 @@ struct IsaName {
 constexpr IsaName kIsas[] = {{Isa::Generic, "generic"},
                              {Isa::Avx2, "avx2"},
                              {Isa::Avx512, "avx512"},
-                             {Isa::Avx512Vnni, "avx512vnni"}};
+                             {Isa::Avx512Vnni, "avx512vnni"},
+                             {Isa::Avx2Vnni, "avx2vnni"}};
 
 // Element counts that are multiples of no SIMD width (8, 16), plus exact widths +- 1.
 constexpr int kSizes[] = {1, 3, 7, 17, 33, 100, 1027};

@@ -140,11 +140,12 @@ bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T,
 bool gemm_x16_parallel(const KernelTable& k, const Matrix& w, const float* x, int T, float* y,
                        ThreadPool* pool);
 
-enum class Isa { Generic, Avx2, Avx512, Avx512Vnni };
+enum class Isa { Generic, Avx2, Avx2Vnni, Avx512, Avx512Vnni };
 
 const KernelTable& kernels_for(Isa isa);
 // The best table for this CPU (RAVEL_CPU_ISA=generic|avx2|avx512 lowers the choice).
-// Avx512Vnni differs from Avx512 only in the decode kernels' integer dot products.
+// Avx512Vnni differs from Avx512, and Avx2Vnni from Avx2, only in the integer kernels of
+// interleaved q8_0 / q4_0.
 const KernelTable& kernels();
 bool cpu_supports(Isa isa);
 

@@ -1,13 +1,23 @@
-// AVX2 + FMA + F16C instantiation of the matrix kernels.
+// AVX2 + FMA + F16C instantiation of the matrix kernels. kernels_avx2vnni.cpp compiles this
+// file a second time with -mavxvnni, into its own namespace.
 #include <immintrin.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
-namespace ravel::detail::cpu::avx2 {
+#ifndef RAVEL_AVX2_NS
+#define RAVEL_AVX2_NS avx2
+#endif
+#if defined(__AVXVNNI__)
+#define RAVEL_AVX2_NAME "avx2vnni"
+#else
+#define RAVEL_AVX2_NAME "avx2"
+#endif
+
+namespace ravel::detail::cpu::RAVEL_AVX2_NS {
 struct S {
-    static constexpr const char* kName = "avx2";
+    static constexpr const char* kName = RAVEL_AVX2_NAME;
     // GEMM micro-tile: 6 x 2 accumulators + 2 token vectors + 1 broadcast of 16 registers
     static constexpr int kGemmRows = 6;
     static constexpr int kGemmTokenVecs = 2;
@@ -103,7 +113,7 @@ struct S {
         return load_f16_strided(p, stride, n);
     }
 };
-}  // namespace ravel::detail::cpu::avx2
+}  // namespace ravel::detail::cpu::RAVEL_AVX2_NS
 
-#define RAVEL_ISA_NS avx2
+#define RAVEL_ISA_NS RAVEL_AVX2_NS
 #include "model/cpu/simd_kernels.inl"

@@ -95,7 +95,79 @@ static void quantize_block(const float* x, std::int8_t* q, float* d) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), b);
 }
 
-#if !defined(__AVX512VNNI__)
+#if defined(__AVXVNNI__) && !defined(__AVX512F__)
+// One group of 16 interleaved rows (model/interleave.hpp) with AVX-VNNI (the VEX-encoded 256-bit
+// vpdpbusd of CPUs without AVX-512, such as Intel's since Alder Lake): as the AVX-512 VNNI
+// x16_group, on two 8-row halves of each 64-byte line. The weights are unsigned (q4_0's
+// nibbles, q8_0 + 128) and every block's sum starts from `bias`; q4_0's high nibbles are taken
+// as (byte & 0xf0), 16 times too large, and their sums shifted back once per block.
+static constexpr bool kX16 = true;
+static constexpr bool kX16Gemm = true;
+template <bool Q4, int NT>
+static void x16_group(const std::byte* scales, const std::byte* quants, int nb,
+                      const std::int8_t* xq, std::size_t xstride, const float* dx,
+                      const std::int32_t* bias, std::size_t stride, const char* pf, float* out) {
+    constexpr int kSteps = Q4 ? 4 : 8;
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    __m256 acc[NT][2];
+    for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; ++b) {
+        const std::byte* q = quants + static_cast<std::size_t>(b) * kSteps * 64;
+        for (int l = 0; l < kSteps; ++l) {
+            _mm_prefetch(pf + static_cast<std::size_t>(b) * kSteps * 64 + l * 64, _MM_HINT_T1);
+        }
+        const std::int32_t* xb[NT];
+        for (int t = 0; t < NT; ++t)
+            xb[t] = reinterpret_cast<const std::int32_t*>(xq + t * xstride + b * 32);
+        for (int h = 0; h < 2; ++h) {  // rows 8h .. 8h + 7
+            __m256i lo_dot[NT], hi_dot[NT];
+            for (int t = 0; t < NT; ++t) {
+                lo_dot[t] = _mm256_set1_epi32(bias[t * stride + b]);
+                hi_dot[t] = _mm256_setzero_si256();
+            }
+            if constexpr (Q4) {
+                for (int s = 0; s < 4; ++s) {
+                    const __m256i v =
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + s * 64 + h * 32));
+                    const __m256i lo = _mm256_and_si256(v, low4);
+                    const __m256i hi = _mm256_andnot_si256(low4, v);
+                    for (int t = 0; t < NT; ++t) {
+                        lo_dot[t] =
+                            _mm256_dpbusd_avx_epi32(lo_dot[t], lo, _mm256_set1_epi32(xb[t][s]));
+                        hi_dot[t] =
+                            _mm256_dpbusd_avx_epi32(hi_dot[t], hi, _mm256_set1_epi32(xb[t][4 + s]));
+                    }
+                }
+            } else {
+                for (int s = 0; s < 8; s += 2) {
+                    const __m256i v0 =
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + s * 64 + h * 32));
+                    const __m256i v1 = _mm256_loadu_si256(
+                        reinterpret_cast<const __m256i*>(q + s * 64 + 64 + h * 32));
+                    for (int t = 0; t < NT; ++t) {
+                        lo_dot[t] =
+                            _mm256_dpbusd_avx_epi32(lo_dot[t], v0, _mm256_set1_epi32(xb[t][s]));
+                        hi_dot[t] =
+                            _mm256_dpbusd_avx_epi32(hi_dot[t], v1, _mm256_set1_epi32(xb[t][s + 1]));
+                    }
+                }
+            }
+            const __m256 dw = _mm256_cvtph_ps(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + b * 32 + h * 16)));
+            for (int t = 0; t < NT; ++t) {
+                const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(dx[t * stride + b]));
+                const __m256i hi = Q4 ? _mm256_srai_epi32(hi_dot[t], 4) : hi_dot[t];
+                acc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(lo_dot[t], hi)),
+                                            scale, acc[t][h]);
+            }
+        }
+    }
+    for (int t = 0; t < NT; ++t) {
+        _mm256_storeu_ps(out + t * 16, acc[t][0]);
+        _mm256_storeu_ps(out + t * 16 + 8, acc[t][1]);
+    }
+}
+#elif !defined(__AVX512VNNI__)
 // One group of 16 interleaved rows (model/interleave.hpp), as the VNNI x16_group computes it,
 // with 256-bit vpmaddubsw + vpmaddwd: each 64-byte line is two vectors of 8 rows. q4_0's
 // nibbles are unsigned and start from `bias`; q8_0 is taken back to signed (its offset
