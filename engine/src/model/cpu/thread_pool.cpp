@@ -8,8 +8,6 @@ namespace {
 // Spinning briefly before sleeping keeps the hand-off between the ~100 parallel regions of a
 // token in the microseconds; sleeping afterwards keeps idle sessions off the CPU.
 constexpr int kSpinIterations = 4000;
-// The longest on-demand claim, in grains (see run_share).
-constexpr std::int64_t kMaxClaimGrains = 4;
 
 // Region numbers come from one counter for all pools: a caller may run regions on several.
 std::atomic<std::uint64_t> next_region{1};
