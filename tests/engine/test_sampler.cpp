@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <numeric>
 #include <set>
 #include <vector>
 
@@ -145,6 +146,40 @@ class TestSampler : public QObject {
         auto h = histogram(s, logits, 10000);
         QVERIFY(h.rbegin()->first <= 499);
         QVERIFY(h.size() > 450);
+    }
+
+    void topPNucleusEndsInsideAGroupOfEqualLogits() {
+        // 10 tokens at logit 3, then 4990 at 0, then the rest of a World-sized vocabulary spread
+        // over [-10, -1]. Top-p 0.5 ends inside the group at 0, where the tie rule keeps the
+        // lowest ids: the cut, computed here by a full sort, must be exactly where draws stop.
+        std::vector<float> logits(65536);
+        ravel::Xoshiro256 r(17);
+        for (std::size_t i = 0; i < logits.size(); ++i) {
+            logits[i] = i < 10     ? 3.0f
+                        : i < 5000 ? 0.0f
+                                   : static_cast<float>(-1.0 - 9.0 * r.next_double());
+        }
+        std::vector<int> order(logits.size());
+        std::iota(order.begin(), order.end(), 0);
+        std::sort(order.begin(), order.end(), [&](int a, int b) {
+            return logits[static_cast<std::size_t>(a)] > logits[static_cast<std::size_t>(b)] ||
+                   (logits[static_cast<std::size_t>(a)] == logits[static_cast<std::size_t>(b)] &&
+                    a < b);
+        });
+        double total = 0.0;
+        for (float l : logits) total += std::exp(static_cast<double>(l) - 3.0);
+        double cumulative = 0.0;
+        int cut = 0;  // the last id kept
+        for (int t : order) {
+            cumulative += std::exp(static_cast<double>(logits[static_cast<std::size_t>(t)]) - 3.0);
+            cut = t;
+            if (cumulative >= 0.5 * total) break;
+        }
+        QVERIFY(cut > 1000 && cut < 4990);  // inside the group at 0
+        Sampler s = make({.top_p = 0.5f, .seed = 21});
+        const auto h = histogram(s, logits, 4000);
+        QVERIFY(h.rbegin()->first <= cut);
+        QVERIFY(h.rbegin()->first >= cut - 200);  // draws reach the cut: nothing kept too few
     }
 
     void minPStaysInAllowedSet() {

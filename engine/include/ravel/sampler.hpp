@@ -130,6 +130,9 @@ class Sampler {
     std::vector<std::int32_t> candidates_;
     std::vector<float> values_;  // candidates' logits, for selecting the best few
     std::vector<double> probs_;
+    std::vector<double> bucket_sums_;     // top-p: candidates' weights per logit bucket
+    std::vector<std::uint16_t> buckets_;  // top-p: each candidate's bucket
+    std::vector<std::int32_t> boundary_;  // top-p: the candidates of the bucket it ends in
 };
 
 }  // namespace ravel

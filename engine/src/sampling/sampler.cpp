@@ -111,7 +111,7 @@ std::int32_t Sampler::sample(std::span<const float> logits,
     // only the few candidates at or above it are ordered through the index comparison. On a
     // 65536-word vocabulary that is several times cheaper than selecting through `better`,
     // with the same result: under a strict total order the best `count` are one set.
-    const auto front_best = [&](std::size_t count) {
+    const auto best_values = [&](std::size_t count) {
         values_.clear();
         for (std::size_t i = 0; i < candidates_.size(); ++i) {
             const float l = work_[static_cast<std::size_t>(candidates_[i])];
@@ -124,6 +124,9 @@ std::int32_t Sampler::sample(std::span<const float> logits,
                 std::push_heap(values_.begin(), values_.end(), std::greater<float>());
             }
         }
+    };
+    const auto front_best = [&](std::size_t count) {
+        best_values(count);
         const float threshold = values_.front();
         const auto cut = std::partition(
             candidates_.begin(), candidates_.end(),
@@ -142,37 +145,97 @@ std::int32_t Sampler::sample(std::span<const float> logits,
     // Untempered probabilities (unnormalised; the best token has weight exactly 1), computed
     // once per candidate because the filters below read them repeatedly.
     probs_.resize(n);
+    // In float: over a 65536-word vocabulary the double exp took 0.33 ms per token, expf 0.26;
+    // float's relative error (1e-7) is far below anything a draw can resolve.
+    const float max_logit_f = best_logit;
     for (auto t : candidates_) {
         probs_[static_cast<std::size_t>(t)] =
-            std::exp(static_cast<double>(work_[static_cast<std::size_t>(t)]) - max_logit);
+            std::exp(work_[static_cast<std::size_t>(t)] - max_logit_f);
     }
     const auto prob = [this](std::int32_t t) { return probs_[static_cast<std::size_t>(t)]; };
 
-    if (settings_.top_p < 1.0f) {
-        double total = 0.0;
-        for (auto t : candidates_) total += prob(t);
-        const double target = static_cast<double>(settings_.top_p) * total;
-        // The nucleus is usually small: sort a growing prefix instead of the whole vocabulary.
-        std::size_t prefix = std::min<std::size_t>(64, candidates_.size());
-        for (;;) {
-            // The same as a full sort's first `prefix` entries.
-            front_best(prefix);
-            double cumulative = 0.0;
-            std::size_t keep = 0;
-            for (std::size_t i = 0; i < prefix; ++i) {
-                cumulative += prob(candidates_[i]);
-                if (cumulative >= target) {
-                    keep = i + 1;
-                    break;
-                }
-            }
-            if (keep > 0) {
-                candidates_.resize(keep);
+    // The nucleus over candidates in id order: bucketed by logit in one pass, the buckets above
+    // the one where the cumulative weight reaches the target are kept as they are, and only
+    // that bucket is ordered. On a flat distribution over 65536 words, sorting a growing
+    // prefix instead ordered tens of thousands of candidates (about 1.8 ms per token).
+    const auto keep_nucleus = [&](double target, float lowest) {
+        constexpr int kBuckets = 1024;
+        const double span = static_cast<double>(best_logit) - lowest;
+        const double scale = span > 0.0 ? (kBuckets - 1) / span : 0.0;
+        bucket_sums_.assign(kBuckets, 0.0);
+        buckets_.resize(candidates_.size());
+        for (std::size_t i = 0; i < candidates_.size(); ++i) {
+            const std::int32_t t = candidates_[i];
+            // 0 for the best logit, kBuckets - 1 for the lowest.
+            const double d =
+                (static_cast<double>(best_logit) - work_[static_cast<std::size_t>(t)]) * scale;
+            const int b = std::min(kBuckets - 1, static_cast<int>(d));
+            buckets_[i] = static_cast<std::uint16_t>(b);
+            bucket_sums_[static_cast<std::size_t>(b)] += prob(t);
+        }
+        int boundary = kBuckets - 1;
+        double cumulative = 0.0;  // the weight of the buckets before `boundary`
+        for (int b = 0; b < kBuckets; ++b) {
+            if (cumulative + bucket_sums_[static_cast<std::size_t>(b)] >= target) {
+                boundary = b;
                 break;
             }
-            if (prefix == candidates_.size()) break;  // rounding: keep everything, now sorted
-            prefix = std::min(candidates_.size(), prefix * 4);
+            cumulative += bucket_sums_[static_cast<std::size_t>(b)];
         }
+        // Kept: every candidate of the buckets above, in id order, then the boundary bucket's
+        // best until the target is reached (all of it if rounding leaves the target unmet).
+        boundary_.clear();
+        std::size_t kept = 0;
+        for (std::size_t i = 0; i < candidates_.size(); ++i) {
+            if (buckets_[i] < boundary) {
+                candidates_[kept++] = candidates_[i];
+            } else if (buckets_[i] == boundary) {
+                boundary_.push_back(candidates_[i]);
+            }
+        }
+        std::sort(boundary_.begin(), boundary_.end(), better);
+        for (const std::int32_t t : boundary_) {
+            candidates_[kept++] = t;
+            cumulative += prob(t);
+            if (cumulative >= target) break;
+        }
+        candidates_.resize(kept);
+    };
+
+    if (settings_.top_p < 1.0f) {
+        constexpr std::size_t kNucleusPrefix = 64;
+        double total = 0.0;
+        float lowest = best_logit;
+        for (auto t : candidates_) {
+            total += prob(t);
+            lowest = std::min(lowest, work_[static_cast<std::size_t>(t)]);
+        }
+        const double target = static_cast<double>(settings_.top_p) * total;
+        // The nucleus is the fewest best candidates (in `better` order) whose weights reach
+        // the target. It is usually small: when the best kNucleusPrefix logits (the heap
+        // front_best builds) weigh enough, only those are ordered.
+        bool found = false;
+        if (candidates_.size() > kNucleusPrefix) {
+            best_values(kNucleusPrefix);
+            double prefix_weight = 0.0;
+            for (float l : values_) prefix_weight += std::exp(l - max_logit_f);
+            if (prefix_weight >= target) {
+                front_best(kNucleusPrefix);
+                double cumulative = 0.0;
+                for (std::size_t i = 0; i < kNucleusPrefix; ++i) {
+                    cumulative += prob(candidates_[i]);
+                    if (cumulative >= target) {
+                        candidates_.resize(i + 1);
+                        found = true;
+                        break;
+                    }
+                }
+                // Summed in another order, rounding can leave the target just unmet: the
+                // buckets then take the candidates, back in id order.
+                if (!found) std::sort(candidates_.begin(), candidates_.end());
+            }
+        }
+        if (!found) keep_nucleus(target, lowest);
     }
 
     if (settings_.min_p > 0.0f) {
