@@ -182,6 +182,34 @@ class TestSampler : public QObject {
         QVERIFY(h.rbegin()->first >= cut - 200);  // draws reach the cut: nothing kept too few
     }
 
+    void topPWithAFarOutlierKeepsTheNucleus() {
+        // One finite logit at -1e30 (a huge penalty) beside 2000 spread over [-5, 5]: the
+        // outlier must not crowd the others into one bucket, nor overflow the bucket index.
+        std::vector<float> logits(2001);
+        ravel::Xoshiro256 r(23);
+        for (auto& l : logits) l = static_cast<float>(r.next_double() * 10.0 - 5.0);
+        logits[777] = -1e30f;
+        std::vector<float> sorted = logits;
+        std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+        double total = 0.0;
+        for (float l : sorted) total += std::exp(static_cast<double>(l) - sorted[0]);
+        double cumulative = 0.0;
+        float cut = sorted[0];
+        for (float l : sorted) {
+            cumulative += std::exp(static_cast<double>(l) - sorted[0]);
+            cut = l;
+            if (cumulative >= 0.4 * total) break;
+        }
+        Sampler s = make({.top_p = 0.4f, .seed = 8});
+        float lowest_drawn = sorted[0];
+        for (const auto& [t, count] : histogram(s, logits, 3000)) {
+            QVERIFY(t >= 0);
+            lowest_drawn = std::min(lowest_drawn, logits[static_cast<std::size_t>(t)]);
+        }
+        QVERIFY(lowest_drawn >= cut);
+        QVERIFY(lowest_drawn < cut + 0.5f);  // the draws reach down to the cut
+    }
+
     void minPStaysInAllowedSet() {
         // min-p 0.3 keeps tokens with p >= 0.3 * 0.4 = 0.12: ids 3 (0.4), 1 (0.25), 5 (0.15).
         const auto logits = log_probs({0.1, 0.25, 0.02, 0.4, 0.05, 0.15, 0.03});

@@ -160,7 +160,9 @@ std::int32_t Sampler::sample(std::span<const float> logits,
     // prefix instead ordered tens of thousands of candidates (about 1.8 ms per token).
     const auto keep_nucleus = [&](double target, float lowest) {
         constexpr int kBuckets = 1024;
-        const double span = static_cast<double>(best_logit) - lowest;
+        // Candidates more than 64 below the best (weight under e^-64) share the last bucket,
+        // so one far outlier does not squeeze every other candidate into the first.
+        const double span = std::min(64.0, static_cast<double>(best_logit) - lowest);
         const double scale = span > 0.0 ? (kBuckets - 1) / span : 0.0;
         bucket_sums_.assign(kBuckets, 0.0);
         buckets_.resize(candidates_.size());
@@ -169,7 +171,7 @@ std::int32_t Sampler::sample(std::span<const float> logits,
             // 0 for the best logit, kBuckets - 1 for the lowest.
             const double d =
                 (static_cast<double>(best_logit) - work_[static_cast<std::size_t>(t)]) * scale;
-            const int b = std::min(kBuckets - 1, static_cast<int>(d));
+            const int b = static_cast<int>(std::min<double>(kBuckets - 1, d));
             buckets_[i] = static_cast<std::uint16_t>(b);
             bucket_sums_[static_cast<std::size_t>(b)] += prob(t);
         }
