@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "ravel/sampler.hpp"
+#include "shifted_exp.hpp"
 
 namespace ravel {
 
@@ -145,12 +146,17 @@ std::int32_t Sampler::sample(std::span<const float> logits,
     // Untempered probabilities (unnormalised; the best token has weight exactly 1), computed
     // once per candidate because the filters below read them repeatedly.
     probs_.resize(n);
-    // In float: over a 65536-word vocabulary the double exp took 0.33 ms per token, expf 0.26;
-    // float's relative error (1e-7) is far below anything a draw can resolve.
+    // For every word at once, in float (relative error 1.5e-7, far below anything a draw can
+    // resolve): over a 65536-word vocabulary a double std::exp per candidate took 0.33 ms per
+    // token, this 0.03. Only candidates' weights are read.
     const float max_logit_f = best_logit;
-    for (auto t : candidates_) {
-        probs_[static_cast<std::size_t>(t)] =
-            std::exp(work_[static_cast<std::size_t>(t)] - max_logit_f);
+    if (candidates_.size() >= n / 8) {
+        detail::shifted_exp(work_.data(), n, max_logit_f, probs_.data());
+    } else {  // after a small top-k
+        for (auto t : candidates_) {
+            probs_[static_cast<std::size_t>(t)] =
+                std::exp(work_[static_cast<std::size_t>(t)] - max_logit_f);
+        }
     }
     const auto prob = [this](std::int32_t t) { return probs_[static_cast<std::size_t>(t)]; };
 
@@ -220,7 +226,7 @@ std::int32_t Sampler::sample(std::span<const float> logits,
         if (candidates_.size() > kNucleusPrefix) {
             best_values(kNucleusPrefix);
             double prefix_weight = 0.0;
-            for (float l : values_) prefix_weight += std::exp(l - max_logit_f);
+            for (float l : values_) prefix_weight += std::exp(static_cast<double>(l) - max_logit);
             if (prefix_weight >= target) {
                 front_best(kNucleusPrefix);
                 double cumulative = 0.0;
