@@ -96,7 +96,8 @@ struct KernelTable {
     void (*wkv7_seq)(float* S, int N, int T, std::size_t stride, const float* w, const float* kk,
                      const float* kka, const float* k, const float* v, const float* r, float* y);
 
-    // Sequence mode on interleaved q8_0 / q4_0 (null where interleave_quantized is false):
+    // Sequence mode on interleaved q8_0 / q4_0 (null where the table has no 16-row kernel, or
+    // where its float GEMM is faster: AVX-512 without VNNI):
     // tokens [t0, t1) of X (xq.cols wide) quantized into xq for weights of `type`, then groups
     // [g0, g1) of 16 rows against all of xq's tokens with integer dot products, as the decode
     // kernels compute them.
@@ -143,7 +144,7 @@ bool gemm_x16_parallel(const KernelTable& k, const Matrix& w, const float* x, in
 enum class Isa { Generic, Avx2, Avx2Vnni, Avx512, Avx512Vnni };
 
 const KernelTable& kernels_for(Isa isa);
-// The best table for this CPU (RAVEL_CPU_ISA=generic|avx2|avx512 lowers the choice).
+// The best table for this CPU (RAVEL_CPU_ISA=generic|avx2|avx2vnni|avx512 lowers the choice).
 // Avx512Vnni differs from Avx512, and Avx2Vnni from Avx2, only in the integer kernels of
 // interleaved q8_0 / q4_0.
 const KernelTable& kernels();

@@ -95,93 +95,39 @@ static void quantize_block(const float* x, std::int8_t* q, float* d) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), b);
 }
 
+#if !defined(__AVX512VNNI__)
+// One group of 16 interleaved rows (model/interleave.hpp), as the AVX-512 VNNI x16_group
+// computes it, on two 8-row halves of each 64-byte line. With AVX-VNNI (the VEX-encoded
+// 256-bit vpdpbusd of CPUs without AVX-512, such as Intel's since Alder Lake) each step is
+// one vpdpbusd on the unsigned weights, starting from `bias`. Without it, vpmaddubsw +
+// vpmaddwd: q4_0's nibbles start from `bias` as well, while q8_0 is taken back to signed (its
+// offset would overflow vpmaddubsw's 16-bit pairs) with the sign moved onto the activations,
+// so its bias is not used.
 #if defined(__AVXVNNI__) && !defined(__AVX512F__)
-// One group of 16 interleaved rows (model/interleave.hpp) with AVX-VNNI (the VEX-encoded 256-bit
-// vpdpbusd of CPUs without AVX-512, such as Intel's since Alder Lake): as the AVX-512 VNNI
-// x16_group, on two 8-row halves of each 64-byte line. The weights are unsigned (q4_0's
-// nibbles, q8_0 + 128) and every block's sum starts from `bias`; q4_0's high nibbles are taken
-// as (byte & 0xf0), 16 times too large, and their sums shifted back once per block.
+static constexpr bool kVnni256 = true;
+#else
+static constexpr bool kVnni256 = false;
+#endif
 static constexpr bool kX16 = true;
-static constexpr bool kX16Gemm = true;
-template <bool Q4, int NT>
-static void x16_group(const std::byte* scales, const std::byte* quants, int nb,
-                      const std::int8_t* xq, std::size_t xstride, const float* dx,
-                      const std::int32_t* bias, std::size_t stride, const char* pf, float* out) {
-    constexpr int kSteps = Q4 ? 4 : 8;
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    __m256 acc[NT][2];
-    for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
-    for (int b = 0; b < nb; ++b) {
-        const std::byte* q = quants + static_cast<std::size_t>(b) * kSteps * 64;
-        for (int l = 0; l < kSteps; ++l) {
-            _mm_prefetch(pf + static_cast<std::size_t>(b) * kSteps * 64 + l * 64, _MM_HINT_T1);
-        }
-        const std::int32_t* xb[NT];
-        for (int t = 0; t < NT; ++t)
-            xb[t] = reinterpret_cast<const std::int32_t*>(xq + t * xstride + b * 32);
-        for (int h = 0; h < 2; ++h) {  // rows 8h .. 8h + 7
-            __m256i lo_dot[NT], hi_dot[NT];
-            for (int t = 0; t < NT; ++t) {
-                lo_dot[t] = _mm256_set1_epi32(bias[t * stride + b]);
-                hi_dot[t] = _mm256_setzero_si256();
-            }
-            if constexpr (Q4) {
-                for (int s = 0; s < 4; ++s) {
-                    const __m256i v =
-                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + s * 64 + h * 32));
-                    const __m256i lo = _mm256_and_si256(v, low4);
-                    const __m256i hi = _mm256_andnot_si256(low4, v);
-                    for (int t = 0; t < NT; ++t) {
-                        lo_dot[t] =
-                            _mm256_dpbusd_avx_epi32(lo_dot[t], lo, _mm256_set1_epi32(xb[t][s]));
-                        hi_dot[t] =
-                            _mm256_dpbusd_avx_epi32(hi_dot[t], hi, _mm256_set1_epi32(xb[t][4 + s]));
-                    }
-                }
-            } else {
-                for (int s = 0; s < 8; s += 2) {
-                    const __m256i v0 =
-                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + s * 64 + h * 32));
-                    const __m256i v1 = _mm256_loadu_si256(
-                        reinterpret_cast<const __m256i*>(q + s * 64 + 64 + h * 32));
-                    for (int t = 0; t < NT; ++t) {
-                        lo_dot[t] =
-                            _mm256_dpbusd_avx_epi32(lo_dot[t], v0, _mm256_set1_epi32(xb[t][s]));
-                        hi_dot[t] =
-                            _mm256_dpbusd_avx_epi32(hi_dot[t], v1, _mm256_set1_epi32(xb[t][s + 1]));
-                    }
-                }
-            }
-            const __m256 dw = _mm256_cvtph_ps(
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + b * 32 + h * 16)));
-            for (int t = 0; t < NT; ++t) {
-                const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(dx[t * stride + b]));
-                const __m256i hi = Q4 ? _mm256_srai_epi32(hi_dot[t], 4) : hi_dot[t];
-                acc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(lo_dot[t], hi)),
-                                            scale, acc[t][h]);
-            }
-        }
-    }
-    for (int t = 0; t < NT; ++t) {
-        _mm256_storeu_ps(out + t * 16, acc[t][0]);
-        _mm256_storeu_ps(out + t * 16 + 8, acc[t][1]);
-    }
-}
-#elif !defined(__AVX512VNNI__)
-// One group of 16 interleaved rows (model/interleave.hpp), as the VNNI x16_group computes it,
-// with 256-bit vpmaddubsw + vpmaddwd: each 64-byte line is two vectors of 8 rows. q4_0's
-// nibbles are unsigned and start from `bias`; q8_0 is taken back to signed (its offset
-// would overflow vpmaddubsw's 16-bit pairs) with the sign moved onto the activations, so its
-// bias is not used.
-static constexpr bool kX16 = true;
-// Sequence mode through x16_group: with 256-bit vectors, q4_0 prompts 7% faster than staging
-// floats for the GEMM (v7 0.1B, RAVEL_CPU_ISA=avx2), q8_0 no faster; with AVX-512 (no VNNI)
-// the 512-bit float GEMM is a third faster, so that table keeps it.
+// Sequence mode through x16_group: with AVX-VNNI, v7 0.1B prompts 30% faster than staging
+// floats for the GEMM; with vpmaddubsw, q4_0 7% faster and q8_0 no faster
+// (RAVEL_CPU_ISA=avx2); with AVX-512 (no VNNI) the 512-bit float GEMM is a third faster, so
+// that table keeps it.
 #if defined(__AVX512F__)
 static constexpr bool kX16Gemm = false;
 #else
 static constexpr bool kX16Gemm = true;
 #endif
+// acc + the 4-byte dot products of unsigned w (< 128 without VNNI) and signed x.
+static __m256i dot4(__m256i acc, __m256i w, __m256i x) {
+    if constexpr (kVnni256) {
+#if defined(__AVXVNNI__)
+        return _mm256_dpbusd_avx_epi32(acc, w, x);
+#endif
+    }
+    return _mm256_add_epi32(acc,
+                            _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)));
+}
 template <bool Q4, int NT>
 static void x16_group(const std::byte* scales, const std::byte* quants, int nb,
                       const std::int8_t* xq, std::size_t xstride, const float* dx,
@@ -189,7 +135,6 @@ static void x16_group(const std::byte* scales, const std::byte* quants, int nb,
     constexpr int kSteps = Q4 ? 4 : 8;
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     const __m256i offset = _mm256_set1_epi8(static_cast<char>(0x80));
-    const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[NT][2];
     for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
     for (int b = 0; b < nb; ++b) {
@@ -201,40 +146,43 @@ static void x16_group(const std::byte* scales, const std::byte* quants, int nb,
         for (int t = 0; t < NT; ++t)
             xb[t] = reinterpret_cast<const std::int32_t*>(xq + t * xstride + b * 32);
         for (int h = 0; h < 2; ++h) {  // rows 8h .. 8h + 7
-            __m256i dot[NT];
+            // With VNNI two chains per token, so a block's dependent dot products overlap;
+            // without it the second chain's registers would spill (16 vector registers).
+            __m256i lo[NT], hi[NT];
             for (int t = 0; t < NT; ++t) {
-                dot[t] = Q4 ? _mm256_set1_epi32(bias[t * stride + b]) : _mm256_setzero_si256();
+                lo[t] = Q4 || kVnni256 ? _mm256_set1_epi32(bias[t * stride + b])
+                                       : _mm256_setzero_si256();
+                hi[t] = _mm256_setzero_si256();
             }
             for (int s = 0; s < kSteps; ++s) {
                 const __m256i v =
                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + s * 64 + h * 32));
                 if constexpr (Q4) {
-                    if (s >= 4) break;
-                    const __m256i lo = _mm256_and_si256(v, low4);
-                    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+                    const __m256i wl = _mm256_and_si256(v, low4);
+                    const __m256i wh = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
                     for (int t = 0; t < NT; ++t) {
-                        const __m256i xl = _mm256_set1_epi32(xb[t][s]);
-                        const __m256i xh = _mm256_set1_epi32(xb[t][4 + s]);
-                        dot[t] = _mm256_add_epi32(
-                            dot[t], _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), ones));
-                        dot[t] = _mm256_add_epi32(
-                            dot[t], _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), ones));
+                        lo[t] = dot4(lo[t], wl, _mm256_set1_epi32(xb[t][s]));
+                        __m256i& chain = kVnni256 ? hi[t] : lo[t];
+                        chain = dot4(chain, wh, _mm256_set1_epi32(xb[t][4 + s]));
+                    }
+                } else if constexpr (kVnni256) {  // weights stored as q + 128
+                    for (int t = 0; t < NT; ++t) {
+                        __m256i& chain = s % 2 == 0 ? lo[t] : hi[t];
+                        chain = dot4(chain, v, _mm256_set1_epi32(xb[t][s]));
                     }
                 } else {
                     const __m256i w = _mm256_xor_si256(v, offset);
                     const __m256i aw = _mm256_abs_epi8(w);
-                    for (int t = 0; t < NT; ++t) {
-                        const __m256i xs = _mm256_sign_epi8(_mm256_set1_epi32(xb[t][s]), w);
-                        dot[t] = _mm256_add_epi32(
-                            dot[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xs), ones));
-                    }
+                    for (int t = 0; t < NT; ++t)
+                        lo[t] = dot4(lo[t], aw, _mm256_sign_epi8(_mm256_set1_epi32(xb[t][s]), w));
                 }
             }
             const __m256 dw = _mm256_cvtph_ps(
                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + b * 32 + h * 16)));
             for (int t = 0; t < NT; ++t) {
                 const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(dx[t * stride + b]));
-                acc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), scale, acc[t][h]);
+                acc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(lo[t], hi[t])),
+                                            scale, acc[t][h]);
             }
         }
     }
