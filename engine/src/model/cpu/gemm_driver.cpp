@@ -7,6 +7,8 @@
 #include "model/aligned_buffer.hpp"
 #include "model/cpu/kernels.hpp"
 #include "model/cpu/thread_pool.hpp"
+#include "model/interleave.hpp"
+#include "ravel/quant.hpp"
 
 namespace ravel::detail::cpu {
 
@@ -36,6 +38,12 @@ struct GemmBuffers {
 // Packing is a transpose of X; it is worth splitting only when X is large.
 constexpr std::size_t kParallelPackFloats = 1 << 16;
 
+// Whether a product is worth handing to the pool's threads.
+bool threaded_product(const Matrix& w, const ThreadPool* pool) {
+    return pool != nullptr && pool->size() > 1 &&
+           static_cast<std::int64_t>(w.rows) * w.cols >= 32768;
+}
+
 }  // namespace
 
 bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T, float* y,
@@ -44,8 +52,7 @@ bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T,
     // naming the thread_local inside them would reach each worker's own empty copy.
     thread_local GemmBuffers calling_thread_buffers;
     GemmBuffers& buffers = calling_thread_buffers;
-    const bool threaded =
-        pool != nullptr && pool->size() > 1 && static_cast<std::int64_t>(w.rows) * w.cols >= 32768;
+    const bool threaded = threaded_product(w, pool);
     const int threads = threaded ? pool->size() : 1;
     const int nt = k.gemm_panel_tokens;
     const std::size_t xp_floats = gemm_packed_floats(T, w.cols, nt);
@@ -82,11 +89,11 @@ bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T,
 
 bool gemm_x16_parallel(const KernelTable& k, const Matrix& w, const float* x, int T, float* y,
                        ThreadPool* pool) {
-    if (k.gemm_x16 == nullptr || !w.interleaved() || w.cols % 32 != 0) return false;
+    if (k.gemm_x16 == nullptr || !w.interleaved() || w.cols % kQuantBlock != 0) return false;
     thread_local AlignedBuffer calling_thread_buffer;
     AlignedBuffer& buffer = calling_thread_buffer;
     const int padded = (T + kX16GemmTokens - 1) / kX16GemmTokens * kX16GemmTokens;
-    const std::size_t blocks = static_cast<std::size_t>(w.cols / 32);
+    const std::size_t blocks = static_cast<std::size_t>(w.cols / kQuantBlock);
     const std::size_t q_bytes = (static_cast<std::size_t>(padded) * w.cols + 63) / 64 * 64;
     const std::size_t scale_bytes = static_cast<std::size_t>(padded) * blocks * sizeof(float);
     if (buffer.size() < q_bytes + 2 * scale_bytes && !buffer.resize(q_bytes + 2 * scale_bytes)) {
@@ -104,15 +111,14 @@ bool gemm_x16_parallel(const KernelTable& k, const Matrix& w, const float* x, in
         std::fill_n(xq.d + t * blocks, blocks, 0.0f);
         std::fill_n(xq.bias + t * blocks, blocks, 0);
     }
-    const bool threaded =
-        pool != nullptr && pool->size() > 1 && static_cast<std::int64_t>(w.rows) * w.cols >= 32768;
+    const bool threaded = threaded_product(w, pool);
     auto quantize = [&](int, std::int64_t t0, std::int64_t t1) {
         k.quantize_tokens(w.type, x, static_cast<int>(t0), static_cast<int>(t1), xq);
     };
     auto run = [&](int, std::int64_t g0, std::int64_t g1) {
         k.gemm_x16(w, static_cast<int>(g0), static_cast<int>(g1), xq, y);
     };
-    const auto groups = static_cast<std::int64_t>((w.rows + 15) / 16);
+    const std::int64_t groups = interleave_groups(w.rows);
     if (threaded) {
         pool->parallel_for(T, 8, quantize);
         pool->parallel_for_dynamic(groups, 1, run);
