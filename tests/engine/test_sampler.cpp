@@ -1,14 +1,17 @@
 // Sampler: filters, distribution, penalties (hand-computed), determinism and the resume blob.
 #include <QtTest>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <set>
 #include <vector>
 
 #include "ravel/sampler.hpp"
+#include "sampling/logit_scan.hpp"
 #include "sampling/shifted_exp.hpp"
 
 // Designated initialisers name only the settings a test changes; the rest keep their defaults.
@@ -233,6 +236,93 @@ class TestSampler : public QObject {
         QVERIFY(lowest_drawn < cut + 0.5f);  // the draws reach down to the cut
     }
 
+    void topPEndsInsideALargeBucketOfDistinctLogits() {
+        // 10 tokens at logit 5, 50000 distinct logits within 1e-3 of 0 (one bucket of the
+        // first pass, whose range reaches 64 below the best), the rest spread down to -60.
+        // Top-p ends inside the dense group, which is bucketed again until it is small: the
+        // draws must stop exactly at the cut a full sort gives.
+        const std::size_t n = 65536;
+        std::vector<float> logits(n);
+        ravel::Xoshiro256 r(31);
+        for (std::size_t i = 0; i < n; ++i) {
+            logits[i] = i < 10      ? 5.0f
+                        : i < 50010 ? static_cast<float>(r.next_double() * 1e-3)
+                                    : static_cast<float>(-1.0 - 59.0 * r.next_double());
+        }
+        std::vector<int> order(n);
+        std::iota(order.begin(), order.end(), 0);
+        std::sort(order.begin(), order.end(), [&](int a, int b) {
+            return logits[static_cast<std::size_t>(a)] > logits[static_cast<std::size_t>(b)] ||
+                   (logits[static_cast<std::size_t>(a)] == logits[static_cast<std::size_t>(b)] &&
+                    a < b);
+        });
+        std::vector<int> rank(n);
+        for (std::size_t i = 0; i < n; ++i)
+            rank[static_cast<std::size_t>(order[i])] = static_cast<int>(i);
+        double total = 0.0;
+        for (float l : logits) total += std::exp(static_cast<double>(l) - 5.0);
+        double cumulative = 0.0;
+        int cut_rank = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            cumulative +=
+                std::exp(static_cast<double>(logits[static_cast<std::size_t>(order[i])]) - 5.0);
+            cut_rank = static_cast<int>(i);
+            if (cumulative >= 0.6 * total) break;
+        }
+        QVERIFY(cut_rank > 1000 && cut_rank < 49000);  // inside the dense group
+        Sampler s = make({.top_p = 0.6f, .seed = 41});
+        int deepest = 0;
+        for (const auto& [t, count] : histogram(s, logits, 6000)) {
+            QVERIFY(t >= 0);
+            deepest = std::max(deepest, rank[static_cast<std::size_t>(t)]);
+        }
+        QVERIFY2(deepest <= cut_rank,
+                 qPrintable(QString("drew rank %1, cut %2").arg(deepest).arg(cut_rank)));
+        QVERIFY2(
+            deepest >= cut_rank - 200,
+            qPrintable(QString("drew down to rank %1 only, cut %2").arg(deepest).arg(cut_rank)));
+    }
+
+    void logitScanMatchesPlainLoops() {
+        ravel::Xoshiro256 r(3);
+        for (std::size_t n : {1u, 3u, 7u, 8u, 9u, 16u, 17u, 31u, 33u, 1000u, 4099u}) {
+            std::vector<float> x(n);
+            for (auto& v : x) v = static_cast<float>(r.next_double() * 8.0 - 4.0);
+            // The maximum twice, so the lowest index must be reported.
+            const std::size_t at = n / 2;
+            x[at] = 9.0f;
+            x[n - 1] = 9.0f;
+            auto scan = ravel::detail::scan_logits(x.data(), n);
+            QVERIFY(scan.all_finite);
+            QCOMPARE(scan.max, 9.0f);
+            QCOMPARE(scan.first_max, at);
+            // Block maxima, the sum and the minimum against plain loops.
+            std::vector<float> maxima(n / ravel::detail::kMaximaBlock);
+            ravel::detail::block_maxima(x.data(), n, maxima.data());
+            for (std::size_t b = 0; b < maxima.size(); ++b) {
+                const auto* p = x.data() + b * ravel::detail::kMaximaBlock;
+                QCOMPARE(maxima[b], *std::max_element(p, p + ravel::detail::kMaximaBlock));
+            }
+            QCOMPARE(ravel::detail::min_of(x.data(), n), *std::min_element(x.begin(), x.end()));
+            std::vector<double> d(x.begin(), x.end());
+            long double exact = 0;
+            for (double v : d) exact += v;
+            QVERIFY(std::fabs(ravel::detail::sum_of(d.data(), n) - static_cast<double>(exact)) <=
+                    1e-12 * static_cast<double>(n) * 9.0);
+            // Any infinity or NaN, in the vector body or the tail, is reported.
+            for (std::size_t pos : {std::size_t{0}, n / 3, n - 1}) {
+                for (float bad : {std::numeric_limits<float>::infinity(),
+                                  -std::numeric_limits<float>::infinity(),
+                                  std::numeric_limits<float>::quiet_NaN()}) {
+                    std::vector<float> y = x;
+                    y[pos] = bad;
+                    QVERIFY2(!ravel::detail::scan_logits(y.data(), n).all_finite,
+                             qPrintable(QString("n %1 at %2").arg(n).arg(pos)));
+                }
+            }
+        }
+    }
+
     void minPStaysInAllowedSet() {
         // min-p 0.3 keeps tokens with p >= 0.3 * 0.4 = 0.12: ids 3 (0.4), 1 (0.25), 5 (0.15).
         const auto logits = log_probs({0.1, 0.25, 0.02, 0.4, 0.05, 0.15, 0.03});
@@ -268,6 +358,17 @@ class TestSampler : public QObject {
         // 7 degrees of freedom; the 0.999 quantile of chi-square(7) is 24.32.
         qInfo("chi-square = %.3f (critical 24.32 at p = 0.001, 7 dof)", chi2);
         QVERIFY2(chi2 < 24.32, qPrintable(QString::number(chi2)));
+    }
+
+    void hugeLogitsWithATemperatureStillDrawTheBest() {
+        // 3e38 / 0.5 overflows a float: the weights must not turn into infinities or NaN.
+        std::vector<float> logits(64, 0.0f);
+        logits[5] = 3e38f;
+        logits[9] = 1e38f;
+        Sampler s = make({.temperature = 0.5f, .seed = 4});
+        const auto h = histogram(s, logits, 200);
+        QCOMPARE(h.size(), std::size_t{1});
+        QCOMPARE(h.begin()->first, 5);
     }
 
     void temperatureSharpensDistribution() {

@@ -133,6 +133,10 @@ class Sampler {
     std::vector<double> bucket_sums_;     // top-p: candidates' weights per logit bucket
     std::vector<std::uint16_t> buckets_;  // top-p: each candidate's bucket
     std::vector<std::int32_t> boundary_;  // top-p: the candidates of the bucket it ends in
+    std::vector<std::int32_t> scratch_;   // top-p: a large boundary bucket, bucketed again
+    std::vector<float> scaled_;           // logits / temperature, for tempered weights
+    std::vector<double> block_sums_;      // the draw's weight per block of candidates
+    std::vector<float> maxima_;           // the best few: each block's largest logit
 };
 
 }  // namespace ravel
