@@ -33,7 +33,8 @@ QString model_dir(const char* name) {
 
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
     double worst = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::fabs(a[i] - b[i])));
+    for (std::size_t i = 0; i < a.size(); ++i)
+        worst = std::max(worst, double(std::fabs(a[i] - b[i])));
     return worst;
 }
 
@@ -42,10 +43,12 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 class CliEvalTest : public QObject {
     Q_OBJECT
 
-private slots:
+  private slots:
     void info_reports_the_architecture() {
         RAVEL_REQUIRE_SHARED_DATA();
-        const Run r = run_cli({"info", "--model", model_dir("random-v6.0-L2-D128-H2x64-V1000") + "/model.pth", "--json"});
+        const Run r =
+            run_cli({"info", "--model", model_dir("random-v6.0-L2-D128-H2x64-V1000") + "/model.pth",
+                     "--json"});
         QCOMPARE(r.code, 0);
         const QJsonObject j = QJsonDocument::fromJson(r.out).object();
         QCOMPARE(j["rwkv_version"].toString(), QStringLiteral("6"));
@@ -63,13 +66,15 @@ private slots:
         RAVEL_REQUIRE_SHARED_DATA();
         QTemporaryDir tmp;
         const QString dir = model_dir("random-v7.0-L3-D128-H2x64-V1000");
-        const auto ref = ravel::test::read_f32_file(fs::path(dir.toStdString()) / "rand48.logits.f32");
-        const auto ref_state = ravel::test::read_f32_file(fs::path(dir.toStdString()) / "rand48.state.f32");
+        const auto ref =
+            ravel::test::read_f32_file(fs::path(dir.toStdString()) / "rand48.logits.f32");
+        const auto ref_state =
+            ravel::test::read_f32_file(fs::path(dir.toStdString()) / "rand48.state.f32");
         for (const QString mode : {"step", "sequence", "chunked:7"}) {
             const QString out = tmp.filePath("logits.f32"), state = tmp.filePath("state.f32");
             const Run r = run_cli({"eval", "--model", dir + "/model.safetensors", "--tokens-file",
-                                   dir + "/rand48.tokens.txt", "--mode", mode, "--all", "--out", out,
-                                   "--state-out", state});
+                                   dir + "/rand48.tokens.txt", "--mode", mode, "--all", "--out",
+                                   out, "--state-out", state});
             QVERIFY2(r.code == 0, r.err.constData());
             const auto got = ravel::test::read_f32_file(out.toStdString());
             QCOMPARE(got.size(), ref.size());
@@ -94,12 +99,17 @@ private slots:
         QStringList first, second;
         for (std::size_t i = 0; i < ids.size(); ++i) (i < 20 ? first : second) << ids[i];
         const QString state = tmp.filePath("s.f32"), out = tmp.filePath("l.f32");
-        QCOMPARE(run_cli({"eval", "--model", dir + "/model.pth", "--tokens", first.join(','), "--out", out,
-                          "--state-out", state}).code, 0);
-        QCOMPARE(run_cli({"eval", "--model", dir + "/model.pth", "--tokens", second.join(','), "--out", out,
-                          "--state-in", state, "--mode", "step"}).code, 0);
+        QCOMPARE(run_cli({"eval", "--model", dir + "/model.pth", "--tokens", first.join(','),
+                          "--out", out, "--state-out", state})
+                     .code,
+                 0);
+        QCOMPARE(run_cli({"eval", "--model", dir + "/model.pth", "--tokens", second.join(','),
+                          "--out", out, "--state-in", state, "--mode", "step"})
+                     .code,
+                 0);
         const auto got = ravel::test::read_f32_file(out.toStdString());
-        const auto ref = ravel::test::read_f32_file(fs::path(dir.toStdString()) / "rand48.logits.f32");
+        const auto ref =
+            ravel::test::read_f32_file(fs::path(dir.toStdString()) / "rand48.logits.f32");
         QCOMPARE(got.size(), std::size_t(1000));
         const std::vector<float> last(ref.end() - 1000, ref.end());
         QVERIFY(max_abs_diff(got, last) <= 1e-4);
@@ -111,31 +121,34 @@ private slots:
         QVERIFY(bad.open(QIODevice::WriteOnly));
         bad.write("this is not a model");
         bad.close();
-        Run r = run_cli({"eval", "--model", bad.fileName(), "--tokens", "1,2", "--out", tmp.filePath("x")});
+        Run r = run_cli(
+            {"eval", "--model", bad.fileName(), "--tokens", "1,2", "--out", tmp.filePath("x")});
         QVERIFY(r.code != 0);
         QVERIFY(r.err.contains("bad.pth"));
-        r = run_cli({"eval", "--model", bad.fileName(), "--tokens", "1,x", "--out", tmp.filePath("x")});
+        r = run_cli(
+            {"eval", "--model", bad.fileName(), "--tokens", "1,x", "--out", tmp.filePath("x")});
         QVERIFY(r.code != 0);
         QVERIFY(r.err.contains("not a token id"));
         r = run_cli({"info", "--model-typo", "x"});
         QVERIFY(r.code != 0);
         QVERIFY(r.err.contains("unknown option --model-typo"));
         if (ravel::test::shared_data_present()) {
-            r = run_cli({"eval", "--model", model_dir("tiny-4v0-660K") + "/model.pth", "--tokens", "300",
-                         "--out", tmp.filePath("x")});
+            r = run_cli({"eval", "--model", model_dir("tiny-4v0-660K") + "/model.pth", "--tokens",
+                         "300", "--out", tmp.filePath("x")});
             QVERIFY(r.code != 0);
             QVERIFY(r.err.contains("outside the model's vocabulary"));
         }
     }
 
     void bench_reports_every_documented_figure() {
-        const Run r = run_cli({"bench", "--synthetic", "v7:2x64:1000", "--prompt", "16", "--gen", "4",
-                               "--threads", "2", "--dtype", "q8_0", "--json"});
+        const Run r = run_cli({"bench", "--synthetic", "v7:2x64:1000", "--prompt", "16", "--gen",
+                               "4", "--threads", "2", "--dtype", "q8_0", "--json"});
         QVERIFY2(r.code == 0, r.err.constData());
         const QJsonObject j = QJsonDocument::fromJson(r.out).object();
-        for (const char* key : {"decode_ms_per_token", "prompt_tokens_per_s", "load_ms", "peak_rss_bytes",
-                                "weight_bytes_per_token", "read_bandwidth_gb_s", "fma_gflop_s",
-                                "decode_bandwidth_fraction"}) {
+        for (const char* key :
+             {"decode_ms_per_token", "prompt_tokens_per_s", "load_ms", "peak_rss_bytes",
+              "weight_bytes_per_token", "read_bandwidth_gb_s", "fma_gflop_s",
+              "decode_bandwidth_fraction", "sample_ms_per_token"}) {
             QVERIFY2(j.contains(key), key);
             QVERIFY2(j[key].toDouble() > 0, key);
         }
