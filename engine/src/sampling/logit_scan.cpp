@@ -58,16 +58,22 @@ double sum_of(const double* x, std::size_t n) {
 }
 
 float min_of(const float* x, std::size_t n) {
-    float m0 = x[0], m1 = x[0], m2 = x[0], m3 = x[0];
     std::size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        m0 = std::min(m0, x[i]);
-        m1 = std::min(m1, x[i + 1]);
-        m2 = std::min(m2, x[i + 2]);
-        m3 = std::min(m3, x[i + 3]);
+    float m = x[0];
+#if defined(__SSE2__)
+    if (n >= 8) {
+        __m128 m0 = _mm_loadu_ps(x), m1 = m0;
+        for (; i + 8 <= n; i += 8) {
+            m0 = _mm_min_ps(m0, _mm_loadu_ps(x + i));
+            m1 = _mm_min_ps(m1, _mm_loadu_ps(x + i + 4));
+        }
+        alignas(16) float lanes[4];
+        _mm_store_ps(lanes, _mm_min_ps(m0, m1));
+        m = std::min(std::min(lanes[0], lanes[1]), std::min(lanes[2], lanes[3]));
     }
-    for (; i < n; ++i) m0 = std::min(m0, x[i]);
-    return std::min(std::min(m0, m1), std::min(m2, m3));
+#endif
+    for (; i < n; ++i) m = std::min(m, x[i]);
+    return m;
 }
 
 void block_maxima(const float* x, std::size_t n, float* out) {

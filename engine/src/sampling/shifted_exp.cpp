@@ -2,7 +2,9 @@
 
 #include <cstdint>
 #include <cstring>
-#if defined(__SSE2__)
+#if defined(__x86_64__)
+#include <immintrin.h>
+#elif defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
@@ -33,8 +35,9 @@ float scalar_exp(float x) {
 }
 }  // namespace
 
-void shifted_exp(const float* x, std::size_t n, float shift, double* out) {
-    std::size_t i = 0;
+namespace {
+// From element `i` on, four at a time, then the scalar tail.
+void shifted_exp_from(std::size_t i, const float* x, std::size_t n, float shift, double* out) {
 #if defined(__SSE2__)
     // Four at a time: a scalar std::exp per word of a 65536-word vocabulary cost the sampler
     // about 0.2 ms per token.
@@ -57,6 +60,51 @@ void shifted_exp(const float* x, std::size_t n, float shift, double* out) {
     }
 #endif
     for (; i < n; ++i) out[i] = scalar_exp(x[i] - shift);
+}
+
+#if defined(__x86_64__)
+// The same steps eight at a time, where the CPU has AVX2 (about a fifth of the sampler's time
+// with chat settings went to the four-wide loop). No FMA: every operation rounds as the
+// four-wide and scalar ones do, so the weights, and a seed's draws, are the same on every
+// CPU. Returns how many it did.
+__attribute__((target("avx2"))) std::size_t shifted_exp_avx2(const float* x, std::size_t n,
+                                                             float shift, double* out) {
+    const __m256 s = _mm256_set1_ps(shift);
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v =
+            _mm256_max_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), s), _mm256_set1_ps(kFloor));
+        const __m256i k = _mm256_cvttps_epi32(
+            _mm256_sub_ps(_mm256_mul_ps(v, _mm256_set1_ps(kLog2e)), _mm256_set1_ps(0.5f)));
+        const __m256 kf = _mm256_cvtepi32_ps(k);
+        const __m256 r =
+            _mm256_sub_ps(_mm256_sub_ps(v, _mm256_mul_ps(kf, _mm256_set1_ps(kLn2High))),
+                          _mm256_mul_ps(kf, _mm256_set1_ps(kLn2Low)));
+        __m256 p = _mm256_set1_ps(kTaylor[0]);
+        for (int t = 1; t < 8; ++t)
+            p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(kTaylor[t]));
+        const __m256 scale =
+            _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
+        const __m256 e = _mm256_mul_ps(p, scale);
+        _mm256_storeu_pd(out + i, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        _mm256_storeu_pd(out + i + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    return i;
+}
+#endif
+}  // namespace
+
+void shifted_exp(const float* x, std::size_t n, float shift, double* out) {
+    std::size_t i = 0;
+#if defined(__x86_64__)
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    if (avx2) i = shifted_exp_avx2(x, n, shift, out);
+#endif
+    shifted_exp_from(i, x, n, shift, out);
+}
+
+void shifted_exp_portable(const float* x, std::size_t n, float shift, double* out) {
+    shifted_exp_from(0, x, n, shift, out);
 }
 
 }  // namespace ravel::detail
