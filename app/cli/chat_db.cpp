@@ -72,9 +72,11 @@ int chat_with_db(const Args& args, std::istream& in, std::ostream& out, std::ost
     auto kind = tokenizer_kind_from_args(args);
     auto tmpl = chat_template_from_args(args);
     auto load = load_options_from_args(args);
+    auto session_options = session_options_from_args(args);
     for (const std::string* bad :
          {kind ? nullptr : &kind.message(), tmpl ? nullptr : &tmpl.message(),
-          load ? nullptr : &load.message()}) {
+          load ? nullptr : &load.message(),
+          session_options ? nullptr : &session_options.message()}) {
         if (bad != nullptr) {
             err << "ravel-cli chat: " << *bad << "\n";
             return 2;
@@ -97,7 +99,7 @@ int chat_with_db(const Args& args, std::istream& in, std::ostream& out, std::ost
     if (!ctx->model->device_note().empty()) {
         err << "ravel-cli: " << ctx->model->device_note() << "\n";
     }
-    ConversationRunner runner(*store, std::move(*ctx));
+    ConversationRunner runner(*store, std::move(*ctx), *session_options);
 
     std::int64_t conv_id = 0;
     SamplerSettings settings;
@@ -167,7 +169,8 @@ int chat_with_db(const Args& args, std::istream& in, std::ostream& out, std::ost
                         {"stop_reason", stop_reason_name(result->generation.stop_reason)},
                         {"resumed_from_snapshot", result->resume.from_snapshot},
                         {"replayed_tokens", result->resume.replayed_tokens},
-                        {"resume_ms", result->resume.resume_ms}}
+                        {"resume_ms", result->resume.resume_ms},
+                        {"threads", runner.session().threads()}}
                        .dump()
                 << "\n";
         } else {

@@ -75,7 +75,7 @@ ChatLoop::ChatLoop(std::shared_ptr<const Model> model, std::unique_ptr<Tokenizer
     : model_(std::move(model)),
       tokenizer_(std::move(tokenizer)),
       config_(std::move(config)),
-      session_(model_),
+      session_(model_, config_.session),
       sampler_(config_.sampler),
       exempt_(penalty_exempt_mask(*tokenizer_)) {
     sampler_.set_penalty_exempt(exempt_);
@@ -209,7 +209,7 @@ std::string ChatLoop::describe_settings() const {
        << "\ntemperature " << s.temperature << ", top_p " << s.top_p << ", top_k " << s.top_k
        << ", min_p " << s.min_p << "\npresence " << s.presence_penalty << ", frequency "
        << s.frequency_penalty << ", decay " << s.penalty_decay << "\nmax_tokens " << s.max_tokens
-       << ", seed " << s.seed << "\nsystem "
+       << ", seed " << s.seed << "\nthreads " << session_.threads() << "\nsystem "
        << (config_.system.empty() ? "(none)" : "\"" + config_.system + "\"") << "\n";
     return os.str();
 }
@@ -325,6 +325,7 @@ int ChatLoop::run_prompts(const std::vector<std::string>& prompts, bool json, st
         j["stop_reason"] = std::string(stop_reason_name(g.stop_reason));
         j["prompt_tokens_per_s"] = g.prompt_tokens_per_s();
         j["generation_tokens_per_s"] = g.generation_tokens_per_s();
+        j["threads"] = session_.threads();
         out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n"
             << std::flush;
     }

@@ -26,6 +26,7 @@ struct ChatConfig {
     ChatTemplate chat_template;
     std::string system;
     int chunk_size = kDefaultPromptChunk;
+    SessionOptions session;  // threads: 0 = one per physical core
 };
 
 struct ChatTurn {

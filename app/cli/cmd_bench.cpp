@@ -81,9 +81,7 @@ Result<MachineProbe> probe_in_child(std::size_t working_set, int threads) {
 }
 
 Result<nlohmann::json> run_bench(const Args& args) {
-    auto threads = args.get_int(
-        "threads", static_cast<long long>(std::max(1u, std::thread::hardware_concurrency())), 1,
-        256);
+    auto threads = args.get_int("threads", default_thread_count(), 1, 256);
     if (!threads) return threads.error();
     auto prompt_n = args.get_int("prompt", 512, 0, 1 << 20);
     if (!prompt_n) return prompt_n.error();

@@ -8,6 +8,7 @@
 #include "chat_options.hpp"
 #include "commands.hpp"
 #include "demo/demo_model.hpp"
+#include "model_options.hpp"
 
 namespace ravel::cli {
 
@@ -53,8 +54,8 @@ std::vector<std::string> with_default_model(std::vector<std::string> argv, std::
 int cmd_chat(const std::vector<std::string>& given, std::ostream& out, std::ostream& err) {
     const std::vector<std::string> argv = with_default_model(given, err);
     OptionSpec spec{{"model", "prompt", "seed", "temperature", "top-p", "top-k", "min-p",
-                     "presence", "frequency", "decay", "max-tokens", "system", "tokenizer",
-                     "vocab", "template", "chunk", "dtype", "device", "threads"},
+                     "presence", "frequency", "decay", "max-tokens", "system", "tokenizer", "vocab",
+                     "template", "chunk", "dtype", "device", "threads"},
                     {"json"}};
     spec.valued.insert(std::begin(kChatDbValued), std::end(kChatDbValued));
     spec.flags.insert(std::begin(kChatDbFlags), std::end(kChatDbFlags));
@@ -85,6 +86,12 @@ int cmd_chat(const std::vector<std::string>& given, std::ostream& out, std::ostr
         return 2;
     }
     config.chunk_size = static_cast<int>(*chunk);
+    auto session_options = session_options_from_args(*args);
+    if (!session_options) {
+        err << "ravel-cli chat: " << session_options.message() << "\n";
+        return 2;
+    }
+    config.session = *session_options;
 
     // The model and the tokenizer it carries (or names, or is found next to it).
     auto loaded = load_chat_model(*args);

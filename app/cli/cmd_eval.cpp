@@ -72,9 +72,11 @@ Result<void> run_eval(const Args& args) {
     auto chunk = chunk_size_for(args.get_or("mode", "sequence"), tokens.size());
     if (!chunk) return chunk.error();
 
+    auto session_options = session_options_from_args(args);
+    if (!session_options) return session_options.error();
     auto model = load_model_from_args(args);
     if (!model) return model.error();
-    Session session(*model);
+    Session session(*model, *session_options);
     if (auto state_in = args.get("state-in")) {
         auto values = read_floats(*state_in);
         if (!values) return values.error();

@@ -15,8 +15,13 @@ Result<LoadOptions> load_options_from_args(const Args& args) {
                               "' (f32, f16, bf16, q8_0, q5_1, q4_0)");
         options.weight_type = *t;
     }
-    if (auto threads = args.get_int("threads", 0, 0, 1024); !threads) return threads.error();
     return options;
+}
+
+Result<SessionOptions> session_options_from_args(const Args& args) {
+    auto threads = args.get_int("threads", 0, 0, 1024);
+    if (!threads) return threads.error();
+    return SessionOptions{static_cast<int>(*threads)};
 }
 
 Result<std::shared_ptr<const Model>> load_model_from_args(const Args& args) {

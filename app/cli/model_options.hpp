@@ -6,11 +6,16 @@
 
 #include "args.hpp"
 #include "ravel/model.hpp"
+#include "ravel/session.hpp"
 
 namespace ravel::cli {
 
-// --dtype and --device as load options (--threads is only range-checked here).
+// --dtype and --device as load options.
 Result<LoadOptions> load_options_from_args(const Args& args);
+
+// --threads as session options: 0 (the default) runs on one thread per physical core this
+// process may use (default_thread_count in ravel/machine.hpp).
+Result<SessionOptions> session_options_from_args(const Args& args);
 
 // Loads the model named by --model with --dtype; --device cuda is refused with a clear
 // message when this build or machine has no CUDA backend.

@@ -37,8 +37,9 @@ std::string reply_settings_json(const SamplerSettings& settings, const Reply& re
     return j.dump();
 }
 
-ConversationRunner::ConversationRunner(storage::Store& store, ModelContext context)
-    : store_(store), ctx_(std::move(context)), session_(ctx_.model) {}
+ConversationRunner::ConversationRunner(storage::Store& store, ModelContext context,
+                                       SessionOptions session)
+    : store_(store), ctx_(std::move(context)), session_(ctx_.model, session) {}
 
 Result<SamplerSettings> ConversationRunner::default_settings(std::int64_t conversation_id) {
     auto conv = store_.conversation(conversation_id);

@@ -46,7 +46,8 @@ struct TurnResult {
 
 class ConversationRunner {
   public:
-    ConversationRunner(storage::Store& store, ModelContext context);
+    // `session` sets the threads (0: one per physical core, see ravel/machine.hpp).
+    ConversationRunner(storage::Store& store, ModelContext context, SessionOptions session = {});
 
     const ModelContext& context() const { return ctx_; }
     Session& session() { return session_; }

@@ -12,7 +12,7 @@ const QList<AppSettings::Default>& AppSettings::defaults() {
     static const QList<Default> table = {
         {"model/path", QString()},
         {"model/recent", QStringList()},
-        {"model/threads", 0},                      // 0: all cores
+        {"model/threads", 0},                      // 0: one per physical core
         {"model/device", QStringLiteral("auto")},  // a GPU when one can be used, else the CPU
         {"ui/theme", QStringLiteral("system")},
         {"chat/systemPrompt", QString()},

@@ -60,8 +60,7 @@ SamplerSettings sampler_settings(const SamplingSettings& s, std::uint64_t seed) 
 }
 
 int resolve_threads(int requested) {
-    if (requested > 0) return requested;
-    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    return requested > 0 ? requested : default_thread_count();
 }
 
 // "CPU (8 threads, avx2)" or the GPU the model was placed on.

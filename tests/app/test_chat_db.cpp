@@ -30,6 +30,19 @@ class TestChatDb : public QObject {
     }
 
   private slots:
+    void threadsReachTheSession() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        const QString m = QString::fromStdString(
+            (ravel::test::shared_data_dir() / "models/tiny-7v0-834K/model.pth").string());
+        int rc = -1;
+        auto out = cli({"chat", "--db", dir_.filePath("threads.db"), "--new", "--model", m,
+                        "--threads", "3", "--max-tokens", "4", "--prompt", "A", "--json"},
+                       &rc);
+        QCOMPARE(rc, 0);
+        QCOMPARE(out.size(), 1);
+        QCOMPARE(out[0]["threads"].toInt(), 3);
+    }
+
     void twoProcessesEqualOne_data() {
         QTest::addColumn<QString>("model");
         for (const char* m :

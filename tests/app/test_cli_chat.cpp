@@ -64,6 +64,9 @@ class TestCliChat : public QObject {
         out += QString::fromUtf8(p.readAll());
         QVERIFY2(out.contains("temperature 0"), qPrintable(out));
         QVERIFY2(out.contains("max_tokens 12"), qPrintable(out));
+        // Without --threads: one per physical core, so at least one.
+        static const QRegularExpression threads_line(R"(\nthreads ([1-9]\d*)\n)");
+        QVERIFY2(threads_line.match(out).hasMatch(), qPrintable(out));
 
         p.write("/regen\n/set top_p 5\n/bogus\n/reset\n/help\nSecond\n");
         p.closeWriteChannel();  // end of input after the script: the chat must exit by itself
@@ -155,8 +158,9 @@ class TestCliChat : public QObject {
     void promptsWithJsonPrintOneObjectPerTurn() {
         RAVEL_REQUIRE_SHARED_DATA();
         QProcess p;
-        p.start(RAVEL_CLI_PATH, {"chat", "--model", model_path(), "--prompt", "Hi", "--prompt",
-                                 "Tell me more", "--max-tokens", "16", "--seed", "9", "--json"});
+        p.start(RAVEL_CLI_PATH,
+                {"chat", "--model", model_path(), "--prompt", "Hi", "--prompt", "Tell me more",
+                 "--max-tokens", "16", "--seed", "9", "--threads", "3", "--json"});
         QVERIFY(p.waitForFinished(60000));
         QCOMPARE(p.exitCode(), 0);
         const QList<QByteArray> lines = p.readAllStandardOutput().trimmed().split('\n');
@@ -172,6 +176,7 @@ class TestCliChat : public QObject {
             QVERIFY(o["generated_tokens"].toInt() >= 1 && o["generated_tokens"].toInt() <= 16);
             QCOMPARE(o["resumed_from_snapshot"].toBool(true), false);
             QCOMPARE(o["resume_ms"].toDouble(-1), 0.0);
+            QCOMPARE(o["threads"].toInt(), 3);  // --threads reaches the session
             if (i == 0) first_prompt_tokens = o["prompt_tokens"].toInt();
         }
         // Byte-level model: "User: Hi\n\nAssistant:" is 6 + 2 + 2 + 10 bytes.

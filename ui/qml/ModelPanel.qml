@@ -206,11 +206,11 @@ ScrollView {
                 to: 256
                 value: AppSettings.threads
                 editable: true
-                textFromValue: (v) => v === 0 ? qsTr("All") : String(v)
-                valueFromText: (t) => t === qsTr("All") ? 0 : parseInt(t)
-                Accessible.name: qsTr("CPU threads (0 uses every core)")
+                textFromValue: (v) => v === 0 ? qsTr("Auto") : String(v)
+                valueFromText: (t) => t === qsTr("Auto") ? 0 : parseInt(t)
+                Accessible.name: qsTr("CPU threads (0: one per physical core)")
                 ToolTip.visible: hovered
-                ToolTip.text: qsTr("Threads for matrix products on the CPU; All uses every hardware thread")
+                ToolTip.text: qsTr("Threads for matrix products on the CPU; Auto uses one per physical core, which decoding is fastest with")
                 onValueModified: AppSettings.threads = value
             }
         }

@@ -19,6 +19,13 @@ struct MachineProbe {
 // weight bytes read per token).
 MachineProbe probe_machine(std::size_t working_set_bytes, int threads);
 
+// The threads the engine uses when none are asked for: one per physical core this process may
+// run on. Decoding is bound by memory bandwidth, which a core's second hardware thread does not
+// add to, while every extra thread lengthens each of the ~100 hand-offs a token takes; and the
+// affinity mask, unlike std::thread::hardware_concurrency(), follows a container's cpuset.
+// Falls back to the CPUs it may run on where the topology can't be read.
+int default_thread_count();
+
 // The CPU kernel set this process uses: "avx512", "avx2" or "generic".
 std::string cpu_kernel_isa();
 

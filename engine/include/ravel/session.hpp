@@ -31,7 +31,8 @@ struct FeedOptions {
 };
 
 struct SessionOptions {
-    // CPU threads for matrix products, counting the calling thread; 0 = all hardware threads.
+    // CPU threads for matrix products, counting the calling thread; 0 = default_thread_count()
+    // (ravel/machine.hpp): one per physical core the process may run on.
     int threads = 1;
 };
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ravel/machine.hpp"
+
 namespace ravel::detail {
 
 namespace {
@@ -21,7 +23,7 @@ inline void cpu_relax() {
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
-    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (threads <= 0) threads = default_thread_count();
     threads = std::min(threads, 256);
     shares_ = std::make_unique<Share[]>(static_cast<std::size_t>(threads));
     for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });

@@ -13,7 +13,7 @@ namespace ravel::detail {
 
 class ThreadPool {
   public:
-    // `threads` counts the calling thread too; 0 picks the number of hardware threads.
+    // `threads` counts the calling thread too; 0 picks default_thread_count() (ravel/machine.hpp).
     explicit ThreadPool(int threads = 0);
     ~ThreadPool();
     ThreadPool(const ThreadPool&) = delete;

@@ -1,0 +1,65 @@
+#include "model/cpu/cpu_topology.hpp"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "ravel/machine.hpp"
+
+namespace ravel {
+
+namespace detail {
+
+std::vector<int> allowed_cpus() {
+    std::vector<int> cpus;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+        if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    }
+    return cpus;
+}
+
+namespace {
+// The first line of `file` as a non-negative number below 2^20, or -1.
+long read_id(const std::filesystem::path& file) {
+    std::ifstream in(file);
+    std::string line;
+    if (!in || !std::getline(in, line) || line.empty() || line.size() > 7) return -1;
+    long value = 0;
+    for (char ch : line) {
+        if (ch < '0' || ch > '9') return -1;
+        value = value * 10 + (ch - '0');
+    }
+    return value;
+}
+}  // namespace
+
+int physical_cores(const std::filesystem::path& cpu_dir, const std::vector<int>& cpus) {
+    std::set<std::pair<long, long>> cores;
+    for (int c : cpus) {
+        const auto topology = cpu_dir / ("cpu" + std::to_string(c)) / "topology";
+        const long package = read_id(topology / "physical_package_id");
+        const long core = read_id(topology / "core_id");
+        if (package < 0 || core < 0) return 0;
+        cores.insert({package, core});
+    }
+    return static_cast<int>(cores.size());
+}
+
+}  // namespace detail
+
+int default_thread_count() {
+    const std::vector<int> cpus = detail::allowed_cpus();
+    if (cpus.empty()) return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int cores = detail::physical_cores("/sys/devices/system/cpu", cpus);
+    return cores > 0 ? cores : static_cast<int>(cpus.size());
+}
+
+}  // namespace ravel

@@ -1,0 +1,78 @@
+// The default thread count's view of the machine: physical cores counted from sysfs-style
+// topology files (a fake tree here), the affinity mask, and the fallbacks when either is
+// unreadable.
+#include <QTemporaryDir>
+#include <QtTest>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "model/cpu/cpu_topology.hpp"
+#include "ravel/machine.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Writes cpuN/topology/{physical_package_id,core_id} under `root`.
+void add_cpu(const fs::path& root, int cpu, const std::string& package, const std::string& core) {
+    const fs::path dir = root / ("cpu" + std::to_string(cpu)) / "topology";
+    fs::create_directories(dir);
+    std::ofstream(dir / "physical_package_id") << package << "\n";
+    std::ofstream(dir / "core_id") << core << "\n";
+}
+
+}  // namespace
+
+class TestCpuTopology : public QObject {
+    Q_OBJECT
+
+  private slots:
+    void hardwareThreadsOfOneCoreCountOnce() {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        // Two cores with two hardware threads each, numbered as Linux does (siblings apart).
+        add_cpu(root, 0, "0", "0");
+        add_cpu(root, 1, "0", "1");
+        add_cpu(root, 2, "0", "0");
+        add_cpu(root, 3, "0", "1");
+        QCOMPARE(ravel::detail::physical_cores(root, {0, 1, 2, 3}), 2);
+        // Only what the process may run on counts.
+        QCOMPARE(ravel::detail::physical_cores(root, {0, 2}), 1);
+        QCOMPARE(ravel::detail::physical_cores(root, {1, 2}), 2);
+    }
+
+    void coresOfDifferentPackagesAreDistinct() {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        add_cpu(root, 0, "0", "0");
+        add_cpu(root, 1, "1", "0");  // the same core id on the second socket
+        QCOMPARE(ravel::detail::physical_cores(root, {0, 1}), 2);
+    }
+
+    void unreadableTopologyGivesZero() {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        add_cpu(root, 0, "0", "0");
+        add_cpu(root, 1, "0", "x1");  // not a number
+        add_cpu(root, 2, "0", "-1");  // nor this
+        add_cpu(root, 3, "0", "");    // empty
+        QCOMPARE(ravel::detail::physical_cores(root, {0, 1}), 0);
+        QCOMPARE(ravel::detail::physical_cores(root, {0, 2}), 0);
+        QCOMPARE(ravel::detail::physical_cores(root, {0, 3}), 0);
+        QCOMPARE(ravel::detail::physical_cores(root, {0, 9}), 0);  // no such CPU
+        QCOMPARE(ravel::detail::physical_cores(root, {0}), 1);
+    }
+
+    void defaultCountIsWithinWhatTheProcessMayUse() {
+        const auto cpus = ravel::detail::allowed_cpus();
+        QVERIFY(!cpus.empty());  // Linux always reports the mask
+        const int n = ravel::default_thread_count();
+        QVERIFY(n >= 1);
+        QVERIFY(n <= static_cast<int>(cpus.size()));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCpuTopology)
+#include "test_cpu_topology.moc"
