@@ -120,6 +120,19 @@ class Sampler {
   private:
     bool exempt(std::int32_t token) const;
 
+    // The steps of sample() (sampler_selection.cpp), over work_ and candidates_.
+    bool better(std::int32_t a, std::int32_t b) const;
+    double prob(std::int32_t t) const { return probs_[static_cast<std::size_t>(t)]; }
+    // Finite logits become the candidates; returns the best (-1 for none) and its logit.
+    std::int32_t collect_candidates(float& best_logit);
+    void best_values(std::size_t count);
+    void front_best(std::size_t count);
+    // probs_[t] = e^((logit - best) / temperature) for the candidates (or every word).
+    void set_weights(float best_logit, float temperature);
+    void keep_top_p(float best_logit);
+    void keep_nucleus(double target, float best_logit, float lowest);
+    std::int32_t draw();
+
     SamplerSettings settings_;
     Xoshiro256 rng_;
     std::unordered_map<std::int32_t, float> weights_;
