@@ -126,7 +126,7 @@ class Sampler {
     // Finite logits become the candidates; returns the best (-1 for none) and its logit.
     std::int32_t collect_candidates(float& best_logit);
     void best_values(std::size_t count);
-    void front_best(std::size_t count);
+    void order_best();
     // probs_[t] = e^((logit - best) / temperature) for the candidates (or every word).
     void set_weights(float best_logit, float temperature);
     void keep_top_p(float best_logit);

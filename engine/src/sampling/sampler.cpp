@@ -87,15 +87,18 @@ std::int32_t Sampler::sample(std::span<const float> logits,
 
     if (settings_.top_k > 0 && static_cast<std::size_t>(settings_.top_k) < candidates_.size()) {
         const auto k = static_cast<std::size_t>(settings_.top_k);
-        front_best(k);
+        best_values(k);
+        order_best();
         candidates_.resize(k);
         // Back to id order, so the sums and the draw walk the survivors as they always have.
         std::sort(candidates_.begin(), candidates_.end());
     }
 
     // Untempered probabilities (unnormalised; the best token has weight exactly 1), computed
-    // once per candidate because the filters below read them repeatedly.
-    set_weights(best_logit, 1.0f);
+    // once per candidate because the filters below read them repeatedly; without filters, and
+    // at another temperature, only the tempered ones are needed.
+    const bool filtered = settings_.top_p < 1.0f || settings_.min_p > 0.0f;
+    if (filtered || settings_.temperature == 1.0f) set_weights(best_logit, 1.0f);
     if (settings_.top_p < 1.0f) keep_top_p(best_logit);
     if (settings_.min_p > 0.0f) {
         const double floor = settings_.min_p;  // relative to the best token's weight of 1

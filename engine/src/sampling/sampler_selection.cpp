@@ -49,7 +49,7 @@ std::int32_t Sampler::collect_candidates(float& best_logit) {
 
 // The `count` largest candidate logits into values_, as a min-heap (front: the smallest of them).
 // The count-th largest logit is found on plain floats (almost every logit fails the first
-// comparison), so front_best orders only the few candidates at or above it through the index
+// comparison), so order_best orders only the few candidates at or above it through the index
 // comparison: on a 65536-word vocabulary several times cheaper than selecting through
 // `better`, with the same result, since under a strict total order the best `count` are one set.
 void Sampler::best_values(std::size_t count) {
@@ -80,10 +80,9 @@ void Sampler::best_values(std::size_t count) {
     for (; i < candidates_.size(); ++i) offer(work_[static_cast<std::size_t>(candidates_[i])]);
 }
 
-// Moves the `count` best candidates to the front, in `better` order (the rest follow in no
-// particular order).
-void Sampler::front_best(std::size_t count) {
-    best_values(count);
+// After best_values(count): moves the `count` best candidates to the front, in `better` order
+// (the rest follow in no particular order).
+void Sampler::order_best() {
     const float threshold = values_.front();
     const auto cut = std::partition(candidates_.begin(), candidates_.end(), [&](std::int32_t t) {
         return work_[static_cast<std::size_t>(t)] >= threshold;
@@ -134,8 +133,8 @@ void Sampler::keep_top_p(float best_logit) {
     }
     const double target = static_cast<double>(settings_.top_p) * total;
     // The nucleus is the fewest best candidates (in `better` order) whose weights reach the
-    // target. It is usually small: when the best kNucleusPrefix logits (the heap front_best
-    // builds) weigh enough, only those are ordered.
+    // target. It is usually small: when the best kNucleusPrefix logits weigh enough, only
+    // those are ordered.
     if (candidates_.size() > kNucleusPrefix) {
         best_values(kNucleusPrefix);
         double prefix_weight = 0.0;
@@ -143,7 +142,7 @@ void Sampler::keep_top_p(float best_logit) {
             prefix_weight += std::exp(static_cast<double>(l) - static_cast<double>(best_logit));
         }
         if (prefix_weight >= target) {
-            front_best(kNucleusPrefix);
+            order_best();
             double cumulative = 0.0;
             for (std::size_t i = 0; i < kNucleusPrefix; ++i) {
                 cumulative += prob(candidates_[i]);

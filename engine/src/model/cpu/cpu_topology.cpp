@@ -56,10 +56,15 @@ int physical_cores(const std::filesystem::path& cpu_dir, const std::vector<int>&
 }  // namespace detail
 
 int default_thread_count() {
-    const std::vector<int> cpus = detail::allowed_cpus();
-    if (cpus.empty()) return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    const int cores = detail::physical_cores("/sys/devices/system/cpu", cpus);
-    return cores > 0 ? cores : static_cast<int>(cpus.size());
+    // Read once: every session (and every copy of one, a chat's checkpoint per message) asks.
+    static const int count = [] {
+        const std::vector<int> cpus = detail::allowed_cpus();
+        if (cpus.empty())
+            return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+        const int cores = detail::physical_cores("/sys/devices/system/cpu", cpus);
+        return cores > 0 ? cores : static_cast<int>(cpus.size());
+    }();
+    return count;
 }
 
 }  // namespace ravel
