@@ -155,6 +155,12 @@ struct S {
         *d = scale;
         for (int i = 0; i < 32; ++i) q[i] = static_cast<std::int8_t>(std::nearbyint(x[i] * inv));
     }
+    static int quantize_block_sum(const float* x, std::int8_t* q, float* d) {
+        quantize_block(x, q, d);
+        int sum = 0;
+        for (int i = 0; i < 32; ++i) sum += q[i];
+        return sum;
+    }
 };
 }  // namespace ravel::detail::cpu::generic
 

@@ -302,10 +302,7 @@ struct QuantizedX16 {
 template <DType Type>
 inline void quantize_x16_block(const float* x, std::int8_t* q, float* d, std::int32_t* bias) {
     constexpr int kOffset = Type == DType::Q4_0 ? 8 : 128;
-    S::quantize_block(x, q, d);
-    int sum = 0;
-    for (int i = 0; i < kBlock; ++i) sum += q[i];
-    *bias = -kOffset * sum;
+    *bias = -kOffset * S::quantize_block_sum(x, q, d);
 }
 
 template <DType Type, int NT>

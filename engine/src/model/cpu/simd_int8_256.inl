@@ -68,6 +68,13 @@ static float f8_sum_q4(F8 v) {
 // Quantizes 32 activations to int8 with one scale: d = max|x| / 127, q = round(x / d) (to
 // nearest even, as x * (1 / d)); d = 0 and q = 0 when max|x| < 1e-20.
 static void quantize_block(const float* x, std::int8_t* q, float* d) {
+    (void)quantize_block_sum(x, q, d);
+}
+// The same, returning sum(q) (the interleaved kernels need it per block), from the packed
+// bytes still in a register: a sum of absolute differences of the unsigned bytes q + 128
+// against zero. Summing the stored bytes again cost a reload and four widenings (thread 0 of a
+// v7 0.1B q4_0 decode: 0.65 -> 0.49 us per quantization, 47 -> 36 us per token).
+static int quantize_block_sum(const float* x, std::int8_t* q, float* d) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 v[4];
     __m256 m = _mm256_setzero_ps();
@@ -93,6 +100,11 @@ static void quantize_block(const float* x, std::int8_t* q, float* d) {
     const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w16a, w16b),
                                                   _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), b);
+    const __m256i sums = _mm256_sad_epu8(
+        _mm256_xor_si256(b, _mm256_set1_epi8(static_cast<char>(0x80))), _mm256_setzero_si256());
+    __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
+    s2 = _mm_add_epi64(s2, _mm_unpackhi_epi64(s2, s2));
+    return _mm_cvtsi128_si32(s2) - 32 * 128;
 }
 
 #if !defined(__AVX512VNNI__)
