@@ -297,6 +297,64 @@ class CpuKernelsTest : public QObject {
         }
     }
 
+    // The activation quantization of the interleaved kernels (quantize_tokens, as decoding
+    // does it per block) gives exactly the independent reference's scales and values, and each
+    // block's bias is -offset * sum(q), on every instruction set that has it: blocks of zeros,
+    // of subnormal and tiny values, of one huge value, and ordinary ones.
+    void token_quantization_matches_reference() {
+        const int tokens = 3, cols = 7 * 32;
+        auto x = random_values(static_cast<std::size_t>(tokens) * cols, 31, 2.0f);
+        for (int i = 0; i < 32; ++i) {
+            x[static_cast<std::size_t>(i)] = 0.0f;
+            x[static_cast<std::size_t>(32 + i)] *= 1e-38f;
+            x[static_cast<std::size_t>(64 + i)] *= 1e-19f;
+            x[static_cast<std::size_t>(96 + i)] *= 1e-3f;
+        }
+        x[static_cast<std::size_t>(cols + 40)] = 3e30f;     // one value dwarfs its block
+        x[static_cast<std::size_t>(2 * cols + 5)] = -1e5f;  // and a negative one
+        const int blocks = cols / 32;
+        int checked = 0;
+        for (auto isa : {cpu::Isa::Generic, cpu::Isa::Avx2, cpu::Isa::Avx2Vnni, cpu::Isa::Avx512,
+                         cpu::Isa::Avx512Vnni}) {
+            if (!cpu::cpu_supports(isa) || cpu::kernels_for(isa).quantize_tokens == nullptr) {
+                continue;
+            }
+            for (DType type : {DType::Q8_0, DType::Q4_0}) {
+                const int offset = type == DType::Q4_0 ? 8 : 128;
+                std::vector<std::int8_t> q(static_cast<std::size_t>(tokens) * cols, 99);
+                std::vector<float> d(static_cast<std::size_t>(tokens) * blocks, -1.0f);
+                std::vector<std::int32_t> bias(d.size(), 12345);
+                cpu::QuantizedTokens xq;
+                xq.tokens = tokens;
+                xq.cols = cols;
+                xq.q = q.data();
+                xq.d = d.data();
+                xq.bias = bias.data();
+                cpu::kernels_for(isa).quantize_tokens(type, x.data(), 0, tokens, xq);
+                for (int t = 0; t < tokens; ++t) {
+                    std::vector<int> want_q;
+                    std::vector<float> want_d;
+                    quantize_activations(x.data() + static_cast<std::size_t>(t) * cols, cols,
+                                         want_q, want_d);
+                    for (int b = 0; b < blocks; ++b) {
+                        const std::size_t at = static_cast<std::size_t>(t) * blocks + b;
+                        QCOMPARE(d[at], want_d[static_cast<std::size_t>(b)]);
+                        int sum = 0;
+                        for (int i = 0; i < 32; ++i) {
+                            const std::size_t j = static_cast<std::size_t>(b) * 32 + i;
+                            QCOMPARE(static_cast<int>(q[static_cast<std::size_t>(t) * cols + j]),
+                                     want_q[j]);
+                            sum += want_q[j];
+                        }
+                        QCOMPARE(bias[at], -offset * sum);
+                    }
+                }
+                ++checked;
+            }
+        }
+        if (checked == 0) QSKIP("no instruction set here has the interleaved integer kernels");
+    }
+
     void threaded_matmul_matches_single_thread() {
         const int rows = 203, cols = 320;
         const auto values = random_values(static_cast<std::size_t>(rows) * cols, 5);
