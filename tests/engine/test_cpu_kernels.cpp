@@ -5,6 +5,7 @@
 // does); they are checked tightly against a reference doing the same quantization, and within
 // the quantization's error bound against the exact product.
 #include <QtTest>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -302,7 +303,7 @@ class CpuKernelsTest : public QObject {
     // block's bias is -offset * sum(q), on every instruction set that has it: blocks of zeros,
     // of subnormal and tiny values, of one huge value, and ordinary ones.
     void token_quantization_matches_reference() {
-        const int tokens = 3, cols = 7 * 32;
+        const int tokens = 3, cols = 19 * 32;  // two runs of 8 blocks and 3 more
         auto x = random_values(static_cast<std::size_t>(tokens) * cols, 31, 2.0f);
         for (int i = 0; i < 32; ++i) {
             x[static_cast<std::size_t>(i)] = 0.0f;
@@ -310,8 +311,10 @@ class CpuKernelsTest : public QObject {
             x[static_cast<std::size_t>(64 + i)] *= 1e-19f;
             x[static_cast<std::size_t>(96 + i)] *= 1e-3f;
         }
+        for (int i = 0; i < 32; ++i) x[static_cast<std::size_t>(17 * 32 + i)] = 0.0f;
         x[static_cast<std::size_t>(cols + 40)] = 3e30f;     // one value dwarfs its block
         x[static_cast<std::size_t>(2 * cols + 5)] = -1e5f;  // and a negative one
+        x[static_cast<std::size_t>(2 * cols + 8 * 32 + 7)] = 7e3f;
         const int blocks = cols / 32;
         int checked = 0;
         for (auto isa : {cpu::Isa::Generic, cpu::Isa::Avx2, cpu::Isa::Avx2Vnni, cpu::Isa::Avx512,
@@ -338,7 +341,9 @@ class CpuKernelsTest : public QObject {
                                          want_q, want_d);
                     for (int b = 0; b < blocks; ++b) {
                         const std::size_t at = static_cast<std::size_t>(t) * blocks + b;
-                        QCOMPARE(d[at], want_d[static_cast<std::size_t>(b)]);
+                        // Bit for bit (QCOMPARE on floats is fuzzy).
+                        QCOMPARE(std::bit_cast<std::uint32_t>(d[at]),
+                                 std::bit_cast<std::uint32_t>(want_d[static_cast<std::size_t>(b)]));
                         int sum = 0;
                         for (int i = 0; i < 32; ++i) {
                             const std::size_t j = static_cast<std::size_t>(b) * 32 + i;

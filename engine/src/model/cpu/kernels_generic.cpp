@@ -161,6 +161,12 @@ struct S {
         for (int i = 0; i < 32; ++i) sum += q[i];
         return sum;
     }
+    static void quantize_blocks(const float* x, int nb, std::int8_t* q, float* d,
+                                std::int32_t* bias, int offset) {
+        for (int b = 0; b < nb; ++b) {
+            bias[b] = -offset * quantize_block_sum(x + b * 32, q + b * 32, d + b);
+        }
+    }
 };
 }  // namespace ravel::detail::cpu::generic
 

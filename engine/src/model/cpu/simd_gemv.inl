@@ -300,9 +300,8 @@ struct QuantizedX16 {
 // unsigned (q4_0 as its nibbles 0..15, q8_0 as q + 128); each block's integer dot product
 // starts from -offset * sum(x) to take it back out.
 template <DType Type>
-inline void quantize_x16_block(const float* x, std::int8_t* q, float* d, std::int32_t* bias) {
-    constexpr int kOffset = Type == DType::Q4_0 ? 8 : 128;
-    *bias = -kOffset * S::quantize_block_sum(x, q, d);
+constexpr int x16_offset() {
+    return Type == DType::Q4_0 ? 8 : 128;
 }
 
 template <DType Type, int NT>
@@ -310,10 +309,8 @@ inline void quantize_x16(const float* x, int C, int b0, int nb, QuantizedX16& qx
     for (int t = 0; t < NT; ++t) {
         const float* xt =
             x + static_cast<std::size_t>(t) * C + static_cast<std::size_t>(b0) * kBlock;
-        for (int b = 0; b < nb; ++b) {
-            quantize_x16_block<Type>(xt + b * kBlock, qx.q[t] + b * kBlock,
-                                     &qx.d[t * kChunkBlocks + b], &qx.bias[t * kChunkBlocks + b]);
-        }
+        S::quantize_blocks(xt, nb, qx.q[t], &qx.d[t * kChunkBlocks], &qx.bias[t * kChunkBlocks],
+                           x16_offset<Type>());
     }
 }
 
@@ -384,11 +381,9 @@ void quantize_tokens_typed(const float* x, int t0, int t1, QuantizedTokens& xq) 
     const int blocks = xq.cols / kBlock;
     for (int t = t0; t < t1; ++t) {
         const std::size_t row = static_cast<std::size_t>(t) * xq.cols;
-        for (int b = 0; b < blocks; ++b) {
-            const std::size_t at = static_cast<std::size_t>(t) * blocks + b;
-            quantize_x16_block<Type>(x + row + b * kBlock, xq.q + row + b * kBlock, &xq.d[at],
-                                     &xq.bias[at]);
-        }
+        const std::size_t at = static_cast<std::size_t>(t) * blocks;
+        S::quantize_blocks(x + row, blocks, xq.q + row, xq.d + at, xq.bias + at,
+                           x16_offset<Type>());
     }
 }
 
