@@ -19,6 +19,12 @@ void channel_mix(const LayerPass& p, float* x) {
     float* kx = p.ws.t0.data();
     float* rx = p.ws.t1.data();
 
+    if (T <= cpu::kSmallBatch) {
+        const float* const vectors[] = {w.ln2_w.data(), w.ln2_b.data(), p.s.ffn_x_prev,
+                                        w.ffn_mix_k.data(),
+                                        w.ffn_mix_r.empty() ? nullptr : w.ffn_mix_r.data()};
+        prefetch_vectors(vectors, C);
+    }
     norm_and_shift(x, w.ln2_w.data(), w.ln2_b.data(), p.s.ffn_x_prev, T, C, sx, pool);
 
     const bool lerp = p.cfg.arch == Arch::V6 || p.cfg.arch == Arch::V7;

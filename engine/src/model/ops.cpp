@@ -38,6 +38,14 @@ void parallel_rows(ThreadPool* pool, int rows, std::size_t per_row,
     });
 }
 
+void prefetch_vectors(std::span<const float* const> vectors, int n) {
+    constexpr int kLineFloats = 16;
+    for (const float* v : vectors) {
+        if (v == nullptr) continue;
+        for (int i = 0; i < n; i += kLineFloats) __builtin_prefetch(v + i, 0, 3);
+    }
+}
+
 void norm_and_shift(const float* x, const float* ln_w, const float* ln_b, float* prev, int T, int n,
                     float* rows, ThreadPool* pool) {
     if (T <= 0) return;

@@ -71,6 +71,12 @@ void time_mix_v7(const LayerPass& p, float* x) {
     float* sx = ws.shifted.data();  // token-shifted rows
     float* xx = sx + C;             // normed rows
 
+    if (T <= cpu::kSmallBatch) {
+        const float* const vectors[] = {w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev,
+                                        w.x_r.data(),   w.x_w.data(),   w.x_k.data(),
+                                        w.x_v.data(),   w.x_a.data(),   w.x_g.data()};
+        prefetch_vectors(vectors, C);
+    }
     norm_and_shift(x, w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev, T, C, sx, ws.pool);
 
     float* xr = ws.t0.data();
