@@ -19,18 +19,12 @@ void channel_mix(const LayerPass& p, float* x) {
     float* kx = p.ws.t0.data();
     float* rx = p.ws.t1.data();
 
-    if (T <= cpu::kSmallBatch) {
-        const float* const vectors[] = {w.ln2_w.data(), w.ln2_b.data(), p.s.ffn_x_prev,
-                                        w.ffn_mix_k.data(),
-                                        w.ffn_mix_r.empty() ? nullptr : w.ffn_mix_r.data()};
-        prefetch_vectors(vectors, C);
-    }
-    norm_and_shift(x, w.ln2_w.data(), w.ln2_b.data(), p.s.ffn_x_prev, T, C, sx, pool);
+    const ShiftMix mix_list[2] = {{w.ffn_mix_k.data(), kx}, {w.ffn_mix_r.data(), rx}};
+    const std::span<const ShiftMix> mixes(mix_list, w.ffn_mix_r.empty() ? 1u : 2u);
+    norm_and_shift(x, w.ln2_w.data(), w.ln2_b.data(), p.s.ffn_x_prev, T, C, sx, pool, mixes);
 
     const bool lerp = p.cfg.arch == Arch::V6 || p.cfg.arch == Arch::V7;
-    const ShiftMix mixes[2] = {{w.ffn_mix_k.data(), kx}, {w.ffn_mix_r.data(), rx}};
-    shift_mix(xx, sx, T, C, {mixes, w.ffn_mix_r.empty() ? 1u : 2u},
-              lerp ? MixRule::Lerp : MixRule::Blend, pool);
+    shift_mix(xx, sx, T, C, mixes, lerp ? MixRule::Lerp : MixRule::Blend, pool);
 
     float* k = p.ws.ffn.data();
     float* r = p.ws.r.data();

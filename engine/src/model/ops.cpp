@@ -38,17 +38,20 @@ void parallel_rows(ThreadPool* pool, int rows, std::size_t per_row,
     });
 }
 
-void prefetch_vectors(std::span<const float* const> vectors, int n) {
+namespace {
+void prefetch_floats(const float* v, int n) {
     constexpr int kLineFloats = 16;
-    for (const float* v : vectors) {
-        if (v == nullptr) continue;
-        for (int i = 0; i < n; i += kLineFloats) __builtin_prefetch(v + i, 0, 3);
-    }
+    for (int i = 0; i < n; i += kLineFloats) __builtin_prefetch(v + i, 0, 3);
 }
+}  // namespace
 
 void norm_and_shift(const float* x, const float* ln_w, const float* ln_b, float* prev, int T, int n,
-                    float* rows, ThreadPool* pool) {
+                    float* rows, ThreadPool* pool, std::span<const ShiftMix> next) {
     if (T <= 0) return;
+    if (T <= cpu::kSmallBatch) {
+        for (const float* v : {ln_w, ln_b, static_cast<const float*>(prev)}) prefetch_floats(v, n);
+        for (const ShiftMix& m : next) prefetch_floats(m.mix, n);
+    }
     const auto norm = cpu::kernels().layer_norm;
     std::memcpy(rows, prev, sizeof(float) * n);
     float* xx = rows + n;

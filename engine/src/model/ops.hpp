@@ -45,19 +45,6 @@ inline float silu(float x) {
     return x * sigmoid(x);
 }
 
-// Asks for the first n floats of each vector at once. When decoding, a block starts with a few
-// small vectors (norm weights, mix vectors, the shift state) that the megabytes of weights
-// streamed since the last token have pushed out of the caches; read one after another by the
-// norm and the mixes, each waited for in turn (v7 0.1B q4_0: the attention block's norm and
-// six mixes took 3.3-5.6 us per layer, 2.6-3.1 with its vectors asked for first).
-void prefetch_vectors(std::span<const float* const> vectors, int n);
-
-// The start of every time- and channel-mixing block. `rows` holds T + 1 rows of n values: row 0
-// becomes `prev` and rows 1..T the LayerNorm of each row of x, so rows + n is the normed input
-// and `rows` itself its token-shifted copy with no copying. prev becomes the last normed row.
-void norm_and_shift(const float* x, const float* ln_w, const float* ln_b, float* prev, int T, int n,
-                    float* rows, ThreadPool* pool);
-
 // The token-shifted inputs of a block: for every mix vector, out = x + (prev - x) * mix (Lerp:
 // v6, v7) or x * mix + prev * (1 - mix) (Blend: v4, v5.2), over T rows of n values, where xx
 // holds the normed rows and sx the shifted ones (see norm_and_shift). On `pool` when large.
@@ -68,6 +55,17 @@ struct ShiftMix {
 enum class MixRule { Lerp, Blend };
 void shift_mix(const float* xx, const float* sx, int T, int n, std::span<const ShiftMix> mixes,
                MixRule rule, ThreadPool* pool);
+
+// The start of every time- and channel-mixing block. `rows` holds T + 1 rows of n values: row 0
+// becomes `prev` and rows 1..T the LayerNorm of each row of x, so rows + n is the normed input
+// and `rows` itself its token-shifted copy with no copying. prev becomes the last normed row.
+// `next` are the mixes the block applies next (shift_mix). When decoding, the block's small
+// vectors (norm weights, prev, the mix vectors) have been pushed out of the caches by the
+// megabytes of weights streamed since the last token; read one after another they are waited
+// for in turn, so they are all asked for first (v7 0.1B q4_0: the attention block's norm and
+// six mixes took 3.3-5.6 us per layer, 2.6-3.1 that way).
+void norm_and_shift(const float* x, const float* ln_w, const float* ln_b, float* prev, int T, int n,
+                    float* rows, ThreadPool* pool, std::span<const ShiftMix> next);
 
 // x += y over T rows of n values (the residual adds), on `pool` when large enough.
 void add_rows(float* x, const float* y, int T, int n, ThreadPool* pool);

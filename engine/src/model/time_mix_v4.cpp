@@ -23,14 +23,8 @@ void time_mix_v4(const LayerPass& p, float* x) {
     float* vx = p.ws.t1.data();
     float* rx = p.ws.t2.data();
 
-    if (T <= cpu::kSmallBatch) {
-        const float* const vectors[] = {w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev,
-                                        w.mix_k.data(), w.mix_v.data(), w.mix_r.data()};
-        prefetch_vectors(vectors, C);
-    }
-    norm_and_shift(x, w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev, T, C, sx, pool);
-
     const ShiftMix mixes[3] = {{w.mix_k.data(), kx}, {w.mix_v.data(), vx}, {w.mix_r.data(), rx}};
+    norm_and_shift(x, w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev, T, C, sx, pool, mixes);
     shift_mix(xx, sx, T, C, mixes, MixRule::Blend, pool);
     float* k = p.ws.k.data();
     float* v = p.ws.v.data();

@@ -71,14 +71,6 @@ void time_mix_v7(const LayerPass& p, float* x) {
     float* sx = ws.shifted.data();  // token-shifted rows
     float* xx = sx + C;             // normed rows
 
-    if (T <= cpu::kSmallBatch) {
-        const float* const vectors[] = {w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev,
-                                        w.x_r.data(),   w.x_w.data(),   w.x_k.data(),
-                                        w.x_v.data(),   w.x_a.data(),   w.x_g.data()};
-        prefetch_vectors(vectors, C);
-    }
-    norm_and_shift(x, w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev, T, C, sx, ws.pool);
-
     float* xr = ws.t0.data();
     float* xw = ws.t1.data();
     float* xk = ws.t2.data();
@@ -87,6 +79,7 @@ void time_mix_v7(const LayerPass& p, float* x) {
     float* xg = ws.t5.data();
     const ShiftMix mixes[6] = {{w.x_r.data(), xr}, {w.x_w.data(), xw}, {w.x_k.data(), xk},
                                {w.x_v.data(), xv}, {w.x_a.data(), xa}, {w.x_g.data(), xg}};
+    norm_and_shift(x, w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev, T, C, sx, ws.pool, mixes);
     shift_mix(xx, sx, T, C, mixes, MixRule::Lerp, ws.pool);
 
     float* r = ws.r.data();
