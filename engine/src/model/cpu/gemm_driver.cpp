@@ -67,7 +67,7 @@ bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T,
         k.pack_x(x, T, w.cols, static_cast<int>(p0), static_cast<int>(p1), xp);
     };
     if (threaded && xp_floats >= kParallelPackFloats) {
-        pool->parallel_for(panels, 1, pack);
+        pool->parallel_for_dynamic(panels, 1, pack);
     } else {
         pack(0, 0, panels);
     }
@@ -120,7 +120,7 @@ bool gemm_x16_parallel(const KernelTable& k, const Matrix& w, const float* x, in
     };
     const std::int64_t groups = interleave_groups(w.rows);
     if (threaded) {
-        pool->parallel_for(T, 8, quantize);
+        pool->parallel_for_dynamic(T, 8, quantize);
         pool->parallel_for_dynamic(groups, 1, run);
     } else {
         quantize(0, 0, T);

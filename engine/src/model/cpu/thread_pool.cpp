@@ -91,6 +91,26 @@ void ThreadPool::run_dynamic(int index) {
     }
 }
 
+namespace {
+constexpr std::uint64_t kClosed = std::uint64_t{1} << 31;
+constexpr std::uint64_t kInsideMask = kClosed - 1;
+constexpr std::uint64_t gate_tag(std::uint64_t generation) {
+    return (generation & 0xffffffffu) << 32;
+}
+}  // namespace
+
+bool ThreadPool::enter(std::uint64_t generation) {
+    const std::uint64_t tag = gate_tag(generation);
+    for (std::uint64_t g = gate_.load(std::memory_order_acquire);;) {
+        if ((g & ~(kClosed | kInsideMask)) != tag || (g & kClosed) != 0) return false;
+        if (gate_.compare_exchange_weak(g, g + 1, std::memory_order_acq_rel)) return true;
+    }
+}
+
+void ThreadPool::leave() {
+    if ((gate_.fetch_sub(1, std::memory_order_acq_rel) & kInsideMask) == 1) gate_.notify_all();
+}
+
 void ThreadPool::worker_loop(int index) {
     std::uint64_t seen = 0;
     for (;;) {
@@ -105,8 +125,16 @@ void ThreadPool::worker_loop(int index) {
         }
         seen = g;
         if (stop_.load()) return;
-        if (index < participants_) run_share(index, region_);
-        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+        // A region closed before this worker got to it needs nothing from it, and its
+        // description may already be the next region's.
+        if (!enter(g)) continue;
+        if (index < participants_) {
+            run_share(index, region_);
+            if (!dynamic_ && pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                pending_.notify_one();
+            }
+        }
+        leave();
     }
 }
 
@@ -146,19 +174,33 @@ void ThreadPool::run(std::int64_t n, std::int64_t grain,
             pack(static_cast<std::uint64_t>(first), static_cast<std::uint64_t>(first + count)),
             std::memory_order_relaxed);
     }
-    pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
+    pending_.store(dynamic ? 0 : participants_ - 1, std::memory_order_relaxed);
+    const std::uint64_t generation = generation_.load(std::memory_order_relaxed) + 1;
+    // Release: a worker counted in by the gate reads this region's description.
+    gate_.store(gate_tag(generation), std::memory_order_release);
+    generation_.store(generation, std::memory_order_release);
     generation_.notify_all();
     run_share(0, region_);
     // Spin briefly, then sleep: on an oversubscribed machine a spinning waiter would hold the
     // core the last worker needs.
-    for (int spin = 0; spin < kSpinIterations && pending_.load(std::memory_order_acquire) != 0;
-         ++spin) {
-        cpu_relax();
-    }
-    for (int p = pending_.load(std::memory_order_acquire); p != 0;
-         p = pending_.load(std::memory_order_acquire)) {
-        pending_.wait(p, std::memory_order_acquire);
+    int spin = 0;
+    auto wait_until = [&spin](auto& atomic, auto done) {
+        for (auto v = atomic.load(std::memory_order_acquire); !done(v);
+             v = atomic.load(std::memory_order_acquire)) {
+            if (spin < kSpinIterations) {
+                ++spin;
+                cpu_relax();
+            } else {
+                atomic.wait(v, std::memory_order_acquire);
+            }
+        }
+    };
+    // A static share has one owner, who has to run it. A dynamic region's grains are all
+    // taken once the calling thread's run_dynamic returns.
+    wait_until(pending_, [](int p) { return p == 0; });
+    const std::uint64_t closed = gate_.fetch_or(kClosed, std::memory_order_acq_rel) | kClosed;
+    if ((closed & kInsideMask) != 0) {
+        wait_until(gate_, [](std::uint64_t g) { return (g & kInsideMask) == 0; });
     }
 }
 

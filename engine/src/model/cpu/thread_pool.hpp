@@ -22,7 +22,9 @@ class ThreadPool {
     int size() const { return static_cast<int>(workers_.size()) + 1; }
 
     // Calls fn(index, begin, end) once per participating thread with disjoint ranges covering
-    // [0, n) in multiples of `grain`; returns when all are done. Not reentrant.
+    // [0, n) in multiples of `grain`; returns when all are done. Not reentrant. Each share is
+    // its thread's own, so the region waits for every participant to get a core: for work that
+    // must run once per thread (the machine probe); everything else takes the dynamic form.
     void parallel_for(std::int64_t n, std::int64_t grain,
                       const std::function<void(int, std::int64_t, std::int64_t)>& fn);
     // As parallel_for, but robust to a thread losing its core to another process: each thread
@@ -47,6 +49,10 @@ class ThreadPool {
     void run(std::int64_t n, std::int64_t grain,
              const std::function<void(int, std::int64_t, std::int64_t)>& fn, bool dynamic);
 
+    // Whether a worker may still join the region it saw posted; if so it is counted in.
+    bool enter(std::uint64_t generation);
+    void leave();
+
     std::vector<std::thread> workers_;
     const std::function<void(int, std::int64_t, std::int64_t)>* job_ = nullptr;
     std::int64_t n_ = 0;
@@ -62,6 +68,12 @@ class ThreadPool {
     std::unique_ptr<Share[]> shares_;
     std::uint64_t region_ = 0;  // this region's number (see current_region)
     std::atomic<std::uint64_t> generation_{0};
+    // The gate of the current region: (generation << 32 | closed << 31 | workers inside). A
+    // worker reads the region's description only once counted in, and the caller closes the
+    // gate when no work is left to take, then waits only for the workers inside: a worker that
+    // has not woken by then (its core taken by another process) no longer holds up the region.
+    std::atomic<std::uint64_t> gate_{0};
+    // Static regions: participants still running their share (each share has one owner).
     std::atomic<int> pending_{0};
     std::atomic<bool> stop_{false};
 };
