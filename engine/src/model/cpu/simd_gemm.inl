@@ -126,14 +126,17 @@ struct PrefetchPlan {
 };
 
 // Also issues prefetches [pf_begin, pf_end) of `plan`, spread over the K loop: in one burst
-// they would fill the line-fill buffers and stall the core.
+// they would fill the line-fill buffers and stall the core. TV token vectors: kTokenVecs, or 1
+// for a last panel of at most W tokens, which would otherwise multiply at least as many padding
+// tokens as real ones.
+template <int TV>
 inline void micro_kernel(const float* stage, const float* xpanel, int nkb, float* partial,
                          bool first, float* y, std::size_t ldy, int nr, int nt,
                          const PrefetchPlan& plan, int pf_begin, int pf_end) {
     const int pf_per_kb = (pf_end - pf_begin + nkb - 1) / nkb;
-    S::V acc[kRowsTile][kTokenVecs];
+    S::V acc[kRowsTile][TV];
     for (int m = 0; m < kRowsTile; ++m)
-        for (int v = 0; v < kTokenVecs; ++v)
+        for (int v = 0; v < TV; ++v)
             acc[m][v] = first ? S::zero() : S::load(partial + m * kPanelTokens + v * S::W);
     for (int kb = 0; kb < nkb; ++kb) {
         const float* st = stage + static_cast<std::size_t>(kb) * kRowsTile * kKBlock;
@@ -144,12 +147,11 @@ inline void micro_kernel(const float* stage, const float* xpanel, int nkb, float
         for (int k4 = 0; k4 < kKBlock; k4 += 4) {
             if (pf < pf_stop) plan.issue(pf, pf + 1), ++pf;
             for (int k = k4; k < k4 + 4; ++k) {
-                S::V xv[kTokenVecs];
-                for (int v = 0; v < kTokenVecs; ++v)
-                    xv[v] = S::load(xk + k * kPanelTokens + v * S::W);
+                S::V xv[TV];
+                for (int v = 0; v < TV; ++v) xv[v] = S::load(xk + k * kPanelTokens + v * S::W);
                 for (int m = 0; m < kRowsTile; ++m) {
                     const S::V b = S::set1(st[m * kKBlock + k]);
-                    for (int v = 0; v < kTokenVecs; ++v) acc[m][v] = S::fma(b, xv[v], acc[m][v]);
+                    for (int v = 0; v < TV; ++v) acc[m][v] = S::fma(b, xv[v], acc[m][v]);
                 }
             }
         }
@@ -157,8 +159,7 @@ inline void micro_kernel(const float* stage, const float* xpanel, int nkb, float
     }
     if (y == nullptr) {
         for (int m = 0; m < kRowsTile; ++m)
-            for (int v = 0; v < kTokenVecs; ++v)
-                S::store(partial + m * kPanelTokens + v * S::W, acc[m][v]);
+            for (int v = 0; v < TV; ++v) S::store(partial + m * kPanelTokens + v * S::W, acc[m][v]);
         return;
     }
     // Lanes are tokens and Y is token-major: transpose through a small tile (rows padded to
@@ -167,9 +168,9 @@ inline void micro_kernel(const float* stage, const float* xpanel, int nkb, float
     alignas(64) float tile[S::W][kPanelTokens];
     alignas(64) float by_token[kPanelTokens][S::W];
     for (int m = 0; m < S::W; ++m)
-        for (int v = 0; v < kTokenVecs; ++v)
+        for (int v = 0; v < TV; ++v)
             S::store(&tile[m][v * S::W], m < kRowsTile ? acc[m][v] : S::zero());
-    for (int v = 0; v < kTokenVecs; ++v)
+    for (int v = 0; v < TV; ++v)
         S::transpose(&tile[0][v * S::W], kPanelTokens, &by_token[v * S::W][0], S::W);
     for (int t = 0; t < nt; ++t) {
         float* yt = y + static_cast<std::size_t>(t) * ldy;
@@ -254,11 +255,18 @@ void gemm_packed_typed(const Matrix& w, int r0, int r1, const float* xp, int T, 
                     float* tile_partial =
                         partial +
                         (static_cast<std::size_t>(r - r0) / kRowsTile * panels + p) * tile_floats;
-                    micro_kernel(stage + static_cast<std::size_t>(i) * stage_tile_floats, xslice,
-                                 kcn / kKBlock, tile_partial, first,
-                                 last ? y + static_cast<std::size_t>(t0) * R + r : nullptr, R,
-                                 imin(kRowsTile, g1 - r), imin(kPanelTokens, T - t0), plan,
-                                 call * pf_share, (call + 1) * pf_share);
+                    const int nt = imin(kPanelTokens, T - t0);
+                    const float* st = stage + static_cast<std::size_t>(i) * stage_tile_floats;
+                    float* yt = last ? y + static_cast<std::size_t>(t0) * R + r : nullptr;
+                    const int nr = imin(kRowsTile, g1 - r);
+                    if (nt <= S::W) {
+                        micro_kernel<1>(st, xslice, kcn / kKBlock, tile_partial, first, yt, R, nr,
+                                        nt, plan, call * pf_share, (call + 1) * pf_share);
+                    } else {
+                        micro_kernel<kTokenVecs>(st, xslice, kcn / kKBlock, tile_partial, first, yt,
+                                                 R, nr, nt, plan, call * pf_share,
+                                                 (call + 1) * pf_share);
+                    }
                 }
             }
         }
