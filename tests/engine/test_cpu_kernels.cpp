@@ -270,6 +270,61 @@ class CpuKernelsTest : public QObject {
         }
     }
 
+    // The integer kernels at the ends of their ranges: every q4_0 nibble 15 but one (q8_0: +127
+    // with one -127) against activations that quantize to +-127, where the 16-bit sums of
+    // vpmaddubsw are closest to overflowing. Every instruction set, both layouts, decode and
+    // sequence mode, against the quantized reference.
+    void integer_kernels_at_the_ends_of_their_ranges() {
+        const int rows = 20, cols = 256;
+        std::vector<float> values(static_cast<std::size_t>(rows) * cols);
+        for (DType type : {DType::Q8_0, DType::Q4_0}) {
+            // One weight of each block at -1 sets the scale; the others are the largest
+            // positive step of the type (+127 of q8_0, nibble 15 of q4_0).
+            const float top = type == DType::Q8_0 ? 1.0f : 0.875f;
+            for (std::size_t i = 0; i < values.size(); ++i) values[i] = i % 32 == 5 ? -1.0f : top;
+            auto by_rows = make_matrix(values.data(), rows, cols, type);
+            QVERIFY(by_rows.ok());
+            auto interleaved = interleave_matrix(*by_rows, nullptr);
+            QVERIFY(interleaved.ok());
+            for (int T : {1, 4, 9}) {
+                std::vector<float> x(static_cast<std::size_t>(T) * cols);
+                for (std::size_t i = 0; i < x.size(); ++i) {
+                    const auto t = static_cast<int>(i / cols);
+                    x[i] = t % 3 == 0 ? 3.0f : t % 3 == 1 ? -3.0f : (i % 2 == 0 ? 3.0f : -3.0f);
+                }
+                std::vector<double> want, mag, qerr;
+                reference_int(*by_rows, x.data(), T, want, mag, qerr);
+                for (auto isa : {cpu::Isa::Generic, cpu::Isa::Avx2, cpu::Isa::Avx2Vnni,
+                                 cpu::Isa::Avx512, cpu::Isa::Avx512Vnni}) {
+                    if (!cpu::cpu_supports(isa)) continue;
+                    const cpu::KernelTable& k = cpu::kernels_for(isa);
+                    for (const Matrix* w : {&*by_rows, &*interleaved}) {
+                        std::vector<float> got(want.size(), NAN);
+                        if (T <= cpu::kSmallBatch) {
+                            k.gemv(*w, 0, rows, x.data(), T, got.data());
+                        } else if (!w->interleaved() || k.gemm_x16 == nullptr ||
+                                   !cpu::gemm_x16_parallel(k, *w, x.data(), T, got.data(),
+                                                           nullptr)) {
+                            continue;  // the float GEMM, covered elsewhere
+                        }
+                        for (std::size_t i = 0; i < want.size(); ++i) {
+                            if (!(std::fabs(got[i] - want[i]) <= 2e-6 * mag[i] + 1e-6)) {
+                                QFAIL(qPrintable(QStringLiteral("%1 %2 %3 T%4 [%5]: %6 vs %7")
+                                                     .arg(k.isa)
+                                                     .arg(dtype_name(type).data())
+                                                     .arg(w->interleaved() ? "x16" : "rows")
+                                                     .arg(T)
+                                                     .arg(i)
+                                                     .arg(got[i])
+                                                     .arg(want[i])));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     // Zero and tiny activation blocks (relu^2 outputs) quantize to zero and stay finite.
     void decode_handles_zero_and_tiny_activations() {
         const int rows = 9, cols = 128;

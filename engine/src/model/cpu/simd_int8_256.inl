@@ -226,13 +226,24 @@ static void x16_group(const std::byte* scales, const std::byte* quants, int nb,
             for (int s = 0; s < kSteps; ++s) {
                 const __m256i v =
                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + s * 64 + h * 32));
-                if constexpr (Q4) {
+                if constexpr (Q4 && kVnni256) {
                     const __m256i wl = _mm256_and_si256(v, low4);
                     const __m256i wh = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
                     for (int t = 0; t < NT; ++t) {
                         lo[t] = dot4(lo[t], wl, _mm256_set1_epi32(xb[t][s]));
-                        __m256i& chain = kVnni256 ? hi[t] : lo[t];
-                        chain = dot4(chain, wh, _mm256_set1_epi32(xb[t][4 + s]));
+                        hi[t] = dot4(hi[t], wh, _mm256_set1_epi32(xb[t][4 + s]));
+                    }
+                } else if constexpr (Q4) {
+                    // vpmaddubsw's pairs of nibble products stay under 2 * 15 * 127 = 3810, so
+                    // the block's eight add up in 16 bits (30480) and one vpmaddwd per block
+                    // widens them, instead of one per step.
+                    const __m256i wl = _mm256_and_si256(v, low4);
+                    const __m256i wh = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+                    for (int t = 0; t < NT; ++t) {
+                        hi[t] = _mm256_add_epi16(
+                            hi[t], _mm256_add_epi16(
+                                       _mm256_maddubs_epi16(wl, _mm256_set1_epi32(xb[t][s])),
+                                       _mm256_maddubs_epi16(wh, _mm256_set1_epi32(xb[t][4 + s]))));
                     }
                 } else if constexpr (kVnni256) {  // weights stored as q + 128
                     for (int t = 0; t < NT; ++t) {
@@ -244,6 +255,12 @@ static void x16_group(const std::byte* scales, const std::byte* quants, int nb,
                     const __m256i aw = _mm256_abs_epi8(w);
                     for (int t = 0; t < NT; ++t)
                         lo[t] = dot4(lo[t], aw, _mm256_sign_epi8(_mm256_set1_epi32(xb[t][s]), w));
+                }
+            }
+            if constexpr (Q4 && !kVnni256) {
+                for (int t = 0; t < NT; ++t) {
+                    lo[t] = _mm256_add_epi32(lo[t], _mm256_madd_epi16(hi[t], _mm256_set1_epi16(1)));
+                    hi[t] = _mm256_setzero_si256();
                 }
             }
             const __m256 dw = _mm256_cvtph_ps(
