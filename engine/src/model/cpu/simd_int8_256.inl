@@ -215,8 +215,9 @@ static void x16_group(const std::byte* scales, const std::byte* quants, int nb,
         for (int t = 0; t < NT; ++t)
             xb[t] = reinterpret_cast<const std::int32_t*>(xq + t * xstride + b * 32);
         for (int h = 0; h < 2; ++h) {  // rows 8h .. 8h + 7
-            // With VNNI two chains per token, so a block's dependent dot products overlap;
-            // without it the second chain's registers would spill (16 vector registers).
+            // With VNNI two chains per token, so a block's dependent dot products overlap.
+            // Without it q8_0 keeps one (a second one's registers would spill: 16 vector
+            // registers), and q4_0 sums the block in 16 bits in `hi`, widened into `lo` after.
             __m256i lo[NT], hi[NT];
             for (int t = 0; t < NT; ++t) {
                 lo[t] = Q4 || kVnni256 ? _mm256_set1_epi32(bias[t * stride + b])
