@@ -174,7 +174,7 @@ void ThreadPool::run(std::int64_t n, std::int64_t grain,
             pack(static_cast<std::uint64_t>(first), static_cast<std::uint64_t>(first + count)),
             std::memory_order_relaxed);
     }
-    pending_.store(dynamic ? 0 : participants_ - 1, std::memory_order_relaxed);
+    if (!dynamic) pending_.store(participants_ - 1, std::memory_order_relaxed);
     const std::uint64_t generation = generation_.load(std::memory_order_relaxed) + 1;
     // Release: a worker counted in by the gate reads this region's description.
     gate_.store(gate_tag(generation), std::memory_order_release);
@@ -197,7 +197,7 @@ void ThreadPool::run(std::int64_t n, std::int64_t grain,
     };
     // A static share has one owner, who has to run it. A dynamic region's grains are all
     // taken once the calling thread's run_dynamic returns.
-    wait_until(pending_, [](int p) { return p == 0; });
+    if (!dynamic) wait_until(pending_, [](int p) { return p == 0; });
     const std::uint64_t closed = gate_.fetch_or(kClosed, std::memory_order_acq_rel) | kClosed;
     if ((closed & kInsideMask) != 0) {
         wait_until(gate_, [](std::uint64_t g) { return (g & kInsideMask) == 0; });
