@@ -2,6 +2,9 @@
 // user sees, with the real engine (a shared tiny model) and a real SQLite database. Then the app
 // is torn down, started again on the same database, and the conversation continues from its
 // snapshot.
+#include <algorithm>
+#include <cmath>
+
 #include <QGuiApplication>
 #include <QQuickItem>
 #include <QQuickWindow>
@@ -13,6 +16,7 @@
 #include "chat_controller.hpp"
 #include "model_controller.hpp"
 #include "test_data.hpp"
+#include "theme.hpp"
 
 using namespace ravel;
 
@@ -21,6 +25,20 @@ namespace {
 QString modelPath() {
     return QString::fromStdString(
         (test::shared_data_dir() / "models/tiny-5v2-730K/model.pth").string());
+}
+
+// WCAG 2 contrast ratio of two opaque colours (4.5 is the minimum for normal text).
+double contrastRatio(const QColor& a, const QColor& b) {
+    const auto luminance = [](const QColor& c) {
+        const auto channel = [](double v) {
+            return v <= 0.04045 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4);
+        };
+        return 0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) +
+               0.0722 * channel(c.blueF());
+    };
+    const double la = luminance(a);
+    const double lb = luminance(b);
+    return (std::max(la, lb) + 0.05) / (std::min(la, lb) + 0.05);
 }
 
 }  // namespace
@@ -182,8 +200,29 @@ class TestGui : public QObject {
         click(item("nextSibling", message(0)));
         QTRY_COMPARE_WITH_TIMEOUT(rowText(0), QString("Tell me about the mountains."), 5000);
 
-        // Rename through the sidebar.
+        // The selected row's labels stay readable on the accent colour, in both themes.
         QQuickItem* row = item("conversation_0");
+        const QString originalMode = shell_->theme()->mode();
+        for (const char* mode : {"light", "dark"}) {
+            shell_->theme()->setMode(mode);
+            for (const char* label : {"conversationTitle", "conversationDate"}) {
+                QQuickItem* text = item(label, row);
+                QVERIFY(text != nullptr);
+                const auto color = text->property("color").value<QColor>();
+                const double opacity = text->opacity();
+                const QColor accent = shell_->theme()->accent();
+                const QColor shown = QColor::fromRgbF(
+                    static_cast<float>(color.redF() * opacity + accent.redF() * (1 - opacity)),
+                    static_cast<float>(color.greenF() * opacity + accent.greenF() * (1 - opacity)),
+                    static_cast<float>(color.blueF() * opacity + accent.blueF() * (1 - opacity)));
+                const double ratio = contrastRatio(shown, accent);
+                QVERIFY2(ratio >= 4.5,
+                         qPrintable(QString("%1 in %2: contrast %3").arg(label, mode).arg(ratio)));
+            }
+        }
+        shell_->theme()->setMode(originalMode);
+
+        // Rename through the sidebar.
         click(item("renameButton", row));
         QTRY_VERIFY(item("renameField", row)->isVisible());
         QTest::keyClick(window(), Qt::Key_A, Qt::ControlModifier);

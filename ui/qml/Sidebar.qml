@@ -63,17 +63,21 @@ Rectangle {
                         spacing: 0
                         visible: !item.renaming
                         Label {
+                            objectName: "conversationTitle"
                             Layout.fillWidth: true
                             text: title
                             elide: Text.ElideRight
-                            color: Theme.text
+                            color: item.highlighted ? Theme.accentText : Theme.text
                             font.bold: item.highlighted
                         }
                         Label {
+                            objectName: "conversationDate"
                             Layout.fillWidth: true
                             text: updatedText
                             elide: Text.ElideRight
-                            color: Theme.mutedText
+                            // Muted grey is unreadable on the accent colour of the selected row.
+                            color: item.highlighted ? Theme.accentText : Theme.mutedText
+                            opacity: item.highlighted ? 0.85 : 1.0
                             font.pointSize: 8
                         }
                     }
@@ -90,6 +94,7 @@ Rectangle {
                     }
                     ToolButton {
                         objectName: "renameButton"
+                        palette.buttonText: item.highlighted ? Theme.accentText : Theme.text
                         text: "✎"
                         visible: item.hovered || item.highlighted
                         Accessible.name: qsTr("Rename conversation")
@@ -99,6 +104,7 @@ Rectangle {
                     }
                     ToolButton {
                         objectName: "deleteButton"
+                        palette.buttonText: item.highlighted ? Theme.accentText : Theme.text
                         text: "×"
                         font.pointSize: 13
                         visible: item.hovered || item.highlighted
