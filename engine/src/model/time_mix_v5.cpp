@@ -16,6 +16,8 @@ namespace {
 using cpu::KernelTable;
 
 // xw, xk, xv, xr, xg for v6: x + (prev - x) * (maa_? + lora_?(x + (prev - x) * maa_x)).
+// The five LoRAs' second halves are independent products, so they share one parallel region
+// (decoding: one hand-off instead of five).
 void v6_mix(const LayerPass& p, const float* xx, const float* sx, float* const outs[5]) {
     const int C = p.cfg.n_embd;
     const int D = p.cfg.lora_mix;
@@ -26,31 +28,41 @@ void v6_mix(const LayerPass& p, const float* xx, const float* sx, float* const o
     float* xxx = p.ws.t5.data();
     const ShiftMix maa_x[1] = {{w.maa_x.data(), xxx}};
     shift_mix(xx, sx, T, C, maa_x, MixRule::Lerp, pool);
-    float* m = p.ws.lora_out.data();  // T x 5D
-    matmul(w.maa_w1, xxx, T, m, pool);
-    parallel_rows(pool, T, 5 * static_cast<std::size_t>(D) * 8, [&](int t0, int t1) {
-        kt.activate(KernelTable::kTanh, m + static_cast<std::size_t>(t0) * 5 * D, nullptr,
-                    (t1 - t0) * 5 * D);
-    });
+    float* m = p.ws.lora_out.data();  // T x 5D: tanh(xxx W1)
+    const Product first[1] = {{&w.maa_w1, xxx, m, KernelTable::kTanh}};
+    matmul_group(first, T, pool);
 
-    const std::vector<float>* maa[5] = {&w.maa_w, &w.maa_k, &w.maa_v, &w.maa_r, &w.maa_g};
-    float* slice = p.ws.lora_in.data();  // T x D
-    float* offset = p.ws.y.data();       // T x C
+    // LoRA i reads columns [i D, (i + 1) D) of every token's row of m: one token's are
+    // contiguous already; for more tokens they are gathered, LoRA by LoRA, into lora_in.
+    const float* inputs[5];
     for (int i = 0; i < 5; ++i) {
+        if (T == 1) {
+            inputs[i] = m + static_cast<std::size_t>(i) * D;
+            continue;
+        }
+        float* gathered = p.ws.lora_in.data() + static_cast<std::size_t>(i) * T * D;
         for (int t = 0; t < T; ++t) {
-            std::memcpy(slice + static_cast<std::size_t>(t) * D,
+            std::memcpy(gathered + static_cast<std::size_t>(t) * D,
                         m + static_cast<std::size_t>(t) * 5 * D + static_cast<std::size_t>(i) * D,
                         sizeof(float) * D);
         }
-        matmul(w.maa_w2[i], slice, T, offset, pool);
-        parallel_rows(pool, T, 2 * static_cast<std::size_t>(C), [&](int t0, int t1) {
-            for (int t = t0; t < t1; ++t) {
-                const std::size_t o = static_cast<std::size_t>(t) * C;
-                kt.add(offset + o, maa[i]->data(), C);  // maa_? + lora_?
-                kt.lerp(xx + o, sx + o, offset + o, outs[i] + o, C);
-            }
-        });
+        inputs[i] = gathered;
     }
+    Product seconds[5];
+    for (int i = 0; i < 5; ++i) seconds[i] = {&w.maa_w2[i], inputs[i], outs[i]};
+    matmul_group(seconds, T, pool);
+
+    const std::vector<float>* maa[5] = {&w.maa_w, &w.maa_k, &w.maa_v, &w.maa_r, &w.maa_g};
+    parallel_rows(pool, T, 5 * 2 * static_cast<std::size_t>(C), [&](int t0, int t1) {
+        for (int t = t0; t < t1; ++t) {
+            const std::size_t o = static_cast<std::size_t>(t) * C;
+            for (int i = 0; i < 5; ++i) {
+                kt.add(outs[i] + o, maa[i]->data(), C);  // maa_? + lora_?
+                // The mix is read before the output is written, element by element.
+                kt.lerp(xx + o, sx + o, outs[i] + o, outs[i] + o, C);
+            }
+        }
+    });
 }
 
 }  // namespace
