@@ -86,6 +86,8 @@ class TestResumeRecord : public QObject {
         const ResumeRecord r = sample_record(c, 11);
         const auto blob = encode_resume_record(r);
         QCOMPARE(std::memcmp(blob.data(), "RAVELSNP", 8), 0);
+        // Sized once up front: growing would have copied the state into fresh pages again.
+        QCOMPARE(blob.capacity(), blob.size());
         auto back = decode_resume_record(blob);
         QVERIFY2(back.ok(), back.ok() ? "" : back.message().c_str());
         QVERIFY(same_bits(back->state.values(), r.state.values()));
@@ -104,6 +106,7 @@ class TestResumeRecord : public QObject {
         ResumeRecord r;
         r.state = State(v4_config());
         const auto blob = encode_resume_record(r);
+        QCOMPARE(blob.capacity(), blob.size());
         auto back = decode_resume_record(blob);
         QVERIFY(back.ok());
         QVERIFY(back->logits.empty());

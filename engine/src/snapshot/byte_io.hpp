@@ -26,6 +26,7 @@ class ByteWriter {
     void u64(std::uint64_t v) { raw(&v, sizeof v); }
     void i64(std::int64_t v) { raw(&v, sizeof v); }
     void tag(std::string_view four) { raw(four.data(), 4); }
+    void reserve(std::size_t n) { out_.reserve(n); }
     std::vector<std::byte>& bytes() { return out_; }
 
   private:
