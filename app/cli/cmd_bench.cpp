@@ -31,7 +31,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: ravel-cli bench (--model FILE | --synthetic v4|v5|v6|v7:LAYERSxWIDTH[:VOCAB])\n"
     "                       [--dtype f32|f16|bf16|q8_0|q5_1|q4_0] [--device cpu|cuda]\n"
-    "                       [--threads N] [--prompt N] [--gen N] [--chunk N] [--json]\n";
+    "                       [--threads N] [--prompt N] [--gen N] [--chunk N] [--json]\n"
+    "Without --dtype: the file's own type (f32 for --synthetic).\n";
 
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) {

@@ -20,8 +20,10 @@ const char* kUsage =
     "         [--top-p P] [--top-k K] [--min-p P] [--presence P] [--frequency F] [--decay D]\n"
     "         [--max-tokens N] [--system TEXT] [--tokenizer world|neox|byte] [--vocab FILE]\n"
     "         [--template world|g1|g1-think|raven] [--chunk N] [--json]\n"
+    "         [--dtype f32|f16|bf16|q8_0|q5_1|q4_0] [--device cpu|cuda] [--threads N]\n"
     "Without --prompt: an interactive chat on stdin (/help lists its commands).\n"
-    "Without --model: the small demo model bundled with Ravel.\n";
+    "Without --model: the small demo model bundled with Ravel.\n"
+    "Without --dtype: the weights stay in the type the file stores them in.\n";
 
 // No --model: the bundled demo model (issue 8), said on stderr when a person is typing. Its
 // card recommends greedy decoding without penalties, used unless the sampling is given.

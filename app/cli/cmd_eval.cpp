@@ -15,8 +15,9 @@ namespace {
 constexpr const char* kUsage =
     "usage: ravel-cli eval --model FILE (--tokens 1,2,3 | --tokens-file F)\n"
     "                      [--mode step|sequence|chunked:N] [--all] [--device cpu|cuda]\n"
-    "                      [--dtype f32|f16|bf16] [--threads N] --out LOGITS.f32\n"
-    "                      [--state-in F] [--state-out F]\n";
+    "                      [--dtype f32|f16|bf16|q8_0|q5_1|q4_0] [--threads N] --out LOGITS.f32\n"
+    "                      [--state-in F] [--state-out F]\n"
+    "Without --dtype: the weights stay in the type the file stores them in.\n";
 
 Result<int> chunk_size_for(const std::string& mode, std::size_t n_tokens) {
     if (mode == "step") return 1;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -45,8 +46,10 @@ struct ModelConfig {
 Result<ModelConfig> detect_config(const WeightFile& file);
 
 struct LoadOptions {
-    // Storage type of the 2-D weight matrices; vectors are always fp32.
-    DType weight_type = DType::F32;
+    // Storage type of the 2-D weight matrices; vectors are always fp32. Unset: the type the
+    // file stores most of its matrix elements in (a q4_0 GGUF stays q4_0, a bf16 .pth bf16;
+    // f32 for synthetic models), as a user opening a model file expects.
+    std::optional<DType> weight_type;
     // Called with progress in [0, 1]; returning false cancels the load.
     std::function<bool(float)> progress;
     // Where the model runs: "cpu", "cuda" (the first GPU) or "cuda:N". When no GPU can be used

@@ -188,7 +188,8 @@ Result<void> check_device_memory(const ModelConfig& config, const LoadOptions& o
     if (!devices) return {};  // no GPU at all: the model loads on the CPU and says why
     auto dev = chosen_device(*devices, choice->index);
     if (!dev) return dev.error();
-    const std::uint64_t weights = estimate_weight_bytes(config, options.weight_type);
+    const std::uint64_t weights =
+        estimate_weight_bytes(config, options.weight_type.value_or(DType::F32));
     const std::uint64_t needed = bytes_needed(config, weights);
     if (needed > (*dev)->free_bytes) return make_error(does_not_fit(**dev, needed, weights));
     return {};

@@ -1,4 +1,5 @@
 #include <cmath>
+#include <map>
 #include <string>
 
 #include "cuda/placement.hpp"
@@ -168,6 +169,18 @@ class FileSource final : public detail::WeightSource {
         auto it = file_.metadata().find("ravel.emb_has_ln0");
         return it != file_.metadata().end() && it->second == "true";
     }
+    DType stored_matrix_type() const override {
+        std::map<DType, std::int64_t> elements;
+        for (const TensorInfo& t : file_.tensors()) {
+            if (t.shape.size() == 2) elements[t.dtype] += t.shape[0] * t.shape[1];
+        }
+        DType best = DType::F32;
+        std::int64_t most = -1;
+        for (const auto& [type, n] : elements) {
+            if (n > most) best = type, most = n;
+        }
+        return best;
+    }
 
   private:
     const WeightFile& file_;
@@ -178,12 +191,14 @@ class FileSource final : public detail::WeightSource {
 Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
                                                  const detail::WeightSource& src, FileFormat format,
                                                  const LoadOptions& options) {
-    if (auto fits = detail::check_device_memory(cfg, options); !fits) return fits.error();
-    const DType wtype = options.weight_type;
+    const DType wtype = options.weight_type.value_or(src.stored_matrix_type());
+    LoadOptions resolved = options;
+    resolved.weight_type = wtype;
+    if (auto fits = detail::check_device_memory(cfg, resolved); !fits) return fits.error();
     // fp32 for fp32 models; f16 for the rest (the reference fp16 forward stores them so too).
     // In a q4_0 RWKV-7 0.1B they were a fifth of the bytes a token reads when kept in fp32.
     const DType lora_type = wtype == DType::F32 ? DType::F32 : DType::F16;
-    const detail::MatrixLayout layout = quantized_layout(options);
+    const detail::MatrixLayout layout = quantized_layout(resolved);
     auto weights = std::make_unique<ModelWeights>();
     // Every converted matrix lives in huge-page-backed chunks (the matrices keep them alive).
     detail::WeightArena arena;
@@ -274,7 +289,7 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
     if (!progress(cfg.n_layer + 2)) return cancelled_error();
 
     auto model = std::make_shared<Model>(cfg, format, wtype, std::move(weights));
-    if (auto placed = detail::place_model(*model, options); !placed) return placed.error();
+    if (auto placed = detail::place_model(*model, resolved); !placed) return placed.error();
     return std::shared_ptr<const Model>(std::move(model));
 }
 

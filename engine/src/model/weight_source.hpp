@@ -39,6 +39,8 @@ class WeightSource {
     virtual std::shared_ptr<const void> keep_alive() const { return nullptr; }
     // True when emb.weight already has blocks.0.ln0 applied (Ravel's converted files).
     virtual bool embedding_has_ln0() const { return false; }
+    // The type the source holds most of its matrix elements in: what "as stored" loads to.
+    virtual DType stored_matrix_type() const { return DType::F32; }
 };
 
 }  // namespace ravel::detail
