@@ -12,8 +12,9 @@ const QList<AppSettings::Default>& AppSettings::defaults() {
     static const QList<Default> table = {
         {"model/path", QString()},
         {"model/recent", QStringList()},
-        {"model/threads", 0},                      // 0: one per physical core
-        {"model/device", QStringLiteral("auto")},  // a GPU when one can be used, else the CPU
+        {"model/threads", 0},                         // 0: one per physical core
+        {"model/device", QStringLiteral("auto")},     // a GPU when one can be used, else the CPU
+        {"model/weights", QStringLiteral("stored")},  // as the file holds them, or a type name
         {"ui/theme", QStringLiteral("system")},
         {"chat/systemPrompt", QString()},
         {"chat/sampling", QString()},     // JSON of SamplingSettings; empty: built-in Balanced
@@ -87,6 +88,18 @@ QString AppSettings::device() const {
 }
 void AppSettings::setDevice(const QString& device) {
     set("model/device", device);
+}
+
+QString AppSettings::weights() const {
+    const QString w = get("model/weights").toString().trimmed().toLower();
+    static const QStringList valid = {QStringLiteral("stored"), QStringLiteral("f32"),
+                                      QStringLiteral("f16"),    QStringLiteral("bf16"),
+                                      QStringLiteral("q8_0"),   QStringLiteral("q5_1"),
+                                      QStringLiteral("q4_0")};
+    return valid.contains(w) ? w : QStringLiteral("stored");
+}
+void AppSettings::setWeights(const QString& weights) {
+    set("model/weights", weights);
 }
 
 QString AppSettings::theme() const {

@@ -18,6 +18,7 @@ class AppSettings : public QObject {
     Q_PROPERTY(QStringList recentModels READ recentModels NOTIFY changed)
     Q_PROPERTY(int threads READ threads WRITE setThreads NOTIFY changed)
     Q_PROPERTY(QString device READ device WRITE setDevice NOTIFY changed)
+    Q_PROPERTY(QString weights READ weights WRITE setWeights NOTIFY changed)
     Q_PROPERTY(QString theme READ theme WRITE setTheme NOTIFY changed)
     Q_PROPERTY(QString systemPrompt READ systemPrompt WRITE setSystemPrompt NOTIFY changed)
     Q_PROPERTY(QString databasePath READ databasePath NOTIFY changed)
@@ -43,6 +44,10 @@ class AppSettings : public QObject {
     void setThreads(int threads);
     QString device() const;  // "auto", "cpu", "cuda" or "cuda:N"
     void setDevice(const QString& device);
+    // "stored" (the type the model file holds its matrices in) or a weight type to convert to
+    // at load: "f32", "f16", "bf16", "q8_0", "q5_1", "q4_0".
+    QString weights() const;
+    void setWeights(const QString& weights);
     QString theme() const;  // "system", "light" or "dark"
     void setTheme(const QString& theme);
     QString systemPrompt() const;

@@ -108,6 +108,14 @@ class EngineBackend final : public InferenceBackend {
         LoadOptions options;
         options.progress = [&](float f) { return progress(0.9 * f); };
         options.device = requested_device(request.device);
+        if (!request.weights.isEmpty() && request.weights != QLatin1String("stored")) {
+            const auto type = dtype_from_name(request.weights.toStdString());
+            if (!type) {
+                return make_error("unknown weight type '" + request.weights.toStdString() +
+                                  "' (stored, f32, f16, bf16, q8_0, q5_1, q4_0)");
+            }
+            options.weight_type = *type;
+        }
         auto model = Model::from_file(*file, options);
         QString fallback_note;
         if (!model && !model.cancelled() && options.device != "cpu" &&
@@ -159,6 +167,7 @@ class EngineBackend final : public InferenceBackend {
         info.version = QString::fromUtf8(arch_name(config.arch).data());
         info.tokenizer = QString::fromUtf8(tokenizer_->kind_name().data());
         info.device = device_label(*model_, threads_);
+        info.weights = QString::fromUtf8(dtype_name(model_->weight_type()).data());
         info.deviceNote = model_->device_note().empty()
                               ? fallback_note
                               : QString::fromStdString(model_->device_note());

@@ -25,6 +25,9 @@ struct LoadRequest {
     QString path;
     int threads = 0;  // 0: every hardware thread
     QString device;   // "auto" (a GPU when one can be used, else the CPU), "cpu", "cuda[:N]"
+    // "stored" or empty: the matrices stay in the type the file holds them in; otherwise the
+    // type to convert them to at load ("f16", "q8_0", "q4_0", ...).
+    QString weights;
 };
 
 struct ModelInfo {
@@ -34,6 +37,7 @@ struct ModelInfo {
     QString tokenizer;   // "byte", "world", "neox"
     QString device;      // "CPU (8 threads, avx2)" or the GPU
     QString deviceNote;  // why the model runs on the CPU although a GPU was wanted; or empty
+    QString weights;     // the type the matrices are held in, e.g. "q4_0"
     int layers = 0;
     int width = 0;
     int vocab = 0;

@@ -37,6 +37,7 @@ QVariantMap ModelController::infoMap() const {
             {QStringLiteral("parameters"), locale.toString(info_.parameters)},
             {QStringLiteral("tokenizer"), info_.tokenizer},
             {QStringLiteral("device"), info_.device},
+            {QStringLiteral("weights"), info_.weights},
             {QStringLiteral("deviceNote"), info_.deviceNote},
             {QStringLiteral("stateSize"), locale.formattedDataSize(info_.stateBytes)},
             {QStringLiteral("loadMs"), qRound(info_.loadMs)}};
@@ -92,7 +93,7 @@ void ModelController::load(const QString& pathOrUrl) {
     emit progressChanged();
     emit stateChanged();
     emit loadRequested(LoadRequest{loading_id_, file.absoluteFilePath(), settings_->threads(),
-                                   settings_->device()});
+                                   settings_->device(), settings_->weights()});
 }
 
 void ModelController::cancelLoad() {

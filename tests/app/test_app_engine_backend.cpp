@@ -45,6 +45,7 @@ class TestAppEngineBackend : public QObject {
         QCOMPARE(info->parameters, 731904);
         QCOMPARE(info->tokenizer, QString("byte"));
         QCOMPARE(info->format, QString("pth"));
+        QCOMPARE(info->weights, QString("f32"));  // as the file holds them
         QVERIFY(info->stateBytes > 0);
         QVERIFY(!progress.isEmpty());
         QCOMPARE(progress.last(), 1.0);
@@ -55,6 +56,16 @@ class TestAppEngineBackend : public QObject {
         QCOMPARE(three->device,
                  QString("CPU (3 threads, %1)").arg(QString::fromStdString(cpu_kernel_isa())));
         QVERIFY(three->deviceNote.isEmpty());
+
+        // Converted at load when asked; a type the engine does not know is an error.
+        auto q8 = backend->load(LoadRequest{3, modelPath(), 0, "cpu", "q8_0"},
+                                [](double) { return true; });
+        QVERIFY2(q8.ok(), q8.ok() ? "" : q8.message().c_str());
+        QCOMPARE(q8->weights, QString("q8_0"));
+        auto bad = backend->load(LoadRequest{4, modelPath(), 0, "cpu", "q3_k"},
+                                 [](double) { return true; });
+        QVERIFY(!bad.ok());
+        QVERIFY2(QString::fromStdString(bad.message()).contains("q3_k"), bad.message().c_str());
     }
 
     void systemPromptStateIsKept() {

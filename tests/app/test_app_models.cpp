@@ -144,6 +144,7 @@ class TestAppModels : public QObject {
             QCOMPARE(settings.theme(), QString("system"));
             QCOMPARE(settings.threads(), 0);
             QCOMPARE(settings.device(), QString("auto"));
+            QCOMPARE(settings.weights(), QString("stored"));
             QCOMPARE(settings.snapshotCapBytes(), qint64{2} << 30);
             QCOMPARE(settings.defaultSampling(), builtin_preset("Balanced"));
             for (int i = 0; i < 10; ++i) settings.addRecentModel(QString("/m%1.pth").arg(i));
@@ -151,6 +152,7 @@ class TestAppModels : public QObject {
             settings.setTheme("dark");
             settings.setDevice("cuda:1");
             settings.setThreads(3);
+            settings.setWeights("q8_0");
             SamplingSettings mine;
             mine.temperature = 0.7;
             settings.setUserPreset("Mine", mine);
@@ -163,10 +165,13 @@ class TestAppModels : public QObject {
         QCOMPARE(settings.userPresets().value("Mine").temperature, 0.7);
         QCOMPARE(settings.device(), QString("cuda:1"));
         QCOMPARE(settings.threads(), 3);
+        QCOMPARE(settings.weights(), QString("q8_0"));
         settings.setTheme("purple");  // unknown values fall back
         QCOMPARE(settings.theme(), QString("system"));
         settings.setDevice("tpu");
         QCOMPARE(settings.device(), QString("auto"));
+        settings.setWeights("q3_k");
+        QCOMPARE(settings.weights(), QString("stored"));
     }
 };
 

@@ -12,6 +12,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "app_settings.hpp"
 #include "app_shell.hpp"
 #include "chat_controller.hpp"
 #include "model_controller.hpp"
@@ -245,6 +246,16 @@ class TestGui : public QObject {
         QTRY_COMPARE(item("conversationList")->property("count").toInt(), 0);
         QTest::keyClick(window(), Qt::Key_Escape);
         QTRY_COMPARE(item("conversationList")->property("count").toInt(), 1);
+
+        // The weights setting: the box shows it, and a reload converts the model to it.
+        QCOMPARE(shell_->model()->infoMap().value("weights").toString(), QString("f32"));
+        shell_->settings()->setWeights("q8_0");
+        QCOMPARE(item("weightsBox")->property("currentIndex").toInt(), 3);
+        click(item("reloadModelButton"));
+        QTRY_COMPARE_WITH_TIMEOUT(shell_->model()->infoMap().value("weights").toString(),
+                                  QString("q8_0"), 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(shell_->model()->loaded(), 30000);
+        shell_->settings()->setWeights("stored");
     }
 
     void restartContinuesFromSnapshot() {

@@ -135,6 +135,7 @@ ScrollView {
                         qsTr("Tokenizer"), String(Models.info.tokenizer),
                         qsTr("File format"), String(Models.info.format),
                         qsTr("Device"), String(Models.info.device),
+                        qsTr("Weights"), String(Models.info.weights),
                         qsTr("State size"), String(Models.info.stateSize),
                         qsTr("Load time"), qsTr("%1 ms").arg(Models.info.loadMs)
                     ] : []
@@ -198,6 +199,19 @@ ScrollView {
                 ToolTip.text: qsTr("With a CUDA GPU, models run on it; otherwise on the CPU, and the reason is shown above")
                 onActivated: (i) => AppSettings.device = values[i]
             }
+            Label { text: qsTr("Weights"); color: Theme.mutedText }
+            ComboBox {
+                objectName: "weightsBox"
+                Layout.fillWidth: true
+                model: [qsTr("As in the file"), qsTr("f16"), qsTr("bf16"), qsTr("q8_0 (8-bit)"),
+                        qsTr("q5_1 (5-bit)"), qsTr("q4_0 (4-bit)"), qsTr("f32")]
+                readonly property var values: ["stored", "f16", "bf16", "q8_0", "q5_1", "q4_0", "f32"]
+                currentIndex: Math.max(0, values.indexOf(AppSettings.weights))
+                Accessible.name: qsTr("Type the weights are kept in")
+                ToolTip.visible: hovered
+                ToolTip.text: qsTr("Smaller types need less memory and decode faster, for a little accuracy; converting happens when the model loads")
+                onActivated: (i) => AppSettings.weights = values[i]
+            }
             Label { text: qsTr("CPU threads"); color: Theme.mutedText }
             SpinBox {
                 objectName: "threadsBox"
@@ -220,7 +234,7 @@ ScrollView {
             visible: Models.loaded && !Models.loading
             enabled: !Chat.busy
             text: qsTr("Reload with these settings")
-            Accessible.name: qsTr("Reload the model with the device and thread settings")
+            Accessible.name: qsTr("Reload the model with the device, weight and thread settings")
             onClicked: Models.load(Models.info.path)
         }
 
