@@ -43,6 +43,8 @@ nlohmann::json describe(const WeightFile& file, const ModelConfig& c) {
         n = n.is_null() ? 1 : n.get<int>() + 1;
     }
     j["tensor_dtypes"] = dtypes;
+    // What chat, eval and bench keep the matrices in without --dtype.
+    j["weight_type"] = std::string(dtype_name(stored_matrix_type(file)));
     return j;
 }
 
@@ -89,7 +91,9 @@ int cmd_info(const std::vector<std::string>& argv, std::ostream& out, std::ostre
     out << "parameters   " << config->n_params << "\n"
         << "state        " << config->state_floats() << " floats ("
         << config->state_floats() * sizeof(float) << " bytes)\n"
-        << "tensors      " << file->tensors().size() << " " << j["tensor_dtypes"].dump() << "\n";
+        << "tensors      " << file->tensors().size() << " " << j["tensor_dtypes"].dump() << "\n"
+        << "weights      " << j["weight_type"].get<std::string>()
+        << " (kept at load unless --dtype asks for another type)\n";
     return 0;
 }
 

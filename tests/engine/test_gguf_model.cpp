@@ -238,6 +238,8 @@ class TestGgufModel : public QObject {
 
         // Asking for no type keeps the file's: a q4_0 file is not expanded to f32 (it was, for
         // the app and `chat`: 9x the decode time of v7 0.1B q4_0 and 4.5x its memory).
+        QCOMPARE(static_cast<int>(ravel::stored_matrix_type(*q)), static_cast<int>(wt));
+        QCOMPARE(static_cast<int>(ravel::stored_matrix_type(*src)), static_cast<int>(DType::F32));
         auto stored = ravel::Model::from_file(*q, ravel::LoadOptions{});
         QVERIFY2(stored, stored ? "" : stored.message().c_str());
         QCOMPARE(static_cast<int>((*stored)->weight_type()), static_cast<int>(wt));

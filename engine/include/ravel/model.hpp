@@ -45,6 +45,10 @@ struct ModelConfig {
 // needs is present with a consistent shape.
 Result<ModelConfig> detect_config(const WeightFile& file);
 
+// The type a file holds most of its matrix elements in: what a load keeps the weights in when
+// LoadOptions::weight_type is unset.
+DType stored_matrix_type(const WeightFile& file);
+
 struct LoadOptions {
     // Storage type of the 2-D weight matrices; vectors are always fp32. Unset: the type the
     // file stores most of its matrix elements in (a q4_0 GGUF stays q4_0, a bf16 .pth bf16;

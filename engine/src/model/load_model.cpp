@@ -169,18 +169,7 @@ class FileSource final : public detail::WeightSource {
         auto it = file_.metadata().find("ravel.emb_has_ln0");
         return it != file_.metadata().end() && it->second == "true";
     }
-    DType stored_matrix_type() const override {
-        std::map<DType, std::int64_t> elements;
-        for (const TensorInfo& t : file_.tensors()) {
-            if (t.shape.size() == 2) elements[t.dtype] += t.shape[0] * t.shape[1];
-        }
-        DType best = DType::F32;
-        std::int64_t most = -1;
-        for (const auto& [type, n] : elements) {
-            if (n > most) best = type, most = n;
-        }
-        return best;
-    }
+    DType stored_matrix_type() const override { return ravel::stored_matrix_type(file_); }
 
   private:
     const WeightFile& file_;
@@ -291,6 +280,19 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
     auto model = std::make_shared<Model>(cfg, format, wtype, std::move(weights));
     if (auto placed = detail::place_model(*model, resolved); !placed) return placed.error();
     return std::shared_ptr<const Model>(std::move(model));
+}
+
+DType stored_matrix_type(const WeightFile& file) {
+    std::map<DType, std::int64_t> elements;
+    for (const TensorInfo& t : file.tensors()) {
+        if (t.shape.size() == 2) elements[t.dtype] += t.shape[0] * t.shape[1];
+    }
+    DType best = DType::F32;
+    std::int64_t most = -1;
+    for (const auto& [type, n] : elements) {
+        if (n > most) best = type, most = n;
+    }
+    return best;
 }
 
 Result<std::shared_ptr<const Model>> Model::from_file(const WeightFile& file,
