@@ -6,6 +6,8 @@
 #include <QStandardPaths>
 #include <QThread>
 
+#include "ravel/tensor.hpp"
+
 namespace ravel::app {
 
 const QList<AppSettings::Default>& AppSettings::defaults() {
@@ -92,11 +94,8 @@ void AppSettings::setDevice(const QString& device) {
 
 QString AppSettings::weights() const {
     const QString w = get("model/weights").toString().trimmed().toLower();
-    static const QStringList valid = {QStringLiteral("stored"), QStringLiteral("f32"),
-                                      QStringLiteral("f16"),    QStringLiteral("bf16"),
-                                      QStringLiteral("q8_0"),   QStringLiteral("q5_1"),
-                                      QStringLiteral("q4_0")};
-    return valid.contains(w) ? w : QStringLiteral("stored");
+    // The engine's own type names, so a type it gains is a valid setting at once.
+    return ravel::dtype_from_name(w.toStdString()) ? w : QStringLiteral("stored");
 }
 void AppSettings::setWeights(const QString& weights) {
     set("model/weights", weights);
