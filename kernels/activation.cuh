@@ -1,8 +1,11 @@
-// Device-side activations, shared by the element-wise kernels and the matrix-vector products
-// that apply one to their output (the same formulas as the CPU forward pass).
+// Device-side activations and token-shift mixes, shared by the element-wise kernels, the
+// matrix-vector products that apply an activation to their output and the fused decode
+// LayerNorm (the same formulas as the CPU forward pass).
 #pragma once
 
 #include <cuda_runtime.h>
+
+#include <cstddef>
 
 #include "ravel_kernels/elementwise.hpp"
 
@@ -28,6 +31,21 @@ __device__ __forceinline__ float activation(Activation f, float v) {
             break;
     }
     return v;
+}
+
+// One token-shift mix of element i (channel c) from the normalised row x and the previous
+// token's s (see MixTerm); shared by token_mix and the fused decode LayerNorm.
+__device__ __forceinline__ void mix_into(const MixSet& set, MixMode mode, float x, float s, int c,
+                                         std::size_t i) {
+    for (int j = 0; j < set.count; ++j) {
+        const MixTerm& m = set.terms[j];
+        if (mode == MixMode::Lerp) {
+            const float f = m.offset != nullptr ? m.mix[c] + m.offset[i] : m.mix[c];
+            m.out[i] = x + (s - x) * f;
+        } else {
+            m.out[i] = x * m.mix[c] + s * (1.0f - m.mix[c]);
+        }
+    }
 }
 
 }  // namespace ravel::kernels::dev

@@ -26,15 +26,7 @@ __global__ void token_mix_kernel(const float* __restrict__ xx, const float* __re
         const int c = static_cast<int>(i % static_cast<std::size_t>(C));
         const float x = xx[i];
         const float s = i < static_cast<std::size_t>(C) ? prev[c] : xx[i - C];
-        for (int j = 0; j < set.count; ++j) {
-            const MixTerm& m = set.terms[j];
-            if (mode == MixMode::Lerp) {
-                const float f = m.offset != nullptr ? m.mix[c] + m.offset[i] : m.mix[c];
-                m.out[i] = x + (s - x) * f;
-            } else {
-                m.out[i] = x * m.mix[c] + s * (1.0f - m.mix[c]);
-            }
-        }
+        dev::mix_into(set, mode, x, s, c, i);
     }
 }
 

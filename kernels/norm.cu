@@ -3,6 +3,7 @@
 // at these widths.
 #include <cuda_runtime.h>
 
+#include "activation.cuh"
 #include "ravel_kernels/norm.hpp"
 #include "weight_format.cuh"
 
@@ -24,12 +25,9 @@ __device__ float block_sum(float v, float* shared) {
     return total;
 }
 
-__global__ void layer_norm_kernel(const float* __restrict__ x, const float* __restrict__ w,
-                                  const float* __restrict__ b, float* __restrict__ y, int C,
-                                  float eps) {
-    __shared__ float shared[32];
-    const float* xr = x + static_cast<std::size_t>(blockIdx.x) * C;
-    float* yr = y + static_cast<std::size_t>(blockIdx.x) * C;
+// Mean and 1 / sqrt(var + eps) of one row, every thread of the block taking part.
+__device__ void row_stats(const float* __restrict__ xr, int C, float eps, float* shared,
+                          float* mean_out, float* inv_out) {
     float s = 0.0f;
     for (int c = threadIdx.x; c < C; c += blockDim.x) s += xr[c];
     const float mean = block_sum(s, shared) / static_cast<float>(C);
@@ -39,8 +37,35 @@ __global__ void layer_norm_kernel(const float* __restrict__ x, const float* __re
         q = fmaf(d, d, q);
     }
     const float var = block_sum(q, shared) / static_cast<float>(C);
-    const float inv = 1.0f / sqrtf(var + eps);
+    *mean_out = mean;
+    *inv_out = 1.0f / sqrtf(var + eps);
+}
+
+__global__ void layer_norm_kernel(const float* __restrict__ x, const float* __restrict__ w,
+                                  const float* __restrict__ b, float* __restrict__ y, int C,
+                                  float eps) {
+    __shared__ float shared[32];
+    const float* xr = x + static_cast<std::size_t>(blockIdx.x) * C;
+    float* yr = y + static_cast<std::size_t>(blockIdx.x) * C;
+    float mean, inv;
+    row_stats(xr, C, eps, shared, &mean, &inv);
     for (int c = threadIdx.x; c < C; c += blockDim.x) yr[c] = (xr[c] - mean) * inv * w[c] + b[c];
+}
+
+// One token: each thread reads prev[c] before it replaces it, so no other thread is involved.
+__global__ void layer_norm_shift_kernel(const float* __restrict__ x, const float* __restrict__ w,
+                                        const float* __restrict__ b, float* __restrict__ xx,
+                                        float* __restrict__ prev, int C, float eps, MixSet set,
+                                        MixMode mode) {
+    __shared__ float shared[32];
+    float mean, inv;
+    row_stats(x, C, eps, shared, &mean, &inv);
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        const float v = (x[c] - mean) * inv * w[c] + b[c];
+        xx[c] = v;
+        dev::mix_into(set, mode, v, prev[c], c, static_cast<std::size_t>(c));
+        prev[c] = v;
+    }
 }
 
 // One warp per (token, head).
@@ -93,6 +118,14 @@ Status layer_norm(const float* x, const float* w, const float* b, float* y, int 
     if (T <= 0) return cudaSuccess;
     layer_norm_kernel<<<T, kNormThreads, 0, static_cast<cudaStream_t>(stream)>>>(x, w, b, y, C,
                                                                                  eps);
+    return cudaGetLastError();
+}
+
+Status layer_norm_shift(const float* x, const float* w, const float* b, float* xx, float* prev,
+                        int C, float eps, const MixSet& set, MixMode mode, Stream stream) {
+    if (set.count > kMaxMixTerms) return cudaErrorInvalidValue;
+    layer_norm_shift_kernel<<<1, kNormThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+        x, w, b, xx, prev, C, eps, set, mode);
     return cudaGetLastError();
 }
 

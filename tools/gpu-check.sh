@@ -153,6 +153,32 @@ for shape in $shapes; do
     fi
 done
 
+# The other weight types and versions on the 1.5B shape: each must run on the GPU in its own type
+# (a model file is loaded in the type it stores), at a bandwidth fraction of its own.
+[[ -n $shapes ]] && for extra in v7:24x2048:q8_0 v7:24x2048:q4_0 v7:24x2048:bf16 v6:24x2048:f16 \
+    v4:24x2048:f16; do
+    shape=${extra%:*}
+    dtype=${extra##*:}
+    say "bench $shape $dtype"
+    json="$out/bench-${shape//[:x]/_}-$dtype.json"
+    if timeout 90 "$cli" bench --synthetic "$shape" --dtype "$dtype" --device cuda --prompt 512 \
+        --gen 32 --json >"$json" 2>"$out/bench-$dtype.err"; then
+        echo "$shape $dtype|$json" >>"$out/bench.txt"
+    else
+        echo "$shape $dtype|FAILED: $(tail -1 "$out/bench-$dtype.err")" >>"$out/bench.txt"
+    fi
+done
+
+# Out-of-bounds accesses and races in the kernels, where the machine has the tool (optional:
+# RAVEL_GPU_SANITIZE=1; slow, so after the figures).
+if [[ ${RAVEL_GPU_SANITIZE:-0} == 1 ]] && command -v compute-sanitizer >/dev/null; then
+    say "compute-sanitizer memcheck on test_gpu_kernels"
+    timeout 150 compute-sanitizer --tool memcheck --error-exitcode 3 "$kernels_test" \
+        >"$out/memcheck.log" 2>&1
+    echo "memcheck|rc=$?|$(grep -E '^(Totals:|========= ERROR SUMMARY)' "$out/memcheck.log" |
+        tr '\n' ' ')" >>"$out/tests.txt"
+fi
+
 echo
 echo "=== gpu-check summary ($(elapsed)s) ==="
 echo "GPU: ${gpu_name:-unknown}"
@@ -163,14 +189,14 @@ python3 - "$out/bench.txt" <<'PY'
 import json, sys
 rows = [l.rstrip("\n").split("|", 1) for l in open(sys.argv[1]) if l.strip()]
 first = None
-print(f"{'shape':<12} {'device':<8} {'decode ms/tok':>13} {'% BW limit':>10} {'prompt tok/s':>12} {'% GEMM':>7}")
+print(f"{'shape':<17} {'device':<8} {'decode ms/tok':>13} {'% BW limit':>10} {'prompt tok/s':>12} {'% GEMM':>7}")
 for shape, rest in rows:
     if rest.startswith("FAILED"):
-        print(f"{shape:<12} {rest}")
+        print(f"{shape:<17} {rest}")
         continue
     j = json.load(open(rest))
     first = first or j
-    print(f"{shape:<12} {j['device']:<8} {j['decode_ms_per_token']:>13.3f} "
+    print(f"{shape:<17} {j['device']:<8} {j['decode_ms_per_token']:>13.3f} "
           f"{100 * j['decode_bandwidth_fraction']:>9.1f}% {j['prompt_tokens_per_s']:>12.0f} "
           f"{100 * j['prompt_fma_fraction']:>6.1f}%")
     if j.get("device_note"):

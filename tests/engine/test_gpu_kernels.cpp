@@ -234,6 +234,64 @@ class GpuKernels : public QObject {
         }
     }
 
+    // Several products in one launch per weight type, the jobs of mixed types, sizes, splits
+    // and activations, one of them only fit for the general path: each as its own product.
+    void matvec_group() {
+        struct Spec {
+            int rows, cols;
+            ravel::DType type;
+            k::Activation act;
+            bool accumulate;
+        };
+        const Spec specs[] = {
+            {96, 256, ravel::DType::F16, k::Activation::None, false},
+            {37, 2048, ravel::DType::F16, k::Activation::Tanh, false},
+            {40, 64, ravel::DType::F32, k::Activation::Sigmoid, true},
+            {2048, 64, ravel::DType::F32, k::Activation::None, false},
+            {33, 96, ravel::DType::Q8_0, k::Activation::None, true},
+            {1000, 1024, ravel::DType::Q4_0, k::Activation::ReluSquare, false},
+            {64, 4096, ravel::DType::Q5_1, k::Activation::Silu, false},
+            {7, 20, ravel::DType::F32, k::Activation::Silu, true},  // general path
+        };
+        constexpr int n = static_cast<int>(std::size(specs));
+        static_assert(n <= k::kMaxMatvecJobs);
+        std::vector<DeviceMatrix> mats;
+        std::vector<std::unique_ptr<Buf>> xs, ys;
+        std::vector<Vec> want;
+        k::MatvecJob jobs[n];
+        for (int i = 0; i < n; ++i) {
+            const Spec& sp = specs[i];
+            mats.push_back(
+                make_device_matrix(random_vec(static_cast<std::size_t>(sp.rows) * sp.cols, -1, 1),
+                                   sp.rows, sp.cols, sp.type));
+            const Vec x = random_vec(static_cast<std::size_t>(sp.cols), -2, 2);
+            const Vec y0 = random_vec(static_cast<std::size_t>(sp.rows), -1, 1);
+            Vec ref = reference_product(mats.back().host, x, 1);
+            for (std::size_t r = 0; r < ref.size(); ++r) {
+                float v = sp.accumulate ? ref[r] + y0[r] : ref[r];
+                const float sg = sigmoid(v);
+                v = sp.act == k::Activation::Tanh         ? std::tanh(v)
+                    : sp.act == k::Activation::Sigmoid    ? sg
+                    : sp.act == k::Activation::Silu       ? v * sg
+                    : sp.act == k::Activation::ReluSquare ? std::max(v, 0.0f) * std::max(v, 0.0f)
+                                                          : v;
+                ref[r] = v;
+            }
+            want.push_back(std::move(ref));
+            xs.push_back(std::make_unique<Buf>(x));
+            ys.push_back(std::make_unique<Buf>(y0));
+            jobs[i] = {mats.back().view, xs.back()->f(), ys.back()->f(), sp.accumulate, sp.act};
+        }
+        CHECK_OK(k::matvec_group(jobs, n, nullptr));
+        for (int i = 0; i < n; ++i) {
+            qInfo("job %d: %dx%d %s", i, specs[i].rows, specs[i].cols,
+                  ravel::dtype_name(specs[i].type).data());
+            CHECK_CLOSE(ys[static_cast<std::size_t>(i)]->read(), want[static_cast<std::size_t>(i)],
+                        2e-5);
+        }
+        QVERIFY(k::matvec_group(jobs, k::kMaxMatvecJobs + 1, nullptr) != 0);
+    }
+
     void gather_rows() {
         for (int t = 0; t <= static_cast<int>(ravel::DType::Q4_0); ++t) {
             const int V = 50, C = 128;
@@ -309,6 +367,44 @@ class GpuKernels : public QObject {
             Buf dx(x), dw(w), db(b), dy(x.size() * sizeof(float));
             CHECK_OK(k::layer_norm(dx.f(), dw.f(), db.f(), dy.f(), T, C, 1e-5f, nullptr));
             CHECK_CLOSE(dy.read(), ref, 2e-5);
+        }
+    }
+
+    // Decoding's fused LayerNorm and token shift: the very values of layer_norm, token_mix and
+    // the copy into the shift state.
+    void layer_norm_shift() {
+        for (auto mode : {k::MixMode::Lerp, k::MixMode::Blend}) {
+            for (int C : {4096, 100}) {
+                const Vec x = random_vec(C, -3, 5), w = random_vec(C, 0.5, 1.5),
+                          b = random_vec(C, -1, 1), prev = random_vec(C, -2, 2),
+                          off = random_vec(C, -0.5, 0.5);
+                std::vector<Vec> mixes;
+                for (int i = 0; i < 3; ++i) mixes.push_back(random_vec(C, 0, 1));
+                Buf dx(x), dw(w), db(b), dprev(prev), doff(off), dxx(C * sizeof(float)),
+                    dprev2(prev), dxx2(C * sizeof(float));
+                std::vector<std::unique_ptr<Buf>> dm, fused, apart;
+                k::MixSet fused_set, apart_set;
+                for (int i = 0; i < 3; ++i) {
+                    dm.push_back(std::make_unique<Buf>(mixes[i]));
+                    fused.push_back(std::make_unique<Buf>(C * sizeof(float)));
+                    apart.push_back(std::make_unique<Buf>(C * sizeof(float)));
+                    const float* o = i == 1 && mode == k::MixMode::Lerp ? doff.f() : nullptr;
+                    fused_set.terms[i] = {dm[i]->f(), o, fused[i]->f()};
+                    apart_set.terms[i] = {dm[i]->f(), o, apart[i]->f()};
+                }
+                fused_set.count = apart_set.count = 3;
+                CHECK_OK(k::layer_norm_shift(dx.f(), dw.f(), db.f(), dxx.f(), dprev.f(), C, 1e-5f,
+                                             fused_set, mode, nullptr));
+                CHECK_OK(k::layer_norm(dx.f(), dw.f(), db.f(), dxx2.f(), 1, C, 1e-5f, nullptr));
+                CHECK_OK(k::token_mix(dxx2.f(), dprev2.f(), 1, C, apart_set, mode, nullptr));
+                QCOMPARE(dxx.read(), dxx2.read());
+                QCOMPARE(dprev.read(), dxx2.read());  // the shift state took the new row
+                for (int i = 0; i < 3; ++i) QCOMPARE(fused[i]->read(), apart[i]->read());
+                // And against the CPU's LayerNorm, so the pair is not merely self-consistent.
+                Vec ref(C);
+                ravel::detail::layer_norm(x.data(), w.data(), b.data(), ref.data(), C);
+                CHECK_CLOSE(dxx.read(), ref, 2e-5);
+            }
         }
     }
 

@@ -7,50 +7,15 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "logit_agreement.hpp"
 #include "ravel/model.hpp"
 #include "ravel/session.hpp"
 #include "test_data.hpp"
 
 namespace fs = std::filesystem;
 
-namespace {
-
-struct Bound {
-    ravel::DType type;
-    double max_mean_kl;
-    double min_top1;
-    double max_abs;  // on the logits, for the types where an absolute budget makes sense
-    // One token at a time (the decode kernels): q8_0 / q4_0 quantize the activations to int8
-    // there too, which costs a little more.
-    double max_mean_kl_decode;
-    double min_top1_decode;
-};
-
-// Worst case measured over these eight models (random-init models of width 128 are far more
-// sensitive than trained ones), in chunks of 16 tokens: f16 mean KL 1.2e-6 / top-1 1.0 /
-// max |diff| 0.013, bf16 1.2e-4 / 0.98, q8_0 4.7e-4 / 0.95, q5_1 0.023 / 0.85,
-// q4_0 0.11 / 0.64. One token at a time (int8 activations for q8_0 / q4_0): q8_0 1.2e-3 /
-// 0.953 (tiny-5v2 / random-v4), q4_0 0.114 / 0.656; the others as chunked.
-// Bounds are 2-3x those; a wrong scale, swapped nibbles or a missing bit costs whole nats.
-constexpr Bound kBounds[] = {
-    {ravel::DType::F16, 1e-5, 0.99, 3e-2, 1e-5, 0.99},
-    {ravel::DType::BF16, 4e-4, 0.97, 0, 4e-4, 0.97},
-    {ravel::DType::Q8_0, 1.5e-3, 0.93, 0, 3e-3, 0.90},
-    {ravel::DType::Q5_1, 0.06, 0.80, 0, 0.06, 0.80},
-    {ravel::DType::Q4_0, 0.3, 0.55, 0, 0.3, 0.55},
-};
-
-std::vector<double> log_softmax(const float* x, std::size_t n) {
-    double m = -INFINITY;
-    for (std::size_t i = 0; i < n; ++i) m = std::max(m, double(x[i]));
-    double s = 0;
-    for (std::size_t i = 0; i < n; ++i) s += std::exp(double(x[i]) - m);
-    std::vector<double> out(n);
-    for (std::size_t i = 0; i < n; ++i) out[i] = double(x[i]) - m - std::log(s);
-    return out;
-}
-
-}  // namespace
+using ravel::test::Bound;
+using ravel::test::kBounds;
 
 class QuantizedAccuracyTest : public QObject {
     Q_OBJECT
@@ -98,8 +63,7 @@ class QuantizedAccuracyTest : public QObject {
         QVERIFY2(model.ok(), model.ok() ? "" : model.message().c_str());
         const std::size_t V = static_cast<std::size_t>((*model)->config().n_vocab);
 
-        double kl_sum = 0, worst_abs = 0;
-        std::size_t rows = 0, agree = 0;
+        ravel::test::LogitAgreement agreement;
         for (const auto& seq : c["sequences"]) {
             std::ifstream tf(dir / seq["files"]["tokens"].get<std::string>());
             std::vector<std::int32_t> tokens;
@@ -112,21 +76,11 @@ class QuantizedAccuracyTest : public QObject {
             fo.chunk_size = chunk;
             fo.all_logits = got;
             QVERIFY(s.feed(tokens, fo).ok());
-            for (std::size_t t = 0; t < tokens.size(); ++t) {
-                const float* r = ref.data() + t * V;
-                const float* g = got.data() + t * V;
-                const auto lr = log_softmax(r, V), lg = log_softmax(g, V);
-                double kl = 0;
-                for (std::size_t i = 0; i < V; ++i) kl += std::exp(lr[i]) * (lr[i] - lg[i]);
-                kl_sum += kl;
-                agree += (std::max_element(r, r + V) - r) == (std::max_element(g, g + V) - g);
-                for (std::size_t i = 0; i < V; ++i)
-                    worst_abs = std::max(worst_abs, double(std::fabs(r[i] - g[i])));
-                ++rows;
-            }
+            agreement.add(ref.data(), got.data(), tokens.size(), V);
         }
-        const double mean_kl = kl_sum / double(rows);
-        const double top1 = double(agree) / double(rows);
+        const double mean_kl = agreement.mean_kl();
+        const double top1 = agreement.top1();
+        const double worst_abs = agreement.max_abs();
         qInfo("%s %s %s: mean KL %.3g, top-1 %.4f, max |diff| %.3g",
               fs::path(dir).filename().c_str(), ravel::dtype_name(b.type).data(),
               chunk == 1 ? "decode" : "chunked", mean_kl, top1, worst_abs);

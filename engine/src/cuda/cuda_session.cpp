@@ -26,9 +26,10 @@ constexpr float kGroupNormEps = 64e-5f;
 constexpr float kNormalizeEps = 1e-12f;
 constexpr int kFloatBuffers = 19;  // T x C buffers in the workspace
 
+// Floats per token of the LoRA buffers: RWKV-7 keeps its four first halves side by side.
 int lora_width(const ModelConfig& cfg) {
     return std::max(
-        {5 * cfg.lora_mix, cfg.lora_decay, cfg.lora_w, cfg.lora_a, cfg.lora_v, cfg.lora_g, 1});
+        {5 * cfg.lora_mix, cfg.lora_decay, cfg.lora_w + cfg.lora_a + cfg.lora_v + cfg.lora_g, 1});
 }
 
 std::size_t aligned(std::size_t n) {
@@ -199,6 +200,29 @@ void CudaSession::matmul(const WeightView& w, const float* x, int ldx, int T, fl
     }
 }
 
+void CudaSession::products(std::initializer_list<Product> list, int T) {
+    if (T == 1 && list.size() > 1 && list.size() <= static_cast<std::size_t>(k::kMaxMatvecJobs)) {
+        k::MatvecJob jobs[k::kMaxMatvecJobs];
+        int n = 0;
+        for (const Product& p : list) jobs[n++] = {*p.w, p.x, p.y, p.accumulate, p.act};
+        check(k::matvec_group(jobs, n, stream_), "matrix-vector products");
+        return;
+    }
+    for (const Product& p : list) matmul(*p.w, p.x, p.ldx, T, p.y, p.ldy, p.accumulate, p.act);
+}
+
+void CudaSession::norm_shift(const float* x, const float* ln_w, const float* ln_b, float* prev,
+                             int T, const k::MixSet& set, k::MixMode mode, const char* what) {
+    const int C = model_->config().n_embd;
+    if (T == 1) {
+        check(k::layer_norm_shift(x, ln_w, ln_b, xx_, prev, C, kLayerNormEps, set, mode, stream_),
+              what);
+        return;
+    }
+    check(k::layer_norm(x, ln_w, ln_b, xx_, T, C, kLayerNormEps, stream_), what);
+    shift(xx_, prev, T, set, mode, what);
+}
+
 void CudaSession::shift(const float* xx, float* prev, int T, const k::MixSet& set, k::MixMode mode,
                         const char* what) {
     const int C = model_->config().n_embd;
@@ -289,14 +313,12 @@ void CudaSession::time_mix_v4(int l, int T) {
     const int C = model_->config().n_embd;
     const CudaLayer& w = cm_.layers[static_cast<std::size_t>(l)];
     const LayerPtrs s = layer_state(l);
-    check(k::layer_norm(x_, w.ln1_w, w.ln1_b, xx_, T, C, kLayerNormEps, stream_), "ln1");
-    shift(
-        xx_, s.att_x_prev, T,
+    norm_shift(
+        x_, w.ln1_w, w.ln1_b, s.att_x_prev, T,
         mix_set({{w.mix_k, nullptr, t_[0]}, {w.mix_v, nullptr, t_[1]}, {w.mix_r, nullptr, t_[2]}}),
-        k::MixMode::Blend, "token shift");
-    matmul(w.att_k, t_[0], C, T, k_, C, false);
-    matmul(w.att_v, t_[1], C, T, v_, C, false);
-    matmul(w.att_r, t_[2], C, T, r_, C, false);
+        k::MixMode::Blend, "ln1 and token shift");
+    products(
+        {{&w.att_k, t_[0], C, k_, C}, {&w.att_v, t_[1], C, v_, C}, {&w.att_r, t_[2], C, r_, C}}, T);
     check(k::wkv4(T, C, w.decay, w.bonus, k_, v_, r_, s.att, s.att + C, s.att + 2 * C, y_, stream_),
           "WKV v4");
     matmul(w.att_o, y_, C, T, x_, C, true);
@@ -309,9 +331,9 @@ void CudaSession::time_mix_v5(int l, int T) {
     const CudaLayer& w = cm_.layers[static_cast<std::size_t>(l)];
     const LayerPtrs s = layer_state(l);
     float *xw = t_[0], *xk = t_[1], *xv = t_[2], *xr = t_[3], *xg = t_[4], *xxx = t_[5];
-    check(k::layer_norm(x_, w.ln1_w, w.ln1_b, xx_, T, C, kLayerNormEps, stream_), "ln1");
     const float* decay = w.decay;
     if (v6) {
+        check(k::layer_norm(x_, w.ln1_w, w.ln1_b, xx_, T, C, kLayerNormEps, stream_), "ln1");
         const int D = cfg.lora_mix;
         check(k::token_mix(xx_, s.att_x_prev, T, C, mix_set({{w.maa_x, nullptr, xxx}}),
                            k::MixMode::Lerp, stream_),
@@ -336,17 +358,18 @@ void CudaSession::time_mix_v5(int l, int T) {
                                 sizeof(float) * C, stream_),
               "token shift");
     } else {
-        shift(xx_, s.att_x_prev, T,
-              mix_set({{w.mix_k, nullptr, xk},
-                       {w.mix_v, nullptr, xv},
-                       {w.mix_r, nullptr, xr},
-                       {w.mix_g, nullptr, xg}}),
-              k::MixMode::Blend, "token shift");
+        norm_shift(x_, w.ln1_w, w.ln1_b, s.att_x_prev, T,
+                   mix_set({{w.mix_k, nullptr, xk},
+                            {w.mix_v, nullptr, xv},
+                            {w.mix_r, nullptr, xr},
+                            {w.mix_g, nullptr, xg}}),
+                   k::MixMode::Blend, "ln1 and token shift");
     }
-    matmul(w.att_r, xr, C, T, r_, C, false);
-    matmul(w.att_k, xk, C, T, k_, C, false);
-    matmul(w.att_v, xv, C, T, v_, C, false);
-    matmul(w.att_g, xg, C, T, g_, C, false, k::Activation::Silu);
+    products({{&w.att_r, xr, C, r_, C},
+              {&w.att_k, xk, C, k_, C},
+              {&w.att_v, xv, C, v_, C},
+              {&w.att_g, xg, C, g_, C, false, k::Activation::Silu}},
+             T);
     check(k::wkv5(T, H, N, r_, k_, v_, decay, v6, w.bonus, s.att, y_, stream_,
                   options_.force_sequence_wkv),
           "WKV v5");
@@ -364,30 +387,34 @@ void CudaSession::time_mix_v7(int l, int T) {
     const CudaLayer& w = cm_.layers[static_cast<std::size_t>(l)];
     const LayerPtrs s = layer_state(l);
     float *xr = t_[0], *xw = t_[1], *xk = t_[2], *xv = t_[3], *xa = t_[4], *xg = t_[5];
-    check(k::layer_norm(x_, w.ln1_w, w.ln1_b, xx_, T, C, kLayerNormEps, stream_), "ln1");
-    shift(xx_, s.att_x_prev, T,
-          mix_set({{w.x_r, nullptr, xr},
-                   {w.x_w, nullptr, xw},
-                   {w.x_k, nullptr, xk},
-                   {w.x_v, nullptr, xv},
-                   {w.x_a, nullptr, xa},
-                   {w.x_g, nullptr, xg}}),
-          k::MixMode::Lerp, "token shift");
-    matmul(w.att_r, xr, C, T, r_, C, false);
-    matmul(w.att_k, xk, C, T, k_, C, false);
-    matmul(w.att_v, xv, C, T, v_, C, false);
+    norm_shift(x_, w.ln1_w, w.ln1_b, s.att_x_prev, T,
+               mix_set({{w.x_r, nullptr, xr},
+                        {w.x_w, nullptr, xw},
+                        {w.x_k, nullptr, xk},
+                        {w.x_v, nullptr, xv},
+                        {w.x_a, nullptr, xa},
+                        {w.x_g, nullptr, xg}}),
+               k::MixMode::Lerp, "ln1 and token shift");
 
-    // out = f(x W1) W2, W1 and W2 stored transposed as (D, C) and (C, D).
-    auto lora = [&](const WeightView& w1, const WeightView& w2, const float* in, float* out,
-                    k::Activation act) {
-        const int D = w1.rows;
-        matmul(w1, in, C, T, lora_in_, D, false, act);
-        matmul(w2, lora_in_, D, T, out, C, false);
-    };
-    lora(w.w1, w.w2, xw, w_, k::Activation::Tanh);
-    lora(w.a1, w.a2, xa, a_, k::Activation::None);
-    lora(w.g1, w.g2, xg, g_, k::Activation::Sigmoid);
-    if (w.has_value_residual) lora(w.v1, w.v2, xv, vres_, k::Activation::None);
+    // LoRAs out = f(x W1) W2, W1 and W2 stored transposed as (D, C) and (C, D); each first half
+    // has its own slice of lora_in_ so the four run side by side, beside r, k and v.
+    const int Dw = w.w1.rows, Da = w.a1.rows, Dg = w.g1.rows;
+    float* hw = lora_in_;
+    float* ha = hw + static_cast<std::size_t>(T) * Dw;
+    float* hg = ha + static_cast<std::size_t>(T) * Da;
+    float* hv = hg + static_cast<std::size_t>(T) * Dg;
+    const Product r_proj{&w.att_r, xr, C, r_, C}, k_proj{&w.att_k, xk, C, k_, C},
+        v_proj{&w.att_v, xv, C, v_, C}, w_in{&w.w1, xw, C, hw, Dw, false, k::Activation::Tanh},
+        a_in{&w.a1, xa, C, ha, Da}, g_in{&w.g1, xg, C, hg, Dg, false, k::Activation::Sigmoid},
+        w_out{&w.w2, hw, Dw, w_, C}, a_out{&w.a2, ha, Da, a_, C}, g_out{&w.g2, hg, Dg, g_, C};
+    if (w.has_value_residual) {
+        const int Dv = w.v1.rows;
+        products({r_proj, k_proj, v_proj, w_in, a_in, g_in, {&w.v1, xv, C, hv, Dv}}, T);
+        products({w_out, a_out, g_out, {&w.v2, hv, Dv, vres_, C}}, T);
+    } else {
+        products({r_proj, k_proj, v_proj, w_in, a_in, g_in}, T);
+        products({w_out, a_out, g_out}, T);
+    }
 
     k::V7Prepare prep{
         w_,   a_,   k_,    kk_,   v_,  v_first_, w.has_value_residual ? vres_ : nullptr,
@@ -419,18 +446,19 @@ void CudaSession::channel_mix(int l, int T) {
     const CudaLayer& w = cm_.layers[static_cast<std::size_t>(l)];
     const LayerPtrs s = layer_state(l);
     float *kx = t_[0], *rx = t_[1];
-    check(k::layer_norm(x_, w.ln2_w, w.ln2_b, xx_, T, C, kLayerNormEps, stream_), "ln2");
     const bool lerp = cfg.arch == Arch::V6 || cfg.arch == Arch::V7;
     k::MixSet set = mix_set({{w.ffn_mix_k, nullptr, kx}});
     if (w.ffn_mix_r != nullptr) set.terms[set.count++] = {w.ffn_mix_r, nullptr, rx};
-    shift(xx_, s.ffn_x_prev, T, set, lerp ? k::MixMode::Lerp : k::MixMode::Blend, "token shift");
-    matmul(w.ffn_k, kx, C, T, ffn_, F, false, k::Activation::ReluSquare);
+    norm_shift(x_, w.ln2_w, w.ln2_b, s.ffn_x_prev, T, set,
+               lerp ? k::MixMode::Lerp : k::MixMode::Blend, "ln2 and token shift");
+    const Product key{&w.ffn_k, kx, C, ffn_, F, false, k::Activation::ReluSquare};
     if (cfg.arch == Arch::V7) {
+        matmul(*key.w, key.x, key.ldx, T, key.y, key.ldy, false, key.act);
         matmul(w.ffn_v, ffn_, F, T, x_, C, true);
         return;
     }
+    products({key, {&w.ffn_r, rx, C, r_, C}}, T);
     matmul(w.ffn_v, ffn_, F, T, y_, C, false);
-    matmul(w.ffn_r, rx, C, T, r_, C, false);
     check(k::add_sigmoid_gated(x_, r_, y_, static_cast<std::size_t>(T) * C, stream_), "gate");
 }
 

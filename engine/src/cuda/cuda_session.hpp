@@ -4,14 +4,15 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
 
 #include "cuda/cuda_model.hpp"
-#include "ravel_kernels/elementwise.hpp"
 #include "ravel/model.hpp"
 #include "ravel/result.hpp"
+#include "ravel_kernels/elementwise.hpp"
 
 namespace ravel::kernels {
 struct Blas;
@@ -58,6 +59,21 @@ class CudaSession {
     // kernel when decoding, a separate pass after cuBLAS otherwise.
     void matmul(const WeightView& w, const float* x, int ldx, int T, float* y, int ldy,
                 bool accumulate, kernels::Activation act = kernels::Activation::None);
+    // Independent products (the same input rows T): one launch per weight type when decoding,
+    // so a layer's projections do not each pay a launch.
+    struct Product {
+        const WeightView* w;
+        const float* x;
+        int ldx;
+        float* y;
+        int ldy;
+        bool accumulate = false;
+        kernels::Activation act = kernels::Activation::None;
+    };
+    void products(std::initializer_list<Product> list, int T);
+    // xx = layer_norm(x), then the token shift of `set` (see shift): one launch when decoding.
+    void norm_shift(const float* x, const float* ln_w, const float* ln_b, float* prev, int T,
+                    const kernels::MixSet& set, kernels::MixMode mode, const char* what);
     // Token shift of `set` from xx and the shift state `prev`, which then takes xx's last row.
     void shift(const float* xx, float* prev, int T, const kernels::MixSet& set,
                kernels::MixMode mode, const char* what);

@@ -16,6 +16,22 @@ constexpr int kMatvecMaxTokens = 8;
 Status matvec(const WeightView& w, const float* x, int ldx, int T, float* y, int ldy,
               bool accumulate, Stream stream, Activation act = Activation::None);
 
+// One token through several independent products in one launch per weight type (decode runs
+// a layer's projections, or its LoRA halves, side by side: each launch costs microseconds of a
+// token that reads the weights in about one millisecond). Job j computes
+// y[r] (+)= act(sum_c W[r, c] * x[c]) as matvec() with T = 1 does (to rounding: a launch may
+// split rows over fewer warps than the job alone would take); x and y of
+// different jobs must not overlap any job's y.
+constexpr int kMaxMatvecJobs = 8;
+struct MatvecJob {
+    WeightView w;
+    const float* x = nullptr;
+    float* y = nullptr;
+    bool accumulate = false;
+    Activation act = Activation::None;
+};
+Status matvec_group(const MatvecJob* jobs, int count, Stream stream);
+
 // out[t, :] = row tokens[t] of `emb` as fp32 (tokens live in device memory).
 Status gather_rows(const WeightView& emb, const int* tokens, int T, float* out, Stream stream);
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "ravel_kernels/common.hpp"
+#include "ravel_kernels/elementwise.hpp"
 
 namespace ravel::kernels {
 
@@ -10,6 +11,11 @@ namespace ravel::kernels {
 Status layer_norm(const float* x, const float* w, const float* b, float* y, int T, int C, float eps,
                   Stream stream);
 
+// Decoding's LayerNorm and token shift in one launch, for one token: xx = layer_norm(x) * w + b,
+// then the mixes of `set` against prev (the previous token's normalised row; offsets indexed
+// by channel), then prev = xx: the very values of layer_norm, token_mix and a copy.
+Status layer_norm_shift(const float* x, const float* w, const float* b, float* xx, float* prev,
+                        int C, float eps, const MixSet& set, MixMode mode, Stream stream);
 // In place over T rows of C = H * N values, per head h:
 //   y = group_norm(y) * w + b;  y += (sum_i r_i k_i rk_i) * v  when r is given (RWKV-7);
 //   y *= g  when g is given.
