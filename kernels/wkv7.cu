@@ -142,6 +142,110 @@ __global__ void __launch_bounds__(N* kSplit)
     if (part == 0) y[hN + i] = out;
 }
 
+// Decoding, one block per head: RWKV-7's preparation, the kk normalisation, WKV and the
+// GroupNorm output in one launch instead of four, each step with the formulas (and, for the
+// reductions, the lane order) of its own kernel.
+constexpr float kDecayScale = 0.606531f;  // exp(-0.5), as on the CPU
+
+__device__ __forceinline__ float sigmoid_(float x) {
+    return 1.0f / (1.0f + expf(-x));
+}
+
+__device__ __forceinline__ float warp_sum_(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+template <int N>
+__global__ void __launch_bounds__(N* kSplit) wkv7_decode_kernel(Wkv7Decode p) {
+    const int h = blockIdx.x;
+    const int hN = h * N;
+    const int tid = threadIdx.x;
+    const int lane = tid & 31;
+    __shared__ float sr[N], sw[N], sk[N], skk[N], sa[N], sv[N], sy[N];
+    __shared__ float s_inv, s_mean, s_gn_inv, s_bonus;
+
+    // The state loads are issued first so their latency overlaps the preparation.
+    const int i = tid / kSplit, part = tid % kSplit;
+    float* S = p.state + static_cast<std::size_t>(h) * N * N + static_cast<std::size_t>(i) * N;
+    constexpr int M = N / kSplit;
+    float s[M];
+#pragma unroll
+    for (int m = 0; m < M; ++m) s[m] = S[part + kSplit * m];
+
+    if (tid < N) {
+        const int c = hN + tid;
+        const float a = sigmoid_(p.a0[c] + p.a[c]);
+        const float k = p.k[c];
+        float v = p.v[c];
+        if (p.vres != nullptr) v = v + (p.v_first[c] - v) * sigmoid_(p.v0[c] + p.vres[c]);
+        if (p.first_layer) p.v_first[c] = v;
+        sr[tid] = p.r[c];
+        sw[tid] = expf(-kDecayScale * sigmoid_(p.w0[c] + p.w[c]));
+        sa[tid] = a;
+        skk[tid] = k * p.k_k[c];
+        sk[tid] = k * (1.0f + (a - 1.0f) * p.k_a[c]);
+        sv[tid] = v;
+    }
+    __syncthreads();
+    if (tid < 32) {
+        float q = 0.0f;
+        for (int j = lane; j < N; j += 32) q = fmaf(skk[j], skk[j], q);
+        const float inv = 1.0f / fmaxf(sqrtf(warp_sum_(q)), p.norm_eps);
+        if (lane == 0) s_inv = inv;
+    }
+    __syncthreads();
+    if (tid < N) skk[tid] *= s_inv;
+    __syncthreads();
+
+    const float vi = sv[i];
+    float acc = 0.0f;
+#pragma unroll
+    for (int m = 0; m < M; ++m) acc -= s[m] * skk[part + kSplit * m];
+#pragma unroll
+    for (int o = 1; o < kSplit; o <<= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    float out = 0.0f;
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+        const int j = part + kSplit * m;
+        const float n = s[m] * sw[j] + acc * skk[j] * sa[j] + vi * sk[j];
+        S[j] = n;
+        out += n * sr[j];
+    }
+#pragma unroll
+    for (int o = 1; o < kSplit; o <<= 1) out += __shfl_xor_sync(0xffffffffu, out, o);
+    if (part == 0) sy[i] = out;
+    __syncthreads();
+
+    if (tid < 32) {
+        float sum = 0.0f;
+        for (int j = lane; j < N; j += 32) sum += sy[j];
+        const float mean = warp_sum_(sum) / static_cast<float>(N);
+        float q = 0.0f;
+        for (int j = lane; j < N; j += 32) {
+            const float d = sy[j] - mean;
+            q = fmaf(d, d, q);
+        }
+        const float var = warp_sum_(q) / static_cast<float>(N);
+        float b = 0.0f;
+        for (int j = lane; j < N; j += 32) b += sr[j] * sk[j] * p.r_k[hN + j];
+        b = warp_sum_(b);
+        if (lane == 0) {
+            s_mean = mean;
+            s_gn_inv = 1.0f / sqrtf(var + p.group_norm_eps);
+            s_bonus = b;
+        }
+    }
+    __syncthreads();
+    if (tid < N) {
+        const int c = hN + tid;
+        float o = (sy[tid] - s_mean) * s_gn_inv * p.ln_w[c] + p.ln_b[c];
+        o += s_bonus * sv[tid];
+        p.y[c] = o * p.g[c];
+    }
+}
+
 template <int N>
 void launch(int T, int H, const float* r, const float* w, const float* k, const float* v,
             const float* kk, const float* a, float* state, float* y, cudaStream_t s,
@@ -158,6 +262,31 @@ void launch(int T, int H, const float* r, const float* w, const float* k, const 
 
 bool wkv7_supports(int n) {
     return n == 8 || n == 16 || n == 32 || n == 64 || n == 128;
+}
+
+Status wkv7_decode(const Wkv7Decode& p, int H, int N, Stream stream) {
+    if (H <= 0) return cudaSuccess;
+    auto s = static_cast<cudaStream_t>(stream);
+    switch (N) {
+        case 8:
+            wkv7_decode_kernel<8><<<H, 8 * kSplit, 0, s>>>(p);
+            break;
+        case 16:
+            wkv7_decode_kernel<16><<<H, 16 * kSplit, 0, s>>>(p);
+            break;
+        case 32:
+            wkv7_decode_kernel<32><<<H, 32 * kSplit, 0, s>>>(p);
+            break;
+        case 64:
+            wkv7_decode_kernel<64><<<H, 64 * kSplit, 0, s>>>(p);
+            break;
+        case 128:
+            wkv7_decode_kernel<128><<<H, 128 * kSplit, 0, s>>>(p);
+            break;
+        default:
+            return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
 }
 
 Status wkv7(int T, int H, int N, const float* r, const float* w, const float* k, const float* v,

@@ -179,6 +179,28 @@ if [[ ${RAVEL_GPU_SANITIZE:-0} == 1 ]] && command -v compute-sanitizer >/dev/nul
         tr '\n' ' ')" >>"$out/tests.txt"
 fi
 
+# Where a decoded token's time goes, kernel by kernel (optional: RAVEL_GPU_PROFILE=1; needs
+# Nsight Compute). Kernel durations only: the gaps between them are the rest of the token.
+if [[ ${RAVEL_GPU_PROFILE:-0} == 1 && -n $shapes ]] && command -v ncu >/dev/null; then
+    say "ncu: kernel durations of decoding v7:24x2048 f16"
+    timeout 150 ncu --clock-control none --graph-profiling node --metrics gpu__time_duration.sum \
+        --csv --print-units base -c 900 "$cli" bench --synthetic v7:24x2048 --dtype f16 \
+        --device cuda --prompt 1 --gen 2 >"$out/ncu.csv" 2>"$out/ncu.err"
+    python3 - "$out/ncu.csv" <<'PY' >"$out/ncu-summary.txt" 2>&1
+import csv, sys, collections
+rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
+head, body = rows[0], rows[1:]
+name, value = head.index("Kernel Name"), head.index("Metric Value")
+total = collections.defaultdict(float); count = collections.Counter()
+for r in body:
+    k = r[name].split("(")[0][:70]
+    total[k] += float(r[value].replace(",", "")) / 1000.0; count[k] += 1
+for k, us in sorted(total.items(), key=lambda kv: -kv[1]):
+    print(f"{us:10.1f} us {count[k]:5d} x {us / count[k]:8.2f} us  {k}")
+PY
+    head -25 "$out/ncu-summary.txt"
+fi
+
 echo
 echo "=== gpu-check summary ($(elapsed)s) ==="
 echo "GPU: ${gpu_name:-unknown}"

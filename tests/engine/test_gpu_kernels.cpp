@@ -733,6 +733,69 @@ class GpuKernels : public QObject {
         CHECK_CLOSE(dS.read(), S, 2e-5);
     }
 
+    // Decoding's fused RWKV-7 attention against the chain of kernels it replaces (each checked
+    // against the CPU above): preparation, value residual, kk normalisation, WKV, GroupNorm.
+    void wkv7_decode() {
+        for (int N : {16, 64}) {
+            for (bool first : {true, false}) {
+                const int H = 3, C = H * N;
+                const Vec r = random_vec(C, -1, 1), w = random_vec(C, -2, 2),
+                          a = random_vec(C, -2, 2), kx = random_vec(C, -1, 1),
+                          v = random_vec(C, -1, 1), vres = random_vec(C, -1, 1),
+                          vf = random_vec(C, -1, 1), g = random_vec(C, 0, 1),
+                          w0 = random_vec(C, -3, 0), a0 = random_vec(C, -1, 1),
+                          k_k = random_vec(C, 0.5, 1.5), k_a = random_vec(C, 0, 1),
+                          v0 = random_vec(C, -1, 1), r_k = random_vec(C, -1, 1),
+                          lnw = random_vec(C, 0.5, 1.5), lnb = random_vec(C, -1, 1),
+                          S = random_vec(static_cast<std::size_t>(H) * N * N, -1, 1);
+                // The chain, on its own copies.
+                Buf cw(w), ca(a), ck(kx), ckk(C * sizeof(float)), cv(v), cvf(vf), cvres(vres),
+                    cr(r), cg(g), cS(S), cy(C * sizeof(float));
+                Buf dw0(w0), da0(a0), dkk0(k_k), dka(k_a), dv0(v0), drk(r_k), dlnw(lnw), dlnb(lnb);
+                k::V7Prepare prep{cw.f(),
+                                  ca.f(),
+                                  ck.f(),
+                                  ckk.f(),
+                                  cv.f(),
+                                  cvf.f(),
+                                  first ? nullptr : cvres.f(),
+                                  dw0.f(),
+                                  da0.f(),
+                                  dkk0.f(),
+                                  dka.f(),
+                                  dv0.f()};
+                CHECK_OK(k::v7_prepare(prep, 1, C, nullptr));
+                if (first) CHECK_OK(k::copy_d2d_async(cvf.f(), cv.f(), C * sizeof(float), nullptr));
+                CHECK_OK(k::l2_normalize(ckk.f(), H, N, 1e-12f, nullptr));
+                CHECK_OK(k::wkv7(1, H, N, cr.f(), cw.f(), ck.f(), cv.f(), ckk.f(), ca.f(), cS.f(),
+                                 cy.f(), nullptr));
+                k::GroupNormOut gn;
+                gn.w = dlnw.f(), gn.b = dlnb.f(), gn.g = cg.f(), gn.r = cr.f(), gn.k = ck.f();
+                gn.rk = drk.f(), gn.v = cv.f();
+                CHECK_OK(k::group_norm_out(cy.f(), 1, H, N, 64e-5f, gn, nullptr));
+
+                Buf fw(w), fa(a), fk(kx), fv(v), fvf(vf), fvres(vres), fr(r), fg(g), fS(S),
+                    fy(C * sizeof(float));
+                k::Wkv7Decode d{};
+                d.r = fr.f(), d.w = fw.f(), d.a = fa.f(), d.k = fk.f(), d.v = fv.f();
+                d.vres = first ? nullptr : fvres.f();
+                d.v_first = fvf.f();
+                d.first_layer = first;
+                d.g = fg.f();
+                d.w0 = dw0.f(), d.a0 = da0.f(), d.k_k = dkk0.f(), d.k_a = dka.f(), d.v0 = dv0.f();
+                d.r_k = drk.f(), d.ln_w = dlnw.f(), d.ln_b = dlnb.f();
+                d.state = fS.f();
+                d.y = fy.f();
+                d.norm_eps = 1e-12f;
+                d.group_norm_eps = 64e-5f;
+                CHECK_OK(k::wkv7_decode(d, H, N, nullptr));
+                CHECK_CLOSE(fy.read(), cy.read(), 1e-5);
+                CHECK_CLOSE(fS.read(), cS.read(), 1e-5);
+                CHECK_CLOSE(fvf.read(), cvf.read(), 0);  // v_first: taken on the first layer only
+            }
+        }
+    }
+
     // Micro-benchmarks at 7B shapes (C = 4096, H = 64): time per call and the rate reached.
     void bench() {
         const char* on = std::getenv("RAVEL_GPU_BENCH");

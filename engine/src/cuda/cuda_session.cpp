@@ -416,6 +416,23 @@ void CudaSession::time_mix_v7(int l, int T) {
         products({w_out, a_out, g_out}, T);
     }
 
+    if (T == 1 && !options_.force_sequence_wkv) {
+        k::Wkv7Decode d{};
+        d.r = r_, d.w = w_, d.a = a_, d.k = k_, d.v = v_;
+        d.vres = w.has_value_residual ? vres_ : nullptr;
+        d.v_first = v_first_;
+        d.first_layer = l == 0;
+        d.g = g_;
+        d.w0 = w.w0, d.a0 = w.a0, d.k_k = w.k_k, d.k_a = w.k_a, d.v0 = w.v0, d.r_k = w.r_k;
+        d.ln_w = w.ln_x_w, d.ln_b = w.ln_x_b;
+        d.state = s.att;
+        d.y = y_;
+        d.norm_eps = kNormalizeEps;
+        d.group_norm_eps = kGroupNormEps;
+        check(k::wkv7_decode(d, H, N, stream_), "RWKV-7 attention");
+        matmul(w.att_o, y_, C, T, x_, C, true);
+        return;
+    }
     k::V7Prepare prep{
         w_,   a_,   k_,    kk_,   v_,  v_first_, w.has_value_residual ? vres_ : nullptr,
         w.w0, w.a0, w.k_k, w.k_a, w.v0};
