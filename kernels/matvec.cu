@@ -353,7 +353,10 @@ void launch_rows(const WeightView& w, const float* x, int ldx, float* y, int ldy
 }
 
 // Warps per row for one token: enough warps in flight to cover the memory latency (16384 fill
-// the largest GPUs), but never fewer than 32 chunks per warp.
+// the largest GPUs), but never fewer than kMinSteps steps of 32 chunks per warp: a warp that
+// makes one step spends most of its life starting and reducing (on an H200, 2048-wide f16
+// products split to one step per warp ran well under the 2.8 TB/s of a four-step split).
+constexpr long long kMinSteps = 4;
 template <WType W>
 int split_for(const WeightView& w) {
     constexpr long long kWarpsWanted = 16384;
@@ -363,7 +366,7 @@ int split_for(const WeightView& w) {
     const long long chunks = quantized ? w.cols / values_per_lane<W>() : w.cols / chunk_values<W>();
     int split = 1;
     while (split < kWarps && static_cast<long long>(w.rows) * split * 2 <= kWarpsWanted &&
-           chunks >= 32LL * split * 2)
+           chunks >= 32LL * kMinSteps * split * 2)
         split *= 2;
     return split;
 }
