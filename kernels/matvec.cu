@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "activation.cuh"
 #include "ravel_kernels/matvec.hpp"
@@ -47,6 +48,42 @@ __device__ __forceinline__ void load_chunk(const std::uint8_t* row, int j, float
         }
     } else {
         dev::dequant_block<W>(row + static_cast<std::size_t>(j) * chunk_bytes<W>(), v);
+    }
+}
+
+// Adds up a row's T partial sums over its lanes (and its SPLIT warps, in a fixed order) and
+// writes act(y (+) sum). Every thread of the block calls it: it may hold a barrier.
+template <int T, int SPLIT>
+__device__ __forceinline__ void store_row(const float (&acc)[T], bool valid, int r,
+                                          float* __restrict__ y, int ldy, int accumulate,
+                                          Activation act) {
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int part = warp % SPLIT;
+    if constexpr (SPLIT == 1) {
+#pragma unroll
+        for (int t = 0; t < T; ++t) {
+            const float s = dev::warp_sum(acc[t]);
+            if (lane == 0) {
+                float* out = y + static_cast<std::size_t>(t) * ldy + r;
+                *out = dev::activation(act, accumulate ? *out + s : s);
+            }
+        }
+    } else {
+        __shared__ float partial[kWarps][T];
+#pragma unroll
+        for (int t = 0; t < T; ++t) {
+            const float s = dev::warp_sum(acc[t]);
+            if (lane == 0) partial[warp][t] = s;
+        }
+        __syncthreads();
+        if (valid && part == 0 && lane < T) {
+            float s = 0.0f;
+#pragma unroll
+            for (int q = 0; q < SPLIT; ++q) s += partial[warp + q][lane];
+            float* out = y + static_cast<std::size_t>(lane) * ldy + r;
+            *out = dev::activation(act, accumulate ? *out + s : s);
+        }
     }
 }
 
@@ -95,31 +132,7 @@ __device__ __forceinline__ void matvec_chunks(const std::uint8_t* __restrict__ d
             }
         }
     }
-    if constexpr (SPLIT == 1) {
-#pragma unroll
-        for (int t = 0; t < T; ++t) {
-            const float s = dev::warp_sum(acc[t]);
-            if (lane == 0) {
-                float* out = y + static_cast<std::size_t>(t) * ldy + r;
-                *out = dev::activation(act, accumulate ? *out + s : s);
-            }
-        }
-    } else {
-        __shared__ float partial[kWarps][T];
-#pragma unroll
-        for (int t = 0; t < T; ++t) {
-            const float s = dev::warp_sum(acc[t]);
-            if (lane == 0) partial[warp][t] = s;
-        }
-        __syncthreads();
-        if (valid && part == 0 && lane < T) {
-            float s = 0.0f;
-#pragma unroll
-            for (int q = 0; q < SPLIT; ++q) s += partial[warp + q][lane];
-            float* out = y + static_cast<std::size_t>(lane) * ldy + r;
-            *out = dev::activation(act, accumulate ? *out + s : s);
-        }
-    }
+    store_row<T, SPLIT>(acc, valid, r, y, ldy, accumulate, act);
 }
 
 // Quantized rows, several lanes per block: each lane takes 4 bytes of a block's quants (two
@@ -223,31 +236,7 @@ __device__ __forceinline__ void matvec_blocks(const std::uint8_t* __restrict__ d
             }
         }
     }
-    if constexpr (SPLIT == 1) {
-#pragma unroll
-        for (int t = 0; t < T; ++t) {
-            const float s = dev::warp_sum(acc[t]);
-            if (lane == 0) {
-                float* out = y + static_cast<std::size_t>(t) * ldy + r;
-                *out = dev::activation(act, accumulate ? *out + s : s);
-            }
-        }
-    } else {
-        __shared__ float partial[kWarps][T];
-#pragma unroll
-        for (int t = 0; t < T; ++t) {
-            const float s = dev::warp_sum(acc[t]);
-            if (lane == 0) partial[warp][t] = s;
-        }
-        __syncthreads();
-        if (valid && part == 0 && lane < T) {
-            float s = 0.0f;
-#pragma unroll
-            for (int q = 0; q < SPLIT; ++q) s += partial[warp + q][lane];
-            float* out = y + static_cast<std::size_t>(lane) * ldy + r;
-            *out = dev::activation(act, accumulate ? *out + s : s);
-        }
-    }
+    store_row<T, SPLIT>(acc, valid, r, y, ldy, accumulate, act);
 }
 
 template <WType W>
@@ -462,22 +451,30 @@ void launch_group(const MatvecJob* jobs, const int* pick, int count, cudaStream_
     }
 }
 
-bool group_fits(const MatvecJob& j) {
-    switch (j.w.type) {
-        case WType::F32:
-            return chunk_path_fits<WType::F32>(j.w, j.x, j.w.cols);
+// Calls f with the weight type as a compile-time constant (std::integral_constant).
+template <class F>
+decltype(auto) with_type(WType type, F&& f) {
+    switch (type) {
         case WType::F16:
-            return chunk_path_fits<WType::F16>(j.w, j.x, j.w.cols);
+            return f(std::integral_constant<WType, WType::F16>{});
         case WType::BF16:
-            return chunk_path_fits<WType::BF16>(j.w, j.x, j.w.cols);
+            return f(std::integral_constant<WType, WType::BF16>{});
         case WType::Q8_0:
-            return chunk_path_fits<WType::Q8_0>(j.w, j.x, j.w.cols);
+            return f(std::integral_constant<WType, WType::Q8_0>{});
         case WType::Q5_1:
-            return chunk_path_fits<WType::Q5_1>(j.w, j.x, j.w.cols);
+            return f(std::integral_constant<WType, WType::Q5_1>{});
         case WType::Q4_0:
-            return chunk_path_fits<WType::Q4_0>(j.w, j.x, j.w.cols);
+            return f(std::integral_constant<WType, WType::Q4_0>{});
+        case WType::F32:
+            break;
     }
-    return false;
+    return f(std::integral_constant<WType, WType::F32>{});
+}
+
+bool group_fits(const MatvecJob& j) {
+    return with_type(j.w.type, [&](auto type) {
+        return chunk_path_fits<decltype(type)::value>(j.w, j.x, j.w.cols);
+    });
 }
 
 }  // namespace
@@ -488,33 +485,12 @@ Status matvec(const WeightView& w, const float* x, int ldx, int T, float* y, int
     if (w.rows == 0) return cudaSuccess;
     auto s = static_cast<cudaStream_t>(stream);
     const int acc = accumulate ? 1 : 0;
-    bool done = true;
-    switch (w.type) {
-        case WType::F32:
-            if ((done = chunk_path_fits<WType::F32>(w, x, ldx)))
-                launch_type<WType::F32>(w, x, ldx, T, y, ldy, acc, act, s);
-            break;
-        case WType::F16:
-            if ((done = chunk_path_fits<WType::F16>(w, x, ldx)))
-                launch_type<WType::F16>(w, x, ldx, T, y, ldy, acc, act, s);
-            break;
-        case WType::BF16:
-            if ((done = chunk_path_fits<WType::BF16>(w, x, ldx)))
-                launch_type<WType::BF16>(w, x, ldx, T, y, ldy, acc, act, s);
-            break;
-        case WType::Q8_0:
-            if ((done = chunk_path_fits<WType::Q8_0>(w, x, ldx)))
-                launch_type<WType::Q8_0>(w, x, ldx, T, y, ldy, acc, act, s);
-            break;
-        case WType::Q5_1:
-            if ((done = chunk_path_fits<WType::Q5_1>(w, x, ldx)))
-                launch_type<WType::Q5_1>(w, x, ldx, T, y, ldy, acc, act, s);
-            break;
-        case WType::Q4_0:
-            if ((done = chunk_path_fits<WType::Q4_0>(w, x, ldx)))
-                launch_type<WType::Q4_0>(w, x, ldx, T, y, ldy, acc, act, s);
-            break;
-    }
+    const bool done = with_type(w.type, [&](auto type) {
+        constexpr WType W = decltype(type)::value;
+        if (!chunk_path_fits<W>(w, x, ldx)) return false;
+        launch_type<W>(w, x, ldx, T, y, ldy, acc, act, s);
+        return true;
+    });
     if (!done) {
         const dim3 grid((w.rows + kWarps - 1) / kWarps);
         matvec_scalar<<<grid, kWarps * 32, 0, s>>>(w, x, ldx, T, y, ldy, acc, act);
@@ -539,26 +515,7 @@ Status matvec_group(const MatvecJob* jobs, int count, Stream stream) {
             }
         }
         if (n == 0) continue;
-        switch (type) {
-            case WType::F32:
-                launch_group<WType::F32>(jobs, pick, n, s);
-                break;
-            case WType::F16:
-                launch_group<WType::F16>(jobs, pick, n, s);
-                break;
-            case WType::BF16:
-                launch_group<WType::BF16>(jobs, pick, n, s);
-                break;
-            case WType::Q8_0:
-                launch_group<WType::Q8_0>(jobs, pick, n, s);
-                break;
-            case WType::Q5_1:
-                launch_group<WType::Q5_1>(jobs, pick, n, s);
-                break;
-            case WType::Q4_0:
-                launch_group<WType::Q4_0>(jobs, pick, n, s);
-                break;
-        }
+        with_type(type, [&](auto t) { launch_group<decltype(t)::value>(jobs, pick, n, s); });
         if (auto e = cudaGetLastError(); e != cudaSuccess) return e;
     }
     for (int i = 0; i < count; ++i) {

@@ -100,6 +100,31 @@ __global__ void __launch_bounds__(kRows<N>)
 // One-token form: kSplit adjacent lanes share value row i, each taking every kSplit-th key.
 constexpr int kSplit = 4;
 
+// One token's update of state row i, held as s (every kSplit-th key from `part`) and written
+// back to S; returns y_i, summed over the row's kSplit lanes. Inputs from shared memory.
+template <int N>
+__device__ __forceinline__ float update_row(float (&s)[N / kSplit], float* __restrict__ S, int part,
+                                            float vi, const float* sr, const float* sw,
+                                            const float* sk, const float* skk, const float* sa) {
+    constexpr int M = N / kSplit;
+    float acc = 0.0f;
+#pragma unroll
+    for (int m = 0; m < M; ++m) acc -= s[m] * skk[part + kSplit * m];
+#pragma unroll
+    for (int o = 1; o < kSplit; o <<= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    float out = 0.0f;
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+        const int j = part + kSplit * m;
+        const float n = s[m] * sw[j] + acc * skk[j] * sa[j] + vi * sk[j];
+        S[j] = n;
+        out += n * sr[j];
+    }
+#pragma unroll
+    for (int o = 1; o < kSplit; o <<= 1) out += __shfl_xor_sync(0xffffffffu, out, o);
+    return out;
+}
+
 template <int N>
 __global__ void __launch_bounds__(N* kSplit)
     wkv7_one(const float* __restrict__ r, const float* __restrict__ w, const float* __restrict__ k,
@@ -124,21 +149,7 @@ __global__ void __launch_bounds__(N* kSplit)
         sa[j] = a[hN + j];
     }
     __syncthreads();
-    float acc = 0.0f;
-#pragma unroll
-    for (int m = 0; m < M; ++m) acc -= s[m] * skk[part + kSplit * m];
-#pragma unroll
-    for (int o = 1; o < kSplit; o <<= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-    float out = 0.0f;
-#pragma unroll
-    for (int m = 0; m < M; ++m) {
-        const int j = part + kSplit * m;
-        const float n = s[m] * sw[j] + acc * skk[j] * sa[j] + vi * sk[j];
-        S[j] = n;
-        out += n * sr[j];
-    }
-#pragma unroll
-    for (int o = 1; o < kSplit; o <<= 1) out += __shfl_xor_sync(0xffffffffu, out, o);
+    const float out = update_row<N>(s, S, part, vi, sr, sw, sk, skk, sa);
     if (part == 0) y[hN + i] = out;
 }
 
@@ -200,21 +211,7 @@ __global__ void __launch_bounds__(N* kSplit) wkv7_decode_kernel(Wkv7Decode p) {
     __syncthreads();
 
     const float vi = sv[i];
-    float acc = 0.0f;
-#pragma unroll
-    for (int m = 0; m < M; ++m) acc -= s[m] * skk[part + kSplit * m];
-#pragma unroll
-    for (int o = 1; o < kSplit; o <<= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-    float out = 0.0f;
-#pragma unroll
-    for (int m = 0; m < M; ++m) {
-        const int j = part + kSplit * m;
-        const float n = s[m] * sw[j] + acc * skk[j] * sa[j] + vi * sk[j];
-        S[j] = n;
-        out += n * sr[j];
-    }
-#pragma unroll
-    for (int o = 1; o < kSplit; o <<= 1) out += __shfl_xor_sync(0xffffffffu, out, o);
+    const float out = update_row<N>(s, S, part, vi, sr, sw, sk, skk, sa);
     if (part == 0) sy[i] = out;
     __syncthreads();
 
