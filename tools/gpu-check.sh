@@ -181,12 +181,9 @@ fi
 
 # Where a decoded token's time goes, kernel by kernel (optional: RAVEL_GPU_PROFILE=1; needs
 # Nsight Compute). Kernel durations only: the gaps between them are the rest of the token.
-if [[ ${RAVEL_GPU_PROFILE:-0} == 1 && -n $shapes ]] && command -v ncu >/dev/null; then
-    say "ncu: kernel durations of decoding v7:24x2048 f16"
-    timeout 150 ncu --clock-control none --graph-profiling node --metrics gpu__time_duration.sum \
-        --csv --print-units base -c 900 "$cli" bench --synthetic v7:24x2048 --dtype f16 \
-        --device cuda --prompt 1 --gen 2 >"$out/ncu.csv" 2>"$out/ncu.err"
-    python3 - "$out/ncu.csv" <<'PY' >"$out/ncu-summary.txt" 2>&1
+# Total, count and mean duration per kernel name from ncu's CSV, largest total first.
+kernel_summary() {
+    python3 - "$1" <<'PY'
 import csv, sys, collections
 rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
 head, body = rows[0], rows[1:]
@@ -198,7 +195,21 @@ for r in body:
 for k, us in sorted(total.items(), key=lambda kv: -kv[1]):
     print(f"{us:10.1f} us {count[k]:5d} x {us / count[k]:8.2f} us  {k}")
 PY
+}
+if [[ ${RAVEL_GPU_PROFILE:-0} == 1 && -n $shapes ]] && command -v ncu >/dev/null; then
+    say "ncu: kernel durations of decoding v7:24x2048 f16"
+    timeout 150 ncu --clock-control none --graph-profiling node --metrics gpu__time_duration.sum \
+        --csv --print-units base -c 900 "$cli" bench --synthetic v7:24x2048 --dtype f16 \
+        --device cuda --prompt 1 --gen 2 >"$out/ncu.csv" 2>"$out/ncu.err"
+    kernel_summary "$out/ncu.csv" >"$out/ncu-summary.txt" 2>&1
     head -25 "$out/ncu-summary.txt"
+    # And one 512-token prompt chunk (the bench's warm-up chunk; the probe's GEMMs come first).
+    say "ncu: kernel durations of a 512-token prompt chunk, v7:24x2048 f16"
+    timeout 150 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base \
+        -c 700 "$cli" bench --synthetic v7:24x2048 --dtype f16 --device cuda --prompt 512 \
+        --gen 1 >"$out/ncu-prompt.csv" 2>"$out/ncu-prompt.err"
+    kernel_summary "$out/ncu-prompt.csv" >"$out/ncu-prompt-summary.txt" 2>&1
+    head -25 "$out/ncu-prompt-summary.txt"
 fi
 
 echo
