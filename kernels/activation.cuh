@@ -11,6 +11,9 @@
 
 namespace ravel::kernels::dev {
 
+// RWKV-7's decay is exp(-exp(-0.5) * sigmoid(.)); the constant as the CPU rounds it.
+constexpr float kV7DecayScale = 0.606531f;
+
 __device__ __forceinline__ float sigmoidf(float x) {
     return 1.0f / (1.0f + expf(-x));
 }

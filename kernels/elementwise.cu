@@ -10,7 +10,6 @@ namespace ravel::kernels {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr float kDecayScale = 0.606531f;  // exp(-0.5), as on the CPU
 
 using dev::sigmoidf;
 
@@ -51,7 +50,7 @@ __global__ void v7_prepare_kernel(V7Prepare p, std::size_t n, int C) {
     for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
          i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
         const std::size_t c = i % static_cast<std::size_t>(C);
-        p.w[i] = expf(-kDecayScale * sigmoidf(p.w0[c] + p.w[i]));
+        p.w[i] = expf(-dev::kV7DecayScale * sigmoidf(p.w0[c] + p.w[i]));
         const float a = sigmoidf(p.a0[c] + p.a[i]);
         p.a[i] = a;
         const float k = p.k[i];

@@ -1,7 +1,9 @@
 // RWKV-7 WKV (see ravel_kernels/wkv7.hpp); the update's association follows the CPU's.
 #include <cuda_runtime.h>
 
+#include "activation.cuh"
 #include "ravel_kernels/wkv7.hpp"
+#include "weight_format.cuh"
 
 namespace ravel::kernels {
 
@@ -156,17 +158,9 @@ __global__ void __launch_bounds__(N* kSplit)
 // Decoding, one block per head: RWKV-7's preparation, the kk normalisation, WKV and the
 // GroupNorm output in one launch instead of four, each step with the formulas (and, for the
 // reductions, the lane order) of its own kernel.
-constexpr float kDecayScale = 0.606531f;  // exp(-0.5), as on the CPU
-
-__device__ __forceinline__ float sigmoid_(float x) {
-    return 1.0f / (1.0f + expf(-x));
-}
-
-__device__ __forceinline__ float warp_sum_(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
+using dev::kV7DecayScale;
+using dev::sigmoidf;
+using dev::warp_sum;
 
 template <int N>
 __global__ void __launch_bounds__(N* kSplit) wkv7_decode_kernel(Wkv7Decode p) {
@@ -187,13 +181,13 @@ __global__ void __launch_bounds__(N* kSplit) wkv7_decode_kernel(Wkv7Decode p) {
 
     if (tid < N) {
         const int c = hN + tid;
-        const float a = sigmoid_(p.a0[c] + p.a[c]);
+        const float a = sigmoidf(p.a0[c] + p.a[c]);
         const float k = p.k[c];
         float v = p.v[c];
-        if (p.vres != nullptr) v = v + (p.v_first[c] - v) * sigmoid_(p.v0[c] + p.vres[c]);
+        if (p.vres != nullptr) v = v + (p.v_first[c] - v) * sigmoidf(p.v0[c] + p.vres[c]);
         if (p.first_layer) p.v_first[c] = v;
         sr[tid] = p.r[c];
-        sw[tid] = expf(-kDecayScale * sigmoid_(p.w0[c] + p.w[c]));
+        sw[tid] = expf(-kV7DecayScale * sigmoidf(p.w0[c] + p.w[c]));
         sa[tid] = a;
         skk[tid] = k * p.k_k[c];
         sk[tid] = k * (1.0f + (a - 1.0f) * p.k_a[c]);
@@ -203,7 +197,7 @@ __global__ void __launch_bounds__(N* kSplit) wkv7_decode_kernel(Wkv7Decode p) {
     if (tid < 32) {
         float q = 0.0f;
         for (int j = lane; j < N; j += 32) q = fmaf(skk[j], skk[j], q);
-        const float inv = 1.0f / fmaxf(sqrtf(warp_sum_(q)), p.norm_eps);
+        const float inv = 1.0f / fmaxf(sqrtf(warp_sum(q)), p.norm_eps);
         if (lane == 0) s_inv = inv;
     }
     __syncthreads();
@@ -218,16 +212,16 @@ __global__ void __launch_bounds__(N* kSplit) wkv7_decode_kernel(Wkv7Decode p) {
     if (tid < 32) {
         float sum = 0.0f;
         for (int j = lane; j < N; j += 32) sum += sy[j];
-        const float mean = warp_sum_(sum) / static_cast<float>(N);
+        const float mean = warp_sum(sum) / static_cast<float>(N);
         float q = 0.0f;
         for (int j = lane; j < N; j += 32) {
             const float d = sy[j] - mean;
             q = fmaf(d, d, q);
         }
-        const float var = warp_sum_(q) / static_cast<float>(N);
+        const float var = warp_sum(q) / static_cast<float>(N);
         float b = 0.0f;
         for (int j = lane; j < N; j += 32) b += sr[j] * sk[j] * p.r_k[hN + j];
-        b = warp_sum_(b);
+        b = warp_sum(b);
         if (lane == 0) {
             s_mean = mean;
             s_gn_inv = 1.0f / sqrtf(var + p.group_norm_eps);
