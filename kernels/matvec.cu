@@ -1,7 +1,7 @@
 // Matrix-vector products (see ravel_kernels/matvec.hpp). One warp per weight row (several for
-// one token and few rows): each lane reads 16 bytes of the row at a time (or one quantized
-// block), so a warp reads 512 contiguous bytes per step; the T partial sums are reduced with
-// shuffles.
+// one token and few rows): each lane reads 16 bytes of the row at a time (4 quant bytes of a
+// quantized row), so a warp reads one contiguous run of the row per step; the T partial sums
+// are reduced with shuffles.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -18,7 +18,13 @@ namespace {
 
 constexpr int kWarps = 8;  // rows per block
 
-// Values per chunk a lane reads at once: 16 bytes of f32/f16/bf16, or one quantized block.
+template <WType W>
+constexpr bool is_quantized() {
+    return W == WType::Q8_0 || W == WType::Q4_0 || W == WType::Q5_1;
+}
+
+// Values per chunk a lane reads at once: 16 bytes of f32/f16/bf16; for quantized rows one block
+// (the unit of the row-layout check, chunk_path_fits).
 template <WType W>
 constexpr int chunk_values() {
     return W == WType::F32 ? 4 : (W == WType::F16 || W == WType::BF16) ? 8 : dev::kBlock;
@@ -30,6 +36,7 @@ constexpr int chunk_bytes() {
 
 template <WType W>
 __device__ __forceinline__ void load_chunk(const std::uint8_t* row, int j, float* v) {
+    static_assert(!is_quantized<W>(), "quantized rows go through lane_values");
     if constexpr (W == WType::F32) {
         const float4 q = reinterpret_cast<const float4*>(row)[j];
         v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
@@ -46,8 +53,6 @@ __device__ __forceinline__ void load_chunk(const std::uint8_t* row, int j, float
                 v[2 * i] = dev::bf16_bits(lo), v[2 * i + 1] = dev::bf16_bits(hi);
             }
         }
-    } else {
-        dev::dequant_block<W>(row + static_cast<std::size_t>(j) * chunk_bytes<W>(), v);
     }
 }
 
@@ -237,11 +242,6 @@ __device__ __forceinline__ void matvec_blocks(const std::uint8_t* __restrict__ d
         }
     }
     store_row<T, SPLIT>(acc, valid, r, y, ldy, accumulate, act);
-}
-
-template <WType W>
-constexpr bool is_quantized() {
-    return W == WType::Q8_0 || W == WType::Q4_0 || W == WType::Q5_1;
 }
 
 // `rows` weight rows from `block` on: floating-point rows stream 16-byte chunks, quantized rows

@@ -34,36 +34,6 @@ constexpr int block_bytes() {
     return W == WType::Q8_0 ? 34 : W == WType::Q4_0 ? 18 : 24;
 }
 
-// All 32 values of one quantized block.
-template <WType W>
-__device__ __forceinline__ void dequant_block(const std::uint8_t* b, float out[kBlock]) {
-    const float d = f16_bits(load_u16(b));
-    if constexpr (W == WType::Q8_0) {
-        const auto* q = reinterpret_cast<const std::int8_t*>(b + 2);
-#pragma unroll
-        for (int i = 0; i < kBlock; ++i) out[i] = d * static_cast<float>(q[i]);
-    } else if constexpr (W == WType::Q4_0) {
-        const std::uint8_t* qs = b + 2;
-#pragma unroll
-        for (int j = 0; j < kBlock / 2; ++j) {
-            out[j] = d * static_cast<float>((qs[j] & 0xf) - 8);
-            out[j + 16] = d * static_cast<float>((qs[j] >> 4) - 8);
-        }
-    } else {
-        const float m = f16_bits(load_u16(b + 2));
-        const std::uint32_t qh = static_cast<std::uint32_t>(load_u16(b + 4)) |
-                                 (static_cast<std::uint32_t>(load_u16(b + 6)) << 16);
-        const std::uint8_t* qs = b + 8;
-#pragma unroll
-        for (int j = 0; j < kBlock / 2; ++j) {
-            const int lo = (qs[j] & 0xf) | static_cast<int>(((qh >> j) & 1u) << 4);
-            const int hi = (qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4);
-            out[j] = d * static_cast<float>(lo) + m;
-            out[j + 16] = d * static_cast<float>(hi) + m;
-        }
-    }
-}
-
 // One value of a row, any type (the slow, general path: gathers and conversions).
 __device__ __forceinline__ float load_weight(WType type, const std::uint8_t* row, int i) {
     switch (type) {

@@ -470,7 +470,7 @@ void CudaSession::channel_mix(int l, int T) {
                lerp ? k::MixMode::Lerp : k::MixMode::Blend, "ln2 and token shift");
     const Product key{&w.ffn_k, kx, C, ffn_, F, false, k::Activation::ReluSquare};
     if (cfg.arch == Arch::V7) {
-        matmul(*key.w, key.x, key.ldx, T, key.y, key.ldy, false, key.act);
+        products({key}, T);
         matmul(w.ffn_v, ffn_, F, T, x_, C, true);
         return;
     }
