@@ -23,7 +23,7 @@ struct ChatTurn {
 struct LoadRequest {
     quint64 id = 0;
     QString path;
-    int threads = 0;  // 0: every hardware thread
+    int threads = 0;  // 0: default_thread_count(), one per physical core this process may use
     QString device;   // "auto" (a GPU when one can be used, else the CPU), "cpu", "cuda[:N]"
     // "stored" or empty: the matrices stay in the type the file holds them in; otherwise the
     // type to convert them to at load ("f16", "q8_0", "q4_0", ...).
