@@ -6,7 +6,9 @@
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "test_data.hpp"
 
@@ -154,6 +156,19 @@ class CliEvalTest : public QObject {
         }
         QCOMPARE(j["dtype"].toString(), QStringLiteral("q8_0"));
         QCOMPARE(j["threads"].toInt(), 2);
+        // The CPU's limits are probed before the prompt and after decoding; the better of each
+        // pair is the one the fractions are taken against.
+        for (const auto& [pair_key, best_key] :
+             {std::pair{"read_bandwidth_probes_gb_s", "read_bandwidth_gb_s"},
+              std::pair{"fma_probes_gflop_s", "fma_gflop_s"}}) {
+            const QJsonArray probes = j[pair_key].toArray();
+            QCOMPARE(probes.size(), 2);
+            QVERIFY2(probes[0].toDouble() > 0 && probes[1].toDouble() > 0, pair_key);
+            QCOMPARE(j[best_key].toDouble(), std::max(probes[0].toDouble(), probes[1].toDouble()));
+        }
+        const double limit_ms = j["weight_bytes_per_token"].toDouble() /
+                                (j["read_bandwidth_gb_s"].toDouble() * 1e9) * 1e3;
+        QVERIFY(std::fabs(j["decode_bandwidth_limit_ms"].toDouble() - limit_ms) <= 1e-9 * limit_ms);
     }
 };
 
