@@ -57,8 +57,9 @@ struct KernelTable {
     void (*gemm)(const Matrix& w, int r0, int r1, const float* xp, int T, float* y, float* stage,
                  float* partial);
     // Machine probes for the benchmark: reads `n` floats (returns their sum so the loads can't
-    // be dropped) and runs `iterations` rounds of independent FMAs (returns flops done).
-    float (*read_sum)(const float* p, std::size_t n);
+    // be dropped), with each line prefetched `prefetch_ahead` bytes ahead into L2 as the decode
+    // kernels do (0: none), and runs `iterations` rounds of independent FMAs (returns flops done).
+    float (*read_sum)(const float* p, std::size_t n, std::size_t prefetch_ahead);
     double (*fma_loop)(long iterations);
     // One token of the RWKV-7 state update for one head (S is N x N, [value i, key j]):
     //   S_i = S_i * w + (-(S_i . kk)) * kka + v_i * k;  y_i = S_i . r

@@ -27,9 +27,19 @@ namespace {
 // clang-format on
 #include "model/cpu/simd_elementwise.inl"
 
-float read_sum(const float* p, std::size_t n) {
+float read_sum(const float* p, std::size_t n, std::size_t prefetch_ahead) {
     S::V a[4] = {S::zero(), S::zero(), S::zero(), S::zero()};
     std::size_t i = 0;
+    constexpr std::size_t kStepBytes = 4 * S::W * sizeof(float);
+    if (prefetch_ahead != 0) {
+        const char* pf = reinterpret_cast<const char*>(p) + prefetch_ahead;
+        for (; i + 4 * S::W <= n; i += 4 * S::W) {
+            for (std::size_t l = 0; l < kStepBytes; l += 64) {
+                __builtin_prefetch(pf + i * sizeof(float) + l, 0, 2);
+            }
+            for (int j = 0; j < 4; ++j) a[j] = S::add(a[j], S::load(p + i + j * S::W));
+        }
+    }
     for (; i + 4 * S::W <= n; i += 4 * S::W) {
         for (int j = 0; j < 4; ++j) a[j] = S::add(a[j], S::load(p + i + j * S::W));
     }
