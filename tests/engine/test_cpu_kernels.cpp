@@ -417,6 +417,37 @@ class CpuKernelsTest : public QObject {
         if (checked == 0) QSKIP("no instruction set here has the interleaved integer kernels");
     }
 
+    // The bandwidth probe's read loop, with and without its software prefetches, reads every
+    // value once: sizes that end mid-vector and mid-line, and none.
+    void probe_read_sums_every_value() {
+        const auto values = random_values(5003, 17);
+        int checked = 0;
+        for (auto isa : {cpu::Isa::Generic, cpu::Isa::Avx2, cpu::Isa::Avx2Vnni, cpu::Isa::Avx512,
+                         cpu::Isa::Avx512Vnni}) {
+            if (!cpu::cpu_supports(isa)) continue;
+            for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{63}, std::size_t{64},
+                                  std::size_t{1000}, std::size_t{5003}}) {
+                double want = 0.0, mag = 0.0;
+                for (std::size_t i = 0; i < n; ++i) {
+                    want += values[i];
+                    mag += std::fabs(values[i]);
+                }
+                for (std::size_t ahead : {std::size_t{0}, std::size_t{16384}}) {
+                    const float got = cpu::kernels_for(isa).read_sum(values.data(), n, ahead);
+                    QVERIFY2(std::fabs(got - want) <= 1e-6 * mag + 1e-7,
+                             qPrintable(QStringLiteral("%1, n %2, prefetch %3: %4 vs %5")
+                                            .arg(cpu::kernels_for(isa).isa)
+                                            .arg(n)
+                                            .arg(ahead)
+                                            .arg(got)
+                                            .arg(want)));
+                }
+                ++checked;
+            }
+        }
+        QVERIFY(checked > 0);
+    }
+
     void threaded_matmul_matches_single_thread() {
         const int rows = 203, cols = 320;
         const auto values = random_values(static_cast<std::size_t>(rows) * cols, 5);
