@@ -432,7 +432,7 @@ class CpuKernelsTest : public QObject {
                     want += values[i];
                     mag += std::fabs(values[i]);
                 }
-                for (std::size_t ahead : {std::size_t{0}, std::size_t{16384}}) {
+                for (std::size_t ahead : {std::size_t{0}, cpu::kDecodePrefetchBytes}) {
                     const float got = cpu::kernels_for(isa).read_sum(values.data(), n, ahead);
                     QVERIFY2(std::fabs(got - want) <= 1e-6 * mag + 1e-7,
                              qPrintable(QStringLiteral("%1, n %2, prefetch %3: %4 vs %5")

@@ -14,7 +14,10 @@ class ThreadPool;
 
 namespace ravel::detail::cpu {
 
-constexpr int kSmallBatch = 4;         // up to this many tokens use the fused decode kernel
+constexpr int kSmallBatch = 4;  // up to this many tokens use the fused decode kernel
+// How far ahead of their reads the decode kernels prefetch weights into L2; the bandwidth
+// probe's prefetched passes use the same distance, so the limit is measured as they read.
+constexpr std::size_t kDecodePrefetchBytes = 16384;
 constexpr int kGemmTilesPerGroup = 4;  // row tiles sharing each panel slice of X in L1
 constexpr int kGemmRowBlock = 12 * kGemmTilesPerGroup;  // thread work unit: whole tile groups
 constexpr int kGemmK = 64;  // GEMM columns per staged block (a multiple of 32)

@@ -27,16 +27,15 @@ double read_bandwidth(float* data, std::size_t n, detail::ThreadPool& pool) {
             });
     };
     read_pass(0);  // warm up (page faults, caches)
-    // Passes alternate between plain loads and loads with software prefetches 16 KiB ahead,
-    // as far as the decode kernels prefetch: from DRAM those read faster than the hardware
-    // prefetchers alone (an f32 decode had read 1.05 of a limit probed without them), from
-    // the caches no faster. The limit is the best pass of either kind.
-    constexpr std::size_t kPrefetchAhead = 16384;
+    // Passes alternate between plain loads and loads with software prefetches as far ahead as
+    // the decode kernels prefetch: from DRAM those read faster than the hardware prefetchers
+    // alone (an f32 decode had read 1.05 of a limit probed without them), from the caches no
+    // faster. The limit is the best pass of either kind.
     double best = 0;
     const auto start = std::chrono::steady_clock::now();
     for (int pass = 0; seconds_since(start) < 0.5; ++pass) {
         const auto t0 = std::chrono::steady_clock::now();
-        read_pass(pass % 2 == 0 ? 0 : kPrefetchAhead);
+        read_pass(pass % 2 == 0 ? 0 : detail::cpu::kDecodePrefetchBytes);
         best = std::max(best, static_cast<double>(n * sizeof(float)) / seconds_since(t0));
     }
     return best / 1e9;

@@ -43,7 +43,7 @@ constexpr int float_chains() {
 // At least this far: four rows of a LoRA's second half (64 f16 columns) are only 512 bytes,
 // too close to hide the latency from L3 (v7 0.1B decode, medians of 5 interleaved runs: q4_0
 // 1.93 -> 1.85 ms, f16 8.26 -> 8.10 ms; 32 KiB was no better).
-constexpr std::size_t kFloatMinAhead = 16384;
+constexpr std::size_t kFloatMinAhead = kDecodePrefetchBytes;
 template <DType Type, int NT, int NR>
 inline void gemv_float_rows(const Matrix& w, int r, const float* x, float* y) {
     constexpr int K = float_chains<NT>();
@@ -315,7 +315,7 @@ inline void quantize_x16(const float* x, int C, int b0, int nb, QuantizedX16& qx
 }
 
 // How far ahead of the quants being read the prefetches run.
-constexpr std::size_t kX16Ahead = 16384;
+constexpr std::size_t kX16Ahead = kDecodePrefetchBytes;
 
 template <DType Type, int NT, class X>
 void gemv_x16(const Matrix& w, int r0, int r1, const float* x, float* y) {
