@@ -13,6 +13,7 @@
 #include <fstream>
 #include <new>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -312,6 +313,26 @@ Bytes make_safetensors(const std::string& header, const Bytes& data) {
     return out;
 }
 
+// The VmFlags line of the mapping holding `p` in /proc/self/smaps (empty when not found).
+std::string smaps_vm_flags(const void* p) {
+    const auto at = reinterpret_cast<std::uintptr_t>(p);
+    std::ifstream smaps("/proc/self/smaps");
+    std::string line;
+    bool inside = false;
+    while (std::getline(smaps, line)) {
+        unsigned long long begin = 0, end = 0;
+        char dash = 0;
+        std::istringstream head(line);
+        if (head >> std::hex >> begin >> dash >> end && dash == '-') {
+            inside = at >= begin && at < end;
+            continue;
+        }
+        constexpr std::string_view kField = "VmFlags:";
+        if (inside && line.rfind(kField, 0) == 0) return line.substr(kField.size());
+    }
+    return {};
+}
+
 // ---- a scratch directory and the open-and-expect-an-error check ------------------------------
 
 class Scratch {
@@ -559,6 +580,21 @@ class TestFormat : public QObject {
         QCOMPARE(w.read_f32(*w.find("empty"))->size(), std::size_t{0});
         QCOMPARE(file_format_name(w.format()), std::string_view("safetensors"));
         QCOMPARE(w.file_size(), static_cast<std::uint64_t>(8 + header.size() + data.size()));
+    }
+
+    // Weights used in place stream from the mapping every token: it asks for huge pages, so
+    // kernels whose page cache holds large folios map them 2 MiB at a time (VmFlags "hg" is
+    // the advice itself, present whatever the file system can do with it).
+    void mappingAdvisesHugePages() {
+        std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
+        if (!thp) QSKIP("this kernel has no transparent huge pages");
+        auto opened = open_bytes(scratch, good_pth());
+        QVERIFY(opened.result.ok());
+        const WeightFile& w = *opened.result;
+        const std::byte* inside = w.bytes(*w.find("a")).data();
+        const std::string flags = smaps_vm_flags(inside);
+        QVERIFY2(!flags.empty(), "the mapping is not in /proc/self/smaps");
+        QVERIFY2((" " + flags + " ").find(" hg ") != std::string::npos, flags.c_str());
     }
 
     void movedWeightFileKeepsMapping() {

@@ -43,6 +43,13 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::filesystem::path
 
     void* p = ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) return os_error(path, "cannot map", errno);
+    // Tensors used in place are streamed from here every token. Where the page cache holds
+    // large folios (ext4 and xfs on recent kernels), this advice lets a cold read fill and map
+    // the file 2 MiB at a time: one TLB entry per 2 MiB, and prefetchers that need not stop at
+    // every 4 KiB. v7 24x1024 f16 GGUF read from disk, 2 threads, 5 alternating runs: 0.21-0.48
+    // of 0.89 GB 2 MiB-mapped without it, 0.89 with; decode 27.3-29.3 -> 25.1-27.2 ms per
+    // token, load 146-158 -> 117-144 ms. Elsewhere it changes nothing, so failure is ignored.
+    (void)::madvise(p, static_cast<std::size_t>(size), MADV_HUGEPAGE);
     return std::shared_ptr<MappedFile>(new MappedFile(static_cast<const std::byte*>(p), size));
 }
 
