@@ -9,8 +9,13 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "gguf_llama_builder.hpp"
 #include "ravel/gguf.hpp"
@@ -73,6 +78,26 @@ std::string python_bytes_repr_inside(std::string_view b) {
         }
     }
     return out;
+}
+
+// A numeric field ("FilePmdMapped:") of the mapping holding `p` in /proc/self/smaps, in kB
+// (-1 when absent).
+long smaps_field(const void* p, const std::string& field) {
+    const auto at = reinterpret_cast<std::uintptr_t>(p);
+    std::ifstream smaps("/proc/self/smaps");
+    std::string line;
+    bool inside = false;
+    while (std::getline(smaps, line)) {
+        unsigned long long begin = 0, end = 0;
+        char dash = 0;
+        std::istringstream head(line);
+        if (head >> std::hex >> begin >> dash >> end && dash == '-') {
+            inside = at >= begin && at < end;
+            continue;
+        }
+        if (inside && line.rfind(field, 0) == 0) return std::stol(line.substr(field.size()));
+    }
+    return -1;
 }
 
 // ---- Hand-built GGUF bytes for the hostile-input tests (independent of GgufWriter) ----
@@ -155,6 +180,36 @@ class TestGguf : public QObject {
         auto f = open_bytes(name, bytes);
         QVERIFY2(!f, name.c_str());
         QVERIFY2(f.message().find(needle) != std::string::npos, f.message().c_str());
+    }
+
+    static std::string tensor_name(std::size_t i) {
+        std::string name = "t";
+        name += std::to_string(i);
+        return name;
+    }
+
+    // Whether 8 MiB written in 2 MiB pieces, then mapped with MADV_HUGEPAGE and read, is mapped
+    // 2 MiB at a time here (what the writer's pieces are for).
+    bool huge_folios_from_aligned_writes() const {
+        constexpr std::size_t kPiece = std::size_t{2} << 20, kSize = 4 * kPiece;
+        const auto path = temp("control.bin");
+        const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) return false;
+        const std::vector<char> piece(kPiece, 1);
+        bool ok = true;
+        for (std::size_t at = 0; at < kSize && ok; at += kPiece) {
+            ok = ::write(fd, piece.data(), kPiece) == static_cast<ssize_t>(kPiece);
+        }
+        void* p = ok ? ::mmap(nullptr, kSize, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+        ::close(fd);
+        if (p == MAP_FAILED) return false;
+        (void)::madvise(p, kSize, MADV_HUGEPAGE);
+        volatile char sink = 0;
+        for (std::size_t i = 0; i < kSize; i += 4096) sink = static_cast<const char*>(p)[i];
+        (void)sink;
+        const bool huge = smaps_field(p, "FilePmdMapped:") > 0;
+        ::munmap(p, kSize);
+        return huge;
     }
 
   private slots:
@@ -267,6 +322,14 @@ class TestGguf : public QObject {
         v.kv_str("general.architecture", "ravel-rwkv");
         v.kv_u32("ravel.format_version", 9);
         expect_error("future.gguf", v.b, "newer Ravel");
+        // One without a version is not called newer.
+        Bytes none;
+        none.b = "GGUF";
+        none.u32(3);
+        none.u64(0);
+        none.u64(1);
+        none.kv_str("general.architecture", "ravel-rwkv");
+        expect_error("unversioned.gguf", none.b, "no valid ravel.format_version");
     }
 
     void convert_round_trips_every_type_data() {
@@ -509,6 +572,49 @@ class TestGguf : public QObject {
         g = WeightFile::open(path);
         QVERIFY(!g);
         QVERIFY2(g.message().find("rwkv6.block_count") != std::string::npos, g.message().c_str());
+    }
+
+    // The writer buffers its output into 2 MiB pieces: tensors straddling them read back
+    // exactly, and where the page cache takes 2 MiB folios from 2 MiB writes (a control file
+    // written that way tells) the new file maps 2 MiB at a time, as mapped_file.cpp asks.
+    void writer_pieces_read_back_and_map_huge() {
+        ravel::GgufWriter w;
+        w.add_string("general.architecture", "ravel-rwkv");
+        w.add_u32("ravel.format_version", 1);
+        std::vector<std::vector<float>> values;
+        values.reserve(4);  // the fill callbacks hold references to its elements
+        for (const std::int64_t n : {300007, 1500011, 5, 2000003}) {
+            std::vector<float> v(static_cast<std::size_t>(n));
+            for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i % 1000) - 0.5f;
+            values.push_back(std::move(v));
+            const std::vector<float>& ref = values.back();
+            QVERIFY(w.add_tensor(tensor_name(values.size()), DType::F32, {n},
+                                 [&ref](std::span<std::byte> out) -> ravel::Result<void> {
+                                     std::memcpy(out.data(), ref.data(), out.size());
+                                     return {};
+                                 }));
+        }
+        const auto path = temp("pieces.gguf");
+        auto written = w.write(path);
+        QVERIFY2(written, written ? "" : written.message().c_str());
+        QCOMPARE(static_cast<std::uintmax_t>(*written), fs::file_size(path));
+        auto g = WeightFile::open(path);
+        QVERIFY2(g, g ? "" : g.message().c_str());
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            const auto* t = g->find(tensor_name(i + 1));
+            QVERIFY(t != nullptr);
+            QVERIFY(*g->read_f32(*t) == values[i]);
+        }
+
+        if (!huge_folios_from_aligned_writes()) {
+            QSKIP("this kernel or file system caches written files in small folios");
+        }
+        const auto bytes = g->bytes(*g->find(tensor_name(4)));
+        volatile std::byte sink{};
+        for (std::size_t i = 0; i < bytes.size(); i += 4096) sink = bytes[i];
+        (void)sink;
+        QVERIFY2(smaps_field(bytes.data(), "FilePmdMapped:") > 0,
+                 "a freshly written GGUF is not mapped 2 MiB at a time");
     }
 
     void writer_never_leaves_partial_output() {

@@ -36,9 +36,13 @@ Result<GgufWeights> read_gguf(std::span<const std::byte> file) {
     }
     if (*arch == kRavelGgufArch) {
         const auto version = g.get_uint("ravel.format_version");
-        if (!version || *version == 0 || *version > kRavelGgufFormatVersion) {
-            return make_error("Ravel GGUF format version " +
-                              (version ? std::to_string(*version) : std::string("(missing)")) +
+        if (!version || *version == 0) {
+            return make_error(
+                "Ravel GGUF file has no valid ravel.format_version; it is damaged or was not "
+                "written by ravel-cli convert");
+        }
+        if (*version > kRavelGgufFormatVersion) {
+            return make_error("Ravel GGUF format version " + std::to_string(*version) +
                               " is not supported (this build reads version " +
                               std::to_string(kRavelGgufFormatVersion) +
                               "); it was written by a newer Ravel");

@@ -1,9 +1,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "format/gguf_reader.hpp"
 #include "format/shape_check.hpp"
@@ -52,15 +54,25 @@ class TempFile {
     Result<void> open() {
         fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd_ < 0) return fail("cannot create");
+        pending_.reserve(kChunk);
         return {};
     }
+    // Buffered into whole kChunk pieces at kChunk-aligned offsets: a kernel whose page cache
+    // holds large folios then caches the new file in 2 MiB folios, so a model loaded right after
+    // its conversion maps its in-place tensors 2 MiB at a time (see mapped_file.cpp). Written
+    // tensor by tensor, with their padding, it was cached in small folios and mapped about half
+    // that way (0.46 of 0.89 GB for a v7 24x1024 f16 file).
     Result<void> write(std::span<const std::byte> b) {
         while (!b.empty()) {
-            const ssize_t n = ::write(fd_, b.data(), b.size());
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) return fail("cannot write");
-            b = b.subspan(static_cast<std::size_t>(n));
-            written_ += static_cast<std::uint64_t>(n);
+            const std::size_t n = std::min(b.size(), kChunk - pending_.size());
+            const std::size_t at = pending_.size();
+            pending_.resize(at + n);
+            std::memcpy(pending_.data() + at, b.data(), n);
+            b = b.subspan(n);
+            written_ += n;
+            if (pending_.size() == kChunk) {
+                if (auto r = flush(); !r) return r;
+            }
         }
         return {};
     }
@@ -75,6 +87,7 @@ class TempFile {
         return {};
     }
     Result<void> commit() {
+        if (auto r = flush(); !r) return r;
         if (::fsync(fd_) != 0) return fail("cannot flush");
         if (::close(fd_) != 0) {
             fd_ = -1;
@@ -93,6 +106,19 @@ class TempFile {
     std::uint64_t written() const { return written_; }
 
   private:
+    static constexpr std::size_t kChunk = std::size_t{2} << 20;
+
+    Result<void> flush() {
+        std::span<const std::byte> b(pending_);
+        while (!b.empty()) {
+            const ssize_t n = ::write(fd_, b.data(), b.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return fail("cannot write");
+            b = b.subspan(static_cast<std::size_t>(n));
+        }
+        pending_.clear();
+        return {};
+    }
     Error fail(const char* what) const {
         return make_error(std::string(what) + " " + temp_.string() + ": " + std::strerror(errno));
     }
@@ -100,6 +126,7 @@ class TempFile {
     std::filesystem::path final_;
     std::filesystem::path temp_;
     int fd_ = -1;
+    std::vector<std::byte> pending_;  // at most kChunk bytes not yet written
     std::uint64_t written_ = 0;
     bool committed_ = false;
 };
@@ -166,7 +193,7 @@ Result<std::uint64_t> GgufWriter::write(const std::filesystem::path& path) const
                           " is not a power of two");
     }
     std::vector<std::byte> header;
-    header.insert(header.end(), {std::byte{'G'}, std::byte{'G'}, std::byte{'U'}, std::byte{'F'}});
+    for (const char c : std::string_view("GGUF")) header.push_back(static_cast<std::byte>(c));
     put_u32(header, 3);
     put_u64(header, tensors_.size());
     const bool write_alignment = alignment_ != 32;
