@@ -4,11 +4,13 @@
 // clear errors.
 #include <QTemporaryDir>
 #include <QtTest>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "format/kquant.hpp"
 #include "gguf_llama_builder.hpp"
 #include "ravel/gguf.hpp"
 #include "ravel/quant.hpp"
@@ -98,6 +101,27 @@ long smaps_field(const void* p, const std::string& field) {
         if (inside && line.rfind(field, 0) == 0) return std::stol(line.substr(field.size()));
     }
     return -1;
+}
+
+// ---- q4_K / q5_K / q6_K reference blocks and their values, decoded by gguf-py ----
+
+#include "kquant_golden.inc"
+
+struct KQuantCase {
+    const char* name;
+    std::uint32_t type;
+    std::span<const std::uint8_t> blocks;
+    std::span<const std::uint32_t> value_bits;
+};
+
+const KQuantCase kKQuantCases[] = {
+    {"q4_K", k_q4_K_type, k_q4_K_blocks, k_q4_K_values},
+    {"q5_K", k_q5_K_type, k_q5_K_blocks, k_q5_K_values},
+    {"q6_K", k_q6_K_type, k_q6_K_blocks, k_q6_K_values},
+};
+
+float golden_value(const KQuantCase& c, std::size_t i) {
+    return std::bit_cast<float>(c.value_bits[i]);
 }
 
 // ---- Hand-built GGUF bytes for the hostile-input tests (independent of GgufWriter) ----
@@ -615,6 +639,82 @@ class TestGguf : public QObject {
         (void)sink;
         QVERIFY2(smaps_field(bytes.data(), "FilePmdMapped:") > 0,
                  "a freshly written GGUF is not mapped 2 MiB at a time");
+    }
+
+    // Ravel's decoder gives gguf-py's values (computed in float32 there too; a contracted
+    // multiply-add may differ in the last bits).
+    void kquants_decode_as_gguf_py_does() {
+        for (const KQuantCase& c : kKQuantCases) {
+            std::vector<float> out(c.value_bits.size(), -1.0f);
+            QVERIFY(ravel::format::dequantize_kquant(
+                c.type, reinterpret_cast<const std::byte*>(c.blocks.data()), out));
+            for (std::size_t i = 0; i < out.size(); ++i) {
+                const float want = golden_value(c, i);
+                if (std::fabs(out[i] - want) > 1e-6f * std::max(1.0f, std::fabs(want))) {
+                    QFAIL(qPrintable(QString("%1 value %2: %3, gguf-py %4")
+                                         .arg(c.name)
+                                         .arg(i)
+                                         .arg(static_cast<double>(out[i]))
+                                         .arg(static_cast<double>(want))));
+                }
+            }
+        }
+        std::vector<float> out(256);
+        QVERIFY(!ravel::format::dequantize_kquant(10, nullptr, out));  // q2_K is not read
+    }
+
+    // A K-quantized tensor reads as q8_0 holding its values to within q8_0's rounding: half a
+    // step (the largest magnitude in each block of 32 / 127), plus the step's own rounding to
+    // f16 (2^-11 of it) times up to 127.
+    void kquant_tensors_read_as_q8_0() {
+        for (const KQuantCase& c : kKQuantCases) {
+            Knobs k;
+            k.ggml_type = c.type;
+            k.ne = {256, 2};
+            k.data_bytes = c.blocks.size();
+            std::string bytes = make_gguf(k);
+            std::memcpy(bytes.data() + bytes.size() - c.blocks.size(), c.blocks.data(),
+                        c.blocks.size());
+            std::string file = c.name;
+            file += ".gguf";
+            auto f = open_bytes(file, bytes);
+            QVERIFY2(f, f ? "" : f.message().c_str());
+            const auto* t = f->find("blocks.0.ln1.weight");
+            QVERIFY(t != nullptr);
+            QCOMPARE(t->dtype, DType::Q8_0);
+            QCOMPARE(t->shape, (std::vector<std::int64_t>{2, 256}));
+            auto values = f->read_f32(*t);
+            QVERIFY(values && values->size() == c.value_bits.size());
+            for (std::size_t b = 0; b < values->size(); b += 32) {
+                float amax = 0;
+                for (std::size_t i = b; i < b + 32; ++i)
+                    amax = std::max(amax, std::fabs(golden_value(c, i)));
+                for (std::size_t i = b; i < b + 32; ++i) {
+                    QVERIFY2(std::fabs((*values)[i] - golden_value(c, i)) <=
+                                 amax / 127.0f * (0.5f + 127.0f / 2048.0f) + 1e-6f,
+                             c.name);
+                }
+            }
+        }
+    }
+
+    void kquant_hostile_tensors_are_clear_errors() {
+        Knobs k;
+        k.ggml_type = ravel::format::kGgmlQ6K;
+        k.ne = {128, 4};  // rows shorter than a super-block
+        k.data_bytes = 420;
+        expect_error("short-rows.gguf", make_gguf(k), "do not fill whole blocks of 256");
+        k.ne = {256, 2};
+        k.data_bytes = 419;  // one byte short
+        expect_error("truncated-k.gguf", make_gguf(k), "truncated");
+        // A q6_K block whose scale d (its last two bytes) is infinite.
+        k.data_bytes = 420;
+        std::string bytes = make_gguf(k);
+        bytes[bytes.size() - 1] = static_cast<char>(0x7c);
+        bytes[bytes.size() - 2] = 0;
+        expect_error("infinite-scale.gguf", bytes, "not finite");
+        k.ggml_type = 10;  // q2_K
+        expect_error("q2k.gguf", make_gguf(k), "q2_K");
     }
 
     void writer_never_leaves_partial_output() {

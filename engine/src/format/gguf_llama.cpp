@@ -199,7 +199,9 @@ class Mapper {
     }
 
   private:
+    // From the file, or for tensors already re-encoded (reencode_kquants) from their buffer.
     std::span<const std::byte> source_bytes(const TensorInfo& t) const {
+        if (t.offset >= derived_.base()) return derived_.find(t.offset, t.nbytes);
         return file_.subspan(static_cast<std::size_t>(t.offset),
                              static_cast<std::size_t>(t.nbytes));
     }

@@ -3,12 +3,36 @@
 #include <cstdio>
 #include <cstring>
 
+#include "format/kquant.hpp"
 #include "format/le_bytes.hpp"
 #include "format/shape_check.hpp"
 
 namespace ravel::format {
 
 namespace {
+
+// The bytes of a q4_K / q5_K / q6_K tensor (its rows already checked to hold whole blocks).
+Result<std::uint64_t> checked_kquant_bytes(const TensorInfo& t, std::uint32_t ggml_type,
+                                           std::uint64_t max_bytes) {
+    const std::string what = "tensor '" + t.name + "': shape " + shape_to_string(t.shape) + " of " +
+                             ggml_type_name(ggml_type);
+    std::uint64_t elements = 1;
+    for (auto d : t.shape) {
+        if (d < 0) return make_error(what + " has a negative dimension");
+        if (__builtin_mul_overflow(elements, static_cast<std::uint64_t>(d), &elements)) {
+            return make_error(what + " is too large (more than 2^64 elements)");
+        }
+    }
+    std::uint64_t bytes = 0;
+    if (__builtin_mul_overflow(elements / kKQuantBlock, *kquant_block_bytes(ggml_type), &bytes)) {
+        return make_error(what + " is too large");
+    }
+    if (bytes > max_bytes) {
+        return make_error(what + " needs " + std::to_string(bytes) + " bytes, more than the " +
+                          std::to_string(max_bytes) + " bytes available");
+    }
+    return bytes;
+}
 
 // Nested arrays are legal GGUF but no RWKV file uses them; a small bound keeps a hostile file
 // from recursing deeply.
@@ -443,15 +467,22 @@ Result<GgufFile> parse_gguf(std::span<const std::byte> file) {
         auto type = c.u32("type of " + who);
         if (!type) return type.error();
         auto dtype = dtype_from_ggml(*type);
-        if (!dtype) {
+        const bool kquant = kquant_block_bytes(*type).has_value();
+        if (!dtype && !kquant) {
             return make_error(who + " is stored as ggml type " + ggml_type_name(*type) +
                               ", which Ravel does not read (supported: f32, f16, bf16, q8_0, "
-                              "q5_1, q4_0); re-quantize the model to one of these");
+                              "q5_1, q4_0, and q4_K, q5_K, q6_K read as q8_0); re-quantize the "
+                              "model to one of these");
         }
         auto offset = c.u64("data offset of " + who);
         if (!offset) return offset.error();
-        t.dtype = *dtype;
+        t.dtype = dtype.value_or(DType::Q8_0);  // what a K type is read as (see read_gguf)
         t.shape.assign(ne.rbegin(), ne.rend());
+        if (kquant && ne[0] % static_cast<std::int64_t>(kKQuantBlock) != 0) {
+            return make_error(who + " is " + ggml_type_name(*type) + " but its rows of " +
+                              std::to_string(ne[0]) + " values do not fill whole blocks of " +
+                              std::to_string(kKQuantBlock));
+        }
         // Quantized blocks run along the innermost dimension; a row must hold whole blocks.
         if (dtype_block_elements(t.dtype) > 1 &&
             ne[0] % static_cast<std::int64_t>(dtype_block_elements(t.dtype)) != 0) {
@@ -485,13 +516,17 @@ Result<GgufFile> parse_gguf(std::span<const std::byte> file) {
                               ", past the end of the file (" + std::to_string(data_bytes) +
                               " data bytes); the file is truncated or corrupt");
         }
-        auto bytes = checked_tensor_bytes(t.name, t.dtype, t.shape, data_bytes - rel_offsets[i]);
+        auto bytes =
+            kquant_block_bytes(ggml_types[i])
+                ? checked_kquant_bytes(t, ggml_types[i], data_bytes - rel_offsets[i])
+                : checked_tensor_bytes(t.name, t.dtype, t.shape, data_bytes - rel_offsets[i]);
         if (!bytes) {
             return make_error(bytes.message() + " (the file is truncated or corrupt)");
         }
         t.offset = g.data_start + rel_offsets[i];
         t.nbytes = *bytes;
     }
+    g.ggml_types = std::move(ggml_types);
     return g;
 }
 

@@ -61,6 +61,9 @@ struct GgufFile {
     // Names as stored, shapes in PyTorch order (ggml's ne reversed), offsets from the start of
     // the file, dtype as stored. Every tensor lies inside the file and is aligned.
     std::vector<TensorInfo> tensors;
+    // Each tensor's ggml type id as stored. A q4_K / q5_K / q6_K tensor (see kquant.hpp) has
+    // dtype Q8_0, the type read_gguf re-encodes it to, and its stored bytes until then.
+    std::vector<std::uint32_t> ggml_types;
 
     const GgufValue* find(std::string_view key) const;
     // A scalar unsigned (or non-negative signed) integer, or nullopt.

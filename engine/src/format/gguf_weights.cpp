@@ -1,7 +1,12 @@
 #include "format/gguf_weights.hpp"
 
+#include <cmath>
 #include <set>
 #include <string>
+#include <vector>
+
+#include "format/kquant.hpp"
+#include "ravel/quant.hpp"
 
 namespace ravel::format {
 
@@ -17,13 +22,56 @@ Result<void> check_unique(const std::vector<TensorInfo>& tensors) {
     return {};
 }
 
+// q4_K / q5_K / q6_K tensors decoded and re-encoded as q8_0 into derived buffers, so everything
+// past this point sees only types Ravel has kernels for. q8_0's rounding (half a step of its
+// block's largest value / 127) is finer than the 4-6 bit grids these were quantized to.
+Result<void> reencode_kquants(GgufFile& g, std::span<const std::byte> file, DerivedTensors& derived,
+                              const std::function<void(std::span<const std::byte>)>& done_with) {
+    std::vector<float> values(kKQuantBlock);
+    for (std::size_t i = 0; i < g.tensors.size(); ++i) {
+        const auto block_bytes = kquant_block_bytes(g.ggml_types[i]);
+        if (!block_bytes) continue;
+        TensorInfo& t = g.tensors[i];
+        const auto elements = static_cast<std::uint64_t>(t.elements());
+        const auto q8_bytes = dtype_bytes_for(DType::Q8_0, elements);
+        if (!q8_bytes) return make_error("tensor '" + t.name + "' is too large to re-encode");
+        auto alloc = derived.allocate(*q8_bytes);
+        const std::byte* src = file.data() + t.offset;
+        std::byte* dst = alloc.bytes.data();
+        const std::size_t out_bytes = *dtype_bytes_for(DType::Q8_0, kKQuantBlock);
+        for (std::uint64_t b = 0; b < elements / kKQuantBlock; ++b) {
+            dequantize_kquant(g.ggml_types[i], src, values);
+            for (const float v : values) {
+                if (!std::isfinite(v)) {
+                    return make_error("tensor '" + t.name + "' (" +
+                                      ggml_type_name(g.ggml_types[i]) +
+                                      ") has a block whose "
+                                      "scales are not finite numbers; the file is corrupt");
+                }
+            }
+            if (auto r = quantize_row(DType::Q8_0, values.data(), kKQuantBlock, dst); !r) {
+                return make_error("tensor '" + t.name + "': " + r.message());
+            }
+            src += *block_bytes;
+            dst += out_bytes;
+        }
+        if (done_with) done_with(file.subspan(t.offset, t.nbytes));
+        t.offset = alloc.offset;
+        t.nbytes = *q8_bytes;
+    }
+    return {};
+}
+
 }  // namespace
 
-Result<GgufWeights> read_gguf(std::span<const std::byte> file) {
+Result<GgufWeights> read_gguf(std::span<const std::byte> file,
+                              const std::function<void(std::span<const std::byte>)>& done_with) {
     auto parsed = parse_gguf(file);
     if (!parsed) return parsed.error();
-    const GgufFile& g = *parsed;
+    GgufFile& g = *parsed;
     if (auto r = check_unique(g.tensors); !r) return r.error();
+    auto derived = std::make_shared<DerivedTensors>(file.size());
+    if (auto r = reencode_kquants(g, file, *derived, done_with); !r) return r.error();
 
     GgufWeights out;
     for (const auto& [key, value] : g.kv) out.parsed.metadata[key] = value.to_text();
@@ -48,10 +96,10 @@ Result<GgufWeights> read_gguf(std::span<const std::byte> file) {
                               "); it was written by a newer Ravel");
         }
         out.parsed.tensors = g.tensors;
+        if (!derived->empty()) out.derived = std::move(derived);
         return out;
     }
     if (*arch == "rwkv6" || *arch == "rwkv7") {
-        auto derived = std::make_shared<DerivedTensors>(file.size());
         auto mapped = map_llama_rwkv(g, file, *arch == "rwkv6" ? 6 : 7, *derived);
         if (!mapped)
             return make_error("llama.cpp " + std::string(*arch) + " GGUF: " + mapped.message());

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -25,7 +26,11 @@ struct GgufWeights {
     std::shared_ptr<DerivedTensors> derived;  // null when nothing was derived
 };
 
-Result<GgufWeights> read_gguf(std::span<const std::byte> file);
+// `done_with`, when given, is told of file bytes that are no longer needed once read (the
+// stored q4_K / q5_K / q6_K tensors, re-encoded), so a mapping can give their pages back.
+Result<GgufWeights> read_gguf(
+    std::span<const std::byte> file,
+    const std::function<void(std::span<const std::byte>)>& done_with = {});
 
 // llama.cpp's rwkv6/rwkv7 tensors mapped to BlinkDL names (gguf_llama.cpp).
 Result<std::vector<TensorInfo>> map_llama_rwkv(const GgufFile& g, std::span<const std::byte> file,

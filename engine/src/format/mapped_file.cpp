@@ -53,6 +53,17 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::filesystem::path
     return std::shared_ptr<MappedFile>(new MappedFile(static_cast<const std::byte*>(p), size));
 }
 
+void MappedFile::drop_pages(std::span<const std::byte> range) const {
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto first = reinterpret_cast<std::uintptr_t>(range.data());
+    const auto begin = (first + page - 1) / page * page;
+    const auto end = (first + range.size()) / page * page;
+    const auto lo = reinterpret_cast<std::uintptr_t>(data_);
+    if (end > begin && begin >= lo && end <= lo + size_) {
+        (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    }
+}
+
 MappedFile::~MappedFile() {
     if (data_ != nullptr) {
         ::munmap(const_cast<std::byte*>(data_), static_cast<std::size_t>(size_));

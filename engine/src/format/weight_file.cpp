@@ -79,7 +79,8 @@ Result<WeightFile> WeightFile::open(const std::filesystem::path& path) {
             parsed = format::read_safetensors(bytes);
             break;
         case Detected::Gguf: {
-            auto gguf = format::read_gguf(bytes);
+            auto gguf = format::read_gguf(
+                bytes, [&file](std::span<const std::byte> done) { file->drop_pages(done); });
             if (!gguf) return make_error(where + gguf.message());
             return WeightFile(path, FileFormat::Gguf, std::move(file),
                               std::move(gguf->parsed.tensors), std::move(gguf->parsed.metadata),
