@@ -8,8 +8,12 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "gguf_llama_builder.hpp"
 #include "ravel/gguf.hpp"
@@ -110,6 +114,27 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
         m = std::max(m, std::fabs(static_cast<double>(a[i]) - b[i]));
     }
     return m;
+}
+
+// How many of the whole pages inside `bytes` are mapped into this process (/proc/self/pagemap,
+// bit 63 of each page's entry); nullopt where pagemap cannot be read.
+std::optional<std::size_t> present_pages(std::span<const std::byte> bytes) {
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = (reinterpret_cast<std::uintptr_t>(bytes.data()) + page - 1) / page;
+    const auto end = (reinterpret_cast<std::uintptr_t>(bytes.data()) + bytes.size()) / page;
+    const int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    std::size_t present = 0;
+    bool ok = true;
+    for (auto p = begin; p < end && ok; ++p) {
+        std::uint64_t entry = 0;
+        ok = ::pread(fd, &entry, sizeof entry, static_cast<off_t>(p * sizeof entry)) ==
+             static_cast<ssize_t>(sizeof entry);
+        present += (entry >> 63) & 1;
+    }
+    ::close(fd);
+    if (!ok) return std::nullopt;
+    return present;
 }
 
 }  // namespace
@@ -246,6 +271,40 @@ class TestGgufModel : public QObject {
         auto as_stored = run(*q, std::nullopt, tokens);
         QVERIFY(as_stored);
         QCOMPARE(max_abs_diff(*as_stored, *a), 0.0);
+    }
+
+    // A tensor the load converts (here every matrix and the embedding, f32 to q8_0) is read
+    // once, so its pages of the mapped file are given back.
+    void converted_tensors_leave_the_file_mapping() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        const fs::path mdir =
+            ravel::test::shared_data_dir() / "models" / "random-v7.0-L3-D128-H2x64-V1000";
+        auto file = ravel::WeightFile::open(mdir / "model.safetensors");
+        QVERIFY(file);
+        const auto emb = file->bytes(*file->find("emb.weight"));
+        const auto head = file->bytes(*file->find("head.weight"));
+        volatile std::byte sink{};
+        for (const auto& t : file->tensors()) {
+            for (const std::byte b : file->bytes(t)) sink = b;
+        }
+        (void)sink;
+        const auto head_values = file->read_f32(*file->find("head.weight"));
+        QVERIFY(head_values);
+        const auto before = present_pages(head);
+        if (!before) QSKIP("/proc/self/pagemap cannot be read here");
+        QVERIFY2(*before > 0, "the head's pages were not mapped after reading them");
+
+        ravel::LoadOptions q8;
+        q8.weight_type = DType::Q8_0;
+        auto converted = ravel::Model::from_file(*file, q8);
+        QVERIFY2(converted, converted ? "" : converted.message().c_str());
+        QCOMPARE(*present_pages(head), std::size_t{0});
+        QCOMPARE(*present_pages(emb), std::size_t{0});
+
+        // Given back, not lost: read again, the same values come back from the file.
+        auto again = file->read_f32(*file->find("head.weight"));
+        QVERIFY(again && *again == *head_values);
+        QVERIFY(*present_pages(head) > 0);
     }
 };
 

@@ -107,10 +107,12 @@ Result<detail::Matrix> load_matrix(const detail::WeightSource& src, const std::s
         if (interleaved) src.release(bytes);
         return interleaved;
     }
-    return detail::make_matrix_by_rows(
+    auto m = detail::make_matrix_by_rows(
         rows, cols, type,
         [&](int r0, int n, float* out) { return src.read_rows(name, cols, r0, n, out); }, &arena,
         layout);
+    if (m) src.release_tensor(name);
+    return m;
 }
 
 // The layout the CPU kernels multiply q8_0 / q4_0 fastest in; row layout for a model headed
@@ -163,6 +165,9 @@ class FileSource final : public detail::WeightSource {
     // MADV_DONTNEED would zero under any later reader of this WeightFile.
     void release(std::span<const std::byte> bytes) const override {
         if (file_.in_file_mapping(bytes)) detail::release_mapped_pages(bytes.data(), bytes.size());
+    }
+    void release_tensor(const std::string& name) const override {
+        if (const TensorInfo* t = file_.find(name)) release(file_.bytes(*t));
     }
     std::shared_ptr<const void> keep_alive() const override { return file_.mapping(); }
     bool embedding_has_ln0() const override {
@@ -218,6 +223,7 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
             },
             &arena);
         if (!m) return m.error();
+        src.release_tensor("emb.weight");
         weights->emb = std::move(*m);
     }
     if (!progress(1)) return cancelled_error();

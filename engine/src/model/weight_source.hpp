@@ -35,6 +35,9 @@ class WeightSource {
     // Tells the source that bytes it returned from stored_as() were copied and will not be
     // read again, so it may drop them from memory where that is safe.
     virtual void release(std::span<const std::byte> /*bytes*/) const {}
+    // Tells the source that a tensor was converted and will not be read again, so the memory
+    // it was read from may be dropped where that is safe (the pages of a mapped file).
+    virtual void release_tensor(const std::string& /*name*/) const {}
     // Owner of the bytes returned by stored_as().
     virtual std::shared_ptr<const void> keep_alive() const { return nullptr; }
     // True when emb.weight already has blocks.0.ln0 applied (Ravel's converted files).
