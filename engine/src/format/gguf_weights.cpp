@@ -1,12 +1,8 @@
 #include "format/gguf_weights.hpp"
 
-#include <cmath>
 #include <set>
 #include <string>
 #include <vector>
-
-#include "format/kquant.hpp"
-#include "ravel/quant.hpp"
 
 namespace ravel::format {
 
@@ -18,46 +14,6 @@ Result<void> check_unique(const std::vector<TensorInfo>& tensors) {
         if (!seen.insert(t.name).second) {
             return make_error("tensor '" + t.name + "' appears twice");
         }
-    }
-    return {};
-}
-
-// q4_K / q5_K / q6_K tensors decoded and re-encoded as q8_0 into derived buffers, so everything
-// past this point sees only types Ravel has kernels for. q8_0's rounding (half a step of its
-// block's largest value / 127) is finer than the 4-6 bit grids these were quantized to.
-Result<void> reencode_kquants(GgufFile& g, std::span<const std::byte> file, DerivedTensors& derived,
-                              const std::function<void(std::span<const std::byte>)>& done_with) {
-    std::vector<float> values(kKQuantBlock);
-    for (std::size_t i = 0; i < g.tensors.size(); ++i) {
-        const auto block_bytes = kquant_block_bytes(g.ggml_types[i]);
-        if (!block_bytes) continue;
-        TensorInfo& t = g.tensors[i];
-        const auto elements = static_cast<std::uint64_t>(t.elements());
-        const auto q8_bytes = dtype_bytes_for(DType::Q8_0, elements);
-        if (!q8_bytes) return make_error("tensor '" + t.name + "' is too large to re-encode");
-        auto alloc = derived.allocate(*q8_bytes);
-        const std::byte* src = file.data() + t.offset;
-        std::byte* dst = alloc.bytes.data();
-        const std::size_t out_bytes = *dtype_bytes_for(DType::Q8_0, kKQuantBlock);
-        for (std::uint64_t b = 0; b < elements / kKQuantBlock; ++b) {
-            dequantize_kquant(g.ggml_types[i], src, values);
-            for (const float v : values) {
-                if (!std::isfinite(v)) {
-                    return make_error("tensor '" + t.name + "' (" +
-                                      ggml_type_name(g.ggml_types[i]) +
-                                      ") has a block whose "
-                                      "scales are not finite numbers; the file is corrupt");
-                }
-            }
-            if (auto r = quantize_row(DType::Q8_0, values.data(), kKQuantBlock, dst); !r) {
-                return make_error("tensor '" + t.name + "': " + r.message());
-            }
-            src += *block_bytes;
-            dst += out_bytes;
-        }
-        if (done_with) done_with(file.subspan(t.offset, t.nbytes));
-        t.offset = alloc.offset;
-        t.nbytes = *q8_bytes;
     }
     return {};
 }

@@ -1,0 +1,112 @@
+// Re-encoding a GGUF's q4_K / q5_K / q6_K tensors as q8_0 at open (see kquant.hpp for why).
+// Super-blocks are independent, so the work is shared by a few threads: the whole model passes
+// through here at every open of such a file.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "format/gguf_weights.hpp"
+#include "format/kquant.hpp"
+#include "ravel/quant.hpp"
+
+namespace ravel::format {
+
+namespace {
+
+struct Job {
+    std::size_t tensor;  // index into GgufFile::tensors
+    std::uint32_t type;
+    const std::byte* src;
+    std::byte* dst;
+    std::uint64_t blocks;
+    std::uint64_t derived_offset;  // where the q8_0 bytes live (DerivedTensors offset)
+    std::uint64_t derived_bytes;
+};
+
+// Super-blocks per claim: about 64K values, a few hundred microseconds of work.
+constexpr std::uint64_t kBlocksPerClaim = 256;
+
+}  // namespace
+
+Result<void> reencode_kquants(GgufFile& g, std::span<const std::byte> file, DerivedTensors& derived,
+                              const std::function<void(std::span<const std::byte>)>& done_with) {
+    const std::size_t q8_per_block = *dtype_bytes_for(DType::Q8_0, kKQuantBlock);
+    std::vector<Job> jobs;
+    std::uint64_t total_claims = 0;
+    for (std::size_t i = 0; i < g.tensors.size(); ++i) {
+        if (!kquant_block_bytes(g.ggml_types[i])) continue;
+        const TensorInfo& t = g.tensors[i];
+        const auto elements = static_cast<std::uint64_t>(t.elements());
+        const auto bytes = dtype_bytes_for(DType::Q8_0, elements);
+        if (!bytes) return make_error("tensor '" + t.name + "' is too large to re-encode");
+        auto alloc = derived.allocate(*bytes);
+        jobs.push_back({i, g.ggml_types[i], file.data() + t.offset, alloc.bytes.data(),
+                        elements / kKQuantBlock, alloc.offset, *bytes});
+        total_claims += (jobs.back().blocks + kBlocksPerClaim - 1) / kBlocksPerClaim;
+    }
+    if (jobs.empty()) return {};
+
+    // Claims are (job, first block) pairs taken in order from one counter.
+    std::vector<std::pair<std::size_t, std::uint64_t>> claims;
+    claims.reserve(total_claims);
+    for (std::size_t j = 0; j < jobs.size(); ++j) {
+        for (std::uint64_t b = 0; b < jobs[j].blocks; b += kBlocksPerClaim)
+            claims.emplace_back(j, b);
+    }
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> failed{false};
+    std::mutex error_mutex;
+    std::string error;
+    auto work = [&] {
+        std::vector<float> values(kKQuantBlock);
+        for (std::size_t c = next++; c < claims.size() && !failed; c = next++) {
+            const Job& job = jobs[claims[c].first];
+            const std::size_t in_block = *kquant_block_bytes(job.type);
+            const std::uint64_t end = std::min(job.blocks, claims[c].second + kBlocksPerClaim);
+            for (std::uint64_t b = claims[c].second; b < end; ++b) {
+                dequantize_kquant(job.type, job.src + b * in_block, values);
+                const bool finite = std::all_of(values.begin(), values.end(),
+                                                [](float v) { return std::isfinite(v); });
+                if (!finite) {
+                    const std::lock_guard lock(error_mutex);
+                    if (!failed.exchange(true)) {
+                        error = "tensor '" + g.tensors[job.tensor].name + "' (" +
+                                ggml_type_name(job.type) +
+                                ") has a block whose scales are not finite numbers; the file is "
+                                "corrupt";
+                    }
+                    return;
+                }
+                (void)quantize_row(DType::Q8_0, values.data(), kKQuantBlock,
+                                   job.dst + b * q8_per_block);
+            }
+        }
+    };
+    const std::size_t threads =
+        std::clamp<std::size_t>(std::min<std::size_t>(std::thread::hardware_concurrency(), 16), 1,
+                                std::max<std::size_t>(claims.size() / 4, 1));
+    std::vector<std::thread> pool;
+    try {
+        for (std::size_t i = 1; i < threads; ++i) pool.emplace_back(work);
+    } catch (const std::system_error&) {
+        // No more threads to be had: the ones started and this one share the work.
+    }
+    work();
+    for (auto& t : pool) t.join();
+    if (failed) return make_error(error);
+
+    for (const Job& job : jobs) {
+        TensorInfo& t = g.tensors[job.tensor];
+        if (done_with) done_with(file.subspan(t.offset, t.nbytes));
+        t.offset = job.derived_offset;
+        t.nbytes = job.derived_bytes;
+    }
+    return {};
+}
+
+}  // namespace ravel::format
