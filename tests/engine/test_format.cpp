@@ -19,6 +19,7 @@
 
 #include <sys/stat.h>
 
+#include "proc_smaps.hpp"
 #include "ravel/weight_file.hpp"
 #include "test_data.hpp"
 
@@ -313,26 +314,6 @@ Bytes make_safetensors(const std::string& header, const Bytes& data) {
     return out;
 }
 
-// The VmFlags line of the mapping holding `p` in /proc/self/smaps (empty when not found).
-std::string smaps_vm_flags(const void* p) {
-    const auto at = reinterpret_cast<std::uintptr_t>(p);
-    std::ifstream smaps("/proc/self/smaps");
-    std::string line;
-    bool inside = false;
-    while (std::getline(smaps, line)) {
-        unsigned long long begin = 0, end = 0;
-        char dash = 0;
-        std::istringstream head(line);
-        if (head >> std::hex >> begin >> dash >> end && dash == '-') {
-            inside = at >= begin && at < end;
-            continue;
-        }
-        constexpr std::string_view kField = "VmFlags:";
-        if (inside && line.rfind(kField, 0) == 0) return line.substr(kField.size());
-    }
-    return {};
-}
-
 // ---- a scratch directory and the open-and-expect-an-error check ------------------------------
 
 class Scratch {
@@ -592,7 +573,7 @@ class TestFormat : public QObject {
         QVERIFY(opened.result.ok());
         const WeightFile& w = *opened.result;
         const std::byte* inside = w.bytes(*w.find("a")).data();
-        const std::string flags = smaps_vm_flags(inside);
+        const std::string flags = ravel::test::smaps_value(inside, "VmFlags:").value_or("");
         QVERIFY2(!flags.empty(), "the mapping is not in /proc/self/smaps");
         QVERIFY2((" " + flags + " ").find(" hg ") != std::string::npos, flags.c_str());
     }

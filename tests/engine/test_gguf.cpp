@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <span>
 #include <sstream>
 #include <string>
@@ -21,6 +22,7 @@
 
 #include "format/kquant.hpp"
 #include "gguf_llama_builder.hpp"
+#include "proc_smaps.hpp"
 #include "ravel/gguf.hpp"
 #include "ravel/quant.hpp"
 #include "ravel/tokenizer.hpp"
@@ -81,26 +83,6 @@ std::string python_bytes_repr_inside(std::string_view b) {
         }
     }
     return out;
-}
-
-// A numeric field ("FilePmdMapped:") of the mapping holding `p` in /proc/self/smaps, in kB
-// (-1 when absent).
-long smaps_field(const void* p, const std::string& field) {
-    const auto at = reinterpret_cast<std::uintptr_t>(p);
-    std::ifstream smaps("/proc/self/smaps");
-    std::string line;
-    bool inside = false;
-    while (std::getline(smaps, line)) {
-        unsigned long long begin = 0, end = 0;
-        char dash = 0;
-        std::istringstream head(line);
-        if (head >> std::hex >> begin >> dash >> end && dash == '-') {
-            inside = at >= begin && at < end;
-            continue;
-        }
-        if (inside && line.rfind(field, 0) == 0) return std::stol(line.substr(field.size()));
-    }
-    return -1;
 }
 
 // ---- q4_K / q5_K / q6_K reference blocks and their values, decoded by gguf-py ----
@@ -231,7 +213,7 @@ class TestGguf : public QObject {
         volatile char sink = 0;
         for (std::size_t i = 0; i < kSize; i += 4096) sink = static_cast<const char*>(p)[i];
         (void)sink;
-        const bool huge = smaps_field(p, "FilePmdMapped:") > 0;
+        const bool huge = ravel::test::smaps_number(p, "FilePmdMapped:") > 0;
         ::munmap(p, kSize);
         return huge;
     }
@@ -337,23 +319,21 @@ class TestGguf : public QObject {
         k = {};
         k.n_kv = 2;
         k.arch = "ravel-rwkv";
-        // A future Ravel format version is refused rather than misread.
-        Bytes v;
-        v.b = "GGUF";
-        v.u32(3);
-        v.u64(0);
-        v.u64(2);
-        v.kv_str("general.architecture", "ravel-rwkv");
-        v.kv_u32("ravel.format_version", 9);
-        expect_error("future.gguf", v.b, "newer Ravel");
-        // One without a version is not called newer.
-        Bytes none;
-        none.b = "GGUF";
-        none.u32(3);
-        none.u64(0);
-        none.u64(1);
-        none.kv_str("general.architecture", "ravel-rwkv");
-        expect_error("unversioned.gguf", none.b, "no valid ravel.format_version");
+        // A future Ravel format version is refused rather than misread, and a file without
+        // one is not called newer.
+        auto ravel_header = [](std::optional<std::uint32_t> version) {
+            Bytes v;
+            v.b = "GGUF";
+            v.u32(3);
+            v.u64(0);
+            v.u64(version ? 2 : 1);
+            v.kv_str("general.architecture", "ravel-rwkv");
+            if (version) v.kv_u32("ravel.format_version", *version);
+            return v.b;
+        };
+        expect_error("future.gguf", ravel_header(9), "newer Ravel");
+        expect_error("unversioned.gguf", ravel_header(std::nullopt),
+                     "no valid ravel.format_version");
     }
 
     void convert_round_trips_every_type_data() {
@@ -637,7 +617,7 @@ class TestGguf : public QObject {
         volatile std::byte sink{};
         for (std::size_t i = 0; i < bytes.size(); i += 4096) sink = bytes[i];
         (void)sink;
-        QVERIFY2(smaps_field(bytes.data(), "FilePmdMapped:") > 0,
+        QVERIFY2(ravel::test::smaps_number(bytes.data(), "FilePmdMapped:") > 0,
                  "a freshly written GGUF is not mapped 2 MiB at a time");
     }
 

@@ -15,6 +15,7 @@
 
 #include "model/matrix.hpp"
 #include "model/weight_arena.hpp"
+#include "proc_smaps.hpp"
 
 using ravel::detail::ArenaBlock;
 using ravel::detail::WeightArena;
@@ -42,27 +43,8 @@ std::string thp_mode() {
     return line.substr(open + 1, close - open - 1);
 }
 
-// A numeric field ("THPeligible:", "Rss:") of the mapping holding `p` in /proc/self/smaps
-// (-1 when absent).
-long smaps_field(const void* p, const std::string& field) {
-    std::ifstream smaps("/proc/self/smaps");
-    std::string line;
-    bool inside = false;
-    while (std::getline(smaps, line)) {
-        unsigned long long begin = 0, end = 0;
-        char dash = 0;
-        std::istringstream head(line);
-        if (head >> std::hex >> begin >> dash >> end && dash == '-') {
-            inside = address(p) >= begin && address(p) < end;
-            continue;
-        }
-        if (inside && line.rfind(field, 0) == 0) return std::stol(line.substr(field.size()));
-    }
-    return -1;
-}
-
 int thp_eligible(const void* p) {
-    return static_cast<int>(smaps_field(p, "THPeligible:"));
+    return static_cast<int>(ravel::test::smaps_number(p, "THPeligible:"));
 }
 
 }  // namespace
@@ -199,12 +181,12 @@ class WeightArenaTest : public QObject {
             QCOMPARE(static_cast<char>(*static_cast<const volatile std::byte*>(p + i)),
                      data[static_cast<qsizetype>(i)]);
         }
-        const long before = smaps_field(p, "Rss:");
+        const long before = ravel::test::smaps_number(p, "Rss:");
         if (before < 0) QSKIP("this kernel's smaps has no Rss field");
         QCOMPARE(before, static_cast<long>(bytes / 1024));
         // From an unaligned start: only the pages wholly inside go.
         ravel::detail::release_mapped_pages(p + 100, bytes - 100);
-        QCOMPARE(smaps_field(p, "Rss:"), 4L);
+        QCOMPARE(ravel::test::smaps_number(p, "Rss:"), 4L);
         QCOMPARE(std::memcmp(p, data.constData(), bytes), 0);
         munmap(map, bytes);
     }
