@@ -647,32 +647,42 @@ class TestGguf : public QObject {
     // step (the largest magnitude in each block of 32 / 127), plus the step's own rounding to
     // f16 (2^-11 of it) times up to 127.
     void kquant_tensors_read_as_q8_0() {
-        for (const KQuantCase& c : kKQuantCases) {
-            Knobs k;
-            k.ggml_type = c.type;
-            k.ne = {256, 2};
-            k.data_bytes = c.blocks.size();
-            std::string bytes = make_gguf(k);
-            std::memcpy(bytes.data() + bytes.size() - c.blocks.size(), c.blocks.data(),
-                        c.blocks.size());
-            std::string file = c.name;
-            file += ".gguf";
-            auto f = open_bytes(file, bytes);
-            QVERIFY2(f, f ? "" : f.message().c_str());
-            const auto* t = f->find("blocks.0.ln1.weight");
-            QVERIFY(t != nullptr);
-            QCOMPARE(t->dtype, DType::Q8_0);
-            QCOMPARE(t->shape, (std::vector<std::int64_t>{2, 256}));
-            auto values = f->read_f32(*t);
-            QVERIFY(values && values->size() == c.value_bits.size());
-            for (std::size_t b = 0; b < values->size(); b += 32) {
-                float amax = 0;
-                for (std::size_t i = b; i < b + 32; ++i)
-                    amax = std::max(amax, std::fabs(golden_value(c, i)));
-                for (std::size_t i = b; i < b + 32; ++i) {
-                    QVERIFY2(std::fabs((*values)[i] - golden_value(c, i)) <=
-                                 amax / 127.0f * (0.5f + 127.0f / 2048.0f) + 1e-6f,
-                             c.name);
+        // Once, and repeated into 3000 super-blocks: enough claims for the threads sharing
+        // the re-encoding (gguf_kquant.cpp) to split it.
+        for (const std::size_t copies : {std::size_t{1}, std::size_t{1500}}) {
+            for (const KQuantCase& c : kKQuantCases) {
+                const std::size_t golden = c.value_bits.size();
+                Knobs k;
+                k.ggml_type = c.type;
+                k.ne = {256, 2 * copies};
+                k.data_bytes = c.blocks.size() * copies;
+                std::string bytes = make_gguf(k);
+                for (std::size_t r = 0; r < copies; ++r) {
+                    std::memcpy(bytes.data() + bytes.size() - c.blocks.size() * (copies - r),
+                                c.blocks.data(), c.blocks.size());
+                }
+                std::string file = c.name;
+                file += ".gguf";
+                auto f = open_bytes(file, bytes);
+                QVERIFY2(f, f ? "" : f.message().c_str());
+                const auto* t = f->find("blocks.0.ln1.weight");
+                QVERIFY(t != nullptr);
+                QCOMPARE(t->dtype, DType::Q8_0);
+                QCOMPARE(t->shape,
+                         (std::vector<std::int64_t>{static_cast<std::int64_t>(2 * copies), 256}));
+                auto values = f->read_f32(*t);
+                QVERIFY(values && values->size() == golden * copies);
+                for (std::size_t b = 0; b < values->size(); b += 32) {
+                    float amax = 0;
+                    for (std::size_t i = b; i < b + 32; ++i)
+                        amax = std::max(amax, std::fabs(golden_value(c, i % golden)));
+                    for (std::size_t i = b; i < b + 32; ++i) {
+                        if (std::fabs((*values)[i] - golden_value(c, i % golden)) >
+                            amax / 127.0f * (0.5f + 127.0f / 2048.0f) + 1e-6f) {
+                            QFAIL(qPrintable(
+                                QString("%1 x%2, value %3").arg(c.name).arg(copies).arg(i)));
+                        }
+                    }
                 }
             }
         }
@@ -693,6 +703,17 @@ class TestGguf : public QObject {
         bytes[bytes.size() - 1] = static_cast<char>(0x7c);
         bytes[bytes.size() - 2] = 0;
         expect_error("infinite-scale.gguf", bytes, "not finite");
+        // The same in the last of 3000 blocks, found by whichever thread re-encodes it.
+        k.ne = {256, 3000};
+        k.data_bytes = 210 * 3000;
+        bytes = make_gguf(k);
+        for (std::size_t b = 0; b < 3000; ++b) {  // finite scales everywhere else (d = 1)
+            bytes[bytes.size() - 210 * (3000 - b) + 208] = 0;
+            bytes[bytes.size() - 210 * (3000 - b) + 209] = static_cast<char>(0x3c);
+        }
+        bytes[bytes.size() - 1] = static_cast<char>(0x7c);
+        bytes[bytes.size() - 2] = 0;
+        expect_error("infinite-scale-late.gguf", bytes, "not finite");
         k.ggml_type = 10;  // q2_K
         expect_error("q2k.gguf", make_gguf(k), "q2_K");
     }
