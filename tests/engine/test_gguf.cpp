@@ -668,6 +668,8 @@ class TestGguf : public QObject {
                 const auto* t = f->find("blocks.0.ln1.weight");
                 QVERIFY(t != nullptr);
                 QCOMPARE(t->dtype, DType::Q8_0);
+                QCOMPARE(f->metadata().at(std::string(ravel::kGgufReencodedAsQ8_0)),
+                         "1 " + std::string(c.name));
                 QCOMPARE(t->shape,
                          (std::vector<std::int64_t>{static_cast<std::int64_t>(2 * copies), 256}));
                 auto values = f->read_f32(*t);

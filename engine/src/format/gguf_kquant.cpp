@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <map>
 #include <mutex>
 #include <string>
 #include <system_error>
@@ -33,8 +34,9 @@ constexpr std::uint64_t kBlocksPerClaim = 256;
 
 }  // namespace
 
-Result<void> reencode_kquants(GgufFile& g, std::span<const std::byte> file, DerivedTensors& derived,
-                              const std::function<void(std::span<const std::byte>)>& done_with) {
+Result<std::string> reencode_kquants(
+    GgufFile& g, std::span<const std::byte> file, DerivedTensors& derived,
+    const std::function<void(std::span<const std::byte>)>& done_with) {
     const std::size_t q8_per_block = *dtype_bytes_for(DType::Q8_0, kKQuantBlock);
     std::vector<Job> jobs;
     std::uint64_t total_claims = 0;
@@ -49,7 +51,7 @@ Result<void> reencode_kquants(GgufFile& g, std::span<const std::byte> file, Deri
                         elements / kKQuantBlock, alloc.offset, *bytes});
         total_claims += (jobs.back().blocks + kBlocksPerClaim - 1) / kBlocksPerClaim;
     }
-    if (jobs.empty()) return {};
+    if (jobs.empty()) return std::string();
 
     // Claims are (job, first block) pairs taken in order from one counter.
     std::vector<std::pair<std::size_t, std::uint64_t>> claims;
@@ -100,13 +102,19 @@ Result<void> reencode_kquants(GgufFile& g, std::span<const std::byte> file, Deri
     for (auto& t : pool) t.join();
     if (failed) return make_error(error);
 
+    std::map<std::string, int> counts;
     for (const Job& job : jobs) {
         TensorInfo& t = g.tensors[job.tensor];
         if (done_with) done_with(file.subspan(t.offset, t.nbytes));
         t.offset = job.derived_offset;
         t.nbytes = job.derived_bytes;
+        ++counts[ggml_type_name(job.type)];
     }
-    return {};
+    std::string summary;
+    for (const auto& [type, n] : counts) {
+        summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + type;
+    }
+    return summary;
 }
 
 }  // namespace ravel::format

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "ravel/gguf.hpp"
+
 namespace ravel::format {
 
 namespace {
@@ -27,10 +29,12 @@ Result<GgufWeights> read_gguf(std::span<const std::byte> file,
     GgufFile& g = *parsed;
     if (auto r = check_unique(g.tensors); !r) return r.error();
     auto derived = std::make_shared<DerivedTensors>(file.size());
-    if (auto r = reencode_kquants(g, file, *derived, done_with); !r) return r.error();
+    auto reencoded = reencode_kquants(g, file, *derived, done_with);
+    if (!reencoded) return reencoded.error();
 
     GgufWeights out;
     for (const auto& [key, value] : g.kv) out.parsed.metadata[key] = value.to_text();
+    if (!reencoded->empty()) out.parsed.metadata[std::string(kGgufReencodedAsQ8_0)] = *reencoded;
 
     const auto arch = g.get_string("general.architecture");
     if (!arch) {

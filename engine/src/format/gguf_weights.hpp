@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "format/gguf_derived.hpp"
@@ -33,9 +34,11 @@ Result<GgufWeights> read_gguf(
     const std::function<void(std::span<const std::byte>)>& done_with = {});
 
 // Every q4_K / q5_K / q6_K tensor of `g` decoded and re-encoded as q8_0 into `derived`, its
-// TensorInfo pointed there, and its file bytes handed to `done_with` (gguf_kquant.cpp).
-Result<void> reencode_kquants(GgufFile& g, std::span<const std::byte> file, DerivedTensors& derived,
-                              const std::function<void(std::span<const std::byte>)>& done_with);
+// TensorInfo pointed there, and its file bytes handed to `done_with` (gguf_kquant.cpp). Returns
+// what was re-encoded ("49 q4_K, 25 q6_K"), empty when nothing was.
+Result<std::string> reencode_kquants(
+    GgufFile& g, std::span<const std::byte> file, DerivedTensors& derived,
+    const std::function<void(std::span<const std::byte>)>& done_with);
 
 // llama.cpp's rwkv6/rwkv7 tensors mapped to BlinkDL names (gguf_llama.cpp).
 Result<std::vector<TensorInfo>> map_llama_rwkv(const GgufFile& g, std::span<const std::byte> file,
