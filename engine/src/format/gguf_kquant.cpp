@@ -2,6 +2,7 @@
 // Super-blocks are independent, so the work is shared by a few threads: the whole model passes
 // through here at every open of such a file.
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <map>
@@ -65,7 +66,7 @@ Result<std::string> reencode_kquants(
     std::mutex error_mutex;
     std::string error;
     auto work = [&] {
-        std::vector<float> values(kKQuantBlock);
+        std::array<float, kKQuantBlock> values;  // no allocation: nothing here can throw
         for (std::size_t c = next++; c < claims.size() && !failed; c = next++) {
             const Job& job = jobs[claims[c].first];
             const std::size_t in_block = *kquant_block_bytes(job.type);
