@@ -6,6 +6,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -561,6 +562,35 @@ class TestFormat : public QObject {
         QCOMPARE(w.read_f32(*w.find("empty"))->size(), std::size_t{0});
         QCOMPARE(file_format_name(w.format()), std::string_view("safetensors"));
         QCOMPARE(w.file_size(), static_cast<std::uint64_t>(8 + header.size() + data.size()));
+    }
+
+    // Every half converts to the float its fields define (sign, 5-bit exponent, 10-bit
+    // mantissa; subnormals, infinities and NaN payloads included) and back to itself.
+    void everyHalfConvertsExactly() {
+        for (std::uint32_t h = 0; h < 65536; ++h) {
+            const std::uint32_t sign = h >> 15, exp = (h >> 10) & 31u, mant = h & 1023u;
+            std::uint32_t want = 0;
+            if (exp == 31) {
+                want = (sign << 31) | 0x7f800000u | (mant << 13);
+            } else {
+                double v = exp == 0 ? std::ldexp(static_cast<double>(mant), -24)
+                                    : std::ldexp(static_cast<double>(1024 + mant),
+                                                 static_cast<int>(exp) - 25);
+                if (sign) v = -v;
+                want = std::bit_cast<std::uint32_t>(static_cast<float>(v));
+            }
+            const float got = ravel::f16_to_f32(static_cast<std::uint16_t>(h));
+            if (std::bit_cast<std::uint32_t>(got) != want) {
+                QFAIL(qPrintable(QString("half 0x%1").arg(h, 4, 16, QChar('0'))));
+            }
+            if (exp != 31 || mant == 0)
+                QCOMPARE(ravel::f32_to_f16(got), static_cast<std::uint16_t>(h));
+        }
+        for (std::uint32_t b = 0; b < 65536; b += 257) {
+            QCOMPARE(
+                std::bit_cast<std::uint32_t>(ravel::bf16_to_f32(static_cast<std::uint16_t>(b))),
+                b << 16);
+        }
     }
 
     // Weights used in place stream from the mapping every token: it asks for huge pages, so

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <string>
 
+#include "format/half_float.hpp"
+
 namespace ravel {
 
 namespace {
@@ -16,7 +18,7 @@ void put_f16(std::byte* p, float v) {
 float get_f16(const std::byte* p) {
     std::uint16_t h;
     std::memcpy(&h, p, 2);
-    return f16_to_f32(h);
+    return format::half_to_float(h);
 }
 
 // std::lround for the values a quantizer rounds (a few hundred at most): x + 0.5 is exact in
@@ -164,11 +166,17 @@ Result<void> dequantize_row(DType type, const std::byte* src, std::size_t n, flo
             std::memcpy(dst, src, n * 4);
             return {};
         case DType::F16:
+            for (std::size_t i = 0; i < n; ++i) {
+                std::uint16_t h;
+                std::memcpy(&h, src + 2 * i, 2);
+                dst[i] = format::half_to_float(h);
+            }
+            return {};
         case DType::BF16:
             for (std::size_t i = 0; i < n; ++i) {
                 std::uint16_t h;
                 std::memcpy(&h, src + 2 * i, 2);
-                dst[i] = type == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+                dst[i] = format::bfloat_to_float(h);
             }
             return {};
         case DType::Q8_0:

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <limits>
 
+#include "format/half_float.hpp"
+
 namespace ravel {
 
 namespace {
@@ -17,9 +19,8 @@ struct DTypeInfo {
 // GGUF block layouts: q8_0 = f16 scale + 32 int8; q5_1 = f16 scale, f16 min, 32 high bits,
 // 16 bytes of nibbles; q4_0 = f16 scale + 16 bytes of nibbles.
 constexpr DTypeInfo kTypes[] = {
-    {DType::F32, "f32", 1, 4},       {DType::F16, "f16", 1, 2},
-    {DType::BF16, "bf16", 1, 2},     {DType::Q8_0, "q8_0", 32, 34},
-    {DType::Q5_1, "q5_1", 32, 24},   {DType::Q4_0, "q4_0", 32, 18},
+    {DType::F32, "f32", 1, 4},     {DType::F16, "f16", 1, 2},     {DType::BF16, "bf16", 1, 2},
+    {DType::Q8_0, "q8_0", 32, 34}, {DType::Q5_1, "q5_1", 32, 24}, {DType::Q4_0, "q4_0", 32, 18},
 };
 
 const DTypeInfo& info(DType type) {
@@ -30,7 +31,9 @@ const DTypeInfo& info(DType type) {
 }
 }  // namespace
 
-std::string_view dtype_name(DType type) { return info(type).name; }
+std::string_view dtype_name(DType type) {
+    return info(type).name;
+}
 
 std::optional<DType> dtype_from_name(std::string_view name) {
     for (const auto& t : kTypes) {
@@ -39,8 +42,12 @@ std::optional<DType> dtype_from_name(std::string_view name) {
     return std::nullopt;
 }
 
-std::size_t dtype_block_elements(DType type) { return info(type).block_elements; }
-std::size_t dtype_block_bytes(DType type) { return info(type).block_bytes; }
+std::size_t dtype_block_elements(DType type) {
+    return info(type).block_elements;
+}
+std::size_t dtype_block_bytes(DType type) {
+    return info(type).block_bytes;
+}
 
 std::optional<std::uint64_t> dtype_bytes_for(DType type, std::uint64_t elements) {
     const auto& t = info(type);
@@ -67,28 +74,7 @@ std::string TensorInfo::shape_string() const {
 }
 
 float f16_to_f32(std::uint16_t h) {
-    const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
-    std::uint32_t exp = (h >> 10) & 0x1fu;
-    std::uint32_t mant = h & 0x3ffu;
-    std::uint32_t bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else {  // subnormal: normalise
-            exp = 127 - 15 + 1;
-            while ((mant & 0x400u) == 0) {
-                mant <<= 1;
-                --exp;
-            }
-            mant &= 0x3ffu;
-            bits = sign | (exp << 23) | (mant << 13);
-        }
-    } else if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    return std::bit_cast<float>(bits);
+    return format::half_to_float(h);
 }
 
 std::uint16_t f32_to_f16(float f) {
@@ -110,7 +96,7 @@ std::uint16_t f32_to_f16(float f) {
 }
 
 float bf16_to_f32(std::uint16_t b) {
-    return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16);
+    return format::bfloat_to_float(b);
 }
 
 std::uint16_t f32_to_bf16(float f) {
