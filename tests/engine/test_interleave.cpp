@@ -89,13 +89,23 @@ class InterleaveTest : public QObject {
         }
     }
 
-    // Converting straight into the interleaved layout (as a load does, a slice of rows at a
-    // time) gives the same bytes as rearranging a converted row-layout matrix.
+    // Converting straight into the interleaved layout (as a load does, slices of rows shared
+    // by threads) gives the same bytes as rearranging a converted row-layout matrix, whose rows
+    // are each what quantize_row makes of them.
     void converting_interleaved_equals_rearranging_rows() {
-        const int rows = 4100, cols = 64;  // more rows than one conversion slice (4096)
+        const int rows = 9000, cols = 64;  // three conversion slices of up to 4096 rows
         const auto values = random_values(static_cast<std::size_t>(rows) * cols, 11);
         for (DType type : {DType::Q8_0, DType::Q4_0}) {
             auto by_rows = make_matrix(values.data(), rows, cols, type);
+            QVERIFY(by_rows.ok());
+            std::vector<std::byte> row(by_rows->row_bytes);
+            for (int r = 0; r < rows; ++r) {
+                QVERIFY(ravel::quantize_row(
+                    type, values.data() + static_cast<std::size_t>(r) * cols, cols, row.data()));
+                if (std::memcmp(row.data(), by_rows->row(r), row.size()) != 0) {
+                    QFAIL(qPrintable(QString("row %1 differs").arg(r)));
+                }
+            }
             auto direct =
                 make_matrix(values.data(), rows, cols, type, nullptr, MatrixLayout::Interleaved16);
             QVERIFY(by_rows.ok() && direct.ok());

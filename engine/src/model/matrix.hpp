@@ -61,8 +61,10 @@ Result<std::byte*> allocate_matrix_storage(Matrix& m, WeightArena* arena);
 // come from `arena` when given (a model's weights), else from a buffer of its own.
 Result<Matrix> make_matrix(const float* values, int rows, int cols, DType type,
                            WeightArena* arena = nullptr, MatrixLayout layout = MatrixLayout::Rows);
-// Builds a matrix a few rows at a time: fill(row0, n, out) writes n rows of fp32. Only a small
-// fp32 buffer is ever held, so converting a large tensor does not double peak memory.
+// Builds a matrix a few rows at a time: fill(row0, n, out) writes n rows of fp32. Only small
+// fp32 buffers are ever held, so converting a large tensor does not double peak memory. Chunks
+// of rows are converted by up to 16 threads at once: `fill` is called concurrently, for
+// disjoint rows, and must be safe for that.
 // `layout` Interleaved16 applies to q8_0 / q4_0 only (other types keep rows).
 Result<Matrix> make_matrix_by_rows(int rows, int cols, DType type,
                                    const std::function<Result<void>(int, int, float*)>& fill,

@@ -17,7 +17,8 @@ class WeightSource {
   public:
     virtual ~WeightSource() = default;
     // Rows [row0, row0 + n) of a tensor seen as a (rows, cols) matrix, as fp32 into `out`
-    // (n * cols floats). Shapes were already checked against the file by detect_config.
+    // (n * cols floats). Shapes were already checked against the file by detect_config. Called
+    // from several threads at once while a matrix is converted (make_matrix_by_rows).
     virtual Result<void> read_rows(const std::string& name, std::int64_t cols, std::int64_t row0,
                                    std::int64_t n, float* out) const = 0;
     // A whole tensor of `elements` values as fp32.
