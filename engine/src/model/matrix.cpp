@@ -110,8 +110,8 @@ Result<Matrix> make_matrix_by_rows(int rows, int cols, DType type,
                             std::to_string(cols) + " matrix"));
         }
     };
-    const int threads =
-        std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, std::min(chunks, 16));
+    const int threads = std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1,
+                                   std::max(1, std::min(chunks, 16)));
     std::vector<std::thread> helpers;
     try {
         for (int i = 1; i < threads; ++i) helpers.emplace_back(work);
