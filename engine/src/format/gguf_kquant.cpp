@@ -1,19 +1,16 @@
 // Re-encoding a GGUF's q4_K / q5_K / q6_K tensors as q8_0 at open (see kquant.hpp for why).
-// Super-blocks are independent, so the work is shared by a few threads: the whole model passes
-// through here at every open of such a file.
+// Super-blocks are independent, so the work is shared by a few threads (parallel_items.hpp):
+// the whole model passes through here at every open of such a file.
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cmath>
 #include <map>
-#include <mutex>
 #include <string>
-#include <system_error>
-#include <thread>
 #include <vector>
 
 #include "format/gguf_weights.hpp"
 #include "format/kquant.hpp"
+#include "format/parallel_items.hpp"
 #include "ravel/quant.hpp"
 
 namespace ravel::format {
@@ -61,47 +58,31 @@ Result<std::string> reencode_kquants(
         for (std::uint64_t b = 0; b < jobs[j].blocks; b += kBlocksPerClaim)
             claims.emplace_back(j, b);
     }
-    std::atomic<std::size_t> next{0};
-    std::atomic<bool> failed{false};
-    std::mutex error_mutex;
-    std::string error;
-    auto work = [&] {
-        std::array<float, kKQuantBlock> values;  // no allocation: nothing here can throw
-        for (std::size_t c = next++; c < claims.size() && !failed; c = next++) {
-            const Job& job = jobs[claims[c].first];
-            const std::size_t in_block = *kquant_block_bytes(job.type);
-            const std::uint64_t end = std::min(job.blocks, claims[c].second + kBlocksPerClaim);
-            for (std::uint64_t b = claims[c].second; b < end; ++b) {
-                dequantize_kquant(job.type, job.src + b * in_block, values);
-                const bool finite = std::all_of(values.begin(), values.end(),
-                                                [](float v) { return std::isfinite(v); });
-                if (!finite) {
-                    const std::lock_guard lock(error_mutex);
-                    if (!failed.exchange(true)) {
-                        error = "tensor '" + g.tensors[job.tensor].name + "' (" +
-                                ggml_type_name(job.type) +
-                                ") has a block whose scales are not finite numbers; the file is "
-                                "corrupt";
-                    }
-                    return;
-                }
-                (void)quantize_row(DType::Q8_0, values.data(), kKQuantBlock,
-                                   job.dst + b * q8_per_block);
+    // At least four claims per thread: starting one costs about as much as a claim.
+    const std::size_t workers =
+        std::min(item_workers(claims.size()), std::max<std::size_t>(claims.size() / 4, 1));
+    auto reencoded = for_each_item(claims.size(), workers, [&](std::size_t, std::size_t c) {
+        const Job& job = jobs[claims[c].first];
+        const std::size_t in_block = *kquant_block_bytes(job.type);
+        const std::uint64_t end = std::min(job.blocks, claims[c].second + kBlocksPerClaim);
+        std::array<float, kKQuantBlock> values;
+        for (std::uint64_t b = claims[c].second; b < end; ++b) {
+            dequantize_kquant(job.type, job.src + b * in_block, values);
+            if (!std::all_of(values.begin(), values.end(),
+                             [](float v) { return std::isfinite(v); })) {
+                return Result<void>(make_error(
+                    "tensor '" + g.tensors[job.tensor].name + "' (" + ggml_type_name(job.type) +
+                    ") has a block whose scales are not finite numbers; the file is corrupt"));
+            }
+            if (auto ok = quantize_row(DType::Q8_0, values.data(), kKQuantBlock,
+                                       job.dst + b * q8_per_block);
+                !ok) {
+                return ok;
             }
         }
-    };
-    const std::size_t threads =
-        std::clamp<std::size_t>(std::min<std::size_t>(std::thread::hardware_concurrency(), 16), 1,
-                                std::max<std::size_t>(claims.size() / 4, 1));
-    std::vector<std::thread> pool;
-    try {
-        for (std::size_t i = 1; i < threads; ++i) pool.emplace_back(work);
-    } catch (const std::system_error&) {
-        // No more threads to be had: the ones started and this one share the work.
-    }
-    work();
-    for (auto& t : pool) t.join();
-    if (failed) return make_error(error);
+        return Result<void>();
+    });
+    if (!reencoded) return reencoded.error();
 
     std::map<std::string, int> counts;
     for (const Job& job : jobs) {

@@ -1,15 +1,11 @@
 #include "model/matrix.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
-#include <mutex>
-#include <new>
-#include <optional>
 #include <string>
-#include <system_error>
-#include <thread>
 #include <vector>
+
+#include "format/parallel_items.hpp"
 
 #include "model/cpu/kernels.hpp"
 #include "model/cpu/thread_pool.hpp"
@@ -69,58 +65,39 @@ Result<Matrix> make_matrix_by_rows(int rows, int cols, DType type,
     // threads. Converting while loading (an f16 file as q4_0, say) takes seconds per GB.
     int step = std::max(1, static_cast<int>((1u << 18) / static_cast<unsigned>(std::max(cols, 1))));
     if (interleave) step = (step + kInterleaveRows - 1) / kInterleaveRows * kInterleaveRows;
-    const int chunks = (rows + step - 1) / step;
-    std::atomic<int> next{0};
-    std::atomic<bool> failed{false};
-    std::mutex error_mutex;
-    std::optional<Error> error;
-    auto fail = [&](Error e) {
-        const std::lock_guard lock(error_mutex);
-        if (!error) error = std::move(e);
-        failed = true;
-    };
-    auto work = [&]() noexcept {
-        try {
-            std::vector<float> buffer(static_cast<std::size_t>(std::min(step, rows)) * cols);
-            // Interleaving quantizes into rows here first, then rearranges each group.
-            std::vector<std::byte> row_layout(
-                interleave ? static_cast<std::size_t>(std::min(step, rows)) * m.row_bytes : 0);
-            for (int c = next++; c < chunks && !failed; c = next++) {
-                const int r0 = c * step;
-                const int n = std::min(step, rows - r0);
-                if (auto ok = fill(r0, n, buffer.data()); !ok) return fail(ok.error());
-                std::byte* out = interleave ? row_layout.data() : storage + r0 * m.row_bytes;
-                for (int i = 0; i < n; ++i) {
-                    auto ok = quantize_row(type, buffer.data() + static_cast<std::size_t>(i) * cols,
-                                           static_cast<std::size_t>(cols), out + i * m.row_bytes);
-                    if (!ok) return fail(ok.error());
-                }
-                if (!interleave) continue;
-                for (int g = 0; g * kInterleaveRows < n; ++g) {
-                    const int first = g * kInterleaveRows;
-                    interleave_group(
-                        type, cols / kQuantBlock, out + first * m.row_bytes, m.row_bytes,
-                        std::min(kInterleaveRows, n - first),
-                        storage + static_cast<std::size_t>((r0 + first) / kInterleaveRows) *
-                                      m.group_bytes);
-                }
+    const auto chunks = static_cast<std::size_t>((rows + step - 1) / step);
+    // Per worker: fp32 rows, and for interleaving the quantized rows before they are rearranged.
+    const std::size_t workers = format::item_workers(chunks);
+    std::vector<std::vector<float>> buffers(workers);
+    std::vector<std::vector<std::byte>> row_layouts(workers);
+    auto converted =
+        format::for_each_item(chunks, workers, [&](std::size_t worker, std::size_t chunk) {
+            std::vector<float>& buffer = buffers[worker];
+            std::vector<std::byte>& row_layout = row_layouts[worker];
+            buffer.resize(static_cast<std::size_t>(std::min(step, rows)) * cols);
+            if (interleave)
+                row_layout.resize(static_cast<std::size_t>(std::min(step, rows)) * m.row_bytes);
+            const int r0 = static_cast<int>(chunk) * step;
+            const int n = std::min(step, rows - r0);
+            if (auto ok = fill(r0, n, buffer.data()); !ok) return ok;
+            std::byte* out = interleave ? row_layout.data() : storage + r0 * m.row_bytes;
+            for (int i = 0; i < n; ++i) {
+                auto ok = quantize_row(type, buffer.data() + static_cast<std::size_t>(i) * cols,
+                                       static_cast<std::size_t>(cols), out + i * m.row_bytes);
+                if (!ok) return ok;
             }
-        } catch (const std::bad_alloc&) {
-            fail(make_error("out of memory converting a " + std::to_string(rows) + "x" +
-                            std::to_string(cols) + " matrix"));
-        }
-    };
-    const int threads = std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1,
-                                   std::max(1, std::min(chunks, 16)));
-    std::vector<std::thread> helpers;
-    try {
-        for (int i = 1; i < threads; ++i) helpers.emplace_back(work);
-    } catch (const std::system_error&) {
-        // No more threads to be had: those started and this one share the chunks.
-    }
-    work();
-    for (auto& t : helpers) t.join();
-    if (error) return *error;
+            if (!interleave) return Result<void>();
+            for (int g = 0; g * kInterleaveRows < n; ++g) {
+                const int first = g * kInterleaveRows;
+                interleave_group(
+                    type, cols / kQuantBlock, out + first * m.row_bytes, m.row_bytes,
+                    std::min(kInterleaveRows, n - first),
+                    storage +
+                        static_cast<std::size_t>((r0 + first) / kInterleaveRows) * m.group_bytes);
+            }
+            return Result<void>();
+        });
+    if (!converted) return converted.error();
     return m;
 }
 
