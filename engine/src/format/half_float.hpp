@@ -4,6 +4,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstring>
 
 namespace ravel::format {
 
@@ -18,6 +19,13 @@ inline float half_to_float(std::uint16_t h) {
     float magnitude = std::bit_cast<float>(rest) * 0x1p112f;
     if ((h & 0x7c00u) == 0x7c00u) magnitude = std::bit_cast<float>(rest | 0x7f800000u);
     return std::bit_cast<float>(std::bit_cast<std::uint32_t>(magnitude) | sign);
+}
+
+// A little-endian half stored at `p` (block scales), as float.
+inline float load_half(const void* p) {
+    std::uint16_t h;
+    std::memcpy(&h, p, 2);
+    return half_to_float(h);
 }
 
 inline float bfloat_to_float(std::uint16_t b) {

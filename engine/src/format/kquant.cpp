@@ -1,18 +1,11 @@
 #include "format/kquant.hpp"
 
-#include <cstring>
 
-#include "ravel/tensor.hpp"
+#include "format/half_float.hpp"
 
 namespace ravel::format {
 
 namespace {
-
-float f16_at(const std::uint8_t* p) {
-    std::uint16_t h;
-    std::memcpy(&h, p, 2);
-    return f16_to_f32(h);
-}
 
 // The 6-bit scale and min of group g (0-7) of a q4_K / q5_K super-block. Groups 0-3 keep theirs
 // in the low six bits of bytes g and g + 4; groups 4-7 in the nibbles of byte g + 4, with their
@@ -31,8 +24,8 @@ void scale_and_min(const std::uint8_t* s, int g, int& scale, int& min) {
 // high the second); q5_K's fifth bit of value l of group g is bit g of high[l].
 void dequantize_q45_k(const std::uint8_t* b, const std::uint8_t* high, const std::uint8_t* qs,
                       float* y) {
-    const float d = f16_at(b);
-    const float dmin = f16_at(b + 2);
+    const float d = load_half(b);
+    const float dmin = load_half(b + 2);
     const std::uint8_t* scales = b + 4;
     for (int g = 0; g < 8; ++g) {
         int sc = 0, m = 0;
@@ -52,7 +45,7 @@ void dequantize_q45_k(const std::uint8_t* b, const std::uint8_t* high, const std
 // q6_K: two halves of 128 values; in each, value l of quarter k takes the low or high nibble of
 // ql[l] or ql[l + 32] and bit pair k of qh[l], and its scale from its group of 16.
 void dequantize_q6_k(const std::uint8_t* b, float* y) {
-    const float d = f16_at(b + 208);
+    const float d = load_half(b + 208);
     for (int half = 0; half < 2; ++half) {
         const std::uint8_t* ql = b + 64 * half;
         const std::uint8_t* qh = b + 128 + 32 * half;

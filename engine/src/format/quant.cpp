@@ -15,11 +15,6 @@ void put_f16(std::byte* p, float v) {
     const std::uint16_t h = f32_to_f16(v);
     std::memcpy(p, &h, 2);
 }
-float get_f16(const std::byte* p) {
-    std::uint16_t h;
-    std::memcpy(&h, p, 2);
-    return format::half_to_float(h);
-}
 
 // std::lround for the values a quantizer rounds (a few hundred at most): x + 0.5 is exact in
 // double, so truncating it rounds half away from zero as lround does, without lround's library
@@ -85,13 +80,13 @@ void quantize_q5_1(const float* x, std::byte* out) {
 }
 
 void dequantize_q8_0(const std::byte* in, float* y) {
-    const float d = get_f16(in);
+    const float d = format::load_half(in);
     const auto* q = reinterpret_cast<const std::int8_t*>(in + 2);
     for (int i = 0; i < kQuantBlock; ++i) y[i] = d * q[i];
 }
 
 void dequantize_q4_0(const std::byte* in, float* y) {
-    const float d = get_f16(in);
+    const float d = format::load_half(in);
     const auto* qs = reinterpret_cast<const std::uint8_t*>(in + 2);
     for (int j = 0; j < kQuantBlock / 2; ++j) {
         y[j] = d * static_cast<float>((qs[j] & 0xf) - 8);
@@ -100,8 +95,8 @@ void dequantize_q4_0(const std::byte* in, float* y) {
 }
 
 void dequantize_q5_1(const std::byte* in, float* y) {
-    const float d = get_f16(in);
-    const float m = get_f16(in + 2);
+    const float d = format::load_half(in);
+    const float m = format::load_half(in + 2);
     std::uint32_t qh;
     std::memcpy(&qh, in + 4, 4);
     const auto* qs = reinterpret_cast<const std::uint8_t*>(in + 8);
