@@ -1,6 +1,5 @@
 #include "format/kquant.hpp"
 
-
 #include "format/half_float.hpp"
 
 namespace ravel::format {
