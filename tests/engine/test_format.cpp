@@ -5,6 +5,7 @@
 #include <QJsonObject>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cmath>
@@ -606,6 +607,40 @@ class TestFormat : public QObject {
         const std::string flags = ravel::test::smaps_value(inside, "VmFlags:").value_or("");
         QVERIFY2(!flags.empty(), "the mapping is not in /proc/self/smaps");
         QVERIFY2((" " + flags + " ").find(" hg ") != std::string::npos, flags.c_str());
+    }
+
+    // After a tensor is copied elsewhere (a load interleaving it, say), its pages of the mapped
+    // file can leave memory: only those wholly inside the bytes given, and the file's values
+    // stay readable. Bytes outside the mapping (ordinary memory) are never touched.
+    void droppedPagesLeaveMemoryNotTheFile() {
+        constexpr std::size_t kValues = 64 * 1024;  // 64 pages of f32
+        std::vector<float> values(kValues);
+        for (std::size_t i = 0; i < kValues; ++i) values[i] = static_cast<float>(i);
+        Bytes data = f32_bytes(values);
+        std::string header = R"({"t":{"dtype":"F32","shape":[65536],"data_offsets":[0,)";
+        header += std::to_string(data.size());
+        header += "]}}";
+        auto opened = open_bytes(scratch, make_safetensors(header, data));
+        QVERIFY(opened.result.ok());
+        const WeightFile& w = *opened.result;
+        const auto bytes = w.bytes(*w.find("t"));
+        volatile std::byte sink{};
+        for (std::size_t i = 0; i < bytes.size(); i += 4096) sink = bytes[i];
+        (void)sink;
+        const long before = ravel::test::smaps_number(bytes.data(), "Rss:");
+        if (before < 0) QSKIP("this kernel's smaps has no Rss field");
+
+        const auto start = reinterpret_cast<std::uintptr_t>(bytes.data()) + 100;
+        const auto end = reinterpret_cast<std::uintptr_t>(bytes.data()) + bytes.size();
+        const long inside = static_cast<long>(end / 4096 - (start + 4095) / 4096);
+        w.drop_pages(bytes.subspan(100));
+        QCOMPARE(ravel::test::smaps_number(bytes.data(), "Rss:"), before - 4 * inside);
+        QCOMPARE(*w.read_f32(*w.find("t")), values);
+
+        std::vector<std::byte> memory(64 * 4096, std::byte{7});
+        w.drop_pages(memory);
+        QVERIFY(std::all_of(memory.begin(), memory.end(),
+                            [](std::byte b) { return b == std::byte{7}; }));
     }
 
     void movedWeightFileKeepsMapping() {

@@ -163,33 +163,6 @@ class WeightArenaTest : public QObject {
             QCOMPARE(std::memcmp(in_arena->data, own->data, own->bytes()), 0);
         }
     }
-
-    // After a file tensor is copied (interleaved) into the arena, its mapped pages leave the
-    // resident set, so the model is not held twice; the file's bytes stay readable.
-    void released_file_pages_leave_the_resident_set() {
-        QTemporaryFile file;
-        QVERIFY(file.open());
-        const std::size_t bytes = 64 * 4096;
-        QByteArray data(static_cast<qsizetype>(bytes), 0);
-        for (std::size_t i = 0; i < bytes; ++i) data[static_cast<qsizetype>(i)] = char(i * 7);
-        QCOMPARE(file.write(data), static_cast<qint64>(bytes));
-        QVERIFY(file.flush());
-        void* map = mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE, file.handle(), 0);
-        QVERIFY(map != MAP_FAILED);
-        const auto* p = static_cast<const std::byte*>(map);
-        for (std::size_t i = 0; i < bytes; i += 4096) {
-            QCOMPARE(static_cast<char>(*static_cast<const volatile std::byte*>(p + i)),
-                     data[static_cast<qsizetype>(i)]);
-        }
-        const long before = ravel::test::smaps_number(p, "Rss:");
-        if (before < 0) QSKIP("this kernel's smaps has no Rss field");
-        QCOMPARE(before, static_cast<long>(bytes / 1024));
-        // From an unaligned start: only the pages wholly inside go.
-        ravel::detail::release_mapped_pages(p + 100, bytes - 100);
-        QCOMPARE(ravel::test::smaps_number(p, "Rss:"), 4L);
-        QCOMPARE(std::memcmp(p, data.constData(), bytes), 0);
-        munmap(map, bytes);
-    }
 };
 
 QTEST_GUILESS_MAIN(WeightArenaTest)

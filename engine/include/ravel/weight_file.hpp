@@ -57,9 +57,10 @@ class WeightFile {
     // transposed or rescaled); their offsets lie past the end of the file and their bytes live
     // in buffers this object owns, aligned to 64 bytes.
     std::span<const std::byte> bytes(const TensorInfo& tensor) const;
-    // Whether `bytes` lie in the mapped file itself (not in a derived tensor's buffer), where
-    // dropping their pages from memory only means reading them from the file again.
-    bool in_file_mapping(std::span<const std::byte> bytes) const;
+    // Drops the pages wholly inside `bytes` from memory once they were copied elsewhere, where
+    // that is safe: bytes of the mapped file itself, which a later read maps again from the
+    // file. Bytes of a derived tensor's buffer (ordinary memory) are left alone. Best effort.
+    void drop_pages(std::span<const std::byte> bytes) const;
     // The tensor converted to fp32 (from any DType; quantized blocks are dequantized).
     Result<std::vector<float>> read_f32(const TensorInfo& tensor) const;
 

@@ -54,14 +54,15 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::filesystem::path
 }
 
 void MappedFile::drop_pages(std::span<const std::byte> range) const {
-    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto lo = reinterpret_cast<std::uintptr_t>(data_);
     const auto first = reinterpret_cast<std::uintptr_t>(range.data());
+    if (range.empty() || first < lo || first - lo > size_ || range.size() > size_ - (first - lo)) {
+        return;
+    }
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
     const auto begin = (first + page - 1) / page * page;
     const auto end = (first + range.size()) / page * page;
-    const auto lo = reinterpret_cast<std::uintptr_t>(data_);
-    if (end > begin && begin >= lo && end <= lo + size_) {
-        (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-    }
+    if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

@@ -24,8 +24,9 @@ class MappedFile {
     const std::byte* data() const { return data_; }
     std::uint64_t size() const { return size_; }
     std::span<const std::byte> bytes() const { return {data_, static_cast<std::size_t>(size_)}; }
-    // Gives back the whole pages inside `range` (a part of bytes()) once nothing needs them in
-    // memory: the file still holds them, and a later read maps them again.
+    // Gives back the whole pages inside `range` once nothing needs them in memory: the file
+    // still holds them, and a later read maps them again. A range not wholly inside bytes() is
+    // left alone.
     void drop_pages(std::span<const std::byte> range) const;
 
   private:

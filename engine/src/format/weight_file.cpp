@@ -136,11 +136,8 @@ std::span<const std::byte> WeightFile::bytes(const TensorInfo& tensor) const {
     return {file_->data() + tensor.offset, static_cast<std::size_t>(tensor.nbytes)};
 }
 
-bool WeightFile::in_file_mapping(std::span<const std::byte> bytes) const {
-    if (!file_ || bytes.empty()) return false;
-    const auto begin = reinterpret_cast<std::uintptr_t>(file_->data());
-    const auto p = reinterpret_cast<std::uintptr_t>(bytes.data());
-    return p >= begin && p - begin <= file_->size() && bytes.size() <= file_->size() - (p - begin);
+void WeightFile::drop_pages(std::span<const std::byte> bytes) const {
+    if (file_) file_->drop_pages(bytes);
 }
 
 Result<std::vector<float>> WeightFile::read_f32(const TensorInfo& tensor) const {

@@ -163,9 +163,7 @@ class FileSource final : public detail::WeightSource {
     }
     // Pages of the mapped file only: a derived tensor's buffer is ordinary memory, which
     // MADV_DONTNEED would zero under any later reader of this WeightFile.
-    void release(std::span<const std::byte> bytes) const override {
-        if (file_.in_file_mapping(bytes)) detail::release_mapped_pages(bytes.data(), bytes.size());
-    }
+    void release(std::span<const std::byte> bytes) const override { file_.drop_pages(bytes); }
     void release_tensor(const std::string& name) const override {
         if (const TensorInfo* t = file_.find(name)) release(file_.bytes(*t));
     }

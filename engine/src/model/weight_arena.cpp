@@ -29,18 +29,6 @@ Error out_of_memory(std::size_t bytes) {
 
 }  // namespace
 
-void release_mapped_pages(const std::byte* p, std::size_t n) {
-#if defined(__linux__)
-    const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
-    const auto begin = (reinterpret_cast<std::uintptr_t>(p) + page - 1) / page * page;
-    const auto end = (reinterpret_cast<std::uintptr_t>(p) + n) / page * page;
-    if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-#else
-    (void)p;
-    (void)n;
-#endif
-}
-
 Result<ArenaBlock> allocate_huge(std::size_t bytes) {
     const std::size_t size = round_up(std::max<std::size_t>(bytes, 1), kHugePage);
 #if defined(__linux__)

@@ -26,11 +26,6 @@ struct ArenaBlock {
 // pages. Untouched pages stay unallocated, as with any anonymous mapping.
 Result<ArenaBlock> allocate_huge(std::size_t bytes);
 
-// Drops the pages wholly inside [p, p + n) of a read-only file mapping from the process's
-// resident memory, once their contents have been copied elsewhere (touching them again reads
-// them from the file). Best effort: nothing happens where the system declines.
-void release_mapped_pages(const std::byte* p, std::size_t n);
-
 // Hands out blocks for one model load, from one thread. Under ASan, the bytes between and
 // after blocks are poisoned.
 class WeightArena {
