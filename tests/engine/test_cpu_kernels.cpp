@@ -1,9 +1,9 @@
 // Every CPU kernel (each instruction set this machine has, each weight type, one-token and
 // GEMM paths, 1 and several threads) against a double-precision reference on the same
 // dequantized weights, on awkward sizes that are not multiples of the SIMD width.
-// The one-token kernels for q8_0 / q4_0 quantize the activations to int8 blocks (as llama.cpp
-// does); they are checked tightly against a reference doing the same quantization, and within
-// the quantization's error bound against the exact product.
+// The one-token kernels for q8_0 / q4_0 (and interleaved q5_1) quantize the activations to
+// int8 blocks (as llama.cpp does); they are checked tightly against a reference doing the same
+// quantization, and within the quantization's error bound against the exact product.
 #include <QtTest>
 #include <bit>
 #include <cmath>
@@ -70,17 +70,17 @@ void quantize_activations(const float* x, int n, std::vector<int>& q, std::vecto
     }
 }
 
-// Reference for the integer decode path (q8_0, q4_0): sum over blocks of
-// d_w * d_x * sum(q_w * q_x), from the raw block bytes, in double. `mag` bounds the float
-// rounding; `qerr` bounds what quantizing the activations may cost against the exact product
-// (half a step of x per weight: sum |w| d_x / 2).
+// Reference for the integer decode path (q8_0, q5_1, q4_0): sum over blocks of
+// d_w * d_x * sum(q_w * q_x) (+ m_w * d_x * sum(q_x) for q5_1's minimum), from the raw block
+// bytes, in double. `mag` bounds the float rounding; `qerr` bounds what quantizing the
+// activations may cost against the exact product (half a step of x per weight: sum |w| d_x / 2).
 void reference_int(const Matrix& w, const float* x, int T, std::vector<double>& y,
                    std::vector<double>& mag, std::vector<double>& qerr) {
     y.assign(static_cast<std::size_t>(T) * w.rows, 0.0);
     mag.assign(y.size(), 0.0);
     qerr.assign(y.size(), 0.0);
     const int blocks = w.cols / 32;
-    const std::size_t block_bytes = w.type == DType::Q8_0 ? 34 : 18;
+    const std::size_t block_bytes = w.type == DType::Q8_0 ? 34 : w.type == DType::Q5_1 ? 24 : 18;
     for (int t = 0; t < T; ++t) {
         std::vector<int> xq;
         std::vector<float> xd;
@@ -92,11 +92,23 @@ void reference_int(const Matrix& w, const float* x, int T, std::vector<double>& 
                 std::uint16_t h;
                 std::memcpy(&h, blk, 2);
                 const double dw = f16_to_f32(h);
-                long dot = 0, dot_abs = 0, wsum = 0;
+                double mw = 0.0;  // q5_1's minimum
+                std::uint32_t qh = 0;
+                if (w.type == DType::Q5_1) {
+                    std::memcpy(&h, blk + 2, 2);
+                    mw = f16_to_f32(h);
+                    std::memcpy(&qh, blk + 4, 4);
+                }
+                long dot = 0, dot_abs = 0, xsum = 0, xsum_abs = 0;
+                double wsum = 0;
                 for (int i = 0; i < 32; ++i) {
                     int wq;
                     if (w.type == DType::Q8_0) {
                         wq = static_cast<std::int8_t>(blk[2 + i]);
+                    } else if (w.type == DType::Q5_1) {
+                        const auto byte = static_cast<unsigned>(blk[8 + (i & 15)]);
+                        wq = static_cast<int>((i < 16 ? (byte & 15u) : (byte >> 4)) |
+                                              (((qh >> i) & 1u) << 4));
                     } else {
                         const auto byte = static_cast<unsigned>(blk[2 + (i & 15)]);
                         wq = static_cast<int>(i < 16 ? (byte & 15u) : (byte >> 4)) - 8;
@@ -104,12 +116,15 @@ void reference_int(const Matrix& w, const float* x, int T, std::vector<double>& 
                     const int xi = xq[static_cast<std::size_t>(b * 32 + i)];
                     dot += wq * xi;
                     dot_abs += std::abs(wq * xi);
-                    wsum += std::abs(wq);
+                    xsum += xi;
+                    xsum_abs += std::abs(xi);
+                    wsum += std::fabs(dw * wq + mw);
                 }
                 const double dx = xd[static_cast<std::size_t>(b)];
-                s += dw * dx * static_cast<double>(dot);
-                m += std::fabs(dw * dx) * static_cast<double>(dot_abs);
-                e += std::fabs(dw) * static_cast<double>(wsum) * dx / 2;
+                s += dw * dx * static_cast<double>(dot) + mw * dx * static_cast<double>(xsum);
+                m += std::fabs(dw * dx) * static_cast<double>(dot_abs) +
+                     std::fabs(mw * dx) * static_cast<double>(xsum_abs);
+                e += wsum * dx / 2;
             }
             const std::size_t i = static_cast<std::size_t>(t) * w.rows + r;
             y[i] = s;
@@ -119,8 +134,11 @@ void reference_int(const Matrix& w, const float* x, int T, std::vector<double>& 
     }
 }
 
-bool int_decode(DType type) {
-    return type == DType::Q8_0 || type == DType::Q4_0;
+// Whether the table's one-token kernel quantizes the activations for w: always for q8_0 and
+// q4_0; for q5_1 where it is interleaved and the table has a 16-row kernel (else decoded to float).
+bool int_decode(const cpu::KernelTable& k, const Matrix& w) {
+    return w.type == DType::Q8_0 || w.type == DType::Q4_0 ||
+           (w.type == DType::Q5_1 && w.interleaved() && k.interleave_quantized);
 }
 
 }  // namespace
@@ -214,7 +232,7 @@ class CpuKernelsTest : public QObject {
         if (split < rows)
             QVERIFY(cpu::gemm_rows(k, *w, split, rows, x.data(), tokens, got_gemm.data()));
 
-        const bool int_path = tokens <= cpu::kSmallBatch && int_decode(w->type);
+        const bool int_path = tokens <= cpu::kSmallBatch && int_decode(k, *w);
         std::vector<double> want_int, mag_int, qerr;
         if (int_path) reference_int(*by_rows, x.data(), tokens, want_int, mag_int, qerr);
         for (std::size_t i = 0; i < want.size(); ++i) {
@@ -271,16 +289,17 @@ class CpuKernelsTest : public QObject {
     }
 
     // The integer kernels at the ends of their ranges: every q4_0 nibble 15 but one (q8_0: +127
-    // with one -127) against activations that quantize to +-127, where the 16-bit sums of
-    // vpmaddubsw are closest to overflowing. Every instruction set, both layouts, decode and
-    // sequence mode, against the quantized reference.
+    // with one -127; q5_1: 31 with one 0) against activations that quantize to +-127, where the
+    // 16-bit sums of vpmaddubsw are closest to overflowing. Every instruction set, both layouts,
+    // decode and sequence mode, against the quantized reference (q5_1 in rows: the float path,
+    // within its rounding of the same products).
     void integer_kernels_at_the_ends_of_their_ranges() {
         const int rows = 20, cols = 256;
         std::vector<float> values(static_cast<std::size_t>(rows) * cols);
-        for (DType type : {DType::Q8_0, DType::Q4_0}) {
+        for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q5_1}) {
             // One weight of each block at -1 sets the scale; the others are the largest
-            // positive step of the type (+127 of q8_0, nibble 15 of q4_0).
-            const float top = type == DType::Q8_0 ? 1.0f : 0.875f;
+            // positive step of the type (+127 of q8_0, nibble 15 of q4_0, 31 of q5_1).
+            const float top = type == DType::Q4_0 ? 0.875f : 1.0f;
             for (std::size_t i = 0; i < values.size(); ++i) values[i] = i % 32 == 5 ? -1.0f : top;
             auto by_rows = make_matrix(values.data(), rows, cols, type);
             QVERIFY(by_rows.ok());

@@ -1,4 +1,4 @@
-// The interleaved q8_0 / q4_0 layout (model/interleave.hpp): a pure rearrangement of the row
+// The interleaved q8_0 / q5_1 / q4_0 layout (model/interleave.hpp): a pure rearrangement of the row
 // layout's blocks, rebuilt exactly block by block, made the same way whether a matrix is
 // converted from floats or rearranged from rows, and chosen by the loader where the CPU
 // kernels want it. (The kernels on it are checked in test_cpu_kernels.)
@@ -27,7 +27,7 @@ std::vector<float> random_values(std::size_t n, std::uint32_t seed) {
 }
 
 std::size_t block_size(DType type) {
-    return type == DType::Q8_0 ? 34 : 18;
+    return type == DType::Q8_0 ? 34 : type == DType::Q5_1 ? 24 : 18;
 }
 
 }  // namespace
@@ -40,7 +40,7 @@ class InterleaveTest : public QObject {
         QTest::addColumn<int>("dtype");
         QTest::addColumn<int>("rows");
         QTest::addColumn<int>("cols");
-        for (DType type : {DType::Q8_0, DType::Q4_0}) {
+        for (DType type : {DType::Q8_0, DType::Q5_1, DType::Q4_0}) {
             for (int rows : {1, 16, 17, 45}) {
                 for (int cols : {32, 96, 4160}) {
                     QTest::addRow("%s/%dx%d", dtype_name(type).data(), rows, cols)
@@ -61,9 +61,11 @@ class InterleaveTest : public QObject {
         QVERIFY(x16.ok());
         QVERIFY(x16->interleaved());
         const int blocks = cols / 32;
-        // 16 f16 scales per block, padded to whole lines, then 4 (q4_0) or 8 (q8_0) lines.
-        const std::size_t scales = (static_cast<std::size_t>(blocks) * 32 + 63) / 64 * 64;
-        const std::size_t lines = type == DType::Q8_0 ? 8 : 4;
+        // 16 f16 scales per block (and for q5_1 16 f16 minima), padded to whole lines, then 4
+        // (q4_0), 5 (q5_1: the nibbles and the high bits) or 8 (q8_0) lines.
+        const std::size_t per_block = type == DType::Q5_1 ? 64 : 32;
+        const std::size_t scales = (static_cast<std::size_t>(blocks) * per_block + 63) / 64 * 64;
+        const std::size_t lines = type == DType::Q8_0 ? 8 : type == DType::Q5_1 ? 5 : 4;
         QCOMPARE(x16->group_bytes, scales + blocks * lines * 64);
         QCOMPARE(x16->bytes(), static_cast<std::uint64_t>((rows + 15) / 16) * x16->group_bytes);
         std::byte block[64];
@@ -79,13 +81,28 @@ class InterleaveTest : public QObject {
             matrix_row_f32(*x16, r, got.data());
             QCOMPARE(std::memcmp(got.data(), want.data(), sizeof(float) * want.size()), 0);
         }
-        // The padding rows of the last group have zero scales, so they add nothing.
+        // The padding rows of the last group have zero scales (and minima), so they add
+        // nothing.
         for (int r = rows; r < (rows + 15) / 16 * 16; ++r) {
             for (int b = 0; b < blocks; ++b) {
                 deinterleave_block(*x16, r, b, block);
-                QCOMPARE(int(block[0]), 0);
-                QCOMPARE(int(block[1]), 0);
+                for (int i = 0; i < (type == DType::Q5_1 ? 4 : 2); ++i) QCOMPARE(int(block[i]), 0);
             }
+        }
+    }
+
+    // q5_1's high bits in the interleaved line: bit 8k + j holds weight 4j + k's, so that one
+    // shift puts the four weights of a step at bit 4 of their bytes.
+    void q5_1_high_bits_are_rearranged_by_step() {
+        for (int n = 0; n < 32; ++n) {
+            const int j = n / 4, k = n % 4;
+            QCOMPARE(q5_1_high_bits_to_lane(1u << n), 1u << (8 * k + j));
+            QCOMPARE(q5_1_high_bits_from_lane(1u << (8 * k + j)), 1u << n);
+        }
+        std::mt19937 rng(3);
+        for (int i = 0; i < 1000; ++i) {
+            const std::uint32_t qh = rng();
+            QCOMPARE(q5_1_high_bits_from_lane(q5_1_high_bits_to_lane(qh)), qh);
         }
     }
 
@@ -95,7 +112,7 @@ class InterleaveTest : public QObject {
     void converting_interleaved_equals_rearranging_rows() {
         const int rows = 9000, cols = 64;  // three conversion slices of up to 4096 rows
         const auto values = random_values(static_cast<std::size_t>(rows) * cols, 11);
-        for (DType type : {DType::Q8_0, DType::Q4_0}) {
+        for (DType type : {DType::Q8_0, DType::Q5_1, DType::Q4_0}) {
             auto by_rows = make_matrix(values.data(), rows, cols, type);
             QVERIFY(by_rows.ok());
             std::vector<std::byte> row(by_rows->row_bytes);
@@ -119,7 +136,7 @@ class InterleaveTest : public QObject {
 
     void other_types_keep_the_row_layout() {
         const auto values = random_values(17 * 64, 3);
-        for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q5_1}) {
+        for (DType type : {DType::F32, DType::F16, DType::BF16}) {
             auto m = make_matrix(values.data(), 17, 64, type, nullptr, MatrixLayout::Interleaved16);
             QVERIFY(m.ok());
             QVERIFY(!m->interleaved());
@@ -133,7 +150,7 @@ class InterleaveTest : public QObject {
     // The loader interleaves q8_0 / q4_0 matrices exactly where the CPU kernels want it, never
     // the embedding (read a row at a time), and keeps rows for a model asked for on a GPU.
     void loader_interleaves_where_the_kernels_want_it() {
-        for (DType type : {DType::Q8_0, DType::Q4_0, DType::F16}) {
+        for (DType type : {DType::Q8_0, DType::Q5_1, DType::Q4_0, DType::F16}) {
             LoadOptions options;
             options.weight_type = type;
             auto spec = parse_synthetic_spec("v7:2x64:100");

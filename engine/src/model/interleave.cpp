@@ -10,35 +10,59 @@
 namespace ravel::detail {
 
 namespace {
-constexpr int kQuantOffset = 2;  // the f16 scale leads each block
 inline std::size_t block_size(DType type) {
-    return type == DType::Q8_0 ? 34 : 18;
+    return type == DType::Q8_0 ? 34 : type == DType::Q5_1 ? 24 : 18;
+}
+// Where a row-layout block's quants start: after its f16 scale, and for q5_1 its f16 minimum
+// and 32 high bits.
+inline std::size_t quant_offset(DType type) {
+    return type == DType::Q5_1 ? 8 : 2;
+}
+inline std::uint32_t load_u32(const std::byte* p) {
+    std::uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
 }
 }  // namespace
 
 bool interleavable(DType type) {
-    return type == DType::Q8_0 || type == DType::Q4_0;
+    return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q5_1;
 }
 
 int interleave_steps(DType type) {
     return type == DType::Q8_0 ? 8 : 4;
 }
 
-std::size_t interleave_scale_bytes(int blocks) {
-    return (static_cast<std::size_t>(blocks) * 2 * kInterleaveRows + 63) / 64 * 64;
+int interleave_lines(DType type) {
+    return interleave_steps(type) + (type == DType::Q5_1 ? 1 : 0);
+}
+
+int interleave_scale_stride(DType type) {
+    return type == DType::Q5_1 ? 4 * kInterleaveRows : 2 * kInterleaveRows;
+}
+
+std::size_t interleave_scale_bytes(DType type, int blocks) {
+    return (static_cast<std::size_t>(blocks) *
+                static_cast<std::size_t>(interleave_scale_stride(type)) +
+            63) /
+           64 * 64;
 }
 
 std::size_t interleave_group_bytes(DType type, int blocks) {
-    return interleave_scale_bytes(blocks) +
-           static_cast<std::size_t>(blocks) * static_cast<std::size_t>(interleave_steps(type)) * 64;
+    return interleave_scale_bytes(type, blocks) +
+           static_cast<std::size_t>(blocks) * static_cast<std::size_t>(interleave_lines(type)) * 64;
 }
 
 void interleave_group(DType type, int blocks, const std::byte* src, std::size_t row_bytes, int n,
                       std::byte* dst) {
     const std::size_t bsize = block_size(type);
     const int steps = interleave_steps(type);
+    const int lines = interleave_lines(type);
+    const std::size_t stride = static_cast<std::size_t>(interleave_scale_stride(type));
     const bool q8 = type == DType::Q8_0;
-    const std::size_t scale_bytes = interleave_scale_bytes(blocks);
+    const bool q5 = type == DType::Q5_1;
+    const std::size_t qoff = quant_offset(type);
+    const std::size_t scale_bytes = interleave_scale_bytes(type, blocks);
     std::byte* quants = dst + scale_bytes;
     // Zero scales for the padding rows and the area's padding; their quants are zeroed below.
     std::memset(dst, 0, scale_bytes);
@@ -46,17 +70,22 @@ void interleave_group(DType type, int blocks, const std::byte* src, std::size_t 
         const std::byte* row = src + static_cast<std::size_t>(i) * row_bytes;
         for (int b = 0; b < blocks; ++b) {
             const std::byte* blk = row + static_cast<std::size_t>(b) * bsize;
-            std::byte* line = quants + static_cast<std::size_t>(b) * steps * 64 + 4 * i;
+            std::byte* line = quants + static_cast<std::size_t>(b) * lines * 64 + 4 * i;
             if (i >= n) {  // padding row: nothing to read, zero quants
-                for (int s = 0; s < steps; ++s) std::memset(line + s * 64, 0, 4);
+                for (int s = 0; s < lines; ++s) std::memset(line + s * 64, 0, 4);
                 continue;
             }
-            std::memcpy(dst + static_cast<std::size_t>(b) * 32 + 2 * i, blk, 2);
+            std::byte* scales = dst + static_cast<std::size_t>(b) * stride + 2 * i;
+            std::memcpy(scales, blk, 2);
+            if (q5) std::memcpy(scales + 2 * kInterleaveRows, blk + 2, 2);  // the minimum
             for (int s = 0; s < steps; ++s) {
-                std::uint32_t v;
-                std::memcpy(&v, blk + kQuantOffset + 4 * s, 4);
+                std::uint32_t v = load_u32(blk + qoff + 4 * s);
                 if (q8) v ^= 0x80808080u;  // to unsigned, as vpdpbusd takes it
                 std::memcpy(line + s * 64, &v, 4);
+            }
+            if (q5) {
+                const std::uint32_t lane = q5_1_high_bits_to_lane(load_u32(blk + 4));
+                std::memcpy(line + steps * 64, &lane, 4);
             }
         }
     }
@@ -65,22 +94,33 @@ void interleave_group(DType type, int blocks, const std::byte* src, std::size_t 
 void deinterleave_block(const Matrix& w, int r, int b, std::byte* out) {
     const int blocks = w.cols / kQuantBlock;
     const int steps = interleave_steps(w.type);
+    const std::size_t qoff = quant_offset(w.type);
     const std::byte* group = w.data + static_cast<std::size_t>(r / kInterleaveRows) * w.group_bytes;
     const int i = r % kInterleaveRows;
-    std::memcpy(out, group + static_cast<std::size_t>(b) * 32 + 2 * i, 2);
-    const std::byte* line =
-        group + interleave_scale_bytes(blocks) + static_cast<std::size_t>(b) * steps * 64;
+    const std::byte* scales =
+        group +
+        static_cast<std::size_t>(b) * static_cast<std::size_t>(interleave_scale_stride(w.type)) +
+        2 * i;
+    std::memcpy(out, scales, 2);
+    const std::byte* line = group + interleave_scale_bytes(w.type, blocks) +
+                            static_cast<std::size_t>(b) * interleave_lines(w.type) * 64 + 4 * i;
     for (int s = 0; s < steps; ++s) {
-        std::memcpy(out + kQuantOffset + 4 * s, line + s * 64 + 4 * i, 4);
+        std::memcpy(out + qoff + 4 * s, line + s * 64, 4);
         if (w.type == DType::Q8_0) {
-            for (int k = 0; k < 4; ++k) out[kQuantOffset + 4 * s + k] ^= std::byte{0x80};
+            for (int k = 0; k < 4; ++k) out[qoff + 4 * s + k] ^= std::byte{0x80};
         }
+    }
+    if (w.type == DType::Q5_1) {
+        std::memcpy(out + 2, scales + 2 * kInterleaveRows, 2);
+        const std::uint32_t qh = q5_1_high_bits_from_lane(load_u32(line + steps * 64));
+        std::memcpy(out + 4, &qh, 4);
     }
 }
 
 Result<Matrix> interleave_matrix(const Matrix& src, WeightArena* arena) {
     if (!interleavable(src.type) || src.interleaved() || src.cols % kQuantBlock != 0) {
-        return make_error("internal: only row-layout q8_0 / q4_0 matrices can be interleaved");
+        return make_error(
+            "internal: only row-layout q8_0 / q5_1 / q4_0 matrices can be interleaved");
     }
     const int blocks = src.cols / kQuantBlock;
     Matrix m;

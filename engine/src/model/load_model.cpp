@@ -93,8 +93,8 @@ void prepare_layer(const ModelConfig& cfg, LayerWeights& l) {
 }
 
 // A matrix stored (rows, cols) in the source: used in place when the source already holds it
-// in the wanted type and layout, otherwise converted a few rows at a time. A q8_0 / q4_0 file
-// tensor wanted interleaved is rearranged into the arena, and its mapped pages are released.
+// in the wanted type and layout, otherwise converted a few rows at a time. A q8_0 / q5_1 / q4_0
+// file tensor wanted interleaved is rearranged into the arena, and its mapped pages are released.
 Result<detail::Matrix> load_matrix(const detail::WeightSource& src, const std::string& name,
                                    int rows, int cols, DType wanted, detail::WeightArena& arena,
                                    detail::MatrixLayout layout = detail::MatrixLayout::Rows) {
@@ -115,7 +115,7 @@ Result<detail::Matrix> load_matrix(const detail::WeightSource& src, const std::s
     return m;
 }
 
-// The layout the CPU kernels multiply q8_0 / q4_0 fastest in; row layout for a model headed
+// The layout the CPU kernels multiply q8_0 / q5_1 / q4_0 fastest in; row layout for a model headed
 // for a GPU (its kernels read rows).
 detail::MatrixLayout quantized_layout(const LoadOptions& options) {
     auto device = parse_device(options.device);

@@ -29,9 +29,9 @@ constexpr int kGemmK = 64;  // GEMM columns per staged block (a multiple of 32)
 constexpr int kGemmKc = 128;
 
 // T tokens' activations quantized for the interleaved integer kernels (sequence mode): per
-// token `cols` int8 values, and per block of 32 its scale and -offset * sum(q) (the weights'
-// unsigned offset taken back out: 8 for q4_0, 128 for q8_0). Rows of `tokens` are padded to a
-// multiple of kX16GemmTokens with zeros.
+// token `cols` int8 values, and per block of 32 its scale and factor * sum(q): -8 for q4_0 and
+// -128 for q8_0 (the weights' unsigned offset taken back out), 1 for q5_1 (the sum that scales
+// the weights' minimum). Rows of `tokens` are padded to a multiple of kX16GemmTokens with zeros.
 struct QuantizedTokens {
     int tokens = 0;
     int cols = 0;
@@ -46,7 +46,7 @@ using RowsFn = void (*)(const Matrix& w, int r0, int r1, const float* x, int T, 
 
 struct KernelTable {
     const char* isa;
-    // Whether q8_0 / q4_0 matrices should be stored interleaved (model/interleave.hpp) for
+    // Whether q8_0 / q5_1 / q4_0 matrices should be stored interleaved (model/interleave.hpp) for
     // this table's decode kernels. Every table computes either layout correctly.
     bool interleave_quantized;
     RowsFn gemv;  // T <= kSmallBatch: fused dequantize-and-dot per row
@@ -100,11 +100,10 @@ struct KernelTable {
     void (*wkv7_seq)(float* S, int N, int T, std::size_t stride, const float* w, const float* kk,
                      const float* kka, const float* k, const float* v, const float* r, float* y);
 
-    // Sequence mode on interleaved q8_0 / q4_0 (null where the table has no 16-row kernel, or
-    // where its float GEMM is faster: AVX-512 without VNNI):
-    // tokens [t0, t1) of X (xq.cols wide) quantized into xq for weights of `type`, then groups
-    // [g0, g1) of 16 rows against all of xq's tokens with integer dot products, as the decode
-    // kernels compute them.
+    // Sequence mode on interleaved q8_0 / q5_1 / q4_0 (null where the table has no 16-row kernel,
+    // or where its float GEMM is faster: AVX-512 without VNNI): tokens [t0, t1) of X (xq.cols wide)
+    // quantized into xq for weights of `type`, then groups [g0, g1) of 16 rows against all of xq's
+    // tokens with integer dot products, as the decode kernels compute them.
     void (*quantize_tokens)(DType type, const float* x, int t0, int t1, QuantizedTokens& xq);
     void (*gemm_x16)(const Matrix& w, int g0, int g1, const QuantizedTokens& xq, float* y);
 };
@@ -139,7 +138,7 @@ bool gemm_rows(const KernelTable& k, const Matrix& w, int r0, int r1, const floa
 // they can't be allocated (nothing is written then).
 bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T, float* y,
                    ThreadPool* pool);
-// The same for an interleaved q8_0 / q4_0 matrix with the table's gemm_x16: quantizes X once
+// The same for an interleaved q8_0 / q5_1 / q4_0 matrix with the table's gemm_x16: quantizes X once
 // (kept per calling thread), then splits groups of rows over the threads. Returns false when
 // the table has no gemm_x16 or the buffer can't be had.
 bool gemm_x16_parallel(const KernelTable& k, const Matrix& w, const float* x, int T, float* y,
@@ -150,7 +149,7 @@ enum class Isa { Generic, Avx2, Avx2Vnni, Avx512, Avx512Vnni };
 const KernelTable& kernels_for(Isa isa);
 // The best table for this CPU (RAVEL_CPU_ISA=generic|avx2|avx2vnni|avx512 lowers the choice).
 // Avx512Vnni differs from Avx512, and Avx2Vnni from Avx2, only in the integer kernels of
-// interleaved q8_0 / q4_0.
+// interleaved q8_0 / q5_1 / q4_0.
 const KernelTable& kernels();
 bool cpu_supports(Isa isa);
 

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "ravel/tensor.hpp"
+
 #ifndef RAVEL_AVX2_NS
 #define RAVEL_AVX2_NS avx2
 #endif

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "ravel/tensor.hpp"
+
 #ifndef RAVEL_AVX512_NS
 #define RAVEL_AVX512_NS avx512
 #endif
@@ -193,37 +195,66 @@ struct S {
         return _mm512_reduce_add_ps(_mm512_mul_ps(v, k));
     }
     // One group of 16 interleaved rows (model/interleave.hpp) against NT tokens over nb
-    // blocks: out[t * 16 + i] = sum_b d_w(i, b) d_x(t, b) (integer dot of block b + bias).
-    // Each 64-byte line is one load whose 32-bit lanes are the 16 rows; the activations' 4
-    // matching bytes are broadcast to every lane. xq: token t's int8 activations at
-    // t * xstride; dx, bias: token t's block values at t * stride. `pf` runs `ahead` of the
-    // quants, for the prefetches.
-    template <bool Q4, int NT>
+    // blocks: out[t * 16 + i] = sum_b d_w(i, b) d_x(t, b) (integer dot of block b + bias), and
+    // for q5_1 + m_w(i, b) d_x(t, b) bias (the block's sum of activations). Each 64-byte line is
+    // one load whose 32-bit lanes are the 16 rows; the activations' 4 matching bytes are
+    // broadcast to every lane. xq: token t's int8 activations at t * xstride; dx, bias: token
+    // t's block values at t * stride. `pf` runs `ahead` of the quants, for the prefetches.
+    template <DType Type, int NT>
     static void x16_group(const std::byte* scales, const std::byte* quants, int nb,
                           const std::int8_t* xq, std::size_t xstride, const float* dx,
                           const std::int32_t* bias, std::size_t stride, const char* pf,
                           float* out) {
-        constexpr int kSteps = Q4 ? 4 : 8;
+        constexpr bool kQ4 = Type == DType::Q4_0;
+        constexpr bool kQ5 = Type == DType::Q5_1;
+        constexpr int kLines = kQ4 ? 4 : kQ5 ? 5 : 8;
+        constexpr std::size_t kScaleStride = kQ5 ? 64 : 32;
         const __m512i low4 = _mm512_set1_epi8(0x0f);
         __m512 acc[NT];
         for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
         for (int b = 0; b < nb; ++b) {
-            const std::byte* q = quants + static_cast<std::size_t>(b) * kSteps * 64;
-            for (int l = 0; l < kSteps; ++l) {
-                _mm_prefetch(pf + static_cast<std::size_t>(b) * kSteps * 64 + l * 64, _MM_HINT_T1);
+            const std::byte* q = quants + static_cast<std::size_t>(b) * kLines * 64;
+            for (int l = 0; l < kLines; ++l) {
+                _mm_prefetch(pf + static_cast<std::size_t>(b) * kLines * 64 + l * 64, _MM_HINT_T1);
             }
             __m512i i0[NT], i1[NT];
             const std::int32_t* xb[NT];
             for (int t = 0; t < NT; ++t) {
-                i0[t] = _mm512_set1_epi32(bias[t * stride + b]);
+                i0[t] = kQ5 ? _mm512_setzero_si512() : _mm512_set1_epi32(bias[t * stride + b]);
                 i1[t] = _mm512_setzero_si512();
                 xb[t] = reinterpret_cast<const std::int32_t*>(xq + t * xstride + b * 32);
             }
-            if constexpr (Q4) {
+            if constexpr (kQ4) {
                 for (int s = 0; s < 4; ++s) {
                     const __m512i v = _mm512_loadu_si512(q + s * 64);
                     const __m512i lo = _mm512_and_si512(v, low4);
                     const __m512i hi = _mm512_andnot_si512(low4, v);  // 16 x the high nibble
+                    for (int t = 0; t < NT; ++t) {
+                        i0[t] = _mm512_dpbusd_epi32(i0[t], lo, _mm512_set1_epi32(xb[t][s]));
+                        i1[t] = _mm512_dpbusd_epi32(i1[t], hi, _mm512_set1_epi32(xb[t][4 + s]));
+                    }
+                }
+            } else if constexpr (kQ5) {
+                // Step s's fifth bits: the high-bit line shifted to put bit s (low nibbles) or
+                // bit 4 + s (high nibbles) of each byte at bit 4.
+                const __m512i h = _mm512_loadu_si512(q + 4 * 64);
+                const __m512i shifted[8] = {_mm512_slli_epi32(h, 4),
+                                            _mm512_slli_epi32(h, 3),
+                                            _mm512_slli_epi32(h, 2),
+                                            _mm512_slli_epi32(h, 1),
+                                            h,
+                                            _mm512_srli_epi32(h, 1),
+                                            _mm512_srli_epi32(h, 2),
+                                            _mm512_srli_epi32(h, 3)};
+                const __m512i bit4 = _mm512_set1_epi8(0x10);
+                for (int s = 0; s < 4; ++s) {
+                    const __m512i v = _mm512_loadu_si512(q + s * 64);
+                    // (a & c) | b: the nibble and its fifth bit in one instruction.
+                    const __m512i lo = _mm512_ternarylogic_epi32(
+                        v, _mm512_and_si512(shifted[s], bit4), low4, 0xEC);
+                    const __m512i hi = _mm512_ternarylogic_epi32(
+                        _mm512_srli_epi16(v, 4), _mm512_and_si512(shifted[4 + s], bit4), low4,
+                        0xEC);
                     for (int t = 0; t < NT; ++t) {
                         i0[t] = _mm512_dpbusd_epi32(i0[t], lo, _mm512_set1_epi32(xb[t][s]));
                         i1[t] = _mm512_dpbusd_epi32(i1[t], hi, _mm512_set1_epi32(xb[t][4 + s]));
@@ -239,14 +270,25 @@ struct S {
                     }
                 }
             }
-            const __m512 dw = _mm512_cvtph_ps(
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + b * 32)));
+            const std::byte* sb = scales + b * kScaleStride;
+            const __m512 dw =
+                _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb)));
             for (int t = 0; t < NT; ++t) {
-                const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dx[t * stride + b]));
+                const float dxt = dx[t * stride + b];
+                const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(dxt));
                 // q4_0's high-nibble sums are 16 times too large, so exact multiples of 16.
-                const __m512i hi = Q4 ? _mm512_srai_epi32(i1[t], 4) : i1[t];
+                const __m512i hi = kQ4 ? _mm512_srai_epi32(i1[t], 4) : i1[t];
                 acc[t] =
                     _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(i0[t], hi)), scale, acc[t]);
+            }
+            if constexpr (kQ5) {
+                const __m512 mw =
+                    _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 32)));
+                for (int t = 0; t < NT; ++t) {
+                    const float sum_x =
+                        dx[t * stride + b] * static_cast<float>(bias[t * stride + b]);
+                    acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(sum_x), acc[t]);
+                }
             }
         }
         for (int t = 0; t < NT; ++t) _mm512_storeu_ps(out + t * 16, acc[t]);

@@ -162,9 +162,9 @@ struct S {
         return sum;
     }
     static void quantize_blocks(const float* x, int nb, std::int8_t* q, float* d,
-                                std::int32_t* bias, int offset) {
+                                std::int32_t* bias, int factor) {
         for (int b = 0; b < nb; ++b) {
-            bias[b] = -offset * quantize_block_sum(x + b * 32, q + b * 32, d + b);
+            bias[b] = factor * quantize_block_sum(x + b * 32, q + b * 32, d + b);
         }
     }
 };

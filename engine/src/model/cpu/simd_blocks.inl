@@ -57,23 +57,36 @@ inline void decode_block(const std::byte* row, int b, S::V out[kVecs]) {
     }
 }
 
-// Rebuilds block b of row r of an interleaved q8_0 / q4_0 matrix (model/interleave.hpp) in the
-// row layout, into `out` (34 bytes for q8_0, 18 for q4_0). A copy of deinterleave_block
-// compiled per instruction set, so the GEMM's weight staging makes no call per block.
+// Rebuilds block b of row r of an interleaved q8_0 / q5_1 / q4_0 matrix (model/interleave.hpp)
+// in the row layout, into `out` (34 bytes for q8_0, 24 for q5_1, 18 for q4_0). A copy of
+// deinterleave_block compiled per instruction set, so the GEMM's weight staging makes no call
+// per block.
 template <DType T>
 inline void x16_block(const Matrix& w, int r, int b, std::byte* out) {
+    constexpr bool kQ5 = T == DType::Q5_1;
     constexpr int kSteps = T == DType::Q8_0 ? 8 : 4;
+    constexpr int kLines = kSteps + (kQ5 ? 1 : 0);
+    constexpr std::size_t kScaleStride = kQ5 ? 64 : 32;
+    constexpr int kQuants = kQ5 ? 8 : 2;  // where a row-layout block's quant bytes start
     const std::byte* group = w.data + static_cast<std::size_t>(r / 16) * w.group_bytes;
     const int i = r % 16;
     const std::size_t quants =
-        w.group_bytes - static_cast<std::size_t>(w.cols / kBlock) * kSteps * 64;
-    std::memcpy(out, group + static_cast<std::size_t>(b) * 32 + 2 * i, 2);
-    const std::byte* lane = group + quants + static_cast<std::size_t>(b) * kSteps * 64 + 4 * i;
+        w.group_bytes - static_cast<std::size_t>(w.cols / kBlock) * kLines * 64;
+    const std::byte* scales = group + static_cast<std::size_t>(b) * kScaleStride + 2 * i;
+    std::memcpy(out, scales, 2);
+    const std::byte* lane = group + quants + static_cast<std::size_t>(b) * kLines * 64 + 4 * i;
     for (int s = 0; s < kSteps; ++s) {
         std::uint32_t v;
         std::memcpy(&v, lane + s * 64, 4);
         if constexpr (T == DType::Q8_0) v ^= 0x80808080u;  // stored offset to unsigned
-        std::memcpy(out + 2 + 4 * s, &v, 4);
+        std::memcpy(out + kQuants + 4 * s, &v, 4);
+    }
+    if constexpr (kQ5) {
+        std::memcpy(out + 2, scales + 32, 2);  // the minimum
+        std::uint32_t bits;
+        std::memcpy(&bits, lane + kSteps * 64, 4);
+        const std::uint32_t qh = q5_1_high_bits_from_lane(bits);
+        std::memcpy(out + 4, &qh, 4);
     }
 }
 

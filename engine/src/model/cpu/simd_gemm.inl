@@ -49,7 +49,7 @@ void pack_x(const float* x, int T, int C, int p0, int p1, float* xp) {
 // GEMM uses each decoded weight for every token, so that costs little).
 template <DType Type>
 inline void decode_row_block(const Matrix& w, int r, int b, S::V vals[kVecs]) {
-    if constexpr (Type == DType::Q8_0 || Type == DType::Q4_0) {
+    if constexpr (Type == DType::Q8_0 || Type == DType::Q5_1 || Type == DType::Q4_0) {
         if (w.interleaved()) {
             alignas(64) std::byte blk[64];
             x16_block<Type>(w, r, b, blk);

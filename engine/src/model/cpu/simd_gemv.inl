@@ -284,8 +284,8 @@ void gemv_pairs(const Matrix& w, int r0, int r1, const float* x, float* y) {
     }
 }
 
-// Interleaved q8_0 / q4_0 (model/interleave.hpp), 16 rows at a time (S::x16_group): with VNNI
-// one 512-bit load and one vpdpbusd cover 4 weights of each of the 16 rows; with AVX2 two
+// Interleaved q8_0 / q5_1 / q4_0 (model/interleave.hpp), 16 rows at a time (S::x16_group): with
+// VNNI one 512-bit load and one vpdpbusd cover 4 weights of each of the 16 rows; with AVX2 two
 // 256-bit halves and vpmaddubsw + vpmaddwd. The 16 rows' scales are one load, and no scale
 // gathers or per-row reductions are needed. From L2, one thread, 3072 x 768: q4_0 0.054 ->
 // 0.0245 ms with VNNI (against gemv_pairs), 0.070 -> 0.047 ms with AVX2 (against
@@ -293,15 +293,27 @@ void gemv_pairs(const Matrix& w, int r0, int r1, const float* x, float* y) {
 struct QuantizedX16 {
     alignas(64) std::int8_t q[kSmallBatch][kChunkBlocks * kBlock];
     alignas(64) float d[kSmallBatch * kChunkBlocks];            // [t * kChunkBlocks + b]
-    alignas(64) std::int32_t bias[kSmallBatch * kChunkBlocks];  // -offset * sum(q) per block
+    alignas(64) std::int32_t bias[kSmallBatch * kChunkBlocks];  // factor * sum(q) per block
 };
 
-// One block of activations for the interleaved kernels. The weights are stored offset to
-// unsigned (q4_0 as its nibbles 0..15, q8_0 as q + 128); each block's integer dot product
-// starts from -offset * sum(x) to take it back out.
+// One block of activations for the interleaved kernels keeps factor * sum(q) beside its
+// quants. The weights are stored unsigned, as vpdpbusd takes them (q4_0 as its nibbles 0..15,
+// q8_0 as q + 128): their blocks' integer dot products start from -offset * sum(q) to take the
+// offset back out. q5_1's weights are d q + m with q in 0..31: the dot product starts from 0,
+// and the block's sum of activations scales the 16 rows' minima.
 template <DType Type>
-constexpr int x16_offset() {
-    return Type == DType::Q4_0 ? 8 : 128;
+constexpr int x16_bias_factor() {
+    return Type == DType::Q4_0 ? -8 : Type == DType::Q5_1 ? 1 : -128;
+}
+// Lines of 64 bytes per block of a group, and bytes of scale area per block
+// (model/interleave.hpp).
+template <DType Type>
+constexpr int x16_lines() {
+    return Type == DType::Q8_0 ? 8 : Type == DType::Q5_1 ? 5 : 4;
+}
+template <DType Type>
+constexpr std::size_t x16_scale_stride() {
+    return Type == DType::Q5_1 ? 64 : 32;
 }
 
 template <DType Type, int NT>
@@ -310,7 +322,7 @@ inline void quantize_x16(const float* x, int C, int b0, int nb, QuantizedX16& qx
         const float* xt =
             x + static_cast<std::size_t>(t) * C + static_cast<std::size_t>(b0) * kBlock;
         S::quantize_blocks(xt, nb, qx.q[t], &qx.d[t * kChunkBlocks], &qx.bias[t * kChunkBlocks],
-                           x16_offset<Type>());
+                           x16_bias_factor<Type>());
     }
 }
 
@@ -319,10 +331,9 @@ constexpr std::size_t kX16Ahead = kDecodePrefetchBytes;
 
 template <DType Type, int NT, class X>
 void gemv_x16(const Matrix& w, int r0, int r1, const float* x, float* y) {
-    constexpr bool kQ4 = Type == DType::Q4_0;
-    constexpr int kSteps = kQ4 ? 4 : 8;
+    constexpr int kLines = x16_lines<Type>();
     const int blocks = w.cols / kBlock;
-    const std::size_t scale_bytes = interleave_scale_bytes(blocks);
+    const std::size_t scale_bytes = interleave_scale_bytes(Type, blocks);
     QuantizedX16 local;
     QuantizedX16* cached = nullptr;
     // One chunk of columns (every shape of ours) is quantized once per thread and region.
@@ -354,10 +365,11 @@ void gemv_x16(const Matrix& w, int r0, int r1, const float* x, float* y) {
                 for (std::size_t l = 0; l < scale_bytes; l += 64) __builtin_prefetch(pf + l, 0, 2);
             }
             const std::size_t quant_offset =
-                scale_bytes + static_cast<std::size_t>(c0) * kSteps * 64;
-            X::template x16_group<kQ4, NT>(group + static_cast<std::size_t>(c0) * 32,
-                                           group + quant_offset, nb, qx.q[0], sizeof qx.q[0], qx.d,
-                                           qx.bias, kChunkBlocks, pf + quant_offset, out);
+                scale_bytes + static_cast<std::size_t>(c0) * kLines * 64;
+            X::template x16_group<Type, NT>(
+                group + static_cast<std::size_t>(c0) * x16_scale_stride<Type>(),
+                group + quant_offset, nb, qx.q[0], sizeof qx.q[0], qx.d, qx.bias, kChunkBlocks,
+                pf + quant_offset, out);
             const int lo = g * kInterleaveRows > r0 ? g * kInterleaveRows : r0;
             const int hi = imin(r1, (g + 1) * kInterleaveRows);
             for (int t = 0; t < NT; ++t) {
@@ -383,13 +395,15 @@ void quantize_tokens_typed(const float* x, int t0, int t1, QuantizedTokens& xq) 
         const std::size_t row = static_cast<std::size_t>(t) * xq.cols;
         const std::size_t at = static_cast<std::size_t>(t) * blocks;
         S::quantize_blocks(x + row, blocks, xq.q + row, xq.d + at, xq.bias + at,
-                           x16_offset<Type>());
+                           x16_bias_factor<Type>());
     }
 }
 
 void quantize_tokens(DType type, const float* x, int t0, int t1, QuantizedTokens& xq) {
     if (type == DType::Q4_0) {
         quantize_tokens_typed<DType::Q4_0>(x, t0, t1, xq);
+    } else if (type == DType::Q5_1) {
+        quantize_tokens_typed<DType::Q5_1>(x, t0, t1, xq);
     } else {
         quantize_tokens_typed<DType::Q8_0>(x, t0, t1, xq);
     }
@@ -397,10 +411,9 @@ void quantize_tokens(DType type, const float* x, int t0, int t1, QuantizedTokens
 
 template <DType Type, class X>
 void gemm_x16_typed(const Matrix& w, int g0, int g1, const QuantizedTokens& xq, float* y) {
-    constexpr bool kQ4 = Type == DType::Q4_0;
     constexpr int NT = kX16GemmTokens;
     const int blocks = w.cols / kBlock;
-    const std::size_t scale_bytes = interleave_scale_bytes(blocks);
+    const std::size_t scale_bytes = interleave_scale_bytes(Type, blocks);
     const auto bstride = static_cast<std::size_t>(blocks);
     alignas(64) float out[NT * kInterleaveRows];
     for (int g = g0; g < g1; ++g) {
@@ -411,10 +424,10 @@ void gemm_x16_typed(const Matrix& w, int g0, int g1, const QuantizedTokens& xq, 
             // The first pass brings the next group into L2; later passes find theirs in L1.
             const char* pf =
                 reinterpret_cast<const char*>(group) + (t0 == 0 ? w.group_bytes : 0) + scale_bytes;
-            X::template x16_group<kQ4, NT>(group, group + scale_bytes, blocks,
-                                           xq.q + static_cast<std::size_t>(t0) * xq.cols,
-                                           static_cast<std::size_t>(xq.cols), xq.d + t0 * bstride,
-                                           xq.bias + t0 * bstride, bstride, pf, out);
+            X::template x16_group<Type, NT>(group, group + scale_bytes, blocks,
+                                            xq.q + static_cast<std::size_t>(t0) * xq.cols,
+                                            static_cast<std::size_t>(xq.cols), xq.d + t0 * bstride,
+                                            xq.bias + t0 * bstride, bstride, pf, out);
             const int nt = imin(NT, xq.tokens - t0);
             for (int t = 0; t < nt; ++t) {
                 float* yt = y + static_cast<std::size_t>(t0 + t) * w.rows + r0;
@@ -429,6 +442,8 @@ void gemm_x16_on(const Matrix& w, int g0, int g1, const QuantizedTokens& xq, flo
     if constexpr (X::kX16) {
         if (w.type == DType::Q4_0) {
             gemm_x16_typed<DType::Q4_0, X>(w, g0, g1, xq, y);
+        } else if (w.type == DType::Q5_1) {
+            gemm_x16_typed<DType::Q5_1, X>(w, g0, g1, xq, y);
         } else {
             gemm_x16_typed<DType::Q8_0, X>(w, g0, g1, xq, y);
         }
@@ -443,6 +458,25 @@ void gemm_x16(const Matrix& w, int g0, int g1, const QuantizedTokens& xq, float*
 // rows, so only tests hand them one): each block rebuilt in the row layout, a row at a time.
 template <DType Type, int NT>
 void gemv_x16_portable(const Matrix& w, int r0, int r1, const float* x, float* y) {
+    if constexpr (Type == DType::Q5_1) {
+        // Decoded to float, as a row-layout q5_1 matrix is there.
+        alignas(64) std::byte blk[64];
+        for (int r = r0; r < r1; ++r) {
+            for (int t = 0; t < NT; ++t) {
+                S::V acc = S::zero();
+                const float* xt = x + static_cast<std::size_t>(t) * w.cols;
+                for (int b = 0; b < w.cols / kBlock; ++b) {
+                    x16_block<Type>(w, r, b, blk);
+                    S::V vals[kVecs];
+                    decode_block<Type>(blk, 0, vals);
+                    for (int v = 0; v < kVecs; ++v)
+                        acc = S::fma(vals[v], S::load(xt + b * kBlock + v * S::W), acc);
+                }
+                y[static_cast<std::size_t>(t) * w.rows + r] = S::sum(acc);
+            }
+        }
+        return;
+    }
     constexpr bool kQ4 = Type == DType::Q4_0;
     const int blocks = w.cols / kBlock;
     QuantizedX qx;
@@ -475,15 +509,17 @@ void gemv_x16_portable(const Matrix& w, int r0, int r1, const float* x, float* y
 }
 
 template <DType Type, int NT>
-void gemv_int(const Matrix& w, int r0, int r1, const float* x, float* y) {
-    if (w.interleaved()) {
-        if constexpr (S::kX16) {
-            gemv_x16<Type, NT, S>(w, r0, r1, x, y);
-        } else {
-            gemv_x16_portable<Type, NT>(w, r0, r1, x, y);
-        }
-        return;
+void gemv_interleaved(const Matrix& w, int r0, int r1, const float* x, float* y) {
+    if constexpr (S::kX16) {
+        gemv_x16<Type, NT, S>(w, r0, r1, x, y);
+    } else {
+        gemv_x16_portable<Type, NT>(w, r0, r1, x, y);
     }
+}
+
+template <DType Type, int NT>
+void gemv_int(const Matrix& w, int r0, int r1, const float* x, float* y) {
+    if (w.interleaved()) return gemv_interleaved<Type, NT>(w, r0, r1, x, y);
     if constexpr (S::kInt8Pairs) {
         gemv_pairs<Type, NT, S>(w, r0, r1, x, y);
     } else {
@@ -506,6 +542,14 @@ template <DType Type, int NT>
 void gemv_fixed(const Matrix& w, int r0, int r1, const float* x, float* y) {
     if constexpr (Type == DType::Q8_0 || Type == DType::Q4_0) {
         gemv_int<Type, NT>(w, r0, r1, x, y);
+    } else if constexpr (Type == DType::Q5_1) {
+        // Interleaved, the integer kernel (the activations quantized as for q4_0); in rows
+        // (where the CPU has no 16-row kernel), decoded to float.
+        if (w.interleaved()) {
+            gemv_interleaved<Type, NT>(w, r0, r1, x, y);
+        } else {
+            gemv_float<Type, NT>(w, r0, r1, x, y);
+        }
     } else {
         gemv_float<Type, NT>(w, r0, r1, x, y);
     }

@@ -116,12 +116,12 @@ static int byte_sum(__m256i b) {
     return _mm_cvtsi128_si32(s2) - 32 * 128;
 }
 
-// quantize_block_sum over nb consecutive blocks, with each block's bias -offset * sum(q) into
+// quantize_block_sum over nb consecutive blocks, with each block's bias factor * sum(q) into
 // bias[b]. Eight blocks at a time: their maxima reduced together through interleaving shuffles
 // (one vector of eight maxima instead of eight horizontal reductions) and their scales from two
 // vector divisions instead of sixteen scalar ones; the results are the same bits.
 static void quantize_blocks(const float* x, int nb, std::int8_t* q, float* d, std::int32_t* bias,
-                            int offset) {
+                            int factor) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     int b = 0;
     for (; b + 8 <= nb; b += 8) {
@@ -158,10 +158,10 @@ static void quantize_blocks(const float* x, int nb, std::int8_t* q, float* d, st
         alignas(32) float invs[8];
         _mm256_store_ps(invs, inv);
         for (int j = 0; j < 8; ++j) {
-            bias[b + j] = -offset * byte_sum(pack_block(xb + j * 32, invs[j], q + (b + j) * 32));
+            bias[b + j] = factor * byte_sum(pack_block(xb + j * 32, invs[j], q + (b + j) * 32));
         }
     }
-    for (; b < nb; ++b) bias[b] = -offset * quantize_block_sum(x + b * 32, q + b * 32, d + b);
+    for (; b < nb; ++b) bias[b] = factor * quantize_block_sum(x + b * 32, q + b * 32, d + b);
 }
 
 #if !defined(__AVX512VNNI__)
@@ -197,19 +197,23 @@ static __m256i dot4(__m256i acc, __m256i w, __m256i x) {
     return _mm256_add_epi32(acc,
                             _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)));
 }
-template <bool Q4, int NT>
+template <DType Type, int NT>
 static void x16_group(const std::byte* scales, const std::byte* quants, int nb,
                       const std::int8_t* xq, std::size_t xstride, const float* dx,
                       const std::int32_t* bias, std::size_t stride, const char* pf, float* out) {
-    constexpr int kSteps = Q4 ? 4 : 8;
+    constexpr bool Q4 = Type == DType::Q4_0;
+    constexpr bool kQ5 = Type == DType::Q5_1;
+    constexpr int kSteps = Q4 || kQ5 ? 4 : 8;
+    constexpr int kLines = kSteps + (kQ5 ? 1 : 0);
+    constexpr std::size_t kScaleStride = kQ5 ? 64 : 32;
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     const __m256i offset = _mm256_set1_epi8(static_cast<char>(0x80));
     __m256 acc[NT][2];
     for (int t = 0; t < NT; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
     for (int b = 0; b < nb; ++b) {
-        const std::byte* q = quants + static_cast<std::size_t>(b) * kSteps * 64;
-        for (int l = 0; l < kSteps; ++l) {
-            _mm_prefetch(pf + static_cast<std::size_t>(b) * kSteps * 64 + l * 64, _MM_HINT_T1);
+        const std::byte* q = quants + static_cast<std::size_t>(b) * kLines * 64;
+        for (int l = 0; l < kLines; ++l) {
+            _mm_prefetch(pf + static_cast<std::size_t>(b) * kLines * 64 + l * 64, _MM_HINT_T1);
         }
         const std::int32_t* xb[NT];
         for (int t = 0; t < NT; ++t)
@@ -220,14 +224,33 @@ static void x16_group(const std::byte* scales, const std::byte* quants, int nb,
             // registers), and q4_0 sums the block in 16 bits in `hi`, widened into `lo` after.
             __m256i lo[NT], hi[NT];
             for (int t = 0; t < NT; ++t) {
-                lo[t] = Q4 || kVnni256 ? _mm256_set1_epi32(bias[t * stride + b])
-                                       : _mm256_setzero_si256();
+                lo[t] = (Q4 || kVnni256) && !kQ5 ? _mm256_set1_epi32(bias[t * stride + b])
+                                                 : _mm256_setzero_si256();
                 hi[t] = _mm256_setzero_si256();
+            }
+            // q5_1's fifth bits of these 8 rows (model/interleave.hpp).
+            __m256i high = _mm256_setzero_si256();
+            if constexpr (kQ5) {
+                high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 4 * 64 + h * 32));
             }
             for (int s = 0; s < kSteps; ++s) {
                 const __m256i v =
                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + s * 64 + h * 32));
-                if constexpr (Q4 && kVnni256) {
+                if constexpr (kQ5) {
+                    // Each step's weights as bytes 0..31: the nibble, and its fifth bit moved
+                    // from bit s (low nibbles) or 4 + s (high nibbles) to bit 4. Pairs of
+                    // products stay under 2 * 31 * 127, so vpmaddubsw cannot saturate.
+                    const __m256i bit4 = _mm256_set1_epi8(0x10);
+                    const __m256i fifth_lo = _mm256_and_si256(_mm256_slli_epi32(high, 4 - s), bit4);
+                    const __m256i fifth_hi = _mm256_and_si256(_mm256_srli_epi32(high, s), bit4);
+                    const __m256i wl = _mm256_or_si256(_mm256_and_si256(v, low4), fifth_lo);
+                    const __m256i wh =
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4), fifth_hi);
+                    for (int t = 0; t < NT; ++t) {
+                        lo[t] = dot4(lo[t], wl, _mm256_set1_epi32(xb[t][s]));
+                        hi[t] = dot4(hi[t], wh, _mm256_set1_epi32(xb[t][4 + s]));
+                    }
+                } else if constexpr (Q4 && kVnni256) {
                     const __m256i wl = _mm256_and_si256(v, low4);
                     const __m256i wh = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
                     for (int t = 0; t < NT; ++t) {
@@ -264,12 +287,22 @@ static void x16_group(const std::byte* scales, const std::byte* quants, int nb,
                     hi[t] = _mm256_setzero_si256();
                 }
             }
-            const __m256 dw = _mm256_cvtph_ps(
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + b * 32 + h * 16)));
+            const std::byte* sb = scales + b * kScaleStride + h * 16;
+            const __m256 dw =
+                _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb)));
             for (int t = 0; t < NT; ++t) {
                 const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(dx[t * stride + b]));
                 acc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(lo[t], hi[t])),
                                             scale, acc[t][h]);
+            }
+            if constexpr (kQ5) {  // + the rows' minima times the block's sum of activations
+                const __m256 mw =
+                    _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + 32)));
+                for (int t = 0; t < NT; ++t) {
+                    const float sum_x =
+                        dx[t * stride + b] * static_cast<float>(bias[t * stride + b]);
+                    acc[t][h] = _mm256_fmadd_ps(mw, _mm256_set1_ps(sum_x), acc[t][h]);
+                }
             }
         }
     }
