@@ -44,9 +44,8 @@ nlohmann::json describe(const WeightFile& file, const ModelConfig& c) {
         n = n.is_null() ? 1 : n.get<int>() + 1;
     }
     j["tensor_dtypes"] = dtypes;
-    if (auto it = file.metadata().find(std::string(kGgufReencodedAsQ8_0));
-        it != file.metadata().end()) {
-        j["reencoded_as_q8_0"] = it->second;  // what those q8_0 tensors were stored as
+    if (auto it = file.metadata().find(std::string(kGgufReencoded)); it != file.metadata().end()) {
+        j["reencoded"] = it->second;  // what the K tensors were stored as, and became
     }
     // What chat, eval and bench keep the matrices in without --dtype.
     j["weight_type"] = std::string(dtype_name(stored_matrix_type(file)));
@@ -97,9 +96,9 @@ int cmd_info(const std::vector<std::string>& argv, std::ostream& out, std::ostre
         << "state        " << config->state_floats() << " floats ("
         << config->state_floats() * sizeof(float) << " bytes)\n"
         << "tensors      " << file->tensors().size() << " " << j["tensor_dtypes"].dump() << "\n";
-    if (j.contains("reencoded_as_q8_0")) {
-        out << "re-encoded   " << j["reencoded_as_q8_0"].get<std::string>()
-            << " tensors as q8_0 when opened (no kernels for those types)\n";
+    if (j.contains("reencoded")) {
+        out << "re-encoded   " << j["reencoded"].get<std::string>()
+            << " when opened (no kernels for K types)\n";
     }
     out << "weights      " << j["weight_type"].get<std::string>()
         << " (kept at load unless --dtype asks for another type)\n";

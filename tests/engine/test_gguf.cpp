@@ -643,15 +643,20 @@ class TestGguf : public QObject {
         QVERIFY(!ravel::format::dequantize_kquant(10, nullptr, out));  // q2_K is not read
     }
 
-    // A K-quantized tensor reads as q8_0 holding its values to within q8_0's rounding: half a
-    // step (the largest magnitude in each block of 32 / 127), plus the step's own rounding to
-    // f16 (2^-11 of it) times up to 127.
-    void kquant_tensors_read_as_q8_0() {
+    // A q4_K / q5_K tensor reads as q5_1, a q6_K tensor as q8_0, holding its values to within
+    // the new type's rounding. q5_1 keeps each group's q and rounds only its scale d sc and
+    // minimum dmin m to f16 (2^-11 of each): |error| <= 2^-11 (|d sc q| + |dmin m|), and
+    // |d sc q| <= |x| + |dmin m| with |dmin m| <= 63 |dmin| (dmin: bytes 2-3 of the
+    // super-block). q8_0: half a step (the largest magnitude in each block of 32 / 127), plus
+    // the step's own rounding to f16 (2^-11 of it) times up to 127.
+    void kquant_tensors_are_reencoded() {
         // Once, and repeated into 3000 super-blocks: enough claims for the threads sharing
         // the re-encoding (gguf_kquant.cpp) to split it.
         for (const std::size_t copies : {std::size_t{1}, std::size_t{1500}}) {
             for (const KQuantCase& c : kKQuantCases) {
+                const bool to_q5_1 = c.type != ravel::format::kGgmlQ6K;
                 const std::size_t golden = c.value_bits.size();
+                const std::size_t block_bytes = c.blocks.size() / (golden / 256);
                 Knobs k;
                 k.ggml_type = c.type;
                 k.ne = {256, 2 * copies};
@@ -667,9 +672,9 @@ class TestGguf : public QObject {
                 QVERIFY2(f, f ? "" : f.message().c_str());
                 const auto* t = f->find("blocks.0.ln1.weight");
                 QVERIFY(t != nullptr);
-                QCOMPARE(t->dtype, DType::Q8_0);
-                QCOMPARE(f->metadata().at(std::string(ravel::kGgufReencodedAsQ8_0)),
-                         "1 " + std::string(c.name));
+                QCOMPARE(t->dtype, to_q5_1 ? DType::Q5_1 : DType::Q8_0);
+                QCOMPARE(f->metadata().at(std::string(ravel::kGgufReencoded)),
+                         "1 " + std::string(c.name) + (to_q5_1 ? " as q5_1" : " as q8_0"));
                 QCOMPARE(t->shape,
                          (std::vector<std::int64_t>{static_cast<std::int64_t>(2 * copies), 256}));
                 auto values = f->read_f32(*t);
@@ -678,9 +683,16 @@ class TestGguf : public QObject {
                     float amax = 0;
                     for (std::size_t i = b; i < b + 32; ++i)
                         amax = std::max(amax, std::fabs(golden_value(c, i % golden)));
+                    const std::size_t super = (b % golden) / 256;
+                    std::uint16_t dmin_bits = 0;
+                    std::memcpy(&dmin_bits, c.blocks.data() + super * block_bytes + 2, 2);
+                    const float min_bound = 63.0f * std::fabs(ravel::f16_to_f32(dmin_bits));
                     for (std::size_t i = b; i < b + 32; ++i) {
-                        if (std::fabs((*values)[i] - golden_value(c, i % golden)) >
-                            amax / 127.0f * (0.5f + 127.0f / 2048.0f) + 1e-6f) {
+                        const float want = golden_value(c, i % golden);
+                        const float tol =
+                            to_q5_1 ? (std::fabs(want) + 2.0f * min_bound) / 2048.0f + 1e-6f
+                                    : amax / 127.0f * (0.5f + 127.0f / 2048.0f) + 1e-6f;
+                        if (std::fabs((*values)[i] - want) > tol) {
                             QFAIL(qPrintable(
                                 QString("%1 x%2, value %3").arg(c.name).arg(copies).arg(i)));
                         }
@@ -716,6 +728,17 @@ class TestGguf : public QObject {
         bytes[bytes.size() - 1] = static_cast<char>(0x7c);
         bytes[bytes.size() - 2] = 0;
         expect_error("infinite-scale-late.gguf", bytes, "not finite");
+        // q4_K (re-encoded as q5_1): an infinite d, and a finite d whose scaled groups
+        // (d * sc, up to 63 * 60000) are beyond f16, the type q5_1 keeps them in.
+        k.ggml_type = ravel::format::kGgmlQ4K;
+        k.ne = {256, 2};
+        k.data_bytes = 288;
+        for (const std::uint16_t d : {std::uint16_t{0x7c00}, std::uint16_t{0x7b53}}) {
+            bytes = make_gguf(k);
+            std::memset(bytes.data() + bytes.size() - 288, 0x3f, 288);  // every sc and m 63
+            std::memcpy(bytes.data() + bytes.size() - 144, &d, 2);      // the second block's d
+            expect_error("q4k-scale.gguf", bytes, "not finite numbers within f16's range");
+        }
         k.ggml_type = 10;  // q2_K
         expect_error("q2k.gguf", make_gguf(k), "q2_K");
     }

@@ -68,8 +68,9 @@ inline constexpr std::string_view kGgufTokenizerFile = "tokenizer.ravel.vocab_fi
 inline constexpr std::string_view kGgufEmbHasLn0 = "ravel.emb_has_ln0";
 
 // Not stored in any file: added to WeightFile::metadata() of a GGUF whose q4_K / q5_K / q6_K
-// tensors were re-encoded as q8_0 when it was opened, saying what they were ("49 q4_K, 25 q6_K").
-inline constexpr std::string_view kGgufReencodedAsQ8_0 = "ravel.reencoded_as_q8_0";
+// tensors were re-encoded when it was opened, saying what they were and became
+// ("49 q4_K as q5_1, 25 q6_K as q8_0").
+inline constexpr std::string_view kGgufReencoded = "ravel.reencoded";
 
 struct GgufConvertOptions {
     DType weight_type = DType::F16;

@@ -1,4 +1,5 @@
-// Re-encoding a GGUF's q4_K / q5_K / q6_K tensors as q8_0 at open (see kquant.hpp for why).
+// Re-encoding a GGUF's q4_K / q5_K tensors as q5_1 and q6_K tensors as q8_0 at open (see
+// kquant.hpp for why).
 // Super-blocks are independent, so the work is shared by a few threads (parallel_items.hpp):
 // the whole model passes through here at every open of such a file.
 #include <algorithm>
@@ -20,10 +21,11 @@ namespace {
 struct Job {
     std::size_t tensor;  // index into GgufFile::tensors
     std::uint32_t type;
+    DType to;  // q5_1 or q8_0
     const std::byte* src;
     std::byte* dst;
     std::uint64_t blocks;
-    std::uint64_t derived_offset;  // where the q8_0 bytes live (DerivedTensors offset)
+    std::uint64_t derived_offset;  // where the re-encoded bytes live (DerivedTensors offset)
     std::uint64_t derived_bytes;
 };
 
@@ -35,17 +37,17 @@ constexpr std::uint64_t kBlocksPerClaim = 256;
 Result<std::string> reencode_kquants(
     GgufFile& g, std::span<const std::byte> file, DerivedTensors& derived,
     const std::function<void(std::span<const std::byte>)>& done_with) {
-    const std::size_t q8_per_block = *dtype_bytes_for(DType::Q8_0, kKQuantBlock);
     std::vector<Job> jobs;
     std::uint64_t total_claims = 0;
     for (std::size_t i = 0; i < g.tensors.size(); ++i) {
         if (!kquant_block_bytes(g.ggml_types[i])) continue;
         const TensorInfo& t = g.tensors[i];
         const auto elements = static_cast<std::uint64_t>(t.elements());
-        const auto bytes = dtype_bytes_for(DType::Q8_0, elements);
+        const DType to = kquant_fits_q5_1(g.ggml_types[i]) ? DType::Q5_1 : DType::Q8_0;
+        const auto bytes = dtype_bytes_for(to, elements);
         if (!bytes) return make_error("tensor '" + t.name + "' is too large to re-encode");
         auto alloc = derived.allocate(*bytes);
-        jobs.push_back({i, g.ggml_types[i], file.data() + t.offset, alloc.bytes.data(),
+        jobs.push_back({i, g.ggml_types[i], to, file.data() + t.offset, alloc.bytes.data(),
                         elements / kKQuantBlock, alloc.offset, *bytes});
         total_claims += (jobs.back().blocks + kBlocksPerClaim - 1) / kBlocksPerClaim;
     }
@@ -64,18 +66,30 @@ Result<std::string> reencode_kquants(
     auto reencoded = for_each_item(claims.size(), workers, [&](std::size_t, std::size_t c) {
         const Job& job = jobs[claims[c].first];
         const std::size_t in_block = *kquant_block_bytes(job.type);
-        const std::uint64_t end = std::min(job.blocks, claims[c].second + kBlocksPerClaim);
+        const std::size_t out_block = *dtype_bytes_for(job.to, kKQuantBlock);
+        const std::uint64_t begin = claims[c].second;
+        const std::uint64_t end = std::min(job.blocks, begin + kBlocksPerClaim);
+        const auto corrupt = [&](const char* what) {
+            return Result<void>(make_error("tensor '" + g.tensors[job.tensor].name + "' (" +
+                                           ggml_type_name(job.type) + ") has a block whose " +
+                                           what + "; the file is corrupt"));
+        };
+        if (job.to == DType::Q5_1) {
+            if (!kquant_to_q5_1(job.type, job.src + begin * in_block, end - begin,
+                                job.dst + begin * out_block)) {
+                return corrupt("scales are not finite numbers within f16's range");
+            }
+            return Result<void>();
+        }
         std::array<float, kKQuantBlock> values;
-        for (std::uint64_t b = claims[c].second; b < end; ++b) {
+        for (std::uint64_t b = begin; b < end; ++b) {
             dequantize_kquant(job.type, job.src + b * in_block, values);
             if (!std::all_of(values.begin(), values.end(),
                              [](float v) { return std::isfinite(v); })) {
-                return Result<void>(make_error(
-                    "tensor '" + g.tensors[job.tensor].name + "' (" + ggml_type_name(job.type) +
-                    ") has a block whose scales are not finite numbers; the file is corrupt"));
+                return corrupt("scales are not finite numbers");
             }
-            if (auto ok = quantize_row(DType::Q8_0, values.data(), kKQuantBlock,
-                                       job.dst + b * q8_per_block);
+            if (auto ok =
+                    quantize_row(DType::Q8_0, values.data(), kKQuantBlock, job.dst + b * out_block);
                 !ok) {
                 return ok;
             }
@@ -90,7 +104,8 @@ Result<std::string> reencode_kquants(
         if (done_with) done_with(file.subspan(t.offset, t.nbytes));
         t.offset = job.derived_offset;
         t.nbytes = job.derived_bytes;
-        ++counts[ggml_type_name(job.type)];
+        t.dtype = job.to;
+        ++counts[std::string(ggml_type_name(job.type)) + " as " + std::string(dtype_name(job.to))];
     }
     std::string summary;
     for (const auto& [type, n] : counts) {

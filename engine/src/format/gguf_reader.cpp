@@ -471,12 +471,14 @@ Result<GgufFile> parse_gguf(std::span<const std::byte> file) {
         if (!dtype && !kquant) {
             return make_error(who + " is stored as ggml type " + ggml_type_name(*type) +
                               ", which Ravel does not read (supported: f32, f16, bf16, q8_0, "
-                              "q5_1, q4_0, and q4_K, q5_K, q6_K read as q8_0); re-quantize the "
+                              "q5_1, q4_0, and q4_K, q5_K read as q5_1, q6_K read as q8_0); "
+                              "re-quantize the "
                               "model to one of these");
         }
         auto offset = c.u64("data offset of " + who);
         if (!offset) return offset.error();
-        t.dtype = dtype.value_or(DType::Q8_0);  // what a K type is read as (see read_gguf)
+        // A K type: what it is re-encoded as (see read_gguf).
+        t.dtype = dtype.value_or(kquant_fits_q5_1(*type) ? DType::Q5_1 : DType::Q8_0);
         t.shape.assign(ne.rbegin(), ne.rend());
         if (kquant && ne[0] % static_cast<std::int64_t>(kKQuantBlock) != 0) {
             return make_error(who + " is " + ggml_type_name(*type) + " but its rows of " +

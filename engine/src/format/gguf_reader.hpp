@@ -62,7 +62,7 @@ struct GgufFile {
     // the file, dtype as stored. Every tensor lies inside the file and is aligned.
     std::vector<TensorInfo> tensors;
     // Each tensor's ggml type id as stored. A q4_K / q5_K / q6_K tensor (see kquant.hpp) has
-    // dtype Q8_0, the type read_gguf re-encodes it to, and its stored bytes until then.
+    // the dtype read_gguf re-encodes it to (q5_1, q5_1, q8_0), and its stored bytes until then.
     std::vector<std::uint32_t> ggml_types;
 
     const GgufValue* find(std::string_view key) const;

@@ -34,7 +34,7 @@ Result<GgufWeights> read_gguf(std::span<const std::byte> file,
 
     GgufWeights out;
     for (const auto& [key, value] : g.kv) out.parsed.metadata[key] = value.to_text();
-    if (!reencoded->empty()) out.parsed.metadata[std::string(kGgufReencodedAsQ8_0)] = *reencoded;
+    if (!reencoded->empty()) out.parsed.metadata[std::string(kGgufReencoded)] = *reencoded;
 
     const auto arch = g.get_string("general.architecture");
     if (!arch) {

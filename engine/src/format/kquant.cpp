@@ -1,6 +1,10 @@
 #include "format/kquant.hpp"
 
+#include <cmath>
+#include <cstring>
+
 #include "format/half_float.hpp"
+#include "ravel/tensor.hpp"
 
 namespace ravel::format {
 
@@ -62,7 +66,59 @@ void dequantize_q6_k(const std::uint8_t* b, float* y) {
     }
 }
 
+// f16 of a group's scale or minimum, or false where the float is not a finite f16.
+bool to_half(float v, std::uint16_t& out) {
+    if (!std::isfinite(v) || std::fabs(v) > 65504.0f) return false;
+    out = f32_to_f16(v);
+    return true;
+}
+
+// One q4_K / q5_K super-block as eight q5_1 blocks: f16 d, f16 m, 32 high bits, 16 bytes of
+// nibbles (value i low, value i + 16 high).
+bool q45_k_to_q5_1(const std::uint8_t* b, const std::uint8_t* high, const std::uint8_t* qs,
+                   std::byte* out) {
+    const float d = load_half(b);
+    const float dmin = load_half(b + 2);
+    for (int g = 0; g < 8; ++g, out += 24) {
+        int sc = 0, m = 0;
+        scale_and_min(b + 4, g, sc, m);
+        std::uint16_t dh = 0, mh = 0;
+        if (!to_half(d * static_cast<float>(sc), dh) || !to_half(-dmin * static_cast<float>(m), mh))
+            return false;
+        const std::uint8_t* nibbles = qs + 32 * (g / 2);
+        const int shift = 4 * (g % 2);
+        std::uint8_t q[32];
+        std::uint32_t qh = 0;
+        for (int l = 0; l < 32; ++l) {
+            q[l] = static_cast<std::uint8_t>((nibbles[l] >> shift) & 0x0F);
+            if (high != nullptr) qh |= static_cast<std::uint32_t>((high[l] >> g) & 1) << l;
+        }
+        std::memcpy(out, &dh, 2);
+        std::memcpy(out + 2, &mh, 2);
+        std::memcpy(out + 4, &qh, 4);
+        for (int l = 0; l < 16; ++l) out[8 + l] = static_cast<std::byte>(q[l] | (q[l + 16] << 4));
+    }
+    return true;
+}
+
 }  // namespace
+
+bool kquant_fits_q5_1(std::uint32_t ggml_type) {
+    return ggml_type == kGgmlQ4K || ggml_type == kGgmlQ5K;
+}
+
+bool kquant_to_q5_1(std::uint32_t ggml_type, const std::byte* src, std::size_t blocks,
+                    std::byte* dst) {
+    if (!kquant_fits_q5_1(ggml_type)) return false;
+    const std::size_t in_bytes = *kquant_block_bytes(ggml_type);
+    const bool q5 = ggml_type == kGgmlQ5K;
+    for (std::size_t i = 0; i < blocks; ++i) {
+        const auto* b = reinterpret_cast<const std::uint8_t*>(src + i * in_bytes);
+        if (!q45_k_to_q5_1(b, q5 ? b + 16 : nullptr, q5 ? b + 48 : b + 16, dst + i * 8 * 24))
+            return false;
+    }
+    return true;
+}
 
 std::optional<std::size_t> kquant_block_bytes(std::uint32_t ggml_type) {
     switch (ggml_type) {
