@@ -8,3 +8,4 @@ target_include_directories(test_gguf PRIVATE ${CMAKE_SOURCE_DIR}/engine/src ${CM
 # A converted model runs and matches the reference logits within its weight type's tolerance.
 ravel_add_test(test_gguf_model SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gguf_model.cpp
     LIBS ravel_model LABELS unit)
+target_include_directories(test_gguf_model PRIVATE ${CMAKE_SOURCE_DIR}/engine/src)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "gguf_llama_builder.hpp"
+#include "model/weights.hpp"
 #include "ravel/gguf.hpp"
 #include "ravel/model.hpp"
 #include "ravel/session.hpp"
@@ -217,6 +218,33 @@ class TestGgufModel : public QObject {
         const double err = max_abs_diff(*logits, ref);
         qInfo("%s: max |llama gguf - reference| = %.3g", qPrintable(model), err);
         QVERIFY2(err <= 1e-4, qPrintable(QString::number(err)));
+    }
+
+    // Without a type asked for, each matrix the file stores quantized keeps its type, as a
+    // quantizer's mix chose it (here llama.cpp's convert storing RWKV-6's FFN value matrices as
+    // q8_0 among f32 ones); the others take the type of most of the file. Asking for a type
+    // applies it to every matrix.
+    void stored_quantized_matrices_keep_their_type() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        const fs::path mdir =
+            ravel::test::shared_data_dir() / "models" / "random-v6.0-L2-D128-H2x64-V1000";
+        const fs::path out = fs::path(dir_.path().toStdString()) / "mixed.gguf";
+        auto built = ravel::test::write_llama_rwkv6(mdir / "model.safetensors", out);
+        QVERIFY2(built, built ? "" : built.message().c_str());
+        auto as_stored = ravel::Model::load(out, ravel::LoadOptions{});
+        QVERIFY2(as_stored, as_stored ? "" : as_stored.message().c_str());
+        QCOMPARE((*as_stored)->weight_type(), DType::F32);
+        const auto& layers = (*as_stored)->weights().layers;
+        QCOMPARE(layers[1].ffn_v.type, DType::Q8_0);
+        QCOMPARE(layers[1].ffn_k.type, DType::F32);
+        QCOMPARE(layers[1].att_r.type, DType::F32);
+        QCOMPARE((*as_stored)->weights().head.type, DType::F32);
+        ravel::LoadOptions f16;
+        f16.weight_type = DType::F16;
+        auto asked = ravel::Model::load(out, f16);
+        QVERIFY(asked);
+        QCOMPARE((*asked)->weights().layers[1].ffn_v.type, DType::F16);
+        QCOMPARE((*asked)->weights().head.type, DType::F16);
     }
 
     void in_place_weights_match_load_time_quantization_data() {

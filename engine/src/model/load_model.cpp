@@ -173,6 +173,10 @@ class FileSource final : public detail::WeightSource {
         return it != file_.metadata().end() && it->second == "true";
     }
     DType stored_matrix_type() const override { return ravel::stored_matrix_type(file_); }
+    std::optional<DType> stored_type(const std::string& name) const override {
+        const TensorInfo* t = file_.find(name);
+        return t != nullptr ? std::optional<DType>(t->dtype) : std::nullopt;
+    }
 
   private:
     const WeightFile& file_;
@@ -191,6 +195,14 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
     // In a q4_0 RWKV-7 0.1B they were a fifth of the bytes a token reads when kept in fp32.
     const DType lora_type = wtype == DType::F32 ? DType::F32 : DType::F16;
     const detail::MatrixLayout layout = quantized_layout(resolved);
+    // Without a type asked for, a matrix the file stores quantized keeps its quantization: a
+    // quantizer's mix chooses per tensor (llama.cpp keeps the output head in q6_K, read as q8_0,
+    // in its q4_0 and q4_K_M files). The others take the type of most of the file's matrices.
+    const auto matrix_type = [&](const std::string& name) {
+        const auto stored = src.stored_type(name);
+        const bool keep = !options.weight_type && stored && dtype_block_elements(*stored) > 1;
+        return keep ? *stored : wtype;
+    };
     auto weights = std::make_unique<ModelWeights>();
     // Every converted matrix lives in huge-page-backed chunks (the matrices keep them alive).
     detail::WeightArena arena;
@@ -239,7 +251,7 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
             Result<detail::Matrix> m = make_error("");
             if (spec.kind == detail::SpecKind::Matrix) {
                 m = load_matrix(src, spec.name, static_cast<int>(spec.d0),
-                                static_cast<int>(spec.d1), wtype, arena, layout);
+                                static_cast<int>(spec.d1), matrix_type(spec.name), arena, layout);
             } else {
                 // LoRA matrices are transposed to (out, in) and never quantized: they feed
                 // exp/tanh/sigmoid, and 4-bit blocks there cost more accuracy than they save.
@@ -276,7 +288,8 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
     if (!ln_b) return ln_b.error();
     weights->ln_out_w = std::move(*ln_w);
     weights->ln_out_b = std::move(*ln_b);
-    auto head = load_matrix(src, "head.weight", cfg.n_vocab, C, wtype, arena, layout);
+    auto head =
+        load_matrix(src, "head.weight", cfg.n_vocab, C, matrix_type("head.weight"), arena, layout);
     if (!head) return head.error();
     weights->head = std::move(*head);
     if (!progress(cfg.n_layer + 2)) return cancelled_error();

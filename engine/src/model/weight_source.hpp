@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -45,6 +46,10 @@ class WeightSource {
     virtual bool embedding_has_ln0() const { return false; }
     // The type the source holds most of its matrix elements in: what "as stored" loads to.
     virtual DType stored_matrix_type() const { return DType::F32; }
+    // The type one tensor is held in, where the source has one.
+    virtual std::optional<DType> stored_type(const std::string& /*name*/) const {
+        return std::nullopt;
+    }
 };
 
 }  // namespace ravel::detail
