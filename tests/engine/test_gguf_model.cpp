@@ -247,6 +247,34 @@ class TestGgufModel : public QObject {
         QCOMPARE((*asked)->weights().head.type, DType::F16);
     }
 
+    // The embedding, whose rows enter the residual stream as they are, is kept in at least
+    // q8_0 for 4- and 5-bit models, converted on load or as convert wrote it.
+    void embedding_is_at_least_q8_0() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        const fs::path mdir =
+            ravel::test::shared_data_dir() / "models" / "random-v7.0-L3-D128-H2x64-V1000";
+        auto src = ravel::WeightFile::open(mdir / "model.safetensors");
+        QVERIFY(src);
+        for (const DType wt : {DType::Q4_0, DType::Q5_1, DType::Q8_0, DType::F16}) {
+            const DType want = wt == DType::F16 ? DType::F16 : DType::Q8_0;
+            ravel::LoadOptions options;
+            options.weight_type = wt;
+            auto loaded = ravel::Model::from_file(*src, options);
+            QVERIFY(loaded);
+            QCOMPARE((*loaded)->weights().emb.type, want);
+            QCOMPARE((*loaded)->weights().head.type, wt);
+            const fs::path out = fs::path(dir_.path().toStdString()) / "emb.gguf";
+            ravel::GgufConvertOptions opt;
+            opt.weight_type = wt;
+            opt.fold_ln0 = true;
+            QVERIFY(ravel::convert_to_gguf(*src, out, opt));
+            auto converted = ravel::Model::load(out, ravel::LoadOptions{});
+            QVERIFY(converted);
+            QCOMPARE((*converted)->weights().emb.type, want);
+            QCOMPARE((*converted)->weight_type(), wt);
+        }
+    }
+
     void in_place_weights_match_load_time_quantization_data() {
         QTest::addColumn<QString>("type");
         for (const char* t : {"f16", "bf16", "q8_0", "q5_1", "q4_0"})

@@ -95,7 +95,8 @@ struct GgufConvertReport {
 };
 
 // The type a source tensor gets in a Ravel GGUF of `weight_type`: 2-D ".weight" matrices
-// (the projections, emb and head) take it when their rows hold whole blocks; vectors, norms and
+// (the projections and head) take it when their rows hold whole blocks, emb takes
+// embedding_type(weight_type); vectors, norms and
 // the LoRA matrices (att.w1 ... g2, time_maa_w1/w2, time_decay_w1/w2) stay f32.
 DType ravel_gguf_tensor_type(const TensorInfo& tensor, DType weight_type);
 

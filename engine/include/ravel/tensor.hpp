@@ -18,6 +18,10 @@ std::optional<DType> dtype_from_name(std::string_view name);
 // Elements per block (1 for plain types) and bytes per block.
 std::size_t dtype_block_elements(DType type);
 std::size_t dtype_block_bytes(DType type);
+// The type the embedding is kept in for matrices of `matrix_type`: q8_0 for the 4- and 5-bit
+// types. A token's row enters the residual stream as it is, with ln0 folded in, where a
+// matrix's rounding errors average out over each dot product.
+DType embedding_type(DType matrix_type);
 
 // One tensor inside a weight file. `offset` is relative to the start of the file.
 struct TensorInfo {

@@ -45,9 +45,10 @@ DType ravel_gguf_tensor_type(const TensorInfo& tensor, DType weight_type) {
     // LoRA matrices (att.w1, time_maa_w1, ...) have no ".weight" suffix in BlinkDL naming, so
     // this rule keeps them, and every vector, in f32.
     if (tensor.shape.size() != 2 || !ends_with(tensor.name, ".weight")) return DType::F32;
-    const auto block = static_cast<std::int64_t>(dtype_block_elements(weight_type));
+    const DType type = tensor.name == "emb.weight" ? embedding_type(weight_type) : weight_type;
+    const auto block = static_cast<std::int64_t>(dtype_block_elements(type));
     if (tensor.shape[1] % block != 0) return DType::F32;
-    return weight_type;
+    return type;
 }
 
 Result<GgufConvertReport> convert_to_gguf(const WeightFile& source,

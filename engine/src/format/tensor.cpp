@@ -49,6 +49,10 @@ std::size_t dtype_block_bytes(DType type) {
     return info(type).block_bytes;
 }
 
+DType embedding_type(DType matrix_type) {
+    return matrix_type == DType::Q4_0 || matrix_type == DType::Q5_1 ? DType::Q8_0 : matrix_type;
+}
+
 std::optional<std::uint64_t> dtype_bytes_for(DType type, std::uint64_t elements) {
     const auto& t = info(type);
     if (elements % t.block_elements != 0) return std::nullopt;

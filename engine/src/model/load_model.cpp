@@ -211,9 +211,12 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
     };
     const int C = cfg.n_embd;
 
-    // Embedding with ln0 folded in, as ChatRWKV does at load time.
+    // Embedding with ln0 folded in, as ChatRWKV does at load time; at least q8_0
+    // (embedding_type). A file's folded embedding is kept as stored without a type asked for:
+    // its rounding is done.
     if (src.embedding_has_ln0()) {
-        auto m = load_matrix(src, "emb.weight", cfg.n_vocab, C, wtype, arena);
+        const DType type = options.weight_type ? embedding_type(wtype) : matrix_type("emb.weight");
+        auto m = load_matrix(src, "emb.weight", cfg.n_vocab, C, type, arena);
         if (!m) return m.error();
         weights->emb = std::move(*m);
     } else {
@@ -222,7 +225,7 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
         auto b0 = src.read_f32("blocks.0.ln0.bias", C);
         if (!b0) return b0.error();
         auto m = detail::make_matrix_by_rows(
-            cfg.n_vocab, C, wtype,
+            cfg.n_vocab, C, embedding_type(matrix_type("emb.weight")),
             [&](int r0, int n, float* out) -> Result<void> {
                 if (auto ok = src.read_rows("emb.weight", C, r0, n, out); !ok) return ok;
                 for (int i = 0; i < n; ++i) {
