@@ -124,15 +124,16 @@ std::string unsupported_shape(const ModelConfig& cfg) {
 // tensor padded to the arena's alignment).
 std::uint64_t estimate_weight_bytes(const ModelConfig& cfg, DType wtype) {
     constexpr std::uint64_t kPad = 256;
-    auto mat = [&](std::int64_t rows, std::int64_t cols) -> std::uint64_t {
-        const DType t = detail::storage_type_for(wtype, static_cast<int>(cols));
+    auto mat = [&](std::int64_t rows, std::int64_t cols, DType type) -> std::uint64_t {
+        const DType t = detail::storage_type_for(type, static_cast<int>(cols));
         const auto row = dtype_bytes_for(t, static_cast<std::uint64_t>(cols));
         return (row ? *row : static_cast<std::uint64_t>(cols) * 4) *
                    static_cast<std::uint64_t>(rows) +
                kPad;
     };
     const std::uint64_t C = static_cast<std::uint64_t>(cfg.n_embd);
-    std::uint64_t total = 2 * mat(cfg.n_vocab, cfg.n_embd) + 2 * (C * 4 + kPad);
+    std::uint64_t total = mat(cfg.n_vocab, cfg.n_embd, embedding_type(wtype)) +
+                          mat(cfg.n_vocab, cfg.n_embd, wtype) + 2 * (C * 4 + kPad);
     for (int l = 0; l < cfg.n_layer; ++l) {
         for (const auto& spec : detail::layer_tensor_specs(cfg, l)) {
             switch (spec.kind) {
@@ -140,7 +141,7 @@ std::uint64_t estimate_weight_bytes(const ModelConfig& cfg, DType wtype) {
                     total += static_cast<std::uint64_t>(spec.d0) * 4 + kPad;
                     break;
                 case detail::SpecKind::Matrix:
-                    total += mat(spec.d0, spec.d1);
+                    total += mat(spec.d0, spec.d1, wtype);
                     break;
                 case detail::SpecKind::Lora:
                     total += static_cast<std::uint64_t>(spec.d0 * spec.d1) * 4 + kPad;
