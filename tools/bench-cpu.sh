@@ -5,17 +5,19 @@
 # read bandwidth measured in that run), prompt tokens/s and its fraction of the FMA peak (with
 # the peak measured), peak RSS against the budget. With REPEAT > 1,
 # every configuration runs that many times and each figure is the median of the runs.
-# Usage: [REPEAT=3] tools/bench-cpu.sh [BUILD_DIR] [THREADS]
+# TYPES overrides the weight types (default the issue's four; q5_1 and bf16 also run).
+# Usage: [REPEAT=3] [TYPES="f32 f16 q8_0 q5_1 q4_0"] tools/bench-cpu.sh [BUILD_DIR] [THREADS]
 set -euo pipefail
 build="${1:-build/release}"
 threads="${2:-2}"
 repeat="${REPEAT:-1}"
+read -r -a types <<< "${TYPES:-f32 f16 q8_0 q4_0}"
 cli="$build/app/cli/ravel-cli"
 [ -x "$cli" ] || { echo "build ravel-cli first ($cli not found)" >&2; exit 1; }
 printf '%-22s %-5s %10s %7s %7s %11s %7s %7s %9s %9s %7s\n' shape dtype decode_ms bw_frac bw_GB/s \
     prompt_tok/s fma_frac GFLOP/s rss_MiB budget_MiB load_ms
 for shape in v7:12x768 v7:24x1024 v4:12x768:50277; do
-    for dtype in f32 f16 q8_0 q4_0; do
+    for dtype in "${types[@]}"; do
         runs=()
         for ((i = 0; i < repeat; i++)); do
             runs+=("$("$cli" bench --synthetic "$shape" --dtype "$dtype" --threads "$threads" \
