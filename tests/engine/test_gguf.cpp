@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "format/gguf_derived.hpp"
 #include "format/kquant.hpp"
 #include "gguf_llama_builder.hpp"
 #include "proc_smaps.hpp"
@@ -700,8 +701,50 @@ class TestGguf : public QObject {
                         }
                     }
                 }
+                // Once a loader has copied it, the re-encoded buffer can be given back; the
+                // next read encodes the same bytes again from the file.
+                const std::vector<std::byte> before(f->bytes(*t).begin(), f->bytes(*t).end());
+                f->drop_pages(f->bytes(*t));
+                const auto again = f->bytes(*t);
+                QCOMPARE(again.size(), before.size());
+                QVERIFY(std::equal(again.begin(), again.end(), before.begin()));
             }
         }
+    }
+
+    // The derived-tensor store behind that: only a whole buffer with a way to rebuild it is
+    // released, and finding it again rebuilds it; other buffers and partial spans are kept.
+    void derived_buffers_are_released_and_rebuilt() {
+        ravel::DerivedTensors d(100);
+        int rebuilds = 0;
+        auto fill = [&rebuilds](std::span<std::byte> out) {
+            ++rebuilds;
+            for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::byte>(i * 7);
+            return true;
+        };
+        auto a = d.allocate(4096, fill);
+        QVERIFY(fill(a.bytes));
+        auto b = d.allocate(64);  // nothing to rebuild it from
+        std::memset(b.bytes.data(), 0x5a, b.bytes.size());
+        auto failing = d.allocate(32, [](std::span<std::byte>) { return false; });
+        rebuilds = 0;
+
+        d.release(d.find(a.offset, 4096).subspan(0, 100));  // not the whole buffer
+        QCOMPARE(d.find(a.offset, 4096).data(), a.bytes.data());
+        d.release(d.find(b.offset, 64));
+        QCOMPARE(std::to_integer<int>(d.find(b.offset, 64)[63]), 0x5a);
+        QCOMPARE(rebuilds, 0);
+
+        d.release(d.find(a.offset, 4096));
+        const auto rebuilt = d.find(a.offset + 10, 20);
+        QCOMPARE(rebuilds, 1);
+        QCOMPARE(rebuilt.size(), std::size_t{20});
+        QCOMPARE(std::to_integer<int>(rebuilt[0]), 70);
+        QCOMPARE(d.find(a.offset, 4096).data(), rebuilt.data() - 10);  // built once
+        QCOMPARE(rebuilds, 1);
+
+        d.release(d.find(failing.offset, 32));
+        QVERIFY(d.find(failing.offset, 32).empty());  // a rebuild that fails finds nothing
     }
 
     void kquant_hostile_tensors_are_clear_errors() {

@@ -59,7 +59,9 @@ class WeightFile {
     std::span<const std::byte> bytes(const TensorInfo& tensor) const;
     // Drops the pages wholly inside `bytes` from memory once they were copied elsewhere, where
     // that is safe: bytes of the mapped file itself, which a later read maps again from the
-    // file. Bytes of a derived tensor's buffer (ordinary memory) are left alone. Best effort.
+    // file, and the whole buffer of a re-encoded K-quant tensor, which a later bytes() encodes
+    // again from the file. Other derived tensors are left alone. Best effort; spans from
+    // bytes() over what was dropped must not be read afterwards.
     void drop_pages(std::span<const std::byte> bytes) const;
     // The tensor converted to fp32 (from any DType; quantized blocks are dequantized).
     Result<std::vector<float>> read_f32(const TensorInfo& tensor) const;

@@ -20,12 +20,17 @@ void DerivedTensors::Free::operator()(std::byte* p) const {
 DerivedTensors::DerivedTensors(std::uint64_t file_size)
     : base_(align_up(file_size) + kAlign), next_(base_) {}
 
-DerivedTensors::Allocation DerivedTensors::allocate(std::uint64_t n) {
+DerivedTensors::Buffer DerivedTensors::zeroed(std::uint64_t n) {
     const std::uint64_t size = std::max<std::uint64_t>(n, 1);
     auto* p = static_cast<std::byte*>(::operator new[](size, std::align_val_t{kAlign}));
     std::memset(p, 0, size);
-    Block b{next_, n, std::unique_ptr<std::byte[], Free>(p)};
-    next_ += align_up(size);
+    return Buffer(p);
+}
+
+DerivedTensors::Allocation DerivedTensors::allocate(std::uint64_t n, Rebuild rebuild) {
+    Block b{next_, n, zeroed(n), std::move(rebuild)};
+    std::byte* p = b.data.get();
+    next_ += align_up(std::max<std::uint64_t>(n, 1));
     blocks_.push_back(std::move(b));
     return {blocks_.back().offset, {p, static_cast<std::size_t>(n)}};
 }
@@ -37,7 +42,23 @@ std::span<const std::byte> DerivedTensors::find(std::uint64_t offset, std::uint6
     const Block& b = *std::prev(it);
     const std::uint64_t rel = offset - b.offset;
     if (rel > b.size || n > b.size - rel) return {};
+    std::lock_guard lock(mutex_);
+    if (!b.data) {
+        Buffer fresh = zeroed(b.size);
+        if (!b.rebuild || !b.rebuild({fresh.get(), static_cast<std::size_t>(b.size)})) return {};
+        b.data = std::move(fresh);
+    }
     return {b.data.get() + rel, static_cast<std::size_t>(n)};
+}
+
+void DerivedTensors::release(std::span<const std::byte> bytes) const {
+    std::lock_guard lock(mutex_);
+    for (const Block& b : blocks_) {
+        if (b.rebuild && b.data && b.data.get() == bytes.data() && b.size == bytes.size()) {
+            b.data.reset();
+            return;
+        }
+    }
 }
 
 }  // namespace ravel

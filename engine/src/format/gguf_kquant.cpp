@@ -32,6 +32,27 @@ struct Job {
 // Super-blocks per claim: about 64K values, a few hundred microseconds of work.
 constexpr std::uint64_t kBlocksPerClaim = 256;
 
+// Re-encodes super-blocks [begin, end) of a tensor stored as `type` at `src` into `to` at
+// `dst` (both tensors' starts). False where a block's scales are not finite (for q5_1: or
+// beyond f16's range).
+bool reencode_blocks(std::uint32_t type, DType to, const std::byte* src, std::uint64_t begin,
+                     std::uint64_t end, std::byte* dst) {
+    const std::size_t in_block = *kquant_block_bytes(type);
+    const std::size_t out_block = *dtype_bytes_for(to, kKQuantBlock);
+    if (to == DType::Q5_1) {
+        return kquant_to_q5_1(type, src + begin * in_block, end - begin, dst + begin * out_block);
+    }
+    std::array<float, kKQuantBlock> values;
+    for (std::uint64_t b = begin; b < end; ++b) {
+        dequantize_kquant(type, src + b * in_block, values);
+        if (!std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); }))
+            return false;
+        if (!quantize_row(DType::Q8_0, values.data(), kKQuantBlock, dst + b * out_block))
+            return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 Result<std::string> reencode_kquants(
@@ -46,9 +67,16 @@ Result<std::string> reencode_kquants(
         const DType to = kquant_fits_q5_1(g.ggml_types[i]) ? DType::Q5_1 : DType::Q8_0;
         const auto bytes = dtype_bytes_for(to, elements);
         if (!bytes) return make_error("tensor '" + t.name + "' is too large to re-encode");
-        auto alloc = derived.allocate(*bytes);
-        jobs.push_back({i, g.ggml_types[i], to, file.data() + t.offset, alloc.bytes.data(),
-                        elements / kKQuantBlock, alloc.offset, *bytes});
+        // Once the loader has copied it the buffer may be released; it is then re-encoded
+        // from the file again if read (the mapping outlives every read: find() is reached
+        // through the WeightFile that holds both).
+        const std::uint32_t type = g.ggml_types[i];
+        const std::byte* src = file.data() + t.offset;
+        const std::uint64_t blocks = elements / kKQuantBlock;
+        auto alloc = derived.allocate(*bytes, [type, to, src, blocks](std::span<std::byte> dst) {
+            return reencode_blocks(type, to, src, 0, blocks, dst.data());
+        });
+        jobs.push_back({i, type, to, src, alloc.bytes.data(), blocks, alloc.offset, *bytes});
         total_claims += (jobs.back().blocks + kBlocksPerClaim - 1) / kBlocksPerClaim;
     }
     if (jobs.empty()) return std::string();
@@ -65,34 +93,13 @@ Result<std::string> reencode_kquants(
         std::min(item_workers(claims.size()), std::max<std::size_t>(claims.size() / 4, 1));
     auto reencoded = for_each_item(claims.size(), workers, [&](std::size_t, std::size_t c) {
         const Job& job = jobs[claims[c].first];
-        const std::size_t in_block = *kquant_block_bytes(job.type);
-        const std::size_t out_block = *dtype_bytes_for(job.to, kKQuantBlock);
         const std::uint64_t begin = claims[c].second;
         const std::uint64_t end = std::min(job.blocks, begin + kBlocksPerClaim);
-        const auto corrupt = [&](const char* what) {
-            return Result<void>(make_error("tensor '" + g.tensors[job.tensor].name + "' (" +
-                                           ggml_type_name(job.type) + ") has a block whose " +
-                                           what + "; the file is corrupt"));
-        };
-        if (job.to == DType::Q5_1) {
-            if (!kquant_to_q5_1(job.type, job.src + begin * in_block, end - begin,
-                                job.dst + begin * out_block)) {
-                return corrupt("scales are not finite numbers within f16's range");
-            }
-            return Result<void>();
-        }
-        std::array<float, kKQuantBlock> values;
-        for (std::uint64_t b = begin; b < end; ++b) {
-            dequantize_kquant(job.type, job.src + b * in_block, values);
-            if (!std::all_of(values.begin(), values.end(),
-                             [](float v) { return std::isfinite(v); })) {
-                return corrupt("scales are not finite numbers");
-            }
-            if (auto ok =
-                    quantize_row(DType::Q8_0, values.data(), kKQuantBlock, job.dst + b * out_block);
-                !ok) {
-                return ok;
-            }
+        if (!reencode_blocks(job.type, job.to, job.src, begin, end, job.dst)) {
+            return Result<void>(make_error(
+                "tensor '" + g.tensors[job.tensor].name + "' (" + ggml_type_name(job.type) +
+                ") has a block whose scales are not finite numbers" +
+                (job.to == DType::Q5_1 ? " within f16's range" : "") + "; the file is corrupt"));
         }
         return Result<void>();
     });

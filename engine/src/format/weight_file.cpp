@@ -138,6 +138,7 @@ std::span<const std::byte> WeightFile::bytes(const TensorInfo& tensor) const {
 
 void WeightFile::drop_pages(std::span<const std::byte> bytes) const {
     if (file_) file_->drop_pages(bytes);
+    if (derived_) derived_->release(bytes);
 }
 
 Result<std::vector<float>> WeightFile::read_f32(const TensorInfo& tensor) const {

@@ -161,8 +161,8 @@ class FileSource final : public detail::WeightSource {
         const auto bytes = file_.bytes(*t);
         return bytes.size() == t->nbytes ? bytes : std::span<const std::byte>{};
     }
-    // Pages of the mapped file only: a derived tensor's buffer is ordinary memory, which
-    // MADV_DONTNEED would zero under any later reader of this WeightFile.
+    // Pages of the mapped file, and K-quant re-encodings (rebuilt if read again); other
+    // derived tensors are ordinary memory that a later reader of this WeightFile still needs.
     void release(std::span<const std::byte> bytes) const override { file_.drop_pages(bytes); }
     void release_tensor(const std::string& name) const override {
         if (const TensorInfo* t = file_.find(name)) release(file_.bytes(*t));
