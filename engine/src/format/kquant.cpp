@@ -24,24 +24,29 @@ void scale_and_min(const std::uint8_t* s, int g, int& scale, int& min) {
 }
 
 // q4_K and q5_K: groups of 32 in pairs sharing 32 bytes of nibbles (low nibbles the first group,
-// high the second); q5_K's fifth bit of value l of group g is bit g of high[l].
+// high the second); q5_K's fifth bit of value l of group g is bit g of high[l]. The q of group g.
+void group_quants(const std::uint8_t* high, const std::uint8_t* qs, int g, std::uint8_t q[32]) {
+    const std::uint8_t* nibbles = qs + 32 * (g / 2);
+    const int shift = 4 * (g % 2);
+    for (int l = 0; l < 32; ++l) {
+        int v = (nibbles[l] >> shift) & 0x0F;
+        if (high != nullptr) v |= ((high[l] >> g) & 1) << 4;
+        q[l] = static_cast<std::uint8_t>(v);
+    }
+}
+
 void dequantize_q45_k(const std::uint8_t* b, const std::uint8_t* high, const std::uint8_t* qs,
                       float* y) {
     const float d = load_half(b);
     const float dmin = load_half(b + 2);
-    const std::uint8_t* scales = b + 4;
     for (int g = 0; g < 8; ++g) {
         int sc = 0, m = 0;
-        scale_and_min(scales, g, sc, m);
+        scale_and_min(b + 4, g, sc, m);
         const float dg = d * static_cast<float>(sc);
         const float mg = dmin * static_cast<float>(m);
-        const std::uint8_t* nibbles = qs + 32 * (g / 2);
-        const int shift = 4 * (g % 2);
-        for (int l = 0; l < 32; ++l) {
-            int q = (nibbles[l] >> shift) & 0x0F;
-            if (high != nullptr) q |= ((high[l] >> g) & 1) << 4;
-            y[32 * g + l] = dg * static_cast<float>(q) - mg;
-        }
+        std::uint8_t q[32];
+        group_quants(high, qs, g, q);
+        for (int l = 0; l < 32; ++l) y[32 * g + l] = dg * static_cast<float>(q[l]) - mg;
     }
 }
 
@@ -85,18 +90,15 @@ bool q45_k_to_q5_1(const std::uint8_t* b, const std::uint8_t* high, const std::u
         std::uint16_t dh = 0, mh = 0;
         if (!to_half(d * static_cast<float>(sc), dh) || !to_half(-dmin * static_cast<float>(m), mh))
             return false;
-        const std::uint8_t* nibbles = qs + 32 * (g / 2);
-        const int shift = 4 * (g % 2);
         std::uint8_t q[32];
+        group_quants(high, qs, g, q);
         std::uint32_t qh = 0;
-        for (int l = 0; l < 32; ++l) {
-            q[l] = static_cast<std::uint8_t>((nibbles[l] >> shift) & 0x0F);
-            if (high != nullptr) qh |= static_cast<std::uint32_t>((high[l] >> g) & 1) << l;
-        }
+        for (int l = 0; l < 32; ++l) qh |= static_cast<std::uint32_t>(q[l] >> 4) << l;
         std::memcpy(out, &dh, 2);
         std::memcpy(out + 2, &mh, 2);
         std::memcpy(out + 4, &qh, 4);
-        for (int l = 0; l < 16; ++l) out[8 + l] = static_cast<std::byte>(q[l] | (q[l + 16] << 4));
+        for (int l = 0; l < 16; ++l)
+            out[8 + l] = static_cast<std::byte>((q[l] & 0x0F) | ((q[l + 16] & 0x0F) << 4));
     }
     return true;
 }
