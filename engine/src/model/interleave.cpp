@@ -10,36 +10,12 @@
 namespace ravel::detail {
 
 namespace {
-inline std::size_t block_size(DType type) {
-    return type == DType::Q8_0 ? 34 : type == DType::Q5_1 ? 24 : 18;
-}
-// Where a row-layout block's quants start: after its f16 scale, and for q5_1 its f16 minimum
-// and 32 high bits.
-inline std::size_t quant_offset(DType type) {
-    return type == DType::Q5_1 ? 8 : 2;
-}
 inline std::uint32_t load_u32(const std::byte* p) {
     std::uint32_t v;
     std::memcpy(&v, p, 4);
     return v;
 }
 }  // namespace
-
-bool interleavable(DType type) {
-    return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q5_1;
-}
-
-int interleave_steps(DType type) {
-    return type == DType::Q8_0 ? 8 : 4;
-}
-
-int interleave_lines(DType type) {
-    return interleave_steps(type) + (type == DType::Q5_1 ? 1 : 0);
-}
-
-int interleave_scale_stride(DType type) {
-    return type == DType::Q5_1 ? 4 * kInterleaveRows : 2 * kInterleaveRows;
-}
 
 std::size_t interleave_scale_bytes(DType type, int blocks) {
     return (static_cast<std::size_t>(blocks) *
@@ -55,13 +31,13 @@ std::size_t interleave_group_bytes(DType type, int blocks) {
 
 void interleave_group(DType type, int blocks, const std::byte* src, std::size_t row_bytes, int n,
                       std::byte* dst) {
-    const std::size_t bsize = block_size(type);
+    const std::size_t bsize = dtype_block_bytes(type);
     const int steps = interleave_steps(type);
     const int lines = interleave_lines(type);
     const std::size_t stride = static_cast<std::size_t>(interleave_scale_stride(type));
     const bool q8 = type == DType::Q8_0;
     const bool q5 = type == DType::Q5_1;
-    const std::size_t qoff = quant_offset(type);
+    const std::size_t qoff = static_cast<std::size_t>(block_quant_offset(type));
     const std::size_t scale_bytes = interleave_scale_bytes(type, blocks);
     std::byte* quants = dst + scale_bytes;
     // Zero scales for the padding rows and the area's padding; their quants are zeroed below.
@@ -94,7 +70,7 @@ void interleave_group(DType type, int blocks, const std::byte* src, std::size_t 
 void deinterleave_block(const Matrix& w, int r, int b, std::byte* out) {
     const int blocks = w.cols / kQuantBlock;
     const int steps = interleave_steps(w.type);
-    const std::size_t qoff = quant_offset(w.type);
+    const std::size_t qoff = static_cast<std::size_t>(block_quant_offset(w.type));
     const std::byte* group = w.data + static_cast<std::size_t>(r / kInterleaveRows) * w.group_bytes;
     const int i = r % kInterleaveRows;
     const std::byte* scales =

@@ -29,13 +29,26 @@ namespace ravel::detail {
 constexpr int kInterleaveRows = 16;
 
 // Whether `type` has an interleaved form (q8_0, q5_1, q4_0).
-bool interleavable(DType type);
+constexpr bool interleavable(DType type) {
+    return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q5_1;
+}
 // 64-byte lines of quant bytes per block of the 16 rows (4 for q4_0 and q5_1, 8 for q8_0).
-int interleave_steps(DType type);
+constexpr int interleave_steps(DType type) {
+    return type == DType::Q8_0 ? 8 : 4;
+}
 // All 64-byte lines per block: the steps, and q5_1's line of high bits.
-int interleave_lines(DType type);
+constexpr int interleave_lines(DType type) {
+    return interleave_steps(type) + (type == DType::Q5_1 ? 1 : 0);
+}
 // Bytes of scale area per block: 32 (16 f16 scales), 64 for q5_1 (and 16 f16 minima).
-int interleave_scale_stride(DType type);
+constexpr int interleave_scale_stride(DType type) {
+    return type == DType::Q5_1 ? 4 * kInterleaveRows : 2 * kInterleaveRows;
+}
+// Where a row-layout block's quant bytes start: after its f16 scale, and for q5_1 its f16
+// minimum and 32 high bits.
+constexpr int block_quant_offset(DType type) {
+    return type == DType::Q5_1 ? 8 : 2;
+}
 // Bytes of one group's scale area for `blocks` blocks per row (padded to 64).
 std::size_t interleave_scale_bytes(DType type, int blocks);
 // q5_1's 32 high bits (bit n: weight n) as the interleaved line stores them (bit 8k + j:

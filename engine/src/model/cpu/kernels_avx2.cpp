@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "ravel/tensor.hpp"
+#include "model/interleave.hpp"
 
 #ifndef RAVEL_AVX2_NS
 #define RAVEL_AVX2_NS avx2

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "ravel/tensor.hpp"
+#include "model/interleave.hpp"
 
 #ifndef RAVEL_AVX512_NS
 #define RAVEL_AVX512_NS avx512
@@ -207,8 +207,8 @@ struct S {
                           float* out) {
         constexpr bool kQ4 = Type == DType::Q4_0;
         constexpr bool kQ5 = Type == DType::Q5_1;
-        constexpr int kLines = kQ4 ? 4 : kQ5 ? 5 : 8;
-        constexpr std::size_t kScaleStride = kQ5 ? 64 : 32;
+        constexpr int kLines = interleave_lines(Type);
+        constexpr int kScaleStride = interleave_scale_stride(Type);
         const __m512i low4 = _mm512_set1_epi8(0x0f);
         __m512 acc[NT];
         for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();

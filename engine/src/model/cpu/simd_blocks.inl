@@ -64,10 +64,10 @@ inline void decode_block(const std::byte* row, int b, S::V out[kVecs]) {
 template <DType T>
 inline void x16_block(const Matrix& w, int r, int b, std::byte* out) {
     constexpr bool kQ5 = T == DType::Q5_1;
-    constexpr int kSteps = T == DType::Q8_0 ? 8 : 4;
-    constexpr int kLines = kSteps + (kQ5 ? 1 : 0);
-    constexpr std::size_t kScaleStride = kQ5 ? 64 : 32;
-    constexpr int kQuants = kQ5 ? 8 : 2;  // where a row-layout block's quant bytes start
+    constexpr int kSteps = interleave_steps(T);
+    constexpr int kLines = interleave_lines(T);
+    constexpr int kScaleStride = interleave_scale_stride(T);
+    constexpr int kQuants = block_quant_offset(T);
     const std::byte* group = w.data + static_cast<std::size_t>(r / 16) * w.group_bytes;
     const int i = r % 16;
     const std::size_t quants =

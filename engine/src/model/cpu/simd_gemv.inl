@@ -305,16 +305,6 @@ template <DType Type>
 constexpr int x16_bias_factor() {
     return Type == DType::Q4_0 ? -8 : Type == DType::Q5_1 ? 1 : -128;
 }
-// Lines of 64 bytes per block of a group, and bytes of scale area per block
-// (model/interleave.hpp).
-template <DType Type>
-constexpr int x16_lines() {
-    return Type == DType::Q8_0 ? 8 : Type == DType::Q5_1 ? 5 : 4;
-}
-template <DType Type>
-constexpr std::size_t x16_scale_stride() {
-    return Type == DType::Q5_1 ? 64 : 32;
-}
 
 template <DType Type, int NT>
 inline void quantize_x16(const float* x, int C, int b0, int nb, QuantizedX16& qx) {
@@ -331,7 +321,7 @@ constexpr std::size_t kX16Ahead = kDecodePrefetchBytes;
 
 template <DType Type, int NT, class X>
 void gemv_x16(const Matrix& w, int r0, int r1, const float* x, float* y) {
-    constexpr int kLines = x16_lines<Type>();
+    constexpr int kLines = interleave_lines(Type);
     const int blocks = w.cols / kBlock;
     const std::size_t scale_bytes = interleave_scale_bytes(Type, blocks);
     QuantizedX16 local;
@@ -367,7 +357,7 @@ void gemv_x16(const Matrix& w, int r0, int r1, const float* x, float* y) {
             const std::size_t quant_offset =
                 scale_bytes + static_cast<std::size_t>(c0) * kLines * 64;
             X::template x16_group<Type, NT>(
-                group + static_cast<std::size_t>(c0) * x16_scale_stride<Type>(),
+                group + static_cast<std::size_t>(c0) * interleave_scale_stride(Type),
                 group + quant_offset, nb, qx.q[0], sizeof qx.q[0], qx.d, qx.bias, kChunkBlocks,
                 pf + quant_offset, out);
             const int lo = g * kInterleaveRows > r0 ? g * kInterleaveRows : r0;
@@ -459,21 +449,24 @@ void gemm_x16(const Matrix& w, int g0, int g1, const QuantizedTokens& xq, float*
 template <DType Type, int NT>
 void gemv_x16_portable(const Matrix& w, int r0, int r1, const float* x, float* y) {
     if constexpr (Type == DType::Q5_1) {
-        // Decoded to float, as a row-layout q5_1 matrix is there.
+        // Decoded to float, as a row-layout q5_1 matrix is there; each block once for all
+        // tokens.
         alignas(64) std::byte blk[64];
         for (int r = r0; r < r1; ++r) {
-            for (int t = 0; t < NT; ++t) {
-                S::V acc = S::zero();
-                const float* xt = x + static_cast<std::size_t>(t) * w.cols;
-                for (int b = 0; b < w.cols / kBlock; ++b) {
-                    x16_block<Type>(w, r, b, blk);
-                    S::V vals[kVecs];
-                    decode_block<Type>(blk, 0, vals);
+            S::V acc[NT];
+            for (int t = 0; t < NT; ++t) acc[t] = S::zero();
+            for (int b = 0; b < w.cols / kBlock; ++b) {
+                x16_block<Type>(w, r, b, blk);
+                S::V vals[kVecs];
+                decode_block<Type>(blk, 0, vals);
+                for (int t = 0; t < NT; ++t) {
+                    const float* xb = x + static_cast<std::size_t>(t) * w.cols + b * kBlock;
                     for (int v = 0; v < kVecs; ++v)
-                        acc = S::fma(vals[v], S::load(xt + b * kBlock + v * S::W), acc);
+                        acc[t] = S::fma(vals[v], S::load(xb + v * S::W), acc[t]);
                 }
-                y[static_cast<std::size_t>(t) * w.rows + r] = S::sum(acc);
             }
+            for (int t = 0; t < NT; ++t)
+                y[static_cast<std::size_t>(t) * w.rows + r] = S::sum(acc[t]);
         }
         return;
     }

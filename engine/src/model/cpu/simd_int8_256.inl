@@ -203,9 +203,9 @@ static void x16_group(const std::byte* scales, const std::byte* quants, int nb,
                       const std::int32_t* bias, std::size_t stride, const char* pf, float* out) {
     constexpr bool Q4 = Type == DType::Q4_0;
     constexpr bool kQ5 = Type == DType::Q5_1;
-    constexpr int kSteps = Q4 || kQ5 ? 4 : 8;
-    constexpr int kLines = kSteps + (kQ5 ? 1 : 0);
-    constexpr std::size_t kScaleStride = kQ5 ? 64 : 32;
+    constexpr int kSteps = interleave_steps(Type);
+    constexpr int kLines = interleave_lines(Type);
+    constexpr int kScaleStride = interleave_scale_stride(Type);
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     const __m256i offset = _mm256_set1_epi8(static_cast<char>(0x80));
     __m256 acc[NT][2];
