@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "gguf_llama_builder.hpp"
+#include "model/weight_types.hpp"
 #include "model/weights.hpp"
 #include "ravel/gguf.hpp"
 #include "ravel/model.hpp"
@@ -245,6 +246,35 @@ class TestGgufModel : public QObject {
         QVERIFY(asked);
         QCOMPARE((*asked)->weights().layers[1].ffn_v.type, DType::F16);
         QCOMPARE((*asked)->weights().head.type, DType::F16);
+    }
+
+    // The GPU memory check sizes a model before loading it, with the loader's own choice of
+    // type per tensor: a file's quantized matrices among others, the embedding at least q8_0,
+    // f16 LoRAs. Loaded for a GPU (rows, as the CUDA arena holds them), the weights take
+    // exactly the estimated bytes.
+    void memory_estimate_follows_each_tensor_type() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        const fs::path models = ravel::test::shared_data_dir() / "models";
+        const fs::path mixed = fs::path(dir_.path().toStdString()) / "estimate-mixed.gguf";
+        auto built = ravel::test::write_llama_rwkv6(
+            models / "random-v6.0-L2-D128-H2x64-V1000" / "model.safetensors", mixed);
+        QVERIFY2(built, built ? "" : built.message().c_str());
+        const fs::path v7 = models / "random-v7.0-L3-D128-H2x64-V1000" / "model.safetensors";
+        for (const fs::path& file : {mixed, v7}) {
+            auto wf = ravel::WeightFile::open(file);
+            QVERIFY(wf);
+            for (const std::optional<DType> type :
+                 {std::optional<DType>{}, std::optional(DType::Q4_0), std::optional(DType::F16)}) {
+                ravel::LoadOptions options;
+                options.weight_type = type;
+                options.device = "cuda";  // no GPU here: runs on the CPU, rows kept for one
+                auto model = ravel::Model::from_file(*wf, options);
+                QVERIFY2(model, model ? "" : model.message().c_str());
+                const auto estimate =
+                    ravel::detail::estimate_weight_bytes(*wf, (*model)->config(), type, 1);
+                QCOMPARE(estimate, (*model)->weight_bytes());
+            }
+        }
     }
 
     // The embedding, whose rows enter the residual stream as they are, is kept in at least

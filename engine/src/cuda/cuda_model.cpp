@@ -8,9 +8,8 @@ namespace ravel::detail {
 
 namespace {
 
-constexpr std::uint64_t kAlign = 256;
 std::uint64_t aligned(std::uint64_t n) {
-    return (n + kAlign - 1) / kAlign * kAlign;
+    return (n + kCudaArenaAlignment - 1) / kCudaArenaAlignment * kCudaArenaAlignment;
 }
 
 // The members both passes visit, as (host member, device member) pairs.

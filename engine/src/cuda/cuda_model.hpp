@@ -52,6 +52,9 @@ struct CudaModel {
 
 kernels::WType wtype_of(DType type);
 
+// Every tensor's offset in the device arena is a multiple of this.
+constexpr std::uint64_t kCudaArenaAlignment = 256;
+
 // Device bytes the weights of `weights` take (alignment included).
 std::uint64_t cuda_weight_bytes(const ModelWeights& weights);
 

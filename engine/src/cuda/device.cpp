@@ -11,8 +11,6 @@
 #if RAVEL_HAVE_CUDA
 #include "cuda/cuda_model.hpp"
 #include "cuda/cuda_session.hpp"
-#include "model/matrix.hpp"
-#include "model/tensor_specs.hpp"
 #include "ravel_kernels/blas.hpp"
 #include "ravel_kernels/runtime.hpp"
 #include "ravel_kernels/wkv5.hpp"
@@ -120,41 +118,6 @@ std::string unsupported_shape(const ModelConfig& cfg) {
            " is not supported by the CUDA kernels (8, 16, 32, 64 or 128)";
 }
 
-// Device bytes of the weights of a model of this shape, from the tensor table alone (each
-// tensor padded to the arena's alignment).
-std::uint64_t estimate_weight_bytes(const ModelConfig& cfg, DType wtype) {
-    constexpr std::uint64_t kPad = 256;
-    auto mat = [&](std::int64_t rows, std::int64_t cols, DType type) -> std::uint64_t {
-        const DType t = detail::storage_type_for(type, static_cast<int>(cols));
-        const auto row = dtype_bytes_for(t, static_cast<std::uint64_t>(cols));
-        return (row ? *row : static_cast<std::uint64_t>(cols) * 4) *
-                   static_cast<std::uint64_t>(rows) +
-               kPad;
-    };
-    const std::uint64_t C = static_cast<std::uint64_t>(cfg.n_embd);
-    std::uint64_t total = mat(cfg.n_vocab, cfg.n_embd, embedding_type(wtype)) +
-                          mat(cfg.n_vocab, cfg.n_embd, wtype) + 2 * (C * 4 + kPad);
-    for (int l = 0; l < cfg.n_layer; ++l) {
-        for (const auto& spec : detail::layer_tensor_specs(cfg, l)) {
-            switch (spec.kind) {
-                case detail::SpecKind::Vector:
-                    total += static_cast<std::uint64_t>(spec.d0) * 4 + kPad;
-                    break;
-                case detail::SpecKind::Matrix:
-                    total += mat(spec.d0, spec.d1, wtype);
-                    break;
-                case detail::SpecKind::Lora:
-                    total += static_cast<std::uint64_t>(spec.d0 * spec.d1) * 4 + kPad;
-                    break;
-            }
-        }
-        if (cfg.arch == Arch::V6) {
-            total += 5 * (static_cast<std::uint64_t>(cfg.lora_mix) * C * 4 + kPad);
-        }
-    }
-    return total;
-}
-
 // Weights, one session's workspace for 128-token chunks, and room for the CUDA context and
 // cuBLAS's own buffers.
 std::uint64_t bytes_needed(const ModelConfig& cfg, std::uint64_t weights) {
@@ -181,7 +144,8 @@ Result<const GpuDevice*> chosen_device(const std::vector<GpuDevice>& devices, in
 
 namespace detail {
 
-Result<void> check_device_memory(const ModelConfig& config, const LoadOptions& options) {
+Result<void> check_device_memory(const ModelConfig& config, const LoadOptions& options,
+                                 const WeightTypes& types) {
     auto choice = parse_device(options.device);
     if (!choice) return choice.error();
     if (!choice->cuda) return {};
@@ -189,8 +153,7 @@ Result<void> check_device_memory(const ModelConfig& config, const LoadOptions& o
     if (!devices) return {};  // no GPU at all: the model loads on the CPU and says why
     auto dev = chosen_device(*devices, choice->index);
     if (!dev) return dev.error();
-    const std::uint64_t weights =
-        estimate_weight_bytes(config, options.weight_type.value_or(DType::F32));
+    const std::uint64_t weights = estimate_weight_bytes(config, types, kCudaArenaAlignment);
     const std::uint64_t needed = bytes_needed(config, weights);
     if (needed > (*dev)->free_bytes) return make_error(does_not_fit(**dev, needed, weights));
     return {};
@@ -242,7 +205,8 @@ Result<GpuProbe> probe_gpu(int) {
 
 namespace detail {
 
-Result<void> check_device_memory(const ModelConfig&, const LoadOptions& options) {
+Result<void> check_device_memory(const ModelConfig&, const LoadOptions& options,
+                                 const WeightTypes&) {
     auto choice = parse_device(options.device);
     if (!choice) return choice.error();
     return {};

@@ -10,6 +10,7 @@
 #include "model/tensor_specs.hpp"
 #include "model/weight_arena.hpp"
 #include "model/weight_source.hpp"
+#include "model/weight_types.hpp"
 #include "model/weights.hpp"
 #include "ravel/device.hpp"
 #include "ravel/model.hpp"
@@ -184,25 +185,26 @@ class FileSource final : public detail::WeightSource {
 
 }  // namespace
 
+namespace detail {
+
+std::uint64_t estimate_weight_bytes(const WeightFile& file, const ModelConfig& config,
+                                    std::optional<DType> requested, std::uint64_t alignment) {
+    const FileSource source(file);
+    return estimate_weight_bytes(config, WeightTypes(requested, source), alignment);
+}
+
+}  // namespace detail
+
 Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
                                                  const detail::WeightSource& src, FileFormat format,
                                                  const LoadOptions& options) {
-    const DType wtype = options.weight_type.value_or(src.stored_matrix_type());
+    const detail::WeightTypes types(options.weight_type, src);
+    const DType wtype = types.majority();
     LoadOptions resolved = options;
     resolved.weight_type = wtype;
-    if (auto fits = detail::check_device_memory(cfg, resolved); !fits) return fits.error();
-    // fp32 for fp32 models; f16 for the rest (the reference fp16 forward stores them so too).
-    // In a q4_0 RWKV-7 0.1B they were a fifth of the bytes a token reads when kept in fp32.
-    const DType lora_type = wtype == DType::F32 ? DType::F32 : DType::F16;
+    if (auto fits = detail::check_device_memory(cfg, resolved, types); !fits) return fits.error();
+    const DType lora_type = types.lora();
     const detail::MatrixLayout layout = quantized_layout(resolved);
-    // Without a type asked for, a matrix the file stores quantized keeps its quantization: a
-    // quantizer's mix chooses per tensor (llama.cpp keeps the output head in q6_K, read as q8_0,
-    // in its q4_0 and q4_K_M files). The others take the type of most of the file's matrices.
-    const auto matrix_type = [&](const std::string& name) {
-        const auto stored = src.stored_type(name);
-        const bool keep = !options.weight_type && stored && dtype_block_elements(*stored) > 1;
-        return keep ? *stored : wtype;
-    };
     auto weights = std::make_unique<ModelWeights>();
     // Every converted matrix lives in huge-page-backed chunks (the matrices keep them alive).
     detail::WeightArena arena;
@@ -215,8 +217,7 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
     // (embedding_type). A file's folded embedding is kept as stored without a type asked for:
     // its rounding is done.
     if (src.embedding_has_ln0()) {
-        const DType type = options.weight_type ? embedding_type(wtype) : matrix_type("emb.weight");
-        auto m = load_matrix(src, "emb.weight", cfg.n_vocab, C, type, arena);
+        auto m = load_matrix(src, "emb.weight", cfg.n_vocab, C, types.embedding(), arena);
         if (!m) return m.error();
         weights->emb = std::move(*m);
     } else {
@@ -225,7 +226,7 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
         auto b0 = src.read_f32("blocks.0.ln0.bias", C);
         if (!b0) return b0.error();
         auto m = detail::make_matrix_by_rows(
-            cfg.n_vocab, C, embedding_type(matrix_type("emb.weight")),
+            cfg.n_vocab, C, types.embedding(),
             [&](int r0, int n, float* out) -> Result<void> {
                 if (auto ok = src.read_rows("emb.weight", C, r0, n, out); !ok) return ok;
                 for (int i = 0; i < n; ++i) {
@@ -254,7 +255,7 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
             Result<detail::Matrix> m = make_error("");
             if (spec.kind == detail::SpecKind::Matrix) {
                 m = load_matrix(src, spec.name, static_cast<int>(spec.d0),
-                                static_cast<int>(spec.d1), matrix_type(spec.name), arena, layout);
+                                static_cast<int>(spec.d1), types.matrix(spec.name), arena, layout);
             } else {
                 // LoRA matrices are transposed to (out, in) and never quantized: they feed
                 // exp/tanh/sigmoid, and 4-bit blocks there cost more accuracy than they save.
@@ -292,7 +293,7 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
     weights->ln_out_w = std::move(*ln_w);
     weights->ln_out_b = std::move(*ln_b);
     auto head =
-        load_matrix(src, "head.weight", cfg.n_vocab, C, matrix_type("head.weight"), arena, layout);
+        load_matrix(src, "head.weight", cfg.n_vocab, C, types.matrix("head.weight"), arena, layout);
     if (!head) return head.error();
     weights->head = std::move(*head);
     if (!progress(cfg.n_layer + 2)) return cancelled_error();
