@@ -32,7 +32,7 @@ class TestAppEngineBackend : public QObject {
         RAVEL_REQUIRE_SHARED_DATA();
         auto backend = make_engine_backend();
         QList<double> progress;
-        auto info = backend->load(LoadRequest{1, modelPath(), 0, {}}, [&](double f) {
+        auto info = backend->load(LoadRequest{1, modelPath(), 0, {}, {}}, [&](double f) {
             progress.append(f);
             return true;
         });
@@ -51,7 +51,7 @@ class TestAppEngineBackend : public QObject {
         QCOMPARE(progress.last(), 1.0);
         // No GPU build is asked for explicitly, so the CPU runs it with the threads given.
         auto three =
-            backend->load(LoadRequest{2, modelPath(), 3, "cpu"}, [](double) { return true; });
+            backend->load(LoadRequest{2, modelPath(), 3, "cpu", {}}, [](double) { return true; });
         QVERIFY(three.ok());
         QCOMPARE(three->device,
                  QString("CPU (3 threads, %1)").arg(QString::fromStdString(cpu_kernel_isa())));
@@ -71,8 +71,8 @@ class TestAppEngineBackend : public QObject {
     void systemPromptStateIsKept() {
         RAVEL_REQUIRE_SHARED_DATA();
         auto backend = make_engine_backend();
-        QVERIFY(
-            backend->load(LoadRequest{1, modelPath(), 0, {}}, [](double) { return true; }).ok());
+        QVERIFY(backend->load(LoadRequest{1, modelPath(), 0, {}, {}}, [](double) { return true; })
+                    .ok());
         GenerationRequest r;
         r.id = 1;
         r.systemPrompt = "You are a helpful assistant who answers briefly.";
@@ -115,7 +115,7 @@ class TestAppEngineBackend : public QObject {
         app_sampling.maxTokens = 48;
         auto backend = make_engine_backend();
         QVERIFY(backend
-                    ->load(LoadRequest{1, QString::fromStdString(demo_path.string()), 2, "cpu"},
+                    ->load(LoadRequest{1, QString::fromStdString(demo_path.string()), 2, "cpu", {}},
                            [](double) { return true; })
                     .ok());
         const std::atomic<bool> never{false};
@@ -167,12 +167,12 @@ class TestAppEngineBackend : public QObject {
         junk.write(QByteArray(1000, 'j'));
         junk.close();
         auto bad =
-            backend->load(LoadRequest{1, junk.fileName(), 0, {}}, [](double) { return true; });
+            backend->load(LoadRequest{1, junk.fileName(), 0, {}, {}}, [](double) { return true; });
         QVERIFY(!bad.ok());
         QVERIFY(!bad.message().empty());
         QVERIFY(!backend->loaded());
         auto cancelled =
-            backend->load(LoadRequest{2, modelPath(), 0, {}}, [](double) { return false; });
+            backend->load(LoadRequest{2, modelPath(), 0, {}, {}}, [](double) { return false; });
         QVERIFY(cancelled.cancelled());
         QVERIFY(!backend->loaded());
     }
@@ -180,8 +180,8 @@ class TestAppEngineBackend : public QObject {
     void resumedReplyEqualsReplayedReply() {
         RAVEL_REQUIRE_SHARED_DATA();
         auto backend = make_engine_backend();
-        QVERIFY(
-            backend->load(LoadRequest{1, modelPath(), 0, {}}, [](double) { return true; }).ok());
+        QVERIFY(backend->load(LoadRequest{1, modelPath(), 0, {}, {}}, [](double) { return true; })
+                    .ok());
         GenerationRequest first;
         first.id = 1;
         first.turns = {ChatTurn{Role::User, "Tell me a story."}};
@@ -225,8 +225,8 @@ class TestAppEngineBackend : public QObject {
     void stopEndsTheReply() {
         RAVEL_REQUIRE_SHARED_DATA();
         auto backend = make_engine_backend();
-        QVERIFY(
-            backend->load(LoadRequest{1, modelPath(), 0, {}}, [](double) { return true; }).ok());
+        QVERIFY(backend->load(LoadRequest{1, modelPath(), 0, {}, {}}, [](double) { return true; })
+                    .ok());
         GenerationRequest r;
         r.turns = {ChatTurn{Role::User, "Hello"}};
         r.sampling.maxTokens = 1000;

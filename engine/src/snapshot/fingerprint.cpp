@@ -24,11 +24,18 @@ ModelFingerprint from_hash(XXH128_hash_t h) {
 }
 
 std::string describe(const ModelConfig& c) {
-    std::string s = "ravel-fingerprint/" + std::to_string(kFingerprintScheme) + "\n";
+    // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on "literal" +
+    // std::to_string(...).
+    std::string s = "ravel-fingerprint/";
+    s += std::to_string(kFingerprintScheme);
+    s += "\n";
     s += "arch=" + std::string(arch_name(c.arch));
     const int fields[] = {c.n_layer,  c.n_embd,     c.n_vocab, c.dim_ffn, c.n_head, c.head_size,
                           c.lora_mix, c.lora_decay, c.lora_w,  c.lora_a,  c.lora_v, c.lora_g};
-    for (int f : fields) s += "," + std::to_string(f);
+    for (int f : fields) {
+        s += ',';
+        s += std::to_string(f);
+    }
     s += "\n";
     return s;
 }
