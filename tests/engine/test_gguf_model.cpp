@@ -361,6 +361,60 @@ class TestGgufModel : public QObject {
 
     // A tensor the load converts (here every matrix and the embedding, f32 to q8_0) is read
     // once, so its pages of the mapped file are given back.
+    // Reading a layer's vectors and LoRAs maps the file around them (whole folios where the page
+    // cache holds them); after each layer the loader unmaps the file again, so the pages of a
+    // model being converted do not pile up beside the copy being built.
+    void file_pages_are_unmapped_after_each_layer() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        const fs::path mdir =
+            ravel::test::shared_data_dir() / "models" / "random-v7.0-L3-D128-H2x64-V1000";
+        auto file = ravel::WeightFile::open(mdir / "model.safetensors");
+        QVERIFY(file);
+        const std::byte* lo = nullptr;
+        const std::byte* hi = nullptr;
+        for (const auto& t : file->tensors()) {
+            const auto b = file->bytes(t);
+            if (lo == nullptr || b.data() < lo) lo = b.data();
+            if (hi == nullptr || b.data() + b.size() > hi) hi = b.data() + b.size();
+        }
+        const std::span<const std::byte> whole(lo, static_cast<std::size_t>(hi - lo));
+        if (!present_pages(whole)) QSKIP("/proc/self/pagemap cannot be read here");
+        std::vector<std::size_t> mapped;
+        ravel::LoadOptions q8;
+        q8.weight_type = DType::Q8_0;
+        q8.progress = [&](float) {
+            mapped.push_back(present_pages(whole).value_or(1));
+            return true;
+        };
+        auto converted = ravel::Model::from_file(*file, q8);
+        QVERIFY2(converted, converted ? "" : converted.message().c_str());
+        QVERIFY(mapped.size() >= 4);  // the embedding, three layers, the head
+        for (std::size_t i = 0; i + 1 < mapped.size(); ++i) QCOMPARE(mapped[i], std::size_t{0});
+    }
+
+    // Opening a llama.cpp file reads its small tensors to derive Ravel's; the pages that mapped
+    // are given back before the load starts.
+    void opening_a_llama_file_leaves_it_unmapped() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        const fs::path mdir =
+            ravel::test::shared_data_dir() / "models" / "random-v6.0-L2-D128-H2x64-V1000";
+        const fs::path out = fs::path(dir_.path().toStdString()) / "open-unmapped.gguf";
+        auto built = ravel::test::write_llama_rwkv6(mdir / "model.safetensors", out);
+        QVERIFY2(built, built ? "" : built.message().c_str());
+        auto file = ravel::WeightFile::open(out);
+        QVERIFY2(file, file ? "" : file.message().c_str());
+        std::size_t checked = 0;
+        for (const auto& t : file->tensors()) {
+            const auto b = file->bytes(t);
+            const auto present = present_pages(b);
+            if (!present) QSKIP("/proc/self/pagemap cannot be read here");
+            if (t.offset + t.nbytes > fs::file_size(out)) continue;  // derived: not in the file
+            QVERIFY2(*present == 0, t.name.c_str());
+            ++checked;
+        }
+        QVERIFY(checked > 0);
+    }
+
     void converted_tensors_leave_the_file_mapping() {
         RAVEL_REQUIRE_SHARED_DATA();
         const fs::path mdir =

@@ -63,6 +63,10 @@ class WeightFile {
     // again from the file. Other derived tensors are left alone. Best effort; spans from
     // bytes() over what was dropped must not be read afterwards.
     void drop_pages(std::span<const std::byte> bytes) const;
+    // Unmaps every page of the mapped file from this process. The page cache keeps them and a
+    // later read maps them again, so every span from bytes() stays readable; derived tensors'
+    // buffers are untouched.
+    void drop_file_pages() const;
     // The tensor converted to fp32 (from any DType; quantized blocks are dequantized).
     Result<std::vector<float>> read_f32(const TensorInfo& tensor) const;
 

@@ -168,6 +168,7 @@ class FileSource final : public detail::WeightSource {
     void release_tensor(const std::string& name) const override {
         if (const TensorInfo* t = file_.find(name)) release(file_.bytes(*t));
     }
+    void release_mapped() const override { file_.drop_file_pages(); }
     std::shared_ptr<const void> keep_alive() const override { return file_.mapping(); }
     bool embedding_has_ln0() const override {
         auto it = file_.metadata().find("ravel.emb_has_ln0");
@@ -240,6 +241,7 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
         src.release_tensor("emb.weight");
         weights->emb = std::move(*m);
     }
+    src.release_mapped();
     if (!progress(1)) return cancelled_error();
 
     weights->layers.resize(static_cast<std::size_t>(cfg.n_layer));
@@ -283,6 +285,7 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
         }
         l.has_value_residual = cfg.arch == Arch::V7 && li > 0;
         prepare_layer(cfg, l);
+        src.release_mapped();
         if (!progress(li + 1)) return cancelled_error();
     }
 

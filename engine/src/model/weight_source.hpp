@@ -40,6 +40,12 @@ class WeightSource {
     // Tells the source that a tensor was converted and will not be read again, so the memory
     // it was read from may be dropped where that is safe (the pages of a mapped file).
     virtual void release_tensor(const std::string& /*name*/) const {}
+    // Tells the source that what it handed out so far was copied, so memory it maps may be
+    // unmapped where it can be mapped again on a later read. Vectors and LoRAs are read a few
+    // KiB at a time, but a file mapping is filled around each read (in 2 MiB folios where the
+    // page cache holds them), so without this the pages around every layer's small tensors
+    // stayed resident until the end of the load.
+    virtual void release_mapped() const {}
     // Owner of the bytes returned by stored_as().
     virtual std::shared_ptr<const void> keep_alive() const { return nullptr; }
     // True when emb.weight already has blocks.0.ln0 applied (Ravel's converted files).
