@@ -18,11 +18,17 @@ constexpr int kSmallBatch = 4;  // up to this many tokens use the fused decode k
 // How far ahead of their reads the decode kernels prefetch weights into L2; the bandwidth
 // probe's prefetched passes use the same distance, so the limit is measured as they read.
 constexpr std::size_t kDecodePrefetchBytes = 16384;
-constexpr int kGemmTilesPerGroup = 4;  // row tiles sharing each panel slice of X in L1
+// Row tiles sharing each panel slice of X in L1. Four tiles (24 KiB of staged weights beside
+// the 16 KiB slice and the partial sums) left L1 nearly full; with two, 512-token prompts on 2
+// threads, 4 alternating runs each, medians: v7 0.4B f16 270 -> 314 tokens/s, f32 304 -> 338,
+// v4 169M f16 1092 -> 1172, v7 0.1B f32 878 -> 938. One thread, 128 tokens, f16 and f32 over
+// five layer shapes: 1.12x on average (three tiles 1.09x; 64 columns per pass 1.05x). AVX2's
+// 6-row tiles: the same within noise.
+constexpr int kGemmTilesPerGroup = 2;
 constexpr int kGemmRowBlock = 12 * kGemmTilesPerGroup;  // thread work unit: whole tile groups
 constexpr int kGemmK = 64;  // GEMM columns per staged block (a multiple of 32)
-// GEMM columns per pass over a tile group: the group's staged weights (4 x 12 x 128 floats,
-// 24 KiB) and one token panel's slice of X (128 x 32 floats, 16 KiB) fit L1 together. Measured
+// GEMM columns per pass over a tile group: the group's staged weights (2 x 12 x 128 floats,
+// 12 KiB) and one token panel's slice of X (128 x 32 floats, 16 KiB) fit L1 together. Measured
 // against 256 columns with row tiles outermost, medians of interleaved runs on 2 threads:
 // prompts 3-10% faster (v7 0.4B f16 319 -> 350 tokens/s over 4 runs, 326 -> 337 over 6; v4
 // 169M f32 1091 -> 1190 over 4, 1067 -> 1119 over 6).
