@@ -23,6 +23,7 @@
 #include "format/gguf_derived.hpp"
 #include "format/kquant.hpp"
 #include "gguf_llama_builder.hpp"
+#include "page_residency.hpp"
 #include "proc_smaps.hpp"
 #include "ravel/gguf.hpp"
 #include "ravel/quant.hpp"
@@ -745,6 +746,45 @@ class TestGguf : public QObject {
 
         d.release(d.find(failing.offset, 32));
         QVERIFY(d.find(failing.offset, 32).empty());  // a rebuild that fails finds nothing
+    }
+
+    // A large buffer is mapped pages: a loader gives parts of it back as it copies them, and
+    // the next find() rebuilds the whole buffer in place.
+    void derived_buffers_give_back_parts() {
+        ravel::DerivedTensors d(100);
+        constexpr std::size_t kSize = std::size_t{8} << 20;
+        int rebuilds = 0;
+        auto fill = [&rebuilds](std::span<std::byte> out) {
+            ++rebuilds;
+            for (std::size_t i = 0; i < out.size(); ++i) {
+                out[i] = static_cast<std::byte>(i * 7 + i / 4096);
+            }
+            return true;
+        };
+        auto a = d.allocate(kSize, fill);
+        QVERIFY(fill(a.bytes));
+        rebuilds = 0;
+        const auto whole = d.find(a.offset, kSize);
+        const auto part = whole.subspan(std::size_t{1} << 20, std::size_t{4} << 20);
+        const auto resident = ravel::test::present_pages(part);
+        if (!resident) QSKIP("/proc/self/pagemap cannot be read here");
+        QVERIFY(*resident > 0);
+
+        d.release(part);
+        QCOMPARE(*ravel::test::present_pages(part), std::size_t{0});
+        QVERIFY(*ravel::test::present_pages(whole.first(std::size_t{1} << 20)) > 0);
+        QCOMPARE(rebuilds, 0);
+
+        const auto again = d.find(a.offset, kSize);
+        QCOMPARE(rebuilds, 1);
+        QCOMPARE(again.data(), whole.data());
+        for (std::size_t i = 0; i < kSize; ++i) {
+            if (again[i] != static_cast<std::byte>(i * 7 + i / 4096)) {
+                QFAIL(qPrintable(QString("byte %1 differs after the rebuild").arg(i)));
+            }
+        }
+        QCOMPARE(d.find(a.offset, kSize).data(), whole.data());  // rebuilt once
+        QCOMPARE(rebuilds, 1);
     }
 
     void kquant_hostile_tensors_are_clear_errors() {

@@ -12,12 +12,10 @@
 #include <string>
 #include <vector>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "gguf_llama_builder.hpp"
 #include "model/weight_types.hpp"
 #include "model/weights.hpp"
+#include "page_residency.hpp"
 #include "ravel/gguf.hpp"
 #include "ravel/model.hpp"
 #include "ravel/session.hpp"
@@ -116,27 +114,6 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
         m = std::max(m, std::fabs(static_cast<double>(a[i]) - b[i]));
     }
     return m;
-}
-
-// How many of the whole pages inside `bytes` are mapped into this process (/proc/self/pagemap,
-// bit 63 of each page's entry); nullopt where pagemap cannot be read.
-std::optional<std::size_t> present_pages(std::span<const std::byte> bytes) {
-    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const auto begin = (reinterpret_cast<std::uintptr_t>(bytes.data()) + page - 1) / page;
-    const auto end = (reinterpret_cast<std::uintptr_t>(bytes.data()) + bytes.size()) / page;
-    const int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
-    std::size_t present = 0;
-    bool ok = true;
-    for (auto p = begin; p < end && ok; ++p) {
-        std::uint64_t entry = 0;
-        ok = ::pread(fd, &entry, sizeof entry, static_cast<off_t>(p * sizeof entry)) ==
-             static_cast<ssize_t>(sizeof entry);
-        present += (entry >> 63) & 1;
-    }
-    ::close(fd);
-    if (!ok) return std::nullopt;
-    return present;
 }
 
 }  // namespace
@@ -378,12 +355,12 @@ class TestGgufModel : public QObject {
             if (hi == nullptr || b.data() + b.size() > hi) hi = b.data() + b.size();
         }
         const std::span<const std::byte> whole(lo, static_cast<std::size_t>(hi - lo));
-        if (!present_pages(whole)) QSKIP("/proc/self/pagemap cannot be read here");
+        if (!ravel::test::present_pages(whole)) QSKIP("/proc/self/pagemap cannot be read here");
         std::vector<std::size_t> mapped;
         ravel::LoadOptions q8;
         q8.weight_type = DType::Q8_0;
         q8.progress = [&](float) {
-            mapped.push_back(present_pages(whole).value_or(1));
+            mapped.push_back(ravel::test::present_pages(whole).value_or(1));
             return true;
         };
         auto converted = ravel::Model::from_file(*file, q8);
@@ -406,7 +383,7 @@ class TestGgufModel : public QObject {
         std::size_t checked = 0;
         for (const auto& t : file->tensors()) {
             const auto b = file->bytes(t);
-            const auto present = present_pages(b);
+            const auto present = ravel::test::present_pages(b);
             if (!present) QSKIP("/proc/self/pagemap cannot be read here");
             if (t.offset + t.nbytes > fs::file_size(out)) continue;  // derived: not in the file
             QVERIFY2(*present == 0, t.name.c_str());
@@ -430,7 +407,7 @@ class TestGgufModel : public QObject {
         (void)sink;
         const auto head_values = file->read_f32(*file->find("head.weight"));
         QVERIFY(head_values);
-        const auto before = present_pages(head);
+        const auto before = ravel::test::present_pages(head);
         if (!before) QSKIP("/proc/self/pagemap cannot be read here");
         QVERIFY2(*before > 0, "the head's pages were not mapped after reading them");
 
@@ -438,13 +415,13 @@ class TestGgufModel : public QObject {
         q8.weight_type = DType::Q8_0;
         auto converted = ravel::Model::from_file(*file, q8);
         QVERIFY2(converted, converted ? "" : converted.message().c_str());
-        QCOMPARE(*present_pages(head), std::size_t{0});
-        QCOMPARE(*present_pages(emb), std::size_t{0});
+        QCOMPARE(*ravel::test::present_pages(head), std::size_t{0});
+        QCOMPARE(*ravel::test::present_pages(emb), std::size_t{0});
 
         // Given back, not lost: read again, the same values come back from the file.
         auto again = file->read_f32(*file->find("head.weight"));
         QVERIFY(again && *again == *head_values);
-        QVERIFY(*present_pages(head) > 0);
+        QVERIFY(*ravel::test::present_pages(head) > 0);
     }
 };
 

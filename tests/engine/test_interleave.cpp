@@ -5,6 +5,8 @@
 #include <QtTest>
 #include <cstring>
 #include <random>
+#include <span>
+#include <vector>
 
 #include "model/cpu/kernels.hpp"
 #include "model/interleave.hpp"
@@ -36,6 +38,30 @@ class InterleaveTest : public QObject {
     Q_OBJECT
 
   private slots:
+    // A loader copying a matrix is told, part by part and in order, which of the source's
+    // bytes it will not read again; the copy is the same as without being told.
+    void copied_parts_follow_the_source_in_order() {
+        const int rows = 4096, cols = 1024;  // q8_0: 4.25 MiB
+        const auto values = random_values(static_cast<std::size_t>(rows) * cols, 11u);
+        auto by_rows = make_matrix(values.data(), rows, cols, DType::Q8_0);
+        QVERIFY(by_rows.ok());
+        std::vector<std::span<const std::byte>> parts;
+        auto told = interleave_matrix(*by_rows, nullptr,
+                                      [&](std::span<const std::byte> p) { parts.push_back(p); });
+        auto plain = interleave_matrix(*by_rows, nullptr);
+        QVERIFY(told.ok() && plain.ok());
+        QCOMPARE(told->bytes(), plain->bytes());
+        QVERIFY(std::memcmp(told->data, plain->data, plain->bytes()) == 0);
+        QVERIFY(!parts.empty());
+        const std::byte* next = by_rows->data;
+        for (const auto& p : parts) {
+            QCOMPARE(p.data(), next);
+            QVERIFY(p.size() >= (std::size_t{4} << 20));
+            next = p.data() + p.size();
+        }
+        QVERIFY(next <= by_rows->data + by_rows->bytes());
+    }
+
     void every_block_is_rebuilt_exactly_data() {
         QTest::addColumn<int>("dtype");
         QTest::addColumn<int>("rows");

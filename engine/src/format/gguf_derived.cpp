@@ -4,31 +4,57 @@
 #include <cstring>
 #include <new>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 namespace ravel {
 
 namespace {
 constexpr std::uint64_t kAlign = 64;
+// Buffers from this size on are mapped pages: a loader copying one gives it back as it goes.
+constexpr std::uint64_t kMappedBytes = 1 << 20;
 std::uint64_t align_up(std::uint64_t v) {
     return (v + kAlign - 1) / kAlign * kAlign;
 }
 }  // namespace
 
-void DerivedTensors::Free::operator()(std::byte* p) const {
-    ::operator delete[](p, std::align_val_t{kAlign});
+DerivedTensors::Buffer::Buffer(std::uint64_t n)
+    : size_(static_cast<std::size_t>(std::max<std::uint64_t>(n, 1))) {
+    if (size_ >= kMappedBytes) {
+        void* p =
+            ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) throw std::bad_alloc();
+        data_ = static_cast<std::byte*>(p);
+        mapped_ = true;
+        return;
+    }
+    data_ = static_cast<std::byte*>(::operator new[](size_, std::align_val_t{kAlign}));
+    std::memset(data_, 0, size_);
+}
+
+DerivedTensors::Buffer::~Buffer() {
+    if (data_ == nullptr) return;
+    if (mapped_) {
+        ::munmap(data_, size_);
+    } else {
+        ::operator delete[](data_, std::align_val_t{kAlign});
+    }
+}
+
+void DerivedTensors::Buffer::drop(const std::byte* p, std::size_t n) const {
+    if (!mapped_) return;
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto first = reinterpret_cast<std::uintptr_t>(p);
+    const auto begin = (first + page - 1) / page * page;
+    const auto end = (first + n) / page * page;
+    if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 DerivedTensors::DerivedTensors(std::uint64_t file_size)
     : base_(align_up(file_size) + kAlign), next_(base_) {}
 
-DerivedTensors::Buffer DerivedTensors::zeroed(std::uint64_t n) {
-    const std::uint64_t size = std::max<std::uint64_t>(n, 1);
-    auto* p = static_cast<std::byte*>(::operator new[](size, std::align_val_t{kAlign}));
-    std::memset(p, 0, size);
-    return Buffer(p);
-}
-
 DerivedTensors::Allocation DerivedTensors::allocate(std::uint64_t n, Rebuild rebuild) {
-    Block b{next_, n, zeroed(n), std::move(rebuild)};
+    Block b{next_, n, Buffer(n), false, std::move(rebuild)};
     std::byte* p = b.data.get();
     next_ += align_up(std::max<std::uint64_t>(n, 1));
     blocks_.push_back(std::move(b));
@@ -43,8 +69,11 @@ std::span<const std::byte> DerivedTensors::find(std::uint64_t offset, std::uint6
     const std::uint64_t rel = offset - b.offset;
     if (rel > b.size || n > b.size - rel) return {};
     std::lock_guard lock(mutex_);
-    if (!b.data) {
-        Buffer fresh = zeroed(b.size);
+    if (b.data.get() == nullptr || b.stale) {
+        // A stale buffer keeps what was not given back and reads zeros where it was: the
+        // rebuild writes every byte either way.
+        Buffer fresh = b.stale ? std::move(b.data) : Buffer(b.size);
+        b.stale = false;
         if (!b.rebuild || !b.rebuild({fresh.get(), static_cast<std::size_t>(b.size)})) return {};
         b.data = std::move(fresh);
     }
@@ -54,10 +83,19 @@ std::span<const std::byte> DerivedTensors::find(std::uint64_t offset, std::uint6
 void DerivedTensors::release(std::span<const std::byte> bytes) const {
     std::lock_guard lock(mutex_);
     for (const Block& b : blocks_) {
-        if (b.rebuild && b.data && b.data.get() == bytes.data() && b.size == bytes.size()) {
-            b.data.reset();
-            return;
+        const std::byte* data = b.data.get();
+        if (!b.rebuild || data == nullptr || bytes.data() < data || bytes.data() >= data + b.size ||
+            bytes.size() > b.size - (bytes.data() - data)) {
+            continue;
         }
+        if (bytes.data() == data && bytes.size() == b.size) {
+            b.data = Buffer();
+            b.stale = false;
+        } else if (b.data.mapped()) {
+            b.data.drop(bytes.data(), bytes.size());
+            b.stale = true;
+        }
+        return;
     }
 }
 

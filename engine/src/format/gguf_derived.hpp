@@ -5,9 +5,11 @@
 //
 // A buffer given a way to rebuild it (the K-quant re-encodings, computed again from the mapped
 // file) can be released once the loader has copied it, so a model is not held twice while it
-// loads; a later find() rebuilds it. find() and release() may be called from several threads.
-// A span from find() stays valid until that buffer is released: the loader releases only what
-// it copied and no longer reads.
+// loads; a later find() rebuilds it. Large ones are mapped pages, which the loader also gives
+// back piece by piece as it copies them (release of a part), so the copy of the largest tensor
+// (a q8_0 head) does not sit beside the whole of its source. find() and release() may be
+// called from several threads. A span from find() stays valid until that buffer, or that part
+// of it, is released: the loader releases only what it copied and no longer reads.
 #pragma once
 
 #include <cstddef>
@@ -43,21 +45,46 @@ class DerivedTensors {
     // rebuild fails).
     std::span<const std::byte> find(std::uint64_t offset, std::uint64_t n) const;
 
-    // Frees the buffer that is exactly `bytes` if it can be rebuilt; anything else is ignored.
+    // For a buffer that can be rebuilt: frees it when `bytes` is all of it; when `bytes` is a
+    // part of a mapped (large) one, gives back the whole pages inside that part, and the next
+    // find() rebuilds the buffer in place. Anything else is ignored.
     void release(std::span<const std::byte> bytes) const;
 
   private:
-    struct Free {
-        void operator()(std::byte* p) const;
+    // Zero-filled storage: mapped pages from kMappedBytes on, so parts can be given back;
+    // aligned heap memory below that.
+    class Buffer {
+      public:
+        Buffer() = default;
+        explicit Buffer(std::uint64_t n);
+        Buffer(Buffer&& other) noexcept { swap(other); }
+        Buffer& operator=(Buffer&& other) noexcept {
+            Buffer(std::move(other)).swap(*this);
+            return *this;
+        }
+        ~Buffer();
+        std::byte* get() const { return data_; }
+        bool mapped() const { return mapped_; }
+        // Returns the whole pages inside [p, p + n) to the system; they read as zeros after.
+        void drop(const std::byte* p, std::size_t n) const;
+
+      private:
+        void swap(Buffer& other) noexcept {
+            std::swap(data_, other.data_);
+            std::swap(size_, other.size_);
+            std::swap(mapped_, other.mapped_);
+        }
+        std::byte* data_ = nullptr;
+        std::size_t size_ = 0;
+        bool mapped_ = false;
     };
-    using Buffer = std::unique_ptr<std::byte[], Free>;
     struct Block {
         std::uint64_t offset;
         std::uint64_t size;
-        mutable Buffer data;  // null once released
+        mutable Buffer data;         // empty once released
+        mutable bool stale = false;  // a part was given back: rebuild before the next read
         Rebuild rebuild;
     };
-    static Buffer zeroed(std::uint64_t n);
     std::uint64_t base_;
     std::uint64_t next_;
     std::vector<Block> blocks_;  // in increasing offset order

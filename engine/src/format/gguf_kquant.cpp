@@ -95,7 +95,15 @@ Result<std::string> reencode_kquants(
         const Job& job = jobs[claims[c].first];
         const std::uint64_t begin = claims[c].second;
         const std::uint64_t end = std::min(job.blocks, begin + kBlocksPerClaim);
-        if (!reencode_blocks(job.type, job.to, job.src, begin, end, job.dst)) {
+        const bool ok = reencode_blocks(job.type, job.to, job.src, begin, end, job.dst);
+        // The file's pages are given back claim by claim: held until the end, the whole file
+        // stayed mapped beside its re-encoding (260 MB at the peak for a 130 MB q4_K_M file).
+        if (done_with) {
+            const std::size_t in_block = *kquant_block_bytes(job.type);
+            done_with(
+                {job.src + begin * in_block, static_cast<std::size_t>(end - begin) * in_block});
+        }
+        if (!ok) {
             return Result<void>(make_error(
                 "tensor '" + g.tensors[job.tensor].name + "' (" + ggml_type_name(job.type) +
                 ") has a block whose scales are not finite numbers" +
@@ -108,7 +116,6 @@ Result<std::string> reencode_kquants(
     std::map<std::string, int> counts;
     for (const Job& job : jobs) {
         TensorInfo& t = g.tensors[job.tensor];
-        if (done_with) done_with(file.subspan(t.offset, t.nbytes));
         t.offset = job.derived_offset;
         t.nbytes = job.derived_bytes;
         t.dtype = job.to;

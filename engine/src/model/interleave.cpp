@@ -93,7 +93,8 @@ void deinterleave_block(const Matrix& w, int r, int b, std::byte* out) {
     }
 }
 
-Result<Matrix> interleave_matrix(const Matrix& src, WeightArena* arena) {
+Result<Matrix> interleave_matrix(const Matrix& src, WeightArena* arena,
+                                 const std::function<void(std::span<const std::byte>)>& copied) {
     if (!interleavable(src.type) || src.interleaved() || src.cols % kQuantBlock != 0) {
         return make_error(
             "internal: only row-layout q8_0 / q5_1 / q4_0 matrices can be interleaved");
@@ -109,11 +110,20 @@ Result<Matrix> interleave_matrix(const Matrix& src, WeightArena* arena) {
     auto allocated = allocate_matrix_storage(m, arena);
     if (!allocated) return allocated.error();
     std::byte* storage = *allocated;
+    // Parts of about 4 MiB: madvise calls stay few, and a part is at most a few percent of
+    // the resident set it saves.
+    constexpr std::size_t kCopiedPart = std::size_t{4} << 20;
+    const std::byte* given_back = src.data;
     for (int g = 0; g < interleave_groups(src.rows); ++g) {
         const int r0 = g * kInterleaveRows;
-        interleave_group(src.type, blocks, src.row(r0), src.row_bytes,
-                         std::min(kInterleaveRows, src.rows - r0),
+        const int n = std::min(kInterleaveRows, src.rows - r0);
+        interleave_group(src.type, blocks, src.row(r0), src.row_bytes, n,
                          storage + static_cast<std::size_t>(g) * m.group_bytes);
+        const std::byte* done = src.row(r0) + static_cast<std::size_t>(n) * src.row_bytes;
+        if (copied && static_cast<std::size_t>(done - given_back) >= kCopiedPart) {
+            copied({given_back, static_cast<std::size_t>(done - given_back)});
+            given_back = done;
+        }
     }
     return m;
 }

@@ -19,6 +19,9 @@
 // operand. So each 64-byte line is one 512-bit load whose 32-bit lanes are the 16 rows.
 #pragma once
 
+#include <functional>
+#include <span>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -84,6 +87,10 @@ void interleave_group(DType type, int blocks, const std::byte* src, std::size_t 
 void deinterleave_block(const Matrix& w, int r, int b, std::byte* out);
 
 // The interleaved copy of a row-layout q8_0 / q5_1 / q4_0 matrix, in `arena` when given.
-Result<Matrix> interleave_matrix(const Matrix& rows, WeightArena* arena);
+// `copied`, when given, is told every few MiB which leading part of the source's bytes will
+// not be read again, so a source that is only being copied can be given back as it goes.
+Result<Matrix> interleave_matrix(
+    const Matrix& rows, WeightArena* arena,
+    const std::function<void(std::span<const std::byte>)>& copied = {});
 
 }  // namespace ravel::detail

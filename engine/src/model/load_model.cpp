@@ -104,7 +104,8 @@ Result<detail::Matrix> load_matrix(const detail::WeightSource& src, const std::s
         auto m =
             detail::borrow_matrix(bytes.data(), bytes.size(), rows, cols, type, src.keep_alive());
         if (!m || layout == detail::MatrixLayout::Rows || !detail::interleavable(type)) return m;
-        auto interleaved = detail::interleave_matrix(*m, &arena);
+        auto interleaved = detail::interleave_matrix(
+            *m, &arena, [&](std::span<const std::byte> copied) { src.release(copied); });
         if (interleaved) src.release(bytes);
         return interleaved;
     }
