@@ -21,12 +21,15 @@ class WeightTypes {
 
     // The model's nominal type: the one asked for, or most of the source's matrix elements'.
     DType majority() const { return majority_; }
-    // The type a layer matrix or the head is converted to (before storage_type_for).
+    // The type a layer matrix or the head is converted to (before storage_type_for). Kept per
+    // tensor because a quantizer's mix chooses per tensor: llama.cpp keeps the output head in
+    // q6_K (read as q8_0) in its q4_0 and q4_K_M files.
     DType matrix(const std::string& name) const;
     // The embedding's type: at least q8_0 (embedding_type); a file's own folded embedding
     // keeps its stored type when no type was asked for, as its rounding is already done.
     DType embedding() const;
-    // LoRA matrices: f32 in f32 models, f16 otherwise (they feed exp/tanh/sigmoid).
+    // LoRA matrices: f32 in f32 models, f16 otherwise, never quantized (they feed exp, tanh
+    // and sigmoid). Kept in f32 they were a fifth of the bytes a q4_0 RWKV-7 0.1B token reads.
     DType lora() const { return majority_ == DType::F32 ? DType::F32 : DType::F16; }
 
   private:
