@@ -11,6 +11,7 @@ constexpr int kRowsTile = S::kGemmRows;          // output rows per micro-kernel
 constexpr int kTokenVecs = S::kGemmTokenVecs;    // token vectors per micro-kernel
 constexpr int kPanelTokens = kTokenVecs * S::W;  // tokens per packed X panel
 constexpr int kKBlock = kGemmK;                  // columns per staged block
+static_assert(kRowsTile <= kGemmMaxRowsTile, "the GEMM buffers are sized for kGemmMaxRowsTile");
 
 inline int round_up(int v, int m) {
     return (v + m - 1) / m * m;
