@@ -5,7 +5,8 @@
 #include <new>
 
 #include <sys/mman.h>
-#include <unistd.h>
+
+#include "format/mapped_file.hpp"
 
 namespace ravel {
 
@@ -42,12 +43,7 @@ DerivedTensors::Buffer::~Buffer() {
 }
 
 void DerivedTensors::Buffer::drop(const std::byte* p, std::size_t n) const {
-    if (!mapped_) return;
-    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const auto first = reinterpret_cast<std::uintptr_t>(p);
-    const auto begin = (first + page - 1) / page * page;
-    const auto end = (first + n) / page * page;
-    if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    if (mapped_) drop_whole_pages(p, n);
 }
 
 DerivedTensors::DerivedTensors(std::uint64_t file_size)

@@ -59,9 +59,14 @@ void MappedFile::drop_pages(std::span<const std::byte> range) const {
     if (range.empty() || first < lo || first - lo > size_ || range.size() > size_ - (first - lo)) {
         return;
     }
+    drop_whole_pages(range.data(), range.size());
+}
+
+void drop_whole_pages(const std::byte* p, std::size_t n) {
     const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto first = reinterpret_cast<std::uintptr_t>(p);
     const auto begin = (first + page - 1) / page * page;
-    const auto end = (first + range.size()) / page * page;
+    const auto end = (first + n) / page * page;
     if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 

@@ -12,6 +12,10 @@
 
 namespace ravel {
 
+// Gives the whole pages inside [p, p + n) back to the system (MADV_DONTNEED): a file mapping
+// reads them again from the file, anonymous memory reads zeros.
+void drop_whole_pages(const std::byte* p, std::size_t n);
+
 class MappedFile {
   public:
     // Errors (missing, not a regular file, unreadable, empty) name the path.
