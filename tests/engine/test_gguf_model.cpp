@@ -122,6 +122,18 @@ class TestGgufModel : public QObject {
     Q_OBJECT
     QTemporaryDir dir_;
 
+    // A llama.cpp-layout RWKV-6 file made from the shared random v6 model: f32 matrices, with
+    // the FFN value matrices in q8_0 as llama.cpp's convert stores them.
+    ravel::Result<fs::path> llama_rwkv6_file(const char* name) {
+        const fs::path out = fs::path(dir_.path().toStdString()) / name;
+        auto built = ravel::test::write_llama_rwkv6(ravel::test::shared_data_dir() / "models" /
+                                                        "random-v6.0-L2-D128-H2x64-V1000" /
+                                                        "model.safetensors",
+                                                    out);
+        if (!built) return built.error();
+        return out;
+    }
+
   private slots:
     void initTestCase() { QVERIFY(dir_.isValid()); }
 
@@ -204,12 +216,9 @@ class TestGgufModel : public QObject {
     // applies it to every matrix.
     void stored_quantized_matrices_keep_their_type() {
         RAVEL_REQUIRE_SHARED_DATA();
-        const fs::path mdir =
-            ravel::test::shared_data_dir() / "models" / "random-v6.0-L2-D128-H2x64-V1000";
-        const fs::path out = fs::path(dir_.path().toStdString()) / "mixed.gguf";
-        auto built = ravel::test::write_llama_rwkv6(mdir / "model.safetensors", out);
-        QVERIFY2(built, built ? "" : built.message().c_str());
-        auto as_stored = ravel::Model::load(out, ravel::LoadOptions{});
+        const auto out = llama_rwkv6_file("mixed.gguf");
+        QVERIFY2(out, out ? "" : out.message().c_str());
+        auto as_stored = ravel::Model::load(*out, ravel::LoadOptions{});
         QVERIFY2(as_stored, as_stored ? "" : as_stored.message().c_str());
         QCOMPARE((*as_stored)->weight_type(), DType::F32);
         const auto& layers = (*as_stored)->weights().layers;
@@ -219,7 +228,7 @@ class TestGgufModel : public QObject {
         QCOMPARE((*as_stored)->weights().head.type, DType::F32);
         ravel::LoadOptions f16;
         f16.weight_type = DType::F16;
-        auto asked = ravel::Model::load(out, f16);
+        auto asked = ravel::Model::load(*out, f16);
         QVERIFY(asked);
         QCOMPARE((*asked)->weights().layers[1].ffn_v.type, DType::F16);
         QCOMPARE((*asked)->weights().head.type, DType::F16);
@@ -232,12 +241,10 @@ class TestGgufModel : public QObject {
     void memory_estimate_follows_each_tensor_type() {
         RAVEL_REQUIRE_SHARED_DATA();
         const fs::path models = ravel::test::shared_data_dir() / "models";
-        const fs::path mixed = fs::path(dir_.path().toStdString()) / "estimate-mixed.gguf";
-        auto built = ravel::test::write_llama_rwkv6(
-            models / "random-v6.0-L2-D128-H2x64-V1000" / "model.safetensors", mixed);
-        QVERIFY2(built, built ? "" : built.message().c_str());
+        const auto mixed = llama_rwkv6_file("estimate-mixed.gguf");
+        QVERIFY2(mixed, mixed ? "" : mixed.message().c_str());
         const fs::path v7 = models / "random-v7.0-L3-D128-H2x64-V1000" / "model.safetensors";
-        for (const fs::path& file : {mixed, v7}) {
+        for (const fs::path& file : {*mixed, v7}) {
             auto wf = ravel::WeightFile::open(file);
             QVERIFY(wf);
             for (const std::optional<DType> type :
@@ -336,8 +343,6 @@ class TestGgufModel : public QObject {
         QCOMPARE(max_abs_diff(*as_stored, *a), 0.0);
     }
 
-    // A tensor the load converts (here every matrix and the embedding, f32 to q8_0) is read
-    // once, so its pages of the mapped file are given back.
     // Reading a layer's vectors and LoRAs maps the file around them (whole folios where the page
     // cache holds them); after each layer the loader unmaps the file again, so the pages of a
     // model being converted do not pile up beside the copy being built.
@@ -373,25 +378,24 @@ class TestGgufModel : public QObject {
     // are given back before the load starts.
     void opening_a_llama_file_leaves_it_unmapped() {
         RAVEL_REQUIRE_SHARED_DATA();
-        const fs::path mdir =
-            ravel::test::shared_data_dir() / "models" / "random-v6.0-L2-D128-H2x64-V1000";
-        const fs::path out = fs::path(dir_.path().toStdString()) / "open-unmapped.gguf";
-        auto built = ravel::test::write_llama_rwkv6(mdir / "model.safetensors", out);
-        QVERIFY2(built, built ? "" : built.message().c_str());
-        auto file = ravel::WeightFile::open(out);
+        const auto out = llama_rwkv6_file("open-unmapped.gguf");
+        QVERIFY2(out, out ? "" : out.message().c_str());
+        auto file = ravel::WeightFile::open(*out);
         QVERIFY2(file, file ? "" : file.message().c_str());
         std::size_t checked = 0;
         for (const auto& t : file->tensors()) {
             const auto b = file->bytes(t);
             const auto present = ravel::test::present_pages(b);
             if (!present) QSKIP("/proc/self/pagemap cannot be read here");
-            if (t.offset + t.nbytes > fs::file_size(out)) continue;  // derived: not in the file
+            if (t.offset + t.nbytes > fs::file_size(*out)) continue;  // derived: not in the file
             QVERIFY2(*present == 0, t.name.c_str());
             ++checked;
         }
         QVERIFY(checked > 0);
     }
 
+    // A tensor the load converts (here every matrix and the embedding, f32 to q8_0) is read
+    // once, so its pages of the mapped file are given back.
     void converted_tensors_leave_the_file_mapping() {
         RAVEL_REQUIRE_SHARED_DATA();
         const fs::path mdir =
