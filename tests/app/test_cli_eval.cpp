@@ -150,7 +150,9 @@ class CliEvalTest : public QObject {
         for (const char* key :
              {"decode_ms_per_token", "prompt_tokens_per_s", "load_ms", "peak_rss_bytes",
               "weight_bytes_per_token", "read_bandwidth_gb_s", "fma_gflop_s",
-              "decode_bandwidth_fraction", "sample_ms_per_token"}) {
+              "decode_bandwidth_fraction", "sample_ms_per_token", "decode_ms_per_token_median",
+              "decode_ms_per_token_min", "decode_bandwidth_fraction_best",
+              "prompt_tokens_per_s_best", "prompt_fma_fraction_best"}) {
             QVERIFY2(j.contains(key), key);
             QVERIFY2(j[key].toDouble() > 0, key);
         }
@@ -166,6 +168,17 @@ class CliEvalTest : public QObject {
             QVERIFY2(probes[0].toDouble() > 0 && probes[1].toDouble() > 0, pair_key);
             QCOMPARE(j[best_key].toDouble(), std::max(probes[0].toDouble(), probes[1].toDouble()));
         }
+        // The mean and the median are taken over the same tokens (prompt runs) as the fastest,
+        // and the best fractions are taken against the fastest token and the best run.
+        QCOMPARE(j["prompt_runs"].toInt(), 3);
+        const double fastest = j["decode_ms_per_token_min"].toDouble();
+        QVERIFY(fastest <= j["decode_ms_per_token_median"].toDouble());
+        QVERIFY(fastest <= j["decode_ms_per_token"].toDouble());
+        QVERIFY(j["prompt_tokens_per_s_best"].toDouble() >= j["prompt_tokens_per_s"].toDouble());
+        QCOMPARE(j["decode_bandwidth_fraction_best"].toDouble(),
+                 j["decode_bandwidth_limit_ms"].toDouble() / fastest);
+        QCOMPARE(j["prompt_fma_fraction_best"].toDouble() / j["prompt_fma_fraction"].toDouble(),
+                 j["prompt_tokens_per_s_best"].toDouble() / j["prompt_tokens_per_s"].toDouble());
         const double limit_ms = j["weight_bytes_per_token"].toDouble() /
                                 (j["read_bandwidth_gb_s"].toDouble() * 1e9) * 1e3;
         QVERIFY(std::fabs(j["decode_bandwidth_limit_ms"].toDouble() - limit_ms) <= 1e-9 * limit_ms);
