@@ -98,7 +98,7 @@ int cmd_info(const std::vector<std::string>& argv, std::ostream& out, std::ostre
         << "tensors      " << file->tensors().size() << " " << j["tensor_dtypes"].dump() << "\n";
     if (j.contains("reencoded")) {
         out << "re-encoded   " << j["reencoded"].get<std::string>()
-            << " when opened (no kernels for K types)\n";
+            << " when loaded (no kernels for K types)\n";
     }
     out << "weights      " << j["weight_type"].get<std::string>()
         << " (kept at load unless --dtype asks for another type)\n";

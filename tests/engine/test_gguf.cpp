@@ -190,6 +190,22 @@ class TestGguf : public QObject {
         QVERIFY2(f.message().find(needle) != std::string::npos, f.message().c_str());
     }
 
+    // A file that opens (its header is sound) but whose tensor `tensor` is an error when read:
+    // a K-quant block is only decoded then. bytes() finds nothing, every time.
+    void expect_read_error(const std::string& name, const std::string& bytes, const char* tensor,
+                           const char* needle) {
+        auto f = open_bytes(name, bytes);
+        QVERIFY2(f, f ? "" : f.message().c_str());
+        const auto* t = f->find(tensor);
+        QVERIFY(t != nullptr);
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            QVERIFY(f->bytes(*t).empty());
+            auto values = f->read_f32(*t);
+            QVERIFY2(!values, name.c_str());
+            QVERIFY2(values.message().find(needle) != std::string::npos, values.message().c_str());
+        }
+    }
+
     static std::string tensor_name(std::size_t i) {
         std::string name = "t";
         name += std::to_string(i);
@@ -721,13 +737,15 @@ class TestGguf : public QObject {
         auto fill = [&rebuilds](std::span<std::byte> out) {
             ++rebuilds;
             for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::byte>(i * 7);
-            return true;
+            return ravel::Result<void>();
         };
         auto a = d.allocate(4096, fill);
         QVERIFY(fill(a.bytes));
         auto b = d.allocate(64);  // nothing to rebuild it from
         std::memset(b.bytes.data(), 0x5a, b.bytes.size());
-        auto failing = d.allocate(32, [](std::span<std::byte>) { return false; });
+        auto failing = d.allocate(32, [](std::span<std::byte>) -> ravel::Result<void> {
+            return ravel::make_error("block 3 is corrupt");
+        });
         rebuilds = 0;
 
         d.release(d.find(a.offset, 4096).subspan(0, 100));  // not the whole buffer
@@ -744,8 +762,39 @@ class TestGguf : public QObject {
         QCOMPARE(d.find(a.offset, 4096).data(), rebuilt.data() - 10);  // built once
         QCOMPARE(rebuilds, 1);
 
+        QVERIFY(d.failure(failing.offset).empty());
         d.release(d.find(failing.offset, 32));
         QVERIFY(d.find(failing.offset, 32).empty());  // a rebuild that fails finds nothing
+        QCOMPARE(d.failure(failing.offset + 5), std::string("block 3 is corrupt"));
+        QVERIFY(d.failure(a.offset).empty());
+    }
+
+    // A deferred buffer takes no memory and runs nothing until it is first found; then it is
+    // built once, and like the others rebuilt after a release.
+    void deferred_buffers_are_built_when_first_found() {
+        ravel::DerivedTensors d(100);
+        int builds = 0;
+        const auto offset = d.defer(std::size_t{3} << 20, [&builds](std::span<std::byte> out) {
+            ++builds;
+            for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::byte>(i % 251);
+            return ravel::Result<void>();
+        });
+        const auto next = d.defer(16, [](std::span<std::byte>) -> ravel::Result<void> {
+            return ravel::make_error("nothing here");
+        });
+        QVERIFY(next >= offset + (std::size_t{3} << 20));  // offsets do not overlap
+        QCOMPARE(builds, 0);
+        const auto bytes = d.find(offset + 1000, 10);
+        QCOMPARE(builds, 1);
+        QCOMPARE(bytes.size(), std::size_t{10});
+        QCOMPARE(std::to_integer<int>(bytes[0]), 1000 % 251);
+        QCOMPARE(d.find(offset, 16).data(), bytes.data() - 1000);
+        QCOMPARE(builds, 1);
+        d.release(d.find(offset, std::size_t{3} << 20));
+        QCOMPARE(std::to_integer<int>(d.find(offset + 2000, 1)[0]), 2000 % 251);
+        QCOMPARE(builds, 2);
+        QVERIFY(d.find(next, 16).empty());
+        QCOMPARE(d.failure(next), std::string("nothing here"));
     }
 
     // A large buffer is mapped pages: a loader gives parts of it back as it copies them, and
@@ -759,7 +808,7 @@ class TestGguf : public QObject {
             for (std::size_t i = 0; i < out.size(); ++i) {
                 out[i] = static_cast<std::byte>(i * 7 + i / 4096);
             }
-            return true;
+            return ravel::Result<void>();
         };
         auto a = d.allocate(kSize, fill);
         QVERIFY(fill(a.bytes));
@@ -801,7 +850,7 @@ class TestGguf : public QObject {
         std::string bytes = make_gguf(k);
         bytes[bytes.size() - 1] = static_cast<char>(0x7c);
         bytes[bytes.size() - 2] = 0;
-        expect_error("infinite-scale.gguf", bytes, "not finite");
+        expect_read_error("infinite-scale.gguf", bytes, "blocks.0.ln1.weight", "not finite");
         // The same in the last of 3000 blocks, found by whichever thread re-encodes it.
         k.ne = {256, 3000};
         k.data_bytes = 210 * 3000;
@@ -812,7 +861,7 @@ class TestGguf : public QObject {
         }
         bytes[bytes.size() - 1] = static_cast<char>(0x7c);
         bytes[bytes.size() - 2] = 0;
-        expect_error("infinite-scale-late.gguf", bytes, "not finite");
+        expect_read_error("infinite-scale-late.gguf", bytes, "blocks.0.ln1.weight", "not finite");
         // q4_K (re-encoded as q5_1): an infinite d, and a finite d whose scaled groups
         // (d * sc, up to 63 * 60000) are beyond f16, the type q5_1 keeps them in.
         k.ggml_type = ravel::format::kGgmlQ4K;
@@ -822,7 +871,8 @@ class TestGguf : public QObject {
             bytes = make_gguf(k);
             std::memset(bytes.data() + bytes.size() - 288, 0x3f, 288);  // every sc and m 63
             std::memcpy(bytes.data() + bytes.size() - 144, &d, 2);      // the second block's d
-            expect_error("q4k-scale.gguf", bytes, "not finite numbers within f16's range");
+            expect_read_error("q4k-scale.gguf", bytes, "blocks.0.ln1.weight",
+                              "not finite numbers within f16's range");
         }
         k.ggml_type = 10;  // q2_K
         expect_error("q2k.gguf", make_gguf(k), "q2_K");

@@ -68,7 +68,7 @@ inline constexpr std::string_view kGgufTokenizerFile = "tokenizer.ravel.vocab_fi
 inline constexpr std::string_view kGgufEmbHasLn0 = "ravel.emb_has_ln0";
 
 // Not stored in any file: added to WeightFile::metadata() of a GGUF whose q4_K / q5_K / q6_K
-// tensors were re-encoded when it was opened, saying what they were and became
+// tensors are re-encoded when first read, saying what they were and become
 // ("49 q4_K as q5_1, 25 q6_K as q8_0").
 inline constexpr std::string_view kGgufReencoded = "ravel.reencoded";
 

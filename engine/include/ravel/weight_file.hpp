@@ -55,7 +55,9 @@ class WeightFile {
     // Raw little-endian bytes of a tensor, inside the mapping (valid while this object lives).
     // A few GGUF tensors are computed by the reader (llama.cpp stores some RWKV tensors
     // transposed or rescaled); their offsets lie past the end of the file and their bytes live
-    // in buffers this object owns, aligned to 64 bytes.
+    // in buffers this object owns, aligned to 64 bytes. A GGUF's K-quant tensors are
+    // re-encoded at their first read: empty when that fails (a corrupt block; read_f32 says
+    // why).
     std::span<const std::byte> bytes(const TensorInfo& tensor) const;
     // Drops the pages wholly inside `bytes` from memory once they were copied elsewhere, where
     // that is safe: bytes of the mapped file itself, which a later read maps again from the

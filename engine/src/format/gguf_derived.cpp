@@ -50,30 +50,54 @@ DerivedTensors::DerivedTensors(std::uint64_t file_size)
     : base_(align_up(file_size) + kAlign), next_(base_) {}
 
 DerivedTensors::Allocation DerivedTensors::allocate(std::uint64_t n, Rebuild rebuild) {
-    Block b{next_, n, Buffer(n), false, std::move(rebuild)};
+    Block b{next_, n, Buffer(n), false, std::move(rebuild), {}};
     std::byte* p = b.data.get();
     next_ += align_up(std::max<std::uint64_t>(n, 1));
     blocks_.push_back(std::move(b));
     return {blocks_.back().offset, {p, static_cast<std::size_t>(n)}};
 }
 
-std::span<const std::byte> DerivedTensors::find(std::uint64_t offset, std::uint64_t n) const {
+std::uint64_t DerivedTensors::defer(std::uint64_t n, Rebuild build) {
+    blocks_.push_back(Block{next_, n, Buffer(), false, std::move(build), {}});
+    next_ += align_up(std::max<std::uint64_t>(n, 1));
+    return blocks_.back().offset;
+}
+
+const DerivedTensors::Block* DerivedTensors::block_at(std::uint64_t offset) const {
     auto it = std::upper_bound(blocks_.begin(), blocks_.end(), offset,
                                [](std::uint64_t o, const Block& b) { return o < b.offset; });
-    if (it == blocks_.begin()) return {};
-    const Block& b = *std::prev(it);
+    return it == blocks_.begin() ? nullptr : &*std::prev(it);
+}
+
+std::span<const std::byte> DerivedTensors::find(std::uint64_t offset, std::uint64_t n) const {
+    const Block* found = block_at(offset);
+    if (found == nullptr) return {};
+    const Block& b = *found;
     const std::uint64_t rel = offset - b.offset;
     if (rel > b.size || n > b.size - rel) return {};
     std::lock_guard lock(mutex_);
     if (b.data.get() == nullptr || b.stale) {
+        if (!b.rebuild) return {};
         // A stale buffer keeps what was not given back and reads zeros where it was: the
         // rebuild writes every byte either way.
         Buffer fresh = b.stale ? std::move(b.data) : Buffer(b.size);
         b.stale = false;
-        if (!b.rebuild || !b.rebuild({fresh.get(), static_cast<std::size_t>(b.size)})) return {};
+        auto built = b.rebuild({fresh.get(), static_cast<std::size_t>(b.size)});
+        if (!built) {
+            b.failure = built.message();
+            return {};
+        }
+        b.failure.clear();
         b.data = std::move(fresh);
     }
     return {b.data.get() + rel, static_cast<std::size_t>(n)};
+}
+
+std::string DerivedTensors::failure(std::uint64_t offset) const {
+    const Block* b = block_at(offset);
+    if (b == nullptr) return {};
+    std::lock_guard lock(mutex_);
+    return b->failure;
 }
 
 void DerivedTensors::release(std::span<const std::byte> bytes) const {

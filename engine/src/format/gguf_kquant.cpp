@@ -1,7 +1,9 @@
-// Re-encoding a GGUF's q4_K / q5_K tensors as q5_1 and q6_K tensors as q8_0 at open (see
-// kquant.hpp for why).
-// Super-blocks are independent, so the work is shared by a few threads (parallel_items.hpp):
-// the whole model passes through here at every open of such a file.
+// Re-encoding a GGUF's q4_K / q5_K tensors as q5_1 and q6_K tensors as q8_0 (see kquant.hpp
+// for why), deferred to a tensor's first read: opening a file (to describe it, or before a
+// load that reports progress and can be cancelled) costs nothing for them, and a loader that
+// gives each tensor back once copied never holds more than one re-encoding beside the model.
+// Super-blocks are independent, so each tensor's work is shared by a few threads
+// (parallel_items.hpp).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -17,17 +19,6 @@
 namespace ravel::format {
 
 namespace {
-
-struct Job {
-    std::size_t tensor;  // index into GgufFile::tensors
-    std::uint32_t type;
-    DType to;  // q5_1 or q8_0
-    const std::byte* src;
-    std::byte* dst;
-    std::uint64_t blocks;
-    std::uint64_t derived_offset;  // where the re-encoded bytes live (DerivedTensors offset)
-    std::uint64_t derived_bytes;
-};
 
 // Super-blocks per claim: about 64K values, a few hundred microseconds of work.
 constexpr std::uint64_t kBlocksPerClaim = 256;
@@ -53,73 +44,62 @@ bool reencode_blocks(std::uint32_t type, DType to, const std::byte* src, std::ui
     return true;
 }
 
+// One tensor's re-encoding, run when the tensor is first read (and again after a release).
+struct Reencoding {
+    std::string name;
+    std::uint32_t type;
+    DType to;  // q5_1 or q8_0
+    const std::byte* src;
+    std::uint64_t blocks;
+    std::function<void(std::span<const std::byte>)> done_with;
+
+    Result<void> operator()(std::span<std::byte> dst) const {
+        const std::uint64_t claims = (blocks + kBlocksPerClaim - 1) / kBlocksPerClaim;
+        // At least four claims per thread: starting one costs about as much as a claim.
+        const std::size_t workers = std::min(item_workers(static_cast<std::size_t>(claims)),
+                                             std::max<std::size_t>(claims / 4, 1));
+        return for_each_item(claims, workers, [&](std::size_t, std::size_t c) -> Result<void> {
+            const std::uint64_t begin = c * kBlocksPerClaim;
+            const std::uint64_t end = std::min(blocks, begin + kBlocksPerClaim);
+            const bool ok = reencode_blocks(type, to, src, begin, end, dst.data());
+            // The file's pages are given back claim by claim: the re-encoding is what the
+            // loader reads, and the page cache keeps the file for a later rebuild.
+            if (done_with) {
+                const std::size_t in_block = *kquant_block_bytes(type);
+                done_with(
+                    {src + begin * in_block, static_cast<std::size_t>(end - begin) * in_block});
+            }
+            if (ok) return {};
+            return make_error("tensor '" + name + "' (" + std::string(ggml_type_name(type)) +
+                              ") has a block whose scales are not finite numbers" +
+                              (to == DType::Q5_1 ? " within f16's range" : "") +
+                              "; the file is corrupt");
+        });
+    }
+};
+
 }  // namespace
 
-Result<std::string> reencode_kquants(
+Result<std::string> defer_kquant_reencoding(
     GgufFile& g, std::span<const std::byte> file, DerivedTensors& derived,
     const std::function<void(std::span<const std::byte>)>& done_with) {
-    std::vector<Job> jobs;
-    std::uint64_t total_claims = 0;
+    std::map<std::string, int> counts;
     for (std::size_t i = 0; i < g.tensors.size(); ++i) {
         if (!kquant_block_bytes(g.ggml_types[i])) continue;
-        const TensorInfo& t = g.tensors[i];
+        TensorInfo& t = g.tensors[i];
         const auto elements = static_cast<std::uint64_t>(t.elements());
         const DType to = kquant_fits_q5_1(g.ggml_types[i]) ? DType::Q5_1 : DType::Q8_0;
         const auto bytes = dtype_bytes_for(to, elements);
         if (!bytes) return make_error("tensor '" + t.name + "' is too large to re-encode");
-        // Once the loader has copied it the buffer may be released; it is then re-encoded
-        // from the file again if read (the mapping outlives every read: find() is reached
-        // through the WeightFile that holds both).
         const std::uint32_t type = g.ggml_types[i];
-        const std::byte* src = file.data() + t.offset;
-        const std::uint64_t blocks = elements / kKQuantBlock;
-        auto alloc = derived.allocate(*bytes, [type, to, src, blocks](std::span<std::byte> dst) {
-            return reencode_blocks(type, to, src, 0, blocks, dst.data());
-        });
-        jobs.push_back({i, type, to, src, alloc.bytes.data(), blocks, alloc.offset, *bytes});
-        total_claims += (jobs.back().blocks + kBlocksPerClaim - 1) / kBlocksPerClaim;
-    }
-    if (jobs.empty()) return std::string();
-
-    // Claims are (job, first block) pairs taken in order from one counter.
-    std::vector<std::pair<std::size_t, std::uint64_t>> claims;
-    claims.reserve(total_claims);
-    for (std::size_t j = 0; j < jobs.size(); ++j) {
-        for (std::uint64_t b = 0; b < jobs[j].blocks; b += kBlocksPerClaim)
-            claims.emplace_back(j, b);
-    }
-    // At least four claims per thread: starting one costs about as much as a claim.
-    const std::size_t workers =
-        std::min(item_workers(claims.size()), std::max<std::size_t>(claims.size() / 4, 1));
-    auto reencoded = for_each_item(claims.size(), workers, [&](std::size_t, std::size_t c) {
-        const Job& job = jobs[claims[c].first];
-        const std::uint64_t begin = claims[c].second;
-        const std::uint64_t end = std::min(job.blocks, begin + kBlocksPerClaim);
-        const bool ok = reencode_blocks(job.type, job.to, job.src, begin, end, job.dst);
-        // The file's pages are given back claim by claim: held until the end, the whole file
-        // stayed mapped beside its re-encoding (260 MB at the peak for a 130 MB q4_K_M file).
-        if (done_with) {
-            const std::size_t in_block = *kquant_block_bytes(job.type);
-            done_with(
-                {job.src + begin * in_block, static_cast<std::size_t>(end - begin) * in_block});
-        }
-        if (!ok) {
-            return Result<void>(make_error(
-                "tensor '" + g.tensors[job.tensor].name + "' (" + ggml_type_name(job.type) +
-                ") has a block whose scales are not finite numbers" +
-                (job.to == DType::Q5_1 ? " within f16's range" : "") + "; the file is corrupt"));
-        }
-        return Result<void>();
-    });
-    if (!reencoded) return reencoded.error();
-
-    std::map<std::string, int> counts;
-    for (const Job& job : jobs) {
-        TensorInfo& t = g.tensors[job.tensor];
-        t.offset = job.derived_offset;
-        t.nbytes = job.derived_bytes;
-        t.dtype = job.to;
-        ++counts[std::string(ggml_type_name(job.type)) + " as " + std::string(dtype_name(job.to))];
+        // The mapping outlives every read: find() is reached through the WeightFile that holds
+        // both.
+        Reencoding reencoding{t.name,   type, to, file.data() + t.offset, elements / kKQuantBlock,
+                              done_with};
+        t.offset = derived.defer(*bytes, std::move(reencoding));
+        t.nbytes = *bytes;
+        t.dtype = to;
+        ++counts[std::string(ggml_type_name(type)) + " as " + std::string(dtype_name(to))];
     }
     std::string summary;
     for (const auto& [type, n] : counts) {

@@ -162,8 +162,11 @@ class Mapper {
         }
         TensorInfo info = **t;
         info.name = dst;
+        auto source = source_bytes(info);
+        if (!source) return source.error();
         auto alloc = derived_.allocate(info.nbytes);
-        std::memcpy(alloc.bytes.data(), source_bytes(info).data(), info.nbytes);
+        std::memcpy(alloc.bytes.data(), source->data(), info.nbytes);
+        derived_.release(*source);  // a K-quant re-encoding, read only for this copy
         if (!scale_in_place(info.dtype, alloc.bytes, static_cast<std::size_t>(info.elements()),
                             exponent)) {
             auto values = read_f32(**t);
@@ -199,16 +202,24 @@ class Mapper {
     }
 
   private:
-    // From the file, or for tensors already re-encoded (reencode_kquants) from their buffer.
-    std::span<const std::byte> source_bytes(const TensorInfo& t) const {
-        if (t.offset >= derived_.base()) return derived_.find(t.offset, t.nbytes);
-        return file_.subspan(static_cast<std::size_t>(t.offset),
-                             static_cast<std::size_t>(t.nbytes));
+    // From the file, or for a K-quant tensor from its re-encoding (defer_kquant_reencoding),
+    // which this read may build and which fails for a corrupt block.
+    Result<std::span<const std::byte>> source_bytes(const TensorInfo& t) const {
+        if (t.offset < derived_.base()) {
+            return file_.subspan(static_cast<std::size_t>(t.offset),
+                                 static_cast<std::size_t>(t.nbytes));
+        }
+        const auto bytes = derived_.find(t.offset, t.nbytes);
+        if (bytes.size() == t.nbytes) return bytes;
+        const std::string why = derived_.failure(t.offset);
+        return make_error(why.empty() ? "tensor '" + t.name + "' cannot be read" : why);
     }
 
     Result<std::vector<float>> read_f32(const TensorInfo& t) const {
+        auto bytes = source_bytes(t);
+        if (!bytes) return bytes.error();
         std::vector<float> v(static_cast<std::size_t>(t.elements()));
-        auto r = dequantize_row(t.dtype, source_bytes(t).data(), v.size(), v.data());
+        auto r = dequantize_row(t.dtype, bytes->data(), v.size(), v.data());
         if (!r) return make_error("tensor '" + t.name + "': " + r.message());
         return v;
     }

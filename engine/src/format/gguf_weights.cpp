@@ -23,13 +23,13 @@ Result<void> check_unique(const std::vector<TensorInfo>& tensors) {
 }  // namespace
 
 Result<GgufWeights> read_gguf(std::span<const std::byte> file,
-                              const std::function<void(std::span<const std::byte>)>& done_with) {
+                              std::function<void(std::span<const std::byte>)> done_with) {
     auto parsed = parse_gguf(file);
     if (!parsed) return parsed.error();
     GgufFile& g = *parsed;
     if (auto r = check_unique(g.tensors); !r) return r.error();
     auto derived = std::make_shared<DerivedTensors>(file.size());
-    auto reencoded = reencode_kquants(g, file, *derived, done_with);
+    auto reencoded = defer_kquant_reencoding(g, file, *derived, done_with);
     if (!reencoded) return reencoded.error();
 
     GgufWeights out;

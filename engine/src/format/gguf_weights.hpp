@@ -28,15 +28,18 @@ struct GgufWeights {
 };
 
 // `done_with`, when given, is told of file bytes that are no longer needed once read (the
-// stored q4_K / q5_K / q6_K tensors, re-encoded), so a mapping can give their pages back.
-Result<GgufWeights> read_gguf(
-    std::span<const std::byte> file,
-    const std::function<void(std::span<const std::byte>)>& done_with = {});
+// stored q4_K / q5_K / q6_K tensors, re-encoded), so a mapping can give their pages back. It is
+// kept with the deferred re-encodings, so it must stay callable as long as the result's
+// `derived` (a WeightFile keeps both).
+Result<GgufWeights> read_gguf(std::span<const std::byte> file,
+                              std::function<void(std::span<const std::byte>)> done_with = {});
 
-// Every q4_K / q5_K / q6_K tensor of `g` decoded and re-encoded as q8_0 into `derived`, its
-// TensorInfo pointed there, and its file bytes handed to `done_with` (gguf_kquant.cpp). Returns
-// what was re-encoded ("49 q4_K, 25 q6_K"), empty when nothing was.
-Result<std::string> reencode_kquants(
+// Every q4_K / q5_K / q6_K tensor of `g` given a deferred buffer in `derived` that re-encodes it
+// when first read (as q5_1, or q6_K as q8_0) and hands its file bytes to `done_with`, and its
+// TensorInfo pointed there (gguf_kquant.cpp). Returns what is re-encoded ("73 q4_K as q5_1,
+// 1 q6_K as q8_0"), empty when nothing is. A block with scales that are not finite is an error
+// of the tensor's first read, not of this.
+Result<std::string> defer_kquant_reencoding(
     GgufFile& g, std::span<const std::byte> file, DerivedTensors& derived,
     const std::function<void(std::span<const std::byte>)>& done_with);
 

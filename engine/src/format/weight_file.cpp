@@ -79,8 +79,10 @@ Result<WeightFile> WeightFile::open(const std::filesystem::path& path) {
             parsed = format::read_safetensors(bytes);
             break;
         case Detected::Gguf: {
+            // The deferred K-quant re-encodings keep this, and with it the mapping: both live
+            // as long as the WeightFile's derived tensors.
             auto gguf = format::read_gguf(
-                bytes, [&file](std::span<const std::byte> done) { file->drop_pages(done); });
+                bytes, [file](std::span<const std::byte> done) { file->drop_pages(done); });
             if (!gguf) return make_error(where + gguf.message());
             // Reading llama.cpp's small tensors (lerps, LoRAs) to derive ours touched every
             // layer, and the kernel maps a file's pages around each touch (whole 2 MiB folios
@@ -164,6 +166,10 @@ Result<std::vector<float>> WeightFile::read_f32(const TensorInfo& tensor) const 
                           tensor.shape_string());
     }
     if (b.size() != tensor.nbytes) {
+        if (derived_ && tensor.offset >= derived_->base()) {
+            if (const std::string why = derived_->failure(tensor.offset); !why.empty())
+                return make_error(path_.string() + ": " + why);
+        }
         return make_error(path_.string() + ": tensor '" + tensor.name + "' lies outside the file");
     }
     std::vector<float> out(static_cast<std::size_t>(tensor.elements()));
