@@ -588,6 +588,54 @@ class CpuKernelsTest : public QObject {
         }
     }
 
+    // q8_0 bytes exactly as llama.cpp's reference quantizer defines them: d = amax / 127 (as
+    // f16), q = x / d rounded half away from zero (std::round), kept modulo 256. Random blocks,
+    // and blocks of ties, of NaN (rounded to 0, never the block's maximum), of zeros, of
+    // an infinity and of values near the smallest normal floats.
+    void q8_0_bytes_match_the_reference_rounding() {
+        auto v = random_values(32 * 40, 11, 1.0f);
+        for (int i = 1; i < 32; ++i) {  // block 0: d = 1, so each value is its own q
+            v[static_cast<std::size_t>(i)] =
+                static_cast<float>(i % 9) - 4.5f + (i % 3 == 0 ? 0.0f : 0.25f);
+        }
+        v[0] = 127.0f;
+        v[33] = NAN;                                // block 1: a NaN among finite values
+        for (int i = 64; i < 96; ++i) v[i] = 0.0f;  // block 2: all zeros
+        v[96] = INFINITY;                           // block 3: an infinite value
+        for (int i = 128; i < 160; ++i) v[i] = 1e-36f * static_cast<float>(i - 140);  // tiny
+        std::vector<std::byte> q(*dtype_bytes_for(DType::Q8_0, v.size()));
+        QVERIFY(quantize_row(DType::Q8_0, v.data(), v.size(), q.data()).ok());
+        for (std::size_t b = 0; b < v.size() / 32; ++b) {
+            const float* x = v.data() + b * 32;
+            float amax = 0;
+            for (int i = 0; i < 32; ++i) {
+                if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]);
+            }
+            const float d = amax / 127.0f;
+            const float id = d != 0.0f ? 1.0f / d : 0.0f;
+            const std::byte* got = q.data() + b * 34;
+            std::uint16_t scale = 0;
+            std::memcpy(&scale, got, 2);
+            QCOMPARE(scale, ravel::f32_to_f16(d));
+            for (int i = 0; i < 32; ++i) {
+                const float y = x[i] * id;
+                const int want = std::isfinite(y) ? static_cast<int>(std::round(y)) : 0;
+                const auto want_byte = static_cast<std::int8_t>(want & 0xff);
+                QVERIFY2(static_cast<std::int8_t>(got[2 + i]) == want_byte,
+                         qPrintable(QStringLiteral("block %1 value %2 (%3): %4, expected %5")
+                                        .arg(b)
+                                        .arg(i)
+                                        .arg(static_cast<double>(x[i]))
+                                        .arg(static_cast<int>(static_cast<std::int8_t>(got[2 + i])))
+                                        .arg(static_cast<int>(want_byte))));
+            }
+        }
+        // The ties of block 0 went away from zero: 1.5 -> 2, -1.5 -> -2, -4.5 -> -5.
+        QCOMPARE(static_cast<int>(static_cast<std::int8_t>(q[2 + 6])), 2);
+        QCOMPARE(static_cast<int>(static_cast<std::int8_t>(q[2 + 3])), -2);
+        QCOMPARE(static_cast<int>(static_cast<std::int8_t>(q[2 + 9])), -5);
+    }
+
     // Quantization error stays inside each format's bound (half a step per value).
     void quantization_error_is_bounded() {
         const auto v = random_values(32 * 64, 3, 0.05f);
