@@ -591,7 +591,7 @@ class CpuKernelsTest : public QObject {
     // q8_0 bytes exactly as llama.cpp's reference quantizer defines them: d = amax / 127 (as
     // f16), q = x / d rounded half away from zero (std::round), kept modulo 256. Random blocks,
     // and blocks of ties, of NaN (rounded to 0, never the block's maximum), of zeros, of
-    // an infinity and of values near the smallest normal floats.
+    // an infinity and of values near the smallest normal floats or below them.
     void q8_0_bytes_match_the_reference_rounding() {
         auto v = random_values(32 * 40, 11, 1.0f);
         for (int i = 1; i < 32; ++i) {  // block 0: d = 1, so each value is its own q
@@ -603,6 +603,8 @@ class CpuKernelsTest : public QObject {
         for (int i = 64; i < 96; ++i) v[i] = 0.0f;  // block 2: all zeros
         v[96] = INFINITY;                           // block 3: an infinite value
         for (int i = 128; i < 160; ++i) v[i] = 1e-36f * static_cast<float>(i - 140);  // tiny
+        // block 5: so small that 1 / d overflows, every x / d infinite (or NaN for 0)
+        for (int i = 160; i < 192; ++i) v[i] = 1e-39f * static_cast<float>(i - 170);
         std::vector<std::byte> q(*dtype_bytes_for(DType::Q8_0, v.size()));
         QVERIFY(quantize_row(DType::Q8_0, v.data(), v.size(), q.data()).ok());
         for (std::size_t b = 0; b < v.size() / 32; ++b) {

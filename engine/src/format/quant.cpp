@@ -34,7 +34,8 @@ int round_half_away(float x) {
 // A q8_0 block: d = amax / 127 and q = x / d rounded half away from zero, the int kept modulo
 // 256 as the cast to int8 keeps it. With SSE2, four values at a time in float only:
 // truncation and the remainder y - trunc(y) are exact below 2^23 (y is at most 127 and a bit),
-// and the remainder tells a half; a NaN gives 0, as round_half_away's does. 256 values took
+// and the remainder tells a half. A NaN or an infinity gives 0, as round_half_away's does (an
+// infinity comes from a block so small that 1 / d overflows). 256 values took
 // 0.75-0.8 us with the scalar loop (most of re-encoding a q6_K model as q8_0), 0.31 us with
 // this, the same bytes (test_cpu_kernels checks them against std::round's rounding).
 void quantize_q8_0(const float* x, std::byte* out) {
@@ -59,7 +60,7 @@ void quantize_q8_0(const float* x, std::byte* out) {
     __m128i ints[kQuantBlock / 4];
     for (int j = 0; j < kQuantBlock / 4; ++j) {
         __m128 y = _mm_mul_ps(_mm_loadu_ps(x + 4 * j), vid);
-        y = _mm_and_ps(y, _mm_cmpord_ps(y, y));
+        y = _mm_and_ps(y, _mm_cmplt_ps(_mm_and_ps(y, abs_mask), _mm_set1_ps(0x1p23f)));
         __m128i t = _mm_cvttps_epi32(y);
         const __m128 f = _mm_sub_ps(y, _mm_cvtepi32_ps(t));
         // A true comparison is all ones (-1): subtracting it adds one.
