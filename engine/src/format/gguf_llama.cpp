@@ -166,7 +166,8 @@ class Mapper {
         if (!source) return source.error();
         auto alloc = derived_.allocate(info.nbytes);
         std::memcpy(alloc.bytes.data(), source->data(), info.nbytes);
-        derived_.release(*source);  // a K-quant re-encoding, read only for this copy
+        // A K-quant source's re-encoding is read only for this copy (file bytes are ignored).
+        derived_.release(*source);
         if (!scale_in_place(info.dtype, alloc.bytes, static_cast<std::size_t>(info.elements()),
                             exponent)) {
             auto values = read_f32(**t);

@@ -56,11 +56,12 @@ void quantize_q8_0(const float* x, std::byte* out) {
     const __m128 vid = _mm_set1_ps(id);
     const __m128 half = _mm_set1_ps(0.5f);
     const __m128 minus_half = _mm_set1_ps(-0.5f);
+    const __m128 exact_below = _mm_set1_ps(0x1p23f);  // also false for NaN and infinities
     const __m128i low_byte = _mm_set1_epi32(0xff);
     __m128i ints[kQuantBlock / 4];
     for (int j = 0; j < kQuantBlock / 4; ++j) {
         __m128 y = _mm_mul_ps(_mm_loadu_ps(x + 4 * j), vid);
-        y = _mm_and_ps(y, _mm_cmplt_ps(_mm_and_ps(y, abs_mask), _mm_set1_ps(0x1p23f)));
+        y = _mm_and_ps(y, _mm_cmplt_ps(_mm_and_ps(y, abs_mask), exact_below));
         __m128i t = _mm_cvttps_epi32(y);
         const __m128 f = _mm_sub_ps(y, _mm_cvtepi32_ps(t));
         // A true comparison is all ones (-1): subtracting it adds one.
