@@ -105,8 +105,19 @@ class EngineBackend final : public InferenceBackend {
         const std::filesystem::path path = request.path.toStdString();
         auto file = WeightFile::open(path);
         if (!file) return file.error();
+        // The fingerprint before the weights: a GGUF's K-quant tensors are re-encoded as they
+        // are hashed, and the load then copies those re-encodings instead of making them again
+        // (see compute_fingerprint). On a miss the hash reads every byte, as the load does, so
+        // it takes about half of the progress.
+        auto detected = detect_config(*file);
+        if (!detected) return detected.error();
+        FingerprintCache cache(FingerprintCache::default_path());
+        const double hashing = cache.lookup(path) ? 0.0 : 0.45;
+        auto fingerprint =
+            cache.get_or_compute(*file, *detected, [&](double f) { return progress(hashing * f); });
+        if (!fingerprint) return fingerprint.error();
         LoadOptions options;
-        options.progress = [&](float f) { return progress(0.9 * f); };
+        options.progress = [&](float f) { return progress(hashing + (0.9 - hashing) * f); };
         options.device = requested_device(request.device);
         if (!request.weights.isEmpty() && request.weights != QLatin1String("stored")) {
             const auto type = dtype_from_name(request.weights.toStdString());
@@ -144,11 +155,6 @@ class EngineBackend final : public InferenceBackend {
                 : std::filesystem::path());
         auto tokenizer = load_tokenizer(*kind, search);
         if (!tokenizer) return tokenizer.error();
-        if (!progress(0.92)) return cancelled_error();
-
-        FingerprintCache cache(FingerprintCache::default_path());
-        auto fingerprint = cache.get_or_compute(*file, config);
-        if (!fingerprint) return fingerprint.error();
         if (!progress(1.0)) return cancelled_error();
 
         // Success: replace the previous model only now.

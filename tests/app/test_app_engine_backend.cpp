@@ -6,11 +6,15 @@
 // same seed, settings and history. Bad files and cancelled loads are errors with messages.
 #include <QTemporaryDir>
 #include <QtTest>
+#include <algorithm>
+#include <filesystem>
 
 #include "chat_loop.hpp"
 #include "demo/demo_model.hpp"
 #include "inference_backend.hpp"
 #include "ravel/machine.hpp"
+#include "ravel/model_fingerprint.hpp"
+#include "ravel/weight_file.hpp"
 #include "test_data.hpp"
 
 using namespace ravel;
@@ -48,6 +52,7 @@ class TestAppEngineBackend : public QObject {
         QCOMPARE(info->weights, QString("f32"));  // as the file holds them
         QVERIFY(info->stateBytes > 0);
         QVERIFY(!progress.isEmpty());
+        QVERIFY(std::is_sorted(progress.begin(), progress.end()));
         QCOMPARE(progress.last(), 1.0);
         // No GPU build is asked for explicitly, so the CPU runs it with the threads given.
         auto three =
@@ -175,6 +180,52 @@ class TestAppEngineBackend : public QObject {
             backend->load(LoadRequest{2, modelPath(), 0, {}, {}}, [](double) { return false; });
         QVERIFY(cancelled.cancelled());
         QVERIFY(!backend->loaded());
+    }
+
+    // A model not seen before is fingerprinted before its weights load, within the load's
+    // progress: a cancel while hashing stores no fingerprint, a cancel while loading the
+    // weights finds it stored already.
+    void newModelIsFingerprintedFirst() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        QTemporaryDir dir;
+        const QString copy = dir.filePath("model.pth");
+        QVERIFY(QFile::copy(modelPath(), copy));
+        const std::filesystem::path copy_path = copy.toStdString();
+        FingerprintCache cache(FingerprintCache::default_path());
+        QVERIFY(!cache.lookup(copy_path).has_value());
+        auto backend = make_engine_backend();
+        QList<double> progress;
+        auto cancelled = backend->load(LoadRequest{1, copy, 0, "cpu", {}}, [&](double f) {
+            progress.append(f);
+            return f < 0.2;
+        });
+        QVERIFY(cancelled.cancelled());
+        QVERIFY(!progress.isEmpty() && progress.last() <= 0.45);
+        QVERIFY(!cache.lookup(copy_path).has_value());
+        progress.clear();
+        auto late = backend->load(LoadRequest{2, copy, 0, "cpu", {}}, [&](double f) {
+            progress.append(f);
+            return f < 0.6;
+        });
+        QVERIFY(late.cancelled());
+        QVERIFY(progress.last() >= 0.6 && progress.last() < 0.9);
+        QVERIFY(cache.lookup(copy_path).has_value());
+        progress.clear();
+        auto info = backend->load(LoadRequest{3, copy, 0, "cpu", {}}, [&](double f) {
+            progress.append(f);
+            return true;
+        });
+        QVERIFY2(info.ok(), info.ok() ? "" : info.message().c_str());
+        QVERIFY(std::is_sorted(progress.begin(), progress.end()));
+        QCOMPARE(progress.last(), 1.0);
+        auto stored = cache.lookup(copy_path);
+        QVERIFY(stored.has_value());
+        auto file = WeightFile::open(copy_path);
+        QVERIFY(file.ok());
+        auto cfg = detect_config(*file);
+        QVERIFY(cfg.ok());
+        const auto computed = compute_fingerprint(*file, *cfg);
+        QVERIFY(computed.ok() && *computed == *stored);
     }
 
     void resumedReplyEqualsReplayedReply() {

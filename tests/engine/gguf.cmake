@@ -1,6 +1,6 @@
 # GGUF reading (Ravel's own and llama.cpp's rwkv6/rwkv7 dialects), writing and conversion.
 ravel_add_test(test_gguf SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_gguf.cpp
-    LIBS ravel_format ravel_tokenizer LABELS unit)
+    LIBS ravel_format ravel_tokenizer ravel_snapshot LABELS unit)
 # The q4_K / q5_K / q6_K decoder (engine/src/format/kquant.hpp) is internal; its reference
 # values (kquant_golden.inc) sit beside the test.
 target_include_directories(test_gguf PRIVATE ${CMAKE_SOURCE_DIR}/engine/src ${CMAKE_CURRENT_LIST_DIR})

@@ -26,6 +26,7 @@
 #include "page_residency.hpp"
 #include "proc_smaps.hpp"
 #include "ravel/gguf.hpp"
+#include "ravel/model_fingerprint.hpp"
 #include "ravel/quant.hpp"
 #include "ravel/tokenizer.hpp"
 #include "ravel/weight_file.hpp"
@@ -204,6 +205,11 @@ class TestGguf : public QObject {
             QVERIFY2(!values, name.c_str());
             QVERIFY2(values.message().find(needle) != std::string::npos, values.message().c_str());
         }
+        // Hashing it for a model fingerprint is a read too: without the tensor, the fingerprint
+        // would be cached for a file that does not load.
+        const auto fp = ravel::compute_fingerprint(*f, ravel::ModelConfig{});
+        QVERIFY2(!fp && !fp.cancelled(), name.c_str());
+        QVERIFY2(fp.message().find(needle) != std::string::npos, fp.message().c_str());
     }
 
     static std::string tensor_name(std::size_t i) {

@@ -1,5 +1,6 @@
 // Resume records must round-trip bit for bit and reject anything damaged or forged.
 #include <xxhash.h>
+#include <algorithm>
 
 #include <QtTest>
 #include <cstring>
@@ -226,14 +227,51 @@ class TestResumeRecord : public QObject {
             QVERIFY2(st.ok(), st.ok() ? "" : st.message().c_str());
             auto cfg = detect_config(*pth);
             QVERIFY2(cfg.ok(), cfg.ok() ? "" : cfg.message().c_str());
-            const auto a = compute_fingerprint(*pth, *cfg);
-            const auto b = compute_fingerprint(*st, *cfg);
-            QVERIFY(a == b);
+            const auto fa = compute_fingerprint(*pth, *cfg);
+            const auto fb = compute_fingerprint(*st, *cfg);
+            QVERIFY(fa.ok() && fb.ok());
+            const ModelFingerprint a = *fa;
+            QVERIFY(a == *fb);
             for (const auto& s : seen) QVERIFY(!(s == a));
             seen.push_back(a);
             QVERIFY(!(fingerprint_for_runtime(a, DType::F32) ==
                       fingerprint_for_runtime(a, DType::F16)));
         }
+    }
+
+    // Progress rises to 1 over the tensors; a cancel is an error of its own kind, and the
+    // cache keeps nothing from a computation that did not finish.
+    void fingerprintProgressAndCancel() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        const auto model = test::shared_data_dir() / "models" / "tiny-5v2-730K" / "model.pth";
+        auto file = WeightFile::open(model);
+        QVERIFY(file.ok());
+        auto cfg = detect_config(*file);
+        QVERIFY(cfg.ok());
+        std::vector<double> seen;
+        const auto fp = compute_fingerprint(*file, *cfg, [&](double f) {
+            seen.push_back(f);
+            return true;
+        });
+        QVERIFY(fp.ok());
+        QCOMPARE(seen.size(), file->tensors().size());
+        QVERIFY(std::is_sorted(seen.begin(), seen.end()));
+        QVERIFY(seen.front() > 0.0);
+        QCOMPARE(seen.back(), 1.0);
+        const auto plain = compute_fingerprint(*file, *cfg);
+        QVERIFY(plain.ok() && *plain == *fp);
+
+        int calls = 0;
+        const auto stopped = compute_fingerprint(*file, *cfg, [&](double) { return ++calls < 3; });
+        QVERIFY(stopped.cancelled());
+        QCOMPARE(calls, 3);
+        QTemporaryDir tmp;
+        FingerprintCache cache(tmp.filePath("fp.json").toStdString());
+        QVERIFY(cache.get_or_compute(*file, *cfg, [](double) { return false; }).cancelled());
+        QVERIFY(!cache.lookup(model).has_value());
+        auto stored = cache.get_or_compute(*file, *cfg, [](double) { return true; });
+        QVERIFY(stored.ok() && *stored == *fp);
+        QVERIFY(cache.lookup(model).has_value());
     }
 
     void fingerprintCache() {
@@ -249,7 +287,8 @@ class TestResumeRecord : public QObject {
         QVERIFY(cfg.ok());
         auto fp = cache.get_or_compute(*file, *cfg);
         QVERIFY(fp.ok());
-        QVERIFY(*fp == compute_fingerprint(*file, *cfg));
+        const auto computed = compute_fingerprint(*file, *cfg);
+        QVERIFY(computed.ok() && *fp == *computed);
         QVERIFY(std::filesystem::exists(cache_file));
         // A fresh cache object reads it back from disk.
         FingerprintCache again(cache_file);

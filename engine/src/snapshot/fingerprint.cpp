@@ -1,6 +1,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,7 +76,8 @@ bool ModelFingerprint::empty() const {
     return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
 }
 
-ModelFingerprint compute_fingerprint(const WeightFile& file, const ModelConfig& config) {
+Result<ModelFingerprint> compute_fingerprint(const WeightFile& file, const ModelConfig& config,
+                                             const std::function<bool(double)>& progress) {
     std::unique_ptr<XXH3_state_t, StateDeleter> st(XXH3_createState());
     XXH3_128bits_reset(st.get());
     const std::string head = describe(config);
@@ -84,7 +86,11 @@ ModelFingerprint compute_fingerprint(const WeightFile& file, const ModelConfig& 
     // Name order makes the result independent of the order tensors sit in the container.
     std::vector<const TensorInfo*> order;
     order.reserve(file.tensors().size());
-    for (const auto& t : file.tensors()) order.push_back(&t);
+    std::uint64_t total = 0;
+    for (const auto& t : file.tensors()) {
+        order.push_back(&t);
+        total += t.nbytes;
+    }
     std::sort(order.begin(), order.end(),
               [](const TensorInfo* a, const TensorInfo* b) { return a->name < b->name; });
     for (const TensorInfo* t : order) {
@@ -92,9 +98,23 @@ ModelFingerprint compute_fingerprint(const WeightFile& file, const ModelConfig& 
             t->name + " " + std::string(dtype_name(t->dtype)) + " " + t->shape_string() + "\n";
         XXH3_128bits_update(st.get(), line.data(), line.size());
     }
+    std::uint64_t hashed = 0;
     for (const TensorInfo* t : order) {
         const auto bytes = file.bytes(*t);
+        if (bytes.size() != t->nbytes) {
+            // A K-quant block that does not decode, or a tensor past the end: read_f32 says
+            // which. Hashed without it, the fingerprint would be cached for a file that does
+            // not load.
+            auto values = file.read_f32(*t);
+            return make_error(values ? file.path().string() + ": tensor '" + t->name +
+                                           "' could not be read"
+                                     : values.message());
+        }
         XXH3_128bits_update(st.get(), bytes.data(), bytes.size());
+        hashed += t->nbytes;
+        if (progress && !progress(total == 0 ? 1.0 : static_cast<double>(hashed) / total)) {
+            return cancelled_error();
+        }
     }
     return from_hash(XXH3_128bits_digest(st.get()));
 }

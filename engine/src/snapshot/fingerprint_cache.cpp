@@ -113,11 +113,12 @@ void FingerprintCache::store(const fs::path& model_path, const ModelFingerprint&
     if (ec) fs::remove(tmp, ec);
 }
 
-Result<ModelFingerprint> FingerprintCache::get_or_compute(const WeightFile& file,
-                                                          const ModelConfig& config) {
+Result<ModelFingerprint> FingerprintCache::get_or_compute(
+    const WeightFile& file, const ModelConfig& config,
+    const std::function<bool(double)>& progress) {
     if (auto hit = lookup(file.path())) return *hit;
-    const ModelFingerprint fp = compute_fingerprint(file, config);
-    store(file.path(), fp);
+    auto fp = compute_fingerprint(file, config, progress);
+    if (fp) store(file.path(), *fp);
     return fp;
 }
 
