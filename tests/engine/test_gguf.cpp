@@ -803,6 +803,35 @@ class TestGguf : public QObject {
         QCOMPARE(d.failure(next), std::string("nothing here"));
     }
 
+    // A rebuild may read another derived buffer (a rescaled llama.cpp matrix is computed from
+    // a K-quant re-encoding) and give it back; held_bytes() counts what is built and kept.
+    void a_rebuild_may_read_another_buffer() {
+        ravel::DerivedTensors d(100);
+        const auto inner = d.defer(64, [](std::span<std::byte> out) {
+            for (auto& b : out) b = std::byte{7};
+            return ravel::Result<void>();
+        });
+        const auto outer =
+            d.allocate(64, [&d, inner](std::span<std::byte> out) -> ravel::Result<void> {
+                const auto source = d.find(inner, 64);
+                if (source.size() != 64) return ravel::make_error("inner not found");
+                for (std::size_t i = 0; i < out.size(); ++i) {
+                    out[i] = static_cast<std::byte>(std::to_integer<int>(source[i]) + 1);
+                }
+                d.release(source);
+                return ravel::Result<void>();
+            });
+        for (auto& b : outer.bytes) b = std::byte{8};
+        QCOMPARE(d.held_bytes(), std::uint64_t{64});
+        d.release(outer.bytes);
+        QCOMPARE(d.held_bytes(), std::uint64_t{0});
+        const auto again = d.find(outer.offset, 64);
+        QCOMPARE(again.size(), std::size_t{64});
+        QCOMPARE(std::to_integer<int>(again[0]), 8);
+        QCOMPARE(std::to_integer<int>(again[63]), 8);
+        QCOMPARE(d.held_bytes(), std::uint64_t{64});  // the inner one was given back
+    }
+
     // A large buffer is mapped pages: a loader gives parts of it back as it copies them, and
     // the next find() rebuilds the whole buffer in place.
     void derived_buffers_give_back_parts() {

@@ -7,11 +7,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "format/gguf_weights.hpp"
 #include "gguf_llama_builder.hpp"
 #include "model/weight_types.hpp"
 #include "model/weights.hpp"
@@ -372,6 +374,43 @@ class TestGgufModel : public QObject {
         QVERIFY2(converted, converted ? "" : converted.message().c_str());
         QVERIFY(mapped.size() >= 4);  // the embedding, three layers, the head
         for (std::size_t i = 0; i + 1 < mapped.size(); ++i) QCOMPARE(mapped[i], std::size_t{0});
+    }
+
+    // The rescaled matrices of a llama.cpp RWKV-6 file (layer 1's, multiplied by 2: att.output
+    // in f32, ffn.value in q8_0) are computed at open; a loader that has copied one gives it
+    // back, and a later read computes the same bytes again.
+    void rescaled_matrices_can_be_given_back() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        const auto out = llama_rwkv6_file("rescaled.gguf");
+        QVERIFY2(out, out ? "" : out.message().c_str());
+        std::ifstream in(*out, std::ios::binary);
+        std::vector<char> raw((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+        const std::span<const std::byte> file(reinterpret_cast<const std::byte*>(raw.data()),
+                                              raw.size());
+        auto weights = ravel::format::read_gguf(file);
+        QVERIFY2(weights, weights ? "" : weights.message().c_str());
+        QVERIFY(weights->derived != nullptr);
+        const ravel::DerivedTensors& derived = *weights->derived;
+        int checked = 0;
+        for (const auto& t : weights->parsed.tensors) {
+            if (t.name != "blocks.1.att.output.weight" && t.name != "blocks.1.ffn.value.weight") {
+                continue;
+            }
+            QVERIFY(t.offset >= derived.base());
+            const auto held = derived.held_bytes();
+            const auto bytes = derived.find(t.offset, t.nbytes);
+            QCOMPARE(bytes.size(), static_cast<std::size_t>(t.nbytes));
+            const std::vector<std::byte> first(bytes.begin(), bytes.end());
+            derived.release(bytes);
+            QCOMPARE(derived.held_bytes(), held - t.nbytes);
+            const auto again = derived.find(t.offset, t.nbytes);
+            QVERIFY2(std::equal(again.begin(), again.end(), first.begin(), first.end()),
+                     t.name.c_str());
+            QCOMPARE(derived.held_bytes(), held);
+            ++checked;
+        }
+        QCOMPARE(checked, 2);
     }
 
     // Opening a llama.cpp file reads its small tensors to derive Ravel's; the pages that mapped

@@ -119,4 +119,13 @@ void DerivedTensors::release(std::span<const std::byte> bytes) const {
     }
 }
 
+std::uint64_t DerivedTensors::held_bytes() const {
+    std::lock_guard lock(mutex_);
+    std::uint64_t held = 0;
+    for (const Block& b : blocks_) {
+        if (b.data.get() != nullptr) held += b.size;
+    }
+    return held;
+}
+
 }  // namespace ravel

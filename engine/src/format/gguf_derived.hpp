@@ -38,7 +38,9 @@ class DerivedTensors {
         std::uint64_t offset;
         std::span<std::byte> bytes;
     };
-    // Fills a zeroed buffer with the tensor; an error (a corrupt source) if it cannot.
+    // Fills a zeroed buffer with the tensor; an error (a corrupt source) if it cannot. It runs
+    // under this object's lock and may read other derived tensors (find(), release()): a
+    // rescaled llama.cpp matrix is computed from a K-quant re-encoding.
     using Rebuild = std::function<Result<void>(std::span<std::byte>)>;
 
     // A zeroed buffer of `n` bytes and the offset a TensorInfo should carry for it; with
@@ -61,6 +63,10 @@ class DerivedTensors {
     // part of a mapped (large) one, gives back the whole pages inside that part, and the next
     // find() rebuilds the buffer in place. Anything else is ignored.
     void release(std::span<const std::byte> bytes) const;
+
+    // The sizes of the buffers held now (built, and not released since): what the derived
+    // tensors cost in memory at the moment.
+    std::uint64_t held_bytes() const;
 
   private:
     // Zero-filled storage: mapped pages from kMappedBytes on, so parts can be given back;
@@ -102,7 +108,8 @@ class DerivedTensors {
     std::uint64_t base_;
     std::uint64_t next_;
     std::vector<Block> blocks_;  // in increasing offset order
-    mutable std::mutex mutex_;   // guards each block's data
+    // Guards each block's data; recursive, as a rebuild may find() another block.
+    mutable std::recursive_mutex mutex_;
 };
 
 }  // namespace ravel

@@ -27,10 +27,115 @@ namespace {
 
 constexpr int kMaxRescaleExponent = 100;
 
+// Where a mapped tensor's bytes are: in the file, or for a K-quant tensor in its re-encoding
+// (defer_kquant_reencoding), which a read may build and which fails for a corrupt block.
+// Copyable, so a derived tensor's rebuild can keep one.
+struct Sources {
+    std::span<const std::byte> file;
+    const DerivedTensors* derived;
+
+    Result<std::span<const std::byte>> bytes(const TensorInfo& t) const {
+        if (t.offset < derived->base()) {
+            return file.subspan(static_cast<std::size_t>(t.offset),
+                                static_cast<std::size_t>(t.nbytes));
+        }
+        const auto found = derived->find(t.offset, t.nbytes);
+        if (found.size() == t.nbytes) return found;
+        const std::string why = derived->failure(t.offset);
+        return make_error(why.empty() ? "tensor '" + t.name + "' cannot be read" : why);
+    }
+
+    Result<std::vector<float>> read_f32(const TensorInfo& t) const {
+        auto b = bytes(t);
+        if (!b) return b.error();
+        std::vector<float> v(static_cast<std::size_t>(t.elements()));
+        auto r = dequantize_row(t.dtype, b->data(), v.size(), v.data());
+        if (!r) return make_error("tensor '" + t.name + "': " + r.message());
+        return v;
+    }
+};
+
+bool scale_half(std::byte* p, bool bf16, int exponent) {
+    std::uint16_t h;
+    std::memcpy(&h, p, 2);
+    const float x = std::ldexp(bf16 ? bf16_to_f32(h) : f16_to_f32(h), exponent);
+    const std::uint16_t back = bf16 ? f32_to_bf16(x) : f32_to_f16(x);
+    if ((bf16 ? bf16_to_f32(back) : f16_to_f32(back)) != x) return false;
+    std::memcpy(p, &back, 2);
+    return true;
+}
+
+// Multiplies n values of `type` by 2^exponent in place: false where that is not exact.
+bool scale_in_place(DType type, std::span<std::byte> b, std::size_t n, int exponent) {
+    switch (type) {
+        case DType::F32:
+            for (std::size_t i = 0; i < n; ++i) {
+                float x;
+                std::memcpy(&x, b.data() + 4 * i, 4);
+                x = std::ldexp(x, exponent);
+                if (!std::isfinite(x)) return false;
+                std::memcpy(b.data() + 4 * i, &x, 4);
+            }
+            return true;
+        case DType::F16:
+        case DType::BF16:
+            for (std::size_t i = 0; i < n; ++i) {
+                if (!scale_half(b.data() + 2 * i, type == DType::BF16, exponent)) return false;
+            }
+            return true;
+        case DType::Q8_0:
+        case DType::Q4_0:
+        case DType::Q5_1: {
+            // Every block starts with its f16 scale d; q5_1 follows it with its f16 min m.
+            const std::size_t bb = dtype_block_bytes(type);
+            for (std::size_t off = 0; off + bb <= b.size(); off += bb) {
+                if (!scale_half(b.data() + off, false, exponent)) return false;
+                if (type == DType::Q5_1 && !scale_half(b.data() + off + 2, false, exponent)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+// `from` multiplied by 2^exponent into `out` (from.nbytes) in its stored type: false where
+// that is not exact. A K-quant source's re-encoding is read only for this and given back.
+Result<bool> rescale_exactly(const Sources& src, const TensorInfo& from, int exponent,
+                             std::span<std::byte> out) {
+    auto source = src.bytes(from);
+    if (!source) return source.error();
+    std::memcpy(out.data(), source->data(), out.size());
+    src.derived->release(*source);
+    return scale_in_place(from.dtype, out, static_cast<std::size_t>(from.elements()), exponent);
+}
+
+// `from` multiplied by 2^exponent into `out` (4 bytes per value) as fp32; its source given
+// back as above.
+Result<void> rescale_to_f32(const Sources& src, const TensorInfo& from, int exponent,
+                            std::span<std::byte> out) {
+    auto source = src.bytes(from);
+    if (!source) return source.error();
+    std::vector<float> values(static_cast<std::size_t>(from.elements()));
+    auto decoded = dequantize_row(from.dtype, source->data(), values.size(), values.data());
+    src.derived->release(*source);
+    if (!decoded) return make_error("tensor '" + from.name + "': " + decoded.message());
+    for (auto& v : values) {
+        v = std::ldexp(v, exponent);
+        if (!std::isfinite(v)) {
+            return make_error("tensor '" + from.name + "' overflows when its rescaling by 2^" +
+                              std::to_string(exponent) + " is undone");
+        }
+    }
+    std::memcpy(out.data(), values.data(), out.size());
+    return {};
+}
+
 class Mapper {
   public:
     Mapper(const GgufFile& g, std::span<const std::byte> file, DerivedTensors& derived)
-        : file_(file), derived_(derived) {
+        : sources_{file, &derived}, derived_(derived) {
         for (const auto& t : g.tensors) by_name_.emplace(t.name, &t);
     }
 
@@ -122,7 +227,7 @@ class Mapper {
             return make_error("tensor '" + src + "' has shape " + (*t)->shape_string() +
                               "; expected " + shape_to_string(expect));
         }
-        auto values = read_f32(**t);
+        auto values = sources_.read_f32(**t);
         if (!values) return values.error();
         const std::size_t rank = expect.size();
         const auto a = static_cast<std::size_t>(expect[rank - 2]);
@@ -149,7 +254,9 @@ class Mapper {
     }
 
     // A matrix multiplied by 2^exponent. Kept in its stored type when that is exact (powers of
-    // two only move exponents and block scales), else recomputed as fp32.
+    // two only move exponents and block scales), else recomputed as fp32; which of the two is
+    // decided here, by computing it. The loader gives the buffer back once it has copied it
+    // (a later read computes it again), so the rescaled layers are not held twice.
     Result<void> scaled(const std::string& src, const std::string& dst, std::int64_t rows,
                         std::int64_t cols, int exponent) {
         if (exponent == 0) return matrix(src, dst, rows, cols);
@@ -160,27 +267,26 @@ class Mapper {
                               "; expected (" + std::to_string(rows) + ", " + std::to_string(cols) +
                               ")");
         }
-        TensorInfo info = **t;
+        const TensorInfo from = **t;
+        const Sources sources = sources_;
+        auto alloc = derived_.allocate(
+            from.nbytes, [sources, from, exponent](std::span<std::byte> out) -> Result<void> {
+                auto exact = rescale_exactly(sources, from, exponent, out);
+                if (!exact) return exact.error();
+                if (!*exact) return make_error("tensor '" + from.name + "' no longer rescales");
+                return {};
+            });
+        auto exact = rescale_exactly(sources_, from, exponent, alloc.bytes);
+        if (!exact) return exact.error();
+        TensorInfo info = from;
         info.name = dst;
-        auto source = source_bytes(info);
-        if (!source) return source.error();
-        auto alloc = derived_.allocate(info.nbytes);
-        std::memcpy(alloc.bytes.data(), source->data(), info.nbytes);
-        // A K-quant source's re-encoding is read only for this copy (file bytes are ignored).
-        derived_.release(*source);
-        if (!scale_in_place(info.dtype, alloc.bytes, static_cast<std::size_t>(info.elements()),
-                            exponent)) {
-            auto values = read_f32(**t);
-            if (!values) return values.error();
-            for (auto& v : *values) {
-                v = std::ldexp(v, exponent);
-                if (!std::isfinite(v)) {
-                    return make_error("tensor '" + src + "' overflows when its rescaling by 2^" +
-                                      std::to_string(exponent) + " is undone");
-                }
-            }
-            alloc = derived_.allocate(values->size() * sizeof(float));
-            std::memcpy(alloc.bytes.data(), values->data(), alloc.bytes.size());
+        if (!*exact) {
+            derived_.release(alloc.bytes);
+            const std::uint64_t n = static_cast<std::uint64_t>(from.elements()) * sizeof(float);
+            alloc = derived_.allocate(n, [sources, from, exponent](std::span<std::byte> out) {
+                return rescale_to_f32(sources, from, exponent, out);
+            });
+            if (auto r = rescale_to_f32(sources_, from, exponent, alloc.bytes); !r) return r;
             info.dtype = DType::F32;
         }
         info.offset = alloc.offset;
@@ -203,73 +309,7 @@ class Mapper {
     }
 
   private:
-    // From the file, or for a K-quant tensor from its re-encoding (defer_kquant_reencoding),
-    // which this read may build and which fails for a corrupt block.
-    Result<std::span<const std::byte>> source_bytes(const TensorInfo& t) const {
-        if (t.offset < derived_.base()) {
-            return file_.subspan(static_cast<std::size_t>(t.offset),
-                                 static_cast<std::size_t>(t.nbytes));
-        }
-        const auto bytes = derived_.find(t.offset, t.nbytes);
-        if (bytes.size() == t.nbytes) return bytes;
-        const std::string why = derived_.failure(t.offset);
-        return make_error(why.empty() ? "tensor '" + t.name + "' cannot be read" : why);
-    }
-
-    Result<std::vector<float>> read_f32(const TensorInfo& t) const {
-        auto bytes = source_bytes(t);
-        if (!bytes) return bytes.error();
-        std::vector<float> v(static_cast<std::size_t>(t.elements()));
-        auto r = dequantize_row(t.dtype, bytes->data(), v.size(), v.data());
-        if (!r) return make_error("tensor '" + t.name + "': " + r.message());
-        return v;
-    }
-
-    static bool scale_half(std::byte* p, bool bf16, int exponent) {
-        std::uint16_t h;
-        std::memcpy(&h, p, 2);
-        const float x = std::ldexp(bf16 ? bf16_to_f32(h) : f16_to_f32(h), exponent);
-        const std::uint16_t back = bf16 ? f32_to_bf16(x) : f32_to_f16(x);
-        if ((bf16 ? bf16_to_f32(back) : f16_to_f32(back)) != x) return false;
-        std::memcpy(p, &back, 2);
-        return true;
-    }
-
-    static bool scale_in_place(DType type, std::span<std::byte> b, std::size_t n, int exponent) {
-        switch (type) {
-            case DType::F32:
-                for (std::size_t i = 0; i < n; ++i) {
-                    float x;
-                    std::memcpy(&x, b.data() + 4 * i, 4);
-                    x = std::ldexp(x, exponent);
-                    if (!std::isfinite(x)) return false;
-                    std::memcpy(b.data() + 4 * i, &x, 4);
-                }
-                return true;
-            case DType::F16:
-            case DType::BF16:
-                for (std::size_t i = 0; i < n; ++i) {
-                    if (!scale_half(b.data() + 2 * i, type == DType::BF16, exponent)) return false;
-                }
-                return true;
-            case DType::Q8_0:
-            case DType::Q4_0:
-            case DType::Q5_1: {
-                // Every block starts with its f16 scale d; q5_1 follows it with its f16 min m.
-                const std::size_t bb = dtype_block_bytes(type);
-                for (std::size_t off = 0; off + bb <= b.size(); off += bb) {
-                    if (!scale_half(b.data() + off, false, exponent)) return false;
-                    if (type == DType::Q5_1 && !scale_half(b.data() + off + 2, false, exponent)) {
-                        return false;
-                    }
-                }
-                return true;
-            }
-        }
-        return false;
-    }
-
-    std::span<const std::byte> file_;
+    Sources sources_;
     DerivedTensors& derived_;
     std::unordered_map<std::string, const TensorInfo*> by_name_;
     std::set<std::string> used_;
