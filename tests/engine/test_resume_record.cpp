@@ -1,8 +1,8 @@
 // Resume records must round-trip bit for bit and reject anything damaged or forged.
 #include <xxhash.h>
-#include <algorithm>
 
 #include <QtTest>
+#include <algorithm>
 #include <cstring>
 #include <random>
 

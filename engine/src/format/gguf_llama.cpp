@@ -273,7 +273,11 @@ class Mapper {
             from.nbytes, [sources, from, exponent](std::span<std::byte> out) -> Result<void> {
                 auto exact = rescale_exactly(sources, from, exponent, out);
                 if (!exact) return exact.error();
-                if (!*exact) return make_error("tensor '" + from.name + "' no longer rescales");
+                if (!*exact) {
+                    return make_error("tensor '" + from.name +
+                                      "' no longer rescales exactly: the file changed after it "
+                                      "was opened");
+                }
                 return {};
             });
         auto exact = rescale_exactly(sources_, from, exponent, alloc.bytes);
