@@ -158,9 +158,10 @@ class CpuKernelsTest : public QObject {
                                  cpu::Isa::Avx512, cpu::Isa::Avx512Vnni};
         const DType types[] = {DType::F32,  DType::F16,  DType::BF16,
                                DType::Q8_0, DType::Q5_1, DType::Q4_0};
-        // 4160 and 8224 columns span several of the decode kernels' 4096-column chunks.
+        // 4160 and 8224 columns span several of the decode kernels' 4096-column chunks; 53 x
+        // 2080 several row grains and GEMM passes of kGemmKPass columns, the last one short.
         const int shapes[][2] = {{1, 32},   {37, 96},  {61, 160}, {130, 288},
-                                 {7, 1024}, {6, 4160}, {3, 8224}};
+                                 {7, 1024}, {6, 4160}, {3, 8224}, {53, 2080}};
         const int plain_cols[] = {5, 17, 41, 263};  // not multiples of any SIMD width
         for (auto isa : isas) {
             const char* isa_name = cpu::kernels_for(isa).isa;
@@ -262,6 +263,18 @@ class CpuKernelsTest : public QObject {
                 QFAIL(qPrintable(
                     QStringLiteral("gemm [%1]: %2 vs %3").arg(i).arg(got_gemm[i]).arg(want[i])));
             }
+        }
+
+        // The sequence-mode driver on the row layout: whole rows on one thread, or row grains
+        // over a pool and, for rows longer than kGemmKPass, passes over column ranges. The
+        // same sums in the same order as gemm_rows, so the same bits.
+        if (tokens > cpu::kSmallBatch && !interleaved) {
+            std::vector<float> alone(want.size(), NAN), pooled(want.size(), NAN);
+            QVERIFY(cpu::gemm_parallel(k, *w, x.data(), tokens, alone.data(), nullptr));
+            ThreadPool pool(2);
+            QVERIFY(cpu::gemm_parallel(k, *w, x.data(), tokens, pooled.data(), &pool));
+            QVERIFY(alone == got_gemm);
+            QVERIFY(pooled == got_gemm);
         }
 
         // Sequence mode on the integer kernels (interleaved, where the table has them): the

@@ -71,18 +71,27 @@ bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T,
     } else {
         pack(0, 0, panels);
     }
-    auto run = [&](int thread, std::int64_t r0, std::int64_t r1) {
-        k.gemm(w, static_cast<int>(r0), static_cast<int>(r1), xp, T, y,
-               buffers.stages[static_cast<std::size_t>(thread)].as<float>(),
-               partial + static_cast<std::size_t>(r0) * per_row);
-    };
-    if (threaded) {
-        // Row ranges claimed on demand, long ones first and single row tiles at the end: on a
-        // busy machine one thread may lose its core for a while, and with a static split (or
-        // long last blocks) the other would wait for it at the end of every product.
-        pool->parallel_for_dynamic(w.rows, kGemmRowBlock, run);
-    } else {
-        run(0, 0, w.rows);
+    // Long rows of a plain type go in passes of kGemmKPass columns over all rows (partial sums
+    // are kept per row, so a row's next pass may run on another thread). Block types keep one
+    // pass: their staging decodes whole rows at a time.
+    const int kpad = gemm_kpad(w.cols);
+    const bool plain = w.type == DType::F32 || w.type == DType::F16 || w.type == DType::BF16;
+    const int pass = plain ? kGemmKPass : kpad;
+    for (int k0 = 0; k0 < kpad; k0 += pass) {
+        const int k1 = std::min(kpad, k0 + pass);
+        auto run = [&](int thread, std::int64_t r0, std::int64_t r1) {
+            k.gemm(w, static_cast<int>(r0), static_cast<int>(r1), xp, T, y,
+                   buffers.stages[static_cast<std::size_t>(thread)].as<float>(),
+                   partial + static_cast<std::size_t>(r0) * per_row, k0, k1);
+        };
+        if (threaded) {
+            // Row ranges claimed on demand, long ones first and single row tiles at the end: on
+            // a busy machine one thread may lose its core for a while, and with a static split
+            // (or long last blocks) the other would wait for it at the end of every product.
+            pool->parallel_for_dynamic(w.rows, kGemmRowBlock, run);
+        } else {
+            run(0, 0, w.rows);
+        }
     }
     return true;
 }
@@ -138,7 +147,8 @@ bool gemm_rows(const KernelTable& k, const Matrix& w, int r0, int r1, const floa
         return false;
     }
     k.pack_x(x, T, w.cols, 0, static_cast<int>(gemm_panels(T, nt)), xp.as<float>());
-    k.gemm(w, r0, r1, xp.as<float>(), T, y, stage.as<float>(), partial.as<float>());
+    k.gemm(w, r0, r1, xp.as<float>(), T, y, stage.as<float>(), partial.as<float>(), 0,
+           gemm_kpad(w.cols));
     return true;
 }
 

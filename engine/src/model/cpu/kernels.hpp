@@ -33,6 +33,12 @@ constexpr int kGemmK = 64;  // GEMM columns per staged block (a multiple of 32)
 // prompts 3-10% faster (v7 0.4B f16 319 -> 350 tokens/s over 4 runs, 326 -> 337 over 6; v4
 // 169M f32 1091 -> 1190 over 4, 1067 -> 1119 over 6).
 constexpr int kGemmKc = 128;
+// Columns per pass over all rows of a plain-type product (f32 / f16 / bf16) with longer rows: a
+// pass's slice of packed X (1024 columns x 128 tokens, 512 KiB) stays in L2 while every row
+// group multiplies it, where the whole of X (2 MiB for RWKV-7 0.4B's 4096-column FFN value)
+// was read again from L3 for each group.
+constexpr int kGemmKPass = 1024;
+static_assert(kGemmKPass % kGemmKc == 0);
 
 // T tokens' activations quantized for the interleaved integer kernels (sequence mode): per
 // token `cols` int8 values, and per block of 32 its scale and factor * sum(q): -8 for q4_0 and
@@ -58,13 +64,15 @@ struct KernelTable {
     RowsFn gemv;  // T <= kSmallBatch: fused dequantize-and-dot per row
     // Sequence mode (T > kSmallBatch). X is packed once per product by pack_x into panels of
     // gemm_panel_tokens tokens (gemm_packed_floats() floats in all); gemm then computes rows
-    // [r0, r1) of every token, staging weights in `stage` (gemm_stage_floats() floats) and
-    // keeping partial sums in `partial` (gemm_partial_floats(r1 - r0, T) floats). Calls that
-    // run at the same time need their own stage and partial buffers.
+    // [r0, r1) of every token over columns [k0, k1) (multiples of kGemmKc, or k1 the padded
+    // width gemm_kpad()), staging weights in `stage` (gemm_stage_floats() floats) and keeping
+    // partial sums in `partial` (gemm_partial_floats(r1 - r0, T) floats): the pass from column 0
+    // starts them, the one reaching the padded width writes Y. Calls that run at the same time
+    // need their own stage buffers, and partial sums of their own rows.
     int gemm_panel_tokens;
     void (*pack_x)(const float* x, int T, int C, int p0, int p1, float* xp);
     void (*gemm)(const Matrix& w, int r0, int r1, const float* xp, int T, float* y, float* stage,
-                 float* partial);
+                 float* partial, int k0, int k1);
     // Machine probes for the benchmark: reads `n` floats (returns their sum so the loads can't
     // be dropped), with each line prefetched `prefetch_ahead` bytes ahead into L2 as the decode
     // kernels do (0: none), and runs `iterations` rounds of independent FMAs (returns flops done).

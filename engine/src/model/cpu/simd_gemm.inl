@@ -196,7 +196,7 @@ static_assert(kGemmRowBlock % kGroupRows == 0);
 
 template <DType Type>
 void gemm_packed_typed(const Matrix& w, int r0, int r1, const float* xp, int T, float* y,
-                       float* stage, float* partial) {
+                       float* stage, float* partial, int kbeg, int kend) {
     const int kpad = round_up(w.cols, kKBlock);
     const std::size_t R = static_cast<std::size_t>(w.rows);
     const std::size_t panel_floats = static_cast<std::size_t>(kpad) * kPanelTokens;
@@ -208,8 +208,8 @@ void gemm_packed_typed(const Matrix& w, int r0, int r1, const float* xp, int T, 
     for (int g0 = r0; g0 < r1; g0 += kGroupRows) {
         const int g1 = imin(r1, g0 + kGroupRows);
         const int tiles = (g1 - g0 + kRowsTile - 1) / kRowsTile;
-        for (int k0 = 0; k0 < kpad; k0 += kKc) {
-            const int kcn = imin(kKc, kpad - k0);
+        for (int k0 = kbeg; k0 < kend; k0 += kKc) {
+            const int kcn = imin(kKc, kend - k0);
             const bool first = k0 == 0;
             const bool last = k0 + kcn >= kpad;
             for (int i = 0; i < tiles; ++i) {
@@ -223,7 +223,7 @@ void gemm_packed_typed(const Matrix& w, int r0, int r1, const float* xp, int T, 
             // group after the range: the pool hands a thread consecutive ranges, so it is most
             // likely this thread's next call.
             int rn = g0, kn0 = k0 + kKc, rend = g1;
-            if (kn0 >= kpad) rn = g1, kn0 = 0, rend = imin(static_cast<int>(R), g1 + kGroupRows);
+            if (kn0 >= kend) rn = g1, kn0 = kbeg, rend = imin(static_cast<int>(R), g1 + kGroupRows);
             PrefetchPlan plan;
             if (rn < rend && kn0 == 0 && w.interleaved()) {
                 // Whole groups of 16 interleaved rows.
@@ -275,19 +275,19 @@ void gemm_packed_typed(const Matrix& w, int r0, int r1, const float* xp, int T, 
 }
 
 void gemm_packed(const Matrix& w, int r0, int r1, const float* xp, int T, float* y, float* stage,
-                 float* partial) {
+                 float* partial, int k0, int k1) {
     switch (w.type) {
         case DType::F32:
-            return gemm_packed_typed<DType::F32>(w, r0, r1, xp, T, y, stage, partial);
+            return gemm_packed_typed<DType::F32>(w, r0, r1, xp, T, y, stage, partial, k0, k1);
         case DType::F16:
-            return gemm_packed_typed<DType::F16>(w, r0, r1, xp, T, y, stage, partial);
+            return gemm_packed_typed<DType::F16>(w, r0, r1, xp, T, y, stage, partial, k0, k1);
         case DType::BF16:
-            return gemm_packed_typed<DType::BF16>(w, r0, r1, xp, T, y, stage, partial);
+            return gemm_packed_typed<DType::BF16>(w, r0, r1, xp, T, y, stage, partial, k0, k1);
         case DType::Q8_0:
-            return gemm_packed_typed<DType::Q8_0>(w, r0, r1, xp, T, y, stage, partial);
+            return gemm_packed_typed<DType::Q8_0>(w, r0, r1, xp, T, y, stage, partial, k0, k1);
         case DType::Q5_1:
-            return gemm_packed_typed<DType::Q5_1>(w, r0, r1, xp, T, y, stage, partial);
+            return gemm_packed_typed<DType::Q5_1>(w, r0, r1, xp, T, y, stage, partial, k0, k1);
         case DType::Q4_0:
-            return gemm_packed_typed<DType::Q4_0>(w, r0, r1, xp, T, y, stage, partial);
+            return gemm_packed_typed<DType::Q4_0>(w, r0, r1, xp, T, y, stage, partial, k0, k1);
     }
 }
