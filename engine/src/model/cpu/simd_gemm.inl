@@ -219,9 +219,9 @@ void gemm_packed_typed(const Matrix& w, int r0, int r1, const float* xp, int T, 
             }
             // The weights staged next: this group's next column block (block types: whole
             // rows, fetched with the first column block, as their byte offsets don't scale by
-            // element), else the next group's first. After the range's last group that is the
-            // group after the range: the pool hands a thread consecutive ranges, so it is most
-            // likely this thread's next call.
+            // element), else the next group's first of this pass. After the range's last group
+            // that is the group after the range: the pool hands a thread consecutive ranges, so
+            // it is most likely this thread's next call.
             int rn = g0, kn0 = k0 + kKc, rend = g1;
             if (kn0 >= kend) rn = g1, kn0 = kbeg, rend = imin(static_cast<int>(R), g1 + kGroupRows);
             PrefetchPlan plan;
