@@ -107,17 +107,20 @@ class EngineBackend final : public InferenceBackend {
         if (!file) return file.error();
         // The fingerprint before the weights: a GGUF's K-quant tensors are re-encoded as they
         // are hashed, and the load then copies those re-encodings instead of making them again
-        // (see compute_fingerprint). On a miss the hash reads every byte, as the load does, so
-        // it takes about half of the progress.
+        // (see compute_fingerprint). On a cache miss the hash reads every byte, as the load
+        // does, so it takes about half of the progress; on a hit it reports none and the load
+        // takes all of it.
         auto detected = detect_config(*file);
         if (!detected) return detected.error();
         FingerprintCache cache(FingerprintCache::default_path());
-        const double hashing = cache.lookup(path) ? 0.0 : 0.45;
-        auto fingerprint =
-            cache.get_or_compute(*file, *detected, [&](double f) { return progress(hashing * f); });
+        double hashed = 0.0;  // the progress the hash took
+        auto fingerprint = cache.get_or_compute(*file, *detected, [&](double f) {
+            hashed = 0.45 * f;
+            return progress(hashed);
+        });
         if (!fingerprint) return fingerprint.error();
         LoadOptions options;
-        options.progress = [&](float f) { return progress(hashing + (0.9 - hashing) * f); };
+        options.progress = [&](float f) { return progress(hashed + (0.9 - hashed) * f); };
         options.device = requested_device(request.device);
         if (!request.weights.isEmpty() && request.weights != QLatin1String("stored")) {
             const auto type = dtype_from_name(request.weights.toStdString());
