@@ -10,6 +10,7 @@
 #include <cstring>
 #include <random>
 
+#include "model/cpu/activation_cache.hpp"
 #include "model/cpu/kernels.hpp"
 #include "model/cpu/thread_pool.hpp"
 #include "model/interleave.hpp"
@@ -537,6 +538,33 @@ class CpuKernelsTest : public QObject {
                 matmul_group(both, T, &pool);
                 QVERIFY2(got == want && got2 == want2,
                          qPrintable(QString("%1 T=%2 group").arg(name).arg(T)));
+                // One region whose grains cycle through more inputs than a thread keeps
+                // quantized (RWKV-7's heads read rows of several products in turn).
+                constexpr int kInputs = cpu::kActivationCacheSlots + 2;
+                std::vector<std::vector<float>> xs, wants, gots;
+                for (int i = 0; i < kInputs; ++i) {
+                    xs.push_back(random_values(x.size(), 30 + i));
+                    wants.emplace_back(n_out);
+                    gots.emplace_back(n_out, NAN);
+                    matmul(*w, xs.back().data(), T, wants.back().data(), nullptr);
+                }
+                const int step = 48;
+                const int slices = (rows + step - 1) / step;
+                pool.parallel_for_dynamic(
+                    slices, 1, [&](int /*thread*/, std::int64_t s0, std::int64_t s1) {
+                        for (std::int64_t sl = s0; sl < s1; ++sl) {
+                            const int r0 = static_cast<int>(sl) * step;
+                            const int r1 = std::min(rows, r0 + step);
+                            for (int i = 0; i < kInputs; ++i) {
+                                cpu::kernels().gemv(*w, r0, r1, xs[i].data(), T, gots[i].data());
+                            }
+                        }
+                    });
+                for (int i = 0; i < kInputs; ++i) {
+                    QVERIFY2(
+                        gots[i] == wants[i],
+                        qPrintable(QString("%1 T=%2 input %3 of a cycle").arg(name).arg(T).arg(i)));
+                }
             }
         }
     }

@@ -94,6 +94,59 @@ class ThreadedForwardTest : public QObject {
                 qPrintable(QString("%1 threads: relative difference %2").arg(threads).arg(worst)));
         }
     }
+
+    // RWKV-7 decoding computes a head's rows of the projections inside the heads region when
+    // they are small (at most 192 KiB per head), else in a region of their own. Either way a
+    // token's logits must match sequence mode's, which runs whole products through the GEMM.
+    // Per head: 256 x f32 192 KiB and 512 x q4_0 54 KiB (rows in the heads region), 512 x f32
+    // 384 KiB and 768 x f16 288 KiB (products first).
+    void rwkv7_decode_matches_sequence_mode_data() {
+        QTest::addColumn<int>("embd");
+        QTest::addColumn<int>("dtype");
+        QTest::newRow("256 f32, rows per head") << 256 << static_cast<int>(ravel::DType::F32);
+        QTest::newRow("512 q4_0, rows per head") << 512 << static_cast<int>(ravel::DType::Q4_0);
+        QTest::newRow("512 f32, products first") << 512 << static_cast<int>(ravel::DType::F32);
+        QTest::newRow("768 f16, products first") << 768 << static_cast<int>(ravel::DType::F16);
+    }
+
+    void rwkv7_decode_matches_sequence_mode() {
+        QFETCH(int, embd);
+        QFETCH(int, dtype);
+        ravel::SyntheticSpec spec;
+        spec.arch = ravel::Arch::V7;
+        spec.n_layer = 2;
+        spec.n_embd = embd;
+        spec.n_vocab = 512;
+        spec.head_size = 64;
+        spec.seed = 11;
+        ravel::LoadOptions lo;
+        lo.weight_type = static_cast<ravel::DType>(dtype);
+        auto model = ravel::Model::synthetic(spec, lo);
+        QVERIFY2(model.ok(), model.ok() ? "" : model.error().message.c_str());
+        std::vector<std::int32_t> tokens;
+        for (int i = 0; i < 32; ++i) tokens.push_back((i * 53 + 5) % spec.n_vocab);
+        const auto sequence = run(*model, 2, 32, tokens);
+        QVERIFY(!sequence.empty());
+        for (int threads : {1, 2}) {
+            const auto steps = run(*model, threads, 0, tokens);
+            QCOMPARE(steps.size(), sequence.size());
+            double worst = 0, spread = 0;
+            for (std::size_t i = 0; i < steps.size(); ++i) {
+                QVERIFY(std::isfinite(steps[i]));
+                worst = std::max(worst, std::fabs(static_cast<double>(steps[i]) - sequence[i]));
+                spread = std::max(spread, std::fabs(static_cast<double>(sequence[i])));
+            }
+            // Float weights: sums in another order. q4_0 quantizes each product's activations
+            // to 8 bits in both modes, so a rounding difference upstream can move an activation
+            // by one step (measured: 0.8% of the largest logit).
+            const double tolerance = dtype == static_cast<int>(ravel::DType::Q4_0) ? 2e-2 : 1e-4;
+            QVERIFY2(worst <= tolerance * std::max(1.0, spread),
+                     qPrintable(QString("%1 threads: largest difference %2 against logits up to %3")
+                                    .arg(threads)
+                                    .arg(worst)
+                                    .arg(spread)));
+        }
+    }
 };
 
 QTEST_GUILESS_MAIN(ThreadedForwardTest)

@@ -1,6 +1,6 @@
-// One buffer per thread for the decode kernels' quantized activations, kept across the grains
-// a thread runs in one parallel region: quantizing 768 activations costs about 0.4 us and 3072
-// about 1.2 us, as much as streaming 10-30 KB of q4_0 weights, so a region cut into grains
+// A few buffers per thread for the decode kernels' quantized activations, kept across the
+// grains a thread runs in one parallel region: quantizing 768 activations costs about 0.4 us and
+// 3072 about 1.2 us, as much as streaming 10-30 KB of q4_0 weights, so a region cut into grains
 // would otherwise pay it per grain.
 #pragma once
 
@@ -29,8 +29,14 @@ struct ActivationCache {
 // templates (see simd_kernels.inl).
 std::uint64_t current_region();
 
-// The calling thread's cache with a buffer of at least `bytes`, or null when the buffer can't
-// be had (callers then quantize into their own stack buffer). Compiled for the baseline ISA.
-ActivationCache* activation_cache(std::size_t bytes);
+// Quantized activations a thread keeps at once: a region whose grains alternate between
+// products of different inputs (RWKV-7's heads each read rows of the receptance, key and value
+// products) quantizes each input once.
+constexpr int kActivationCacheSlots = 4;
+
+// One of the calling thread's caches, with a buffer of at least `bytes`: the one last filled
+// for `x` if any, else the one used longest ago. Null when the buffer can't be had (callers
+// then quantize into their own stack buffer). Compiled for the baseline ISA.
+ActivationCache* activation_cache(std::size_t bytes, const float* x);
 
 }  // namespace ravel::detail::cpu

@@ -329,7 +329,7 @@ void gemv_x16(const Matrix& w, int r0, int r1, const float* x, float* y) {
     // One chunk of columns (every shape of ours) is quantized once per thread and region.
     const std::uint64_t region = current_region();
     if (region != 0 && blocks <= kChunkBlocks) {
-        if (ActivationCache* c = activation_cache(sizeof(QuantizedX16))) {
+        if (ActivationCache* c = activation_cache(sizeof(QuantizedX16), x)) {
             cached = reinterpret_cast<QuantizedX16*>(c->data);
             constexpr int kKind = static_cast<int>(Type);
             if (!c->holds(x, w.cols, NT, kKind, region)) {
