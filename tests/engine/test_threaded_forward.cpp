@@ -33,6 +33,23 @@ std::vector<float> run(const std::shared_ptr<const ravel::Model>& model, int thr
     return out;
 }
 
+constexpr int kVocab = 512;
+
+// A 2-layer synthetic model with heads of 64.
+ravel::Result<std::shared_ptr<const ravel::Model>> small_model(ravel::Arch arch, int embd,
+                                                               int dtype, std::uint64_t seed) {
+    ravel::SyntheticSpec spec;
+    spec.arch = arch;
+    spec.n_layer = 2;
+    spec.n_embd = embd;
+    spec.n_vocab = kVocab;
+    spec.head_size = 64;
+    spec.seed = seed;
+    ravel::LoadOptions lo;
+    lo.weight_type = static_cast<ravel::DType>(dtype);
+    return ravel::Model::synthetic(spec, lo);
+}
+
 }  // namespace
 
 class ThreadedForwardTest : public QObject {
@@ -64,19 +81,10 @@ class ThreadedForwardTest : public QObject {
         QFETCH(int, arch);
         QFETCH(int, dtype);
         QFETCH(int, chunk);
-        ravel::SyntheticSpec spec;
-        spec.arch = static_cast<ravel::Arch>(arch);
-        spec.n_layer = 2;
-        spec.n_embd = 256;
-        spec.n_vocab = 512;
-        spec.head_size = 64;
-        spec.seed = 7;
-        ravel::LoadOptions lo;
-        lo.weight_type = static_cast<ravel::DType>(dtype);
-        auto model = ravel::Model::synthetic(spec, lo);
+        auto model = small_model(static_cast<ravel::Arch>(arch), 256, dtype, 7);
         QVERIFY2(model.ok(), model.ok() ? "" : model.error().message.c_str());
         std::vector<std::int32_t> tokens;
-        for (int i = 0; i < 48; ++i) tokens.push_back((i * 37 + 11) % spec.n_vocab);
+        for (int i = 0; i < 48; ++i) tokens.push_back((i * 37 + 11) % kVocab);
 
         const auto one = run(*model, 1, chunk, tokens);
         QVERIFY(!one.empty());
@@ -112,19 +120,10 @@ class ThreadedForwardTest : public QObject {
     void rwkv7_decode_matches_sequence_mode() {
         QFETCH(int, embd);
         QFETCH(int, dtype);
-        ravel::SyntheticSpec spec;
-        spec.arch = ravel::Arch::V7;
-        spec.n_layer = 2;
-        spec.n_embd = embd;
-        spec.n_vocab = 512;
-        spec.head_size = 64;
-        spec.seed = 11;
-        ravel::LoadOptions lo;
-        lo.weight_type = static_cast<ravel::DType>(dtype);
-        auto model = ravel::Model::synthetic(spec, lo);
+        auto model = small_model(ravel::Arch::V7, embd, dtype, 11);
         QVERIFY2(model.ok(), model.ok() ? "" : model.error().message.c_str());
         std::vector<std::int32_t> tokens;
-        for (int i = 0; i < 32; ++i) tokens.push_back((i * 53 + 5) % spec.n_vocab);
+        for (int i = 0; i < 32; ++i) tokens.push_back((i * 53 + 5) % kVocab);
         const auto sequence = run(*model, 2, 32, tokens);
         QVERIFY(!sequence.empty());
         for (int threads : {1, 2}) {
