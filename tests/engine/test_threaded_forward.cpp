@@ -4,6 +4,7 @@
 // of any row; only an activation's vector-or-scalar path may move with a grain's start.
 #include <QtTest>
 #include <cmath>
+#include <tuple>
 
 #include "ravel/model.hpp"
 #include "ravel/session.hpp"
@@ -103,24 +104,36 @@ class ThreadedForwardTest : public QObject {
         }
     }
 
-    // RWKV-7 decoding computes a head's rows of the projections inside the heads region when
-    // they are small (at most 192 KiB per head), else in a region of their own. Either way a
-    // token's logits must match sequence mode's, which runs whole products through the GEMM.
-    // Per head: 256 x f32 192 KiB and 512 x q4_0 54 KiB (rows in the heads region), 512 x f32
-    // 384 KiB and 768 x f16 288 KiB (products first).
-    void rwkv7_decode_matches_sequence_mode_data() {
+    // Decoding RWKV-5.2, 6 and 7 computes a head's rows of the projections inside the heads
+    // region when they are small (at most 192 KiB per head), else in regions of their own.
+    // Either way a token's logits must match sequence mode's, which runs whole products
+    // through the GEMM. Per head: 256 x f32 192 KiB and 512 x q4_0 54 KiB (rows in the heads
+    // region), 512 x f32 384 KiB and 768 x f16 288 KiB (products first).
+    void decode_matches_sequence_mode_data() {
+        QTest::addColumn<int>("arch");
         QTest::addColumn<int>("embd");
         QTest::addColumn<int>("dtype");
-        QTest::newRow("256 f32, rows per head") << 256 << static_cast<int>(ravel::DType::F32);
-        QTest::newRow("512 q4_0, rows per head") << 512 << static_cast<int>(ravel::DType::Q4_0);
-        QTest::newRow("512 f32, products first") << 512 << static_cast<int>(ravel::DType::F32);
-        QTest::newRow("768 f16, products first") << 768 << static_cast<int>(ravel::DType::F16);
+        const std::pair<ravel::Arch, const char*> archs[] = {
+            {ravel::Arch::V5_2, "v5.2"}, {ravel::Arch::V6, "v6"}, {ravel::Arch::V7, "v7"}};
+        const std::tuple<int, ravel::DType, const char*> cases[] = {
+            {256, ravel::DType::F32, "256 f32, rows per head"},
+            {512, ravel::DType::Q4_0, "512 q4_0, rows per head"},
+            {512, ravel::DType::F32, "512 f32, products first"},
+            {768, ravel::DType::F16, "768 f16, products first"}};
+        for (auto [arch, name] : archs) {
+            for (auto [embd, type, what] : cases) {
+                const std::string row = std::string(name) + " " + what;
+                QTest::newRow(row.c_str())
+                    << static_cast<int>(arch) << embd << static_cast<int>(type);
+            }
+        }
     }
 
-    void rwkv7_decode_matches_sequence_mode() {
+    void decode_matches_sequence_mode() {
+        QFETCH(int, arch);
         QFETCH(int, embd);
         QFETCH(int, dtype);
-        auto model = small_model(ravel::Arch::V7, embd, dtype, 11);
+        auto model = small_model(static_cast<ravel::Arch>(arch), embd, dtype, 11);
         QVERIFY2(model.ok(), model.ok() ? "" : model.error().message.c_str());
         std::vector<std::int32_t> tokens;
         for (int i = 0; i < 32; ++i) tokens.push_back((i * 53 + 5) % kVocab);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "model/cpu/kernels.hpp"
 #include "model/ops.hpp"
 
 namespace ravel::detail {
@@ -23,6 +24,25 @@ void Workspace::ensure(const ModelConfig& cfg, int tokens) {
     const int lora_sum = cfg.lora_w + cfg.lora_a + cfg.lora_v + cfg.lora_g;
     lora_in.resize(static_cast<std::size_t>(tokens) * std::max(lora, lora_sum));
     lora_out.resize(static_cast<std::size_t>(tokens) * lora);
+}
+
+namespace {
+// Where a head's rows of the receptance, key and value take at most this many bytes, the
+// weights stream while the other thread updates its heads' state, against one region or more
+// fewer per layer and a head's rows read in several short runs. RWKV-7, 2 threads, medians of
+// per-run median tokens in sets of 4-10 alternating runs (bytes per head): v7 0.4B q4_0 (110
+// KB) 7.78 -> 7.46, 8.19 -> 7.62, 8.78 -> 8.51 ms; v7 0.1B q8_0 (157 KB) 3.61 -> 3.42, 3.42 ->
+// 3.35; v7 0.1B q4_0 (83 KB) 1.96 -> 1.90, 1.94 -> 1.93, 1.87 -> 1.88; v7 0.4B q8_0 (209 KB)
+// 15.25 either way; f16 (295 and 393 KB) 9.66 -> 9.96 and 30.3 -> 31.0; f32 (590 KB) 18.7 ->
+// 19.3.
+constexpr std::uint64_t kHeadRowsMaxBytes = 192 * 1024;
+}  // namespace
+
+bool head_rows_in_heads_region(const LayerPass& p) {
+    const LayerWeights& w = p.w;
+    const std::uint64_t per_head = (w.att_r.bytes() + w.att_k.bytes() + w.att_v.bytes()) /
+                                   static_cast<std::uint64_t>(std::max(1, p.cfg.n_head));
+    return p.T <= cpu::kSmallBatch && per_head <= kHeadRowsMaxBytes;
 }
 
 LayerState layer_state(const ModelConfig& cfg, State& state, int layer) {

@@ -44,6 +44,12 @@ struct LayerPass {
     int layer;
 };
 
+// Whether decoding RWKV-5.2, 6 and 7 computes each head's rows of the projections (and of the
+// LoRAs' second halves that end in the head's channels) inside the heads region, just before
+// the head's state update, instead of in regions of their own. It does where a head's rows of
+// the receptance, key and value are small (quantized models); see forward.cpp.
+bool head_rows_in_heads_region(const LayerPass& p);
+
 void time_mix_v4(const LayerPass& p, float* x);
 void time_mix_v5(const LayerPass& p, float* x);  // v5.2 and v6
 void time_mix_v7(const LayerPass& p, float* x);

@@ -58,21 +58,6 @@ void run_loras(Lora* loras, int n, int T, float* hidden, ThreadPool* pool) {
     }
 }
 
-// Decoding computes each head's rows of the projections inside the heads region when a head's
-// rows of the receptance, key and value take at most this many bytes. There the weights
-// stream while the other thread updates its heads' state, against one region fewer per layer
-// and a head's rows read in several short runs. 2 threads, medians of per-run median tokens
-// in sets of 4-10 alternating runs (bytes per head): v7 0.4B q4_0 (110 KB) 7.78 -> 7.46,
-// 8.19 -> 7.62, 8.78 -> 8.51 ms; v7 0.1B q8_0 (157 KB) 3.61 -> 3.42, 3.42 -> 3.35; v7 0.1B q4_0
-// (83 KB) 1.96 -> 1.90, 1.94 -> 1.93, 1.87 -> 1.88; v7 0.4B q8_0 (209 KB) 15.25 either way;
-// f16 (295 and 393 KB) 9.66 -> 9.96 and 30.3 -> 31.0; f32 (590 KB) 18.7 -> 19.3.
-constexpr std::uint64_t kHeadRowsMaxBytes = 192 * 1024;
-
-std::uint64_t projection_bytes_per_head(const LayerWeights& w, int heads) {
-    return (w.att_r.bytes() + w.att_k.bytes() + w.att_v.bytes()) /
-           static_cast<std::uint64_t>(heads);
-}
-
 }  // namespace
 
 void time_mix_v7(const LayerPass& p, float* x) {
@@ -111,7 +96,7 @@ void time_mix_v7(const LayerPass& p, float* x) {
     // whose last readers, the LoRAs' first halves, have run by then. A prompt runs the whole
     // products first and reuses xr and xk.
     const bool decoding = T <= cpu::kSmallBatch;
-    const bool rows_per_head = decoding && projection_bytes_per_head(w, H) <= kHeadRowsMaxBytes;
+    const bool rows_per_head = head_rows_in_heads_region(p);
     float* vres = decoding ? xw : xr;
     float* kka = decoding ? xa : xk;
     Lora loras[4] = {{&w.w1, &w.w2, xw, decay, KernelTable::kTanh},
