@@ -144,14 +144,8 @@ void time_mix_v5(const LayerPass& p, float* x) {
     auto heads = [&](int /*thread*/, std::int64_t h0, std::int64_t h1) {
         for (std::int64_t h = h0; h < h1; ++h) {
             const std::size_t hc = static_cast<std::size_t>(h) * N;
-            for (int i = 0; i < n_head_rows; ++i) {
-                const Product& pr = head_rows[i];
-                kt.gemv(*pr.w, static_cast<int>(hc), static_cast<int>(hc) + N, pr.x, T, pr.y);
-                for (int t = 0; t < T && pr.act >= 0; ++t) {
-                    kt.activate(pr.act, pr.y + static_cast<std::size_t>(t) * pr.w->rows + hc,
-                                nullptr, N);
-                }
-            }
+            multiply_rows({head_rows, static_cast<std::size_t>(n_head_rows)}, static_cast<int>(hc),
+                          static_cast<int>(hc) + N, T);
             for (int t = 0; t < T && rows_per_head && v6; ++t) {
                 const std::size_t ho = static_cast<std::size_t>(t) * C + hc;
                 kt.activate(KernelTable::kExpNegExp, decay + ho, w.decay.data() + hc, N);

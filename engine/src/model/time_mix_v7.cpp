@@ -148,10 +148,8 @@ void time_mix_v7(const LayerPass& p, float* x) {
     auto heads = [&](int /*thread*/, std::int64_t h0, std::int64_t h1) {
         for (std::int64_t h = h0; h < h1; ++h) {
             const std::size_t ho = static_cast<std::size_t>(h) * N;
-            for (int i = 0; i < n_head_rows; ++i) {
-                const Product& pr = head_rows[i];
-                kt.gemv(*pr.w, static_cast<int>(ho), static_cast<int>(ho) + N, pr.x, T, pr.y);
-            }
+            multiply_rows({head_rows, static_cast<std::size_t>(n_head_rows)}, static_cast<int>(ho),
+                          static_cast<int>(ho) + N, T);
             for (int t = 0; t < T; ++t) {
                 const std::size_t o = static_cast<std::size_t>(t) * C + ho;
                 kt.activate(KernelTable::kV7Decay, decay + o, w.w0.data() + ho, N);
