@@ -1,5 +1,8 @@
 #include <cstdlib>
 #include <string_view>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "model/cpu/kernels.hpp"
 
@@ -21,6 +24,20 @@ namespace generic {
 const KernelTable& table();
 }
 
+#if defined(__x86_64__)
+namespace {
+// F16C and AVX-VNNI straight from CPUID: clang's __builtin_cpu_supports does not know them.
+// (Their register state is AVX's, which __builtin_cpu_supports("avx2") has checked the OS saves.)
+bool cpuid_bit(unsigned leaf, unsigned subleaf, int reg, unsigned bit) {
+    unsigned r[4] = {0, 0, 0, 0};
+    if (__get_cpuid_max(0, nullptr) < leaf) return false;
+    __cpuid_count(leaf, subleaf, r[0], r[1], r[2], r[3]);
+    return (r[reg] >> bit & 1u) != 0;
+}
+constexpr int kEax = 0, kEcx = 2;
+}  // namespace
+#endif
+
 bool cpu_supports(Isa isa) {
 #if defined(__x86_64__)
     switch (isa) {
@@ -28,9 +45,9 @@ bool cpu_supports(Isa isa) {
             return true;
         case Isa::Avx2:
             return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                   __builtin_cpu_supports("f16c");
+                   cpuid_bit(1, 0, kEcx, 29);  // F16C
         case Isa::Avx2Vnni:
-            return cpu_supports(Isa::Avx2) && __builtin_cpu_supports("avxvnni");
+            return cpu_supports(Isa::Avx2) && cpuid_bit(7, 1, kEax, 4);  // AVX-VNNI
         case Isa::Avx512:
             return cpu_supports(Isa::Avx2) && __builtin_cpu_supports("avx512f") &&
                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
