@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "ravel/tokenizer.hpp"
 #include "storage/types.hpp"
 
 namespace ravel::conversation {
@@ -39,6 +40,39 @@ Result<std::int64_t> get_int(const json& j, const char* key, std::int64_t fallba
     if (!it->is_number_integer())
         return make_error(std::string("\"") + key + "\" must be an integer");
     return it->get<std::int64_t>();
+}
+
+// (json::value(key, "") would throw on a present key of another type.)
+Result<std::string> get_string(const json& j, const char* key, const char* fallback = "") {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return std::string(fallback);
+    if (!it->is_string()) return make_error(std::string("\"") + key + "\" must be a string");
+    return it->get<std::string>();
+}
+
+// Markdown: a message line that reads like a section heading ("## User", also after any number
+// of backslashes) is written with one more backslash, and import takes one away, so a message
+// that quotes a heading comes back as one message with its text unchanged.
+bool is_heading_or_escaped(std::string_view line) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // import drops it too
+    while (!line.empty() && line.front() == '\\') line.remove_prefix(1);
+    return line == "## System" || line == "## User" || line == "## Assistant";
+}
+
+std::string escape_heading_lines(const std::string& text) {
+    std::string out;
+    out.reserve(text.size());
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        auto end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        const std::string_view line(text.data() + start, end - start);
+        if (is_heading_or_escaped(line)) out += '\\';
+        out += line;
+        if (end < text.size()) out += '\n';
+        start = end + 1;
+    }
+    return out;
 }
 
 }  // namespace
@@ -125,14 +159,17 @@ Result<std::string> export_json(storage::Store& store, std::int64_t conversation
         list.push_back(std::move(jm));
     }
     doc["messages"] = std::move(list);
-    return doc.dump(1);
+    // Text that is not UTF-8 (a Markdown import is checked, but rows may come from elsewhere)
+    // is written with U+FFFD for its bad bytes rather than failing the whole export.
+    return doc.dump(1, ' ', false, json::error_handler_t::replace);
 }
 
 Result<std::int64_t> import_json(storage::Store& store, const std::string& text) {
     if (text.size() > kMaxImportBytes) return make_error("conversation file is too large");
     json doc = json::parse(text, nullptr, false);
     if (doc.is_discarded() || !doc.is_object()) return make_error("conversation file is not JSON");
-    if (doc.value("format", "") != "ravel-conversation") {
+    auto format = get_string(doc, "format");
+    if (!format || *format != "ravel-conversation") {
         return make_error("not a Ravel conversation (\"format\" is not \"ravel-conversation\")");
     }
     auto version = get_int(doc, "version", 0);
@@ -202,12 +239,13 @@ Result<std::int64_t> import_json(storage::Store& store, const std::string& text)
             }
         }
         if (auto s = jm.find("snapshot"); s != jm.end() && s->is_object()) {
-            auto fp = s->value("model_fingerprint", "");
-            auto blob = base64_decode(s->value("base64", ""));
+            auto fp = get_string(*s, "model_fingerprint");
+            auto encoded = get_string(*s, "base64");
+            auto blob = encoded ? base64_decode(*encoded) : std::nullopt;
             // A bad snapshot is only a lost cache entry: dropped, not an import failure.
-            if (blob && fp.size() == 32 &&
-                fp.find_first_not_of("0123456789abcdef") == std::string::npos) {
-                p.snapshot = std::make_pair(fp, std::move(*blob));
+            if (blob && fp && fp->size() == 32 &&
+                fp->find_first_not_of("0123456789abcdef") == std::string::npos) {
+                p.snapshot = std::make_pair(*fp, std::move(*blob));
             }
         }
         seen[p.file_id] = i;
@@ -217,9 +255,13 @@ Result<std::int64_t> import_json(storage::Store& store, const std::string& text)
     std::string start_state_name;
     if (auto ss = doc.find("start_state"); ss != doc.end() && !ss->is_null()) {
         if (!ss->is_object()) return make_error("\"start_state\" must be an object");
-        start_state = base64_decode(ss->value("base64", ""));
+        auto encoded = get_string(*ss, "base64");
+        auto name = get_string(*ss, "name");
+        if (!encoded || !name)
+            return make_error("\"start_state\": \"base64\" and \"name\" must be strings");
+        start_state = base64_decode(*encoded);
         if (!start_state) return make_error("\"start_state\" is not valid base64");
-        start_state_name = ss->value("name", "");
+        start_state_name = std::move(*name);
     }
 
     auto conv = store.create_conversation(title->get<std::string>(), settings.dump(), *created);
@@ -255,7 +297,11 @@ Result<std::string> export_markdown(storage::Store& store, std::int64_t conversa
         if (*latest) leaf = (*latest)->id;
     }
     std::ostringstream out;
-    out << "# " << conv->title << "\n";
+    std::string title = conv->title;
+    for (char& c : title) {
+        if (c == '\n' || c == '\r') c = ' ';  // one line, or the rest would become body text
+    }
+    out << "# " << title << "\n";
     if (!leaf) return out.str();
     auto path = store.path_to(*leaf);
     if (!path) return path.error();
@@ -267,13 +313,17 @@ Result<std::string> export_markdown(storage::Store& store, std::int64_t conversa
         const auto first = text.find_first_not_of(" \t\n");
         text = first == std::string::npos ? std::string() : text.substr(first);
         while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-        out << "\n## " << heading << "\n\n" << text << "\n";
+        out << "\n## " << heading << "\n\n" << escape_heading_lines(text) << "\n";
     }
     return out.str();
 }
 
 Result<std::int64_t> import_markdown(storage::Store& store, const std::string& text) {
     if (text.size() > kMaxImportBytes) return make_error("Markdown file is too large");
+    if (auto bad = first_invalid_utf8(text)) {
+        return make_error("Markdown file is not UTF-8 text (byte " + std::to_string(*bad) +
+                          "); convert it to UTF-8 and import it again");
+    }
     std::istringstream in(text);
     std::string line, title = "Imported conversation";
     std::vector<std::pair<Role, std::string>> msgs;
@@ -290,7 +340,8 @@ Result<std::int64_t> import_markdown(storage::Store& store, const std::string& t
             msgs.emplace_back(r, std::string());
             continue;
         }
-        if (msgs.empty()) continue;  // text before the first heading
+        if (msgs.empty()) continue;                         // text before the first heading
+        if (is_heading_or_escaped(line)) line.erase(0, 1);  // one backslash, added by export
         msgs.back().second += line + "\n";
     }
     if (msgs.empty()) return make_error("no \"## User\" / \"## Assistant\" sections found");

@@ -159,9 +159,46 @@ class TestConversationTransfer : public QObject {
             R"({"format":"ravel-conversation","version":1,"title":"x","messages":[{"id":1,"role":"user","text":"a","tokens":[-1]}]})",
             R"({"format":"ravel-conversation","version":1,"title":"x","messages":[{"id":1,"role":"user","text":"a"},{"id":1,"role":"user","text":"b"}]})",
             R"({"format":"ravel-conversation","version":1,"title":"x","start_state":{"base64":"@@@@"},"messages":[]})",
+            // Fields of the wrong type are errors, not exceptions.
+            R"({"format":1,"version":1,"title":"x","messages":[]})",
+            R"({"format":["ravel-conversation"],"version":1,"title":"x","messages":[]})",
+            R"({"format":"ravel-conversation","version":1,"title":"x","start_state":{"base64":5},"messages":[]})",
+            R"({"format":"ravel-conversation","version":1,"title":"x","start_state":{"base64":"","name":{}},"messages":[]})",
         };
         for (const char* text : bad) QVERIFY2(!import_json(*s, text).ok(), text);
         QCOMPARE(s->list_conversations()->size(), before);
+    }
+
+    // A snapshot whose fields have the wrong types is dropped; the messages import.
+    void badSnapshotFieldsAreDropped() {
+        auto s = Store::open(fresh_db());
+        const char* text =
+            R"({"format":"ravel-conversation","version":1,"title":"x","messages":[)"
+            R"({"id":1,"role":"user","text":"a","snapshot":{"model_fingerprint":7,"base64":"AAAA"}},)"
+            R"({"id":2,"parent":1,"role":"assistant","text":"b","snapshot":{"base64":[1]}}]})";
+        auto id = import_json(*s, text);
+        QVERIFY2(id.ok(), id.ok() ? "" : id.message().c_str());
+        auto msgs = s->messages(*id);
+        QCOMPARE(msgs->size(), std::size_t(2));
+        QVERIFY(!s->snapshot((*msgs)[0].id)->has_value());
+        QVERIFY(!s->snapshot((*msgs)[1].id)->has_value());
+    }
+
+    // Rows that are not UTF-8 (written by something other than an import) still export as
+    // JSON, their bad bytes as U+FFFD, instead of failing.
+    void jsonExportOfNonUtf8Text() {
+        auto s = Store::open(fresh_db());
+        auto c = s->create_conversation("bad \xff title");
+        storage::NewMessage m;
+        m.conversation_id = c->id;
+        m.role = Role::User;
+        m.text = "caf\xe9 ok";
+        QVERIFY(s->add_message(m).ok());
+        auto text = export_json(*s, c->id);
+        QVERIFY2(text.ok(), text.ok() ? "" : text.message().c_str());
+        auto doc = nlohmann::json::parse(*text);
+        QCOMPARE(doc["title"].get<std::string>(), std::string("bad \xEF\xBF\xBD title"));
+        QCOMPARE(doc["messages"][0]["text"].get<std::string>(), std::string("caf\xEF\xBF\xBD ok"));
     }
 
     void markdownRoundTrip() {
@@ -193,6 +230,46 @@ class TestConversationTransfer : public QObject {
         QCOMPARE((*msgs)[2].text, std::string("A reply."));
         QCOMPARE((*msgs)[2].role, Role::Assistant);
         QVERIFY(!import_markdown(*s, "no headings here").ok());
+    }
+
+    // A message that quotes a section heading stays one message with its text unchanged, and
+    // a title with line breaks stays the title.
+    void markdownQuotedHeadings() {
+        auto s = Store::open(fresh_db());
+        auto c = s->create_conversation("Two\nlines");
+        const std::string quoted = "Write this:\n## User\n\\## Assistant\n## System\r\nend";
+        storage::NewMessage m;
+        m.conversation_id = c->id;
+        m.role = Role::User;
+        m.text = quoted;
+        const auto first = s->add_message(m)->id;
+        m.parent_id = first;
+        m.role = Role::Assistant;
+        m.text = "## Assistant";
+        QVERIFY(s->add_message(m).ok());
+        auto md = export_markdown(*s, c->id);
+        QVERIFY(md.ok());
+        QVERIFY(md->find("\n\\## User\n\\\\## Assistant\n\\## System\r\n") != std::string::npos);
+        auto id = import_markdown(*s, *md);
+        QVERIFY(id.ok());
+        QCOMPARE(s->conversation(*id)->title, std::string("Two lines"));
+        auto msgs = s->messages(*id);
+        QCOMPARE(msgs->size(), std::size_t(2));
+        // The importer drops one carriage return per line end, as for any CRLF file.
+        QCOMPARE((*msgs)[0].text,
+                 std::string("Write this:\n## User\n\\## Assistant\n## System\nend"));
+        QCOMPARE((*msgs)[1].text, std::string("## Assistant"));
+        QCOMPARE((*msgs)[1].role, Role::Assistant);
+    }
+
+    void markdownMustBeUtf8() {
+        auto s = Store::open(fresh_db());
+        const auto before = s->list_conversations()->size();
+        auto id = import_markdown(*s, "# T\n\n## User\n\ncaf\xe9\n");
+        QVERIFY(!id.ok());
+        QVERIFY2(id.message().find("byte 17") != std::string::npos, id.message().c_str());
+        QCOMPARE(s->list_conversations()->size(), before);
+        QVERIFY(import_markdown(*s, "# T\n\n## User\n\ncaf\xc3\xa9\n").ok());
     }
 
     // The transcript alone (exported without snapshots) continues exactly in another database.

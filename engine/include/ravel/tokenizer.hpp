@@ -29,6 +29,10 @@ std::string_view tokenizer_kind_name(TokenizerKind kind);
 // Accepts the names above and a few common aliases ("rwkv", "gpt-neox", "20b", "bytes").
 std::optional<TokenizerKind> parse_tokenizer_kind(std::string_view name);
 
+// Offset of the first byte of `text` that is not part of well-formed UTF-8 (Unicode's strict
+// rules: no overlongs, no surrogates, nothing above U+10FFFF); nullopt when all of it is.
+std::optional<std::size_t> first_invalid_utf8(std::string_view text);
+
 // The tokenizer a model most likely uses. A recognised metadata name (for example a GGUF
 // "tokenizer.ggml.model" value) wins; otherwise the vocabulary size decides: 65536 World,
 // 50277 NeoX, 256 bytes. nullopt when neither says anything; callers may always override.

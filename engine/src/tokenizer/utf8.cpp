@@ -1,5 +1,7 @@
 #include "tokenizer/utf8.hpp"
 
+#include "ravel/tokenizer.hpp"
+
 #include <cstring>
 
 namespace ravel::tok {
@@ -83,7 +85,7 @@ bool is_ascii(std::string_view s) {
     return true;
 }
 
-bool is_valid_utf8(std::string_view s) {
+std::optional<std::size_t> first_invalid_utf8(std::string_view s) {
     std::size_t pos = 0;
     while (pos < s.size()) {
         if (byte_at(s, pos) < 0x80) {
@@ -91,10 +93,14 @@ bool is_valid_utf8(std::string_view s) {
             continue;
         }
         const Utf8Step step = utf8_step(s, pos);
-        if (step.status != Utf8Status::Complete) return false;
+        if (step.status != Utf8Status::Complete) return pos;
         pos += step.length;
     }
-    return true;
+    return std::nullopt;
+}
+
+bool is_valid_utf8(std::string_view s) {
+    return !first_invalid_utf8(s);
 }
 
 std::string sanitize_utf8(std::string_view s) {
@@ -118,3 +124,9 @@ std::string sanitize_utf8(std::string_view s) {
 }
 
 }  // namespace ravel::tok
+
+namespace ravel {
+std::optional<std::size_t> first_invalid_utf8(std::string_view text) {
+    return tok::first_invalid_utf8(text);
+}
+}  // namespace ravel

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,9 @@ void append_utf8(std::string& out, char32_t cp);
 
 // Copies `s`, replacing every invalid or truncated sequence with U+FFFD.
 std::string sanitize_utf8(std::string_view s);
+
+// Offset of the first byte that starts no well-formed character (nullopt when there is none).
+std::optional<std::size_t> first_invalid_utf8(std::string_view s);
 
 // True when `s` is entirely well-formed UTF-8.
 bool is_valid_utf8(std::string_view s);
