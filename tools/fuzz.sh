@@ -11,7 +11,7 @@ data="${RAVEL_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
 build=build/fuzz
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz_weight_file fuzz_model_load fuzz_tokenizer_files
-    fuzz_tokenize_text fuzz_import_conversation)
+    fuzz_tokenize_text fuzz_resume_record fuzz_import_conversation)
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
     -DCMAKE_CXX_COMPILER=clang++ -DRAVEL_BUILD_FUZZERS=ON -DRAVEL_BUILD_GUI=OFF \
@@ -20,7 +20,7 @@ cmake --build "$build" --target "${targets[@]}" ravel-cli
 
 # Seeds. Model files: the reference models as they are, and each converted to GGUF.
 seeds="$build/seeds"
-rm -rf "$seeds" && mkdir -p "$seeds"/{weight_file,tokenizer_files,tokenize_text,import_conversation}
+rm -rf "$seeds" && mkdir -p "$seeds"/{weight_file,tokenizer_files,tokenize_text,resume_record,import_conversation}
 if [ -d "$data/models" ]; then
     for dir in "$data"/models/random-*; do
         name=$(basename "$dir")
@@ -40,6 +40,7 @@ if [ -f "$data/tokenizers/rwkv_vocab_v20230424.txt" ]; then
         > "$seeds/tokenizer_files/world-head"
 fi
 cp tests/fuzz/seeds/tokenize_text/* "$seeds/tokenize_text/"
+cp tests/fuzz/seeds/resume_record/* "$seeds/resume_record/"
 cp tests/fuzz/seeds/import_conversation/* "$seeds/import_conversation/"
 
 corpus_of() {
