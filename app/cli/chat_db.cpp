@@ -6,6 +6,7 @@
 
 #include "chat_interrupt.hpp"
 #include "chat_options.hpp"
+#include "chat_transfer.hpp"
 #include "conversation/model_context.hpp"
 #include "conversation/runner.hpp"
 #include "model_options.hpp"
@@ -54,10 +55,12 @@ int chat_with_db(const Args& args, std::istream& in, std::ostream& out, std::ost
         err << "ravel-cli chat: --db FILE is required here\n";
         return 2;
     }
-    const int modes =
-        int(args.flag("new")) + int(args.flag("list")) + int(args.has("conversation"));
+    const int modes = int(args.flag("new")) + int(args.flag("list")) +
+                      int(args.has("conversation")) + int(args.has("export")) +
+                      int(args.has("import"));
     if (modes != 1) {
-        err << "ravel-cli chat: with --db give exactly one of --new, --conversation ID, --list\n";
+        err << "ravel-cli chat: with --db give exactly one of --new, --conversation ID, --list, "
+               "--export ID, --import FILE\n";
         return 2;
     }
     auto store = storage::Store::open(*db_path);
@@ -67,6 +70,8 @@ int chat_with_db(const Args& args, std::istream& in, std::ostream& out, std::ost
     }
     const bool as_json = args.flag("json");
     if (args.flag("list")) return list_conversations(*store, as_json, out, err);
+    if (args.has("export")) return export_conversation(*store, args, out, err);
+    if (args.has("import")) return import_conversation(*store, args, out, err);
 
     conversation::ModelContextOptions mo;
     auto kind = tokenizer_kind_from_args(args);

@@ -10,8 +10,9 @@
 namespace ravel::cli {
 
 // Option names chat accepts only together with --db.
-inline constexpr const char* kChatDbValued[] = {"db", "conversation"};
-inline constexpr const char* kChatDbFlags[] = {"new", "list"};
+inline constexpr const char* kChatDbValued[] = {"db",  "conversation", "export", "import",
+                                                "out", "format",       "leaf"};
+inline constexpr const char* kChatDbFlags[] = {"new", "list", "snapshots"};
 
 int chat_with_db(const Args& args, std::istream& in, std::ostream& out, std::ostream& err);
 

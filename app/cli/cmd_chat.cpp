@@ -21,6 +21,9 @@ const char* kUsage =
     "         [--max-tokens N] [--system TEXT] [--tokenizer world|neox|byte] [--vocab FILE]\n"
     "         [--template world|g1|g1-think|raven] [--chunk N] [--json]\n"
     "         [--dtype f32|f16|bf16|q8_0|q5_1|q4_0] [--device cpu|cuda] [--threads N]\n"
+    "       ravel-cli chat --db FILE --export ID [--out FILE] [--format json|markdown]\n"
+    "         [--snapshots] [--leaf MESSAGE]\n"
+    "       ravel-cli chat --db FILE --import FILE [--format json|markdown] [--json]\n"
     "Without --prompt: an interactive chat on stdin (/help lists its commands).\n"
     "Without --model: the small demo model bundled with Ravel.\n"
     "Without --dtype: the weights stay in the type the file stores them in.\n";
@@ -35,7 +38,8 @@ std::vector<std::string> with_default_model(std::vector<std::string> argv, std::
         }
         return false;
     };
-    if (given("model")) return argv;
+    // Listing, export and import read the database only.
+    if (given("model") || given("list") || given("export") || given("import")) return argv;
     const auto demo = demo::find_demo_model();
     if (demo.empty()) return argv;
     for (const char* name : {"temperature", "presence", "frequency"}) {

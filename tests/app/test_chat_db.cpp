@@ -11,8 +11,8 @@ class TestChatDb : public QObject {
     Q_OBJECT
     QTemporaryDir dir_;
 
-    // Runs ravel-cli; returns one JSON object per stdout line.
-    QList<QJsonObject> cli(const QStringList& args, int* rc = nullptr) {
+    // Runs ravel-cli; returns its standard output.
+    QByteArray run(const QStringList& args, int* rc = nullptr) {
         QProcess p;
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
         env.insert("XDG_CACHE_HOME", dir_.filePath("cache"));  // fingerprint cache
@@ -21,8 +21,13 @@ class TestChatDb : public QObject {
         p.waitForFinished(300000);
         if (rc) *rc = p.exitCode();
         if (p.exitCode() != 0) qWarning("ravel-cli: %s", p.readAllStandardError().constData());
+        return p.readAllStandardOutput();
+    }
+
+    // Runs ravel-cli; returns one JSON object per stdout line.
+    QList<QJsonObject> cli(const QStringList& args, int* rc = nullptr) {
         QList<QJsonObject> out;
-        for (const QByteArray& line : p.readAllStandardOutput().split('\n')) {
+        for (const QByteArray& line : run(args, rc).split('\n')) {
             if (line.trimmed().isEmpty()) continue;
             out.push_back(QJsonDocument::fromJson(line).object());
         }
@@ -91,6 +96,73 @@ class TestChatDb : public QObject {
 
         auto list = cli({"chat", "--db", two, "--list", "--json"}, &rc);
         QCOMPARE(rc, 0);
+    }
+
+    // A conversation exported with its snapshots continues in another database exactly as in
+    // the first, from the snapshot (nothing replayed); Markdown keeps the branch's messages.
+    void exportImportContinuesExactly() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        const QString m = QString::fromStdString(
+            (ravel::test::shared_data_dir() / "models/tiny-7v0-834K/model.pth").string());
+        const QString a = dir_.filePath("export-a.db");
+        const QString b = dir_.filePath("export-b.db");
+        const QStringList common = {"--model", m, "--max-tokens", "24", "--json"};
+        int rc = -1;
+        auto first = cli(
+            QStringList{"chat", "--db", a, "--new", "--seed", "5", "--prompt", "A"} + common, &rc);
+        QCOMPARE(rc, 0);
+        const QString id = QString::number(first[0]["conversation"].toInteger());
+        const QString file = dir_.filePath("exported.json");
+        cli({"chat", "--db", a, "--export", id, "--out", file, "--snapshots"}, &rc);
+        QCOMPARE(rc, 0);
+        QVERIFY(!QFile::exists(file + ".partial"));
+
+        auto imported = cli({"chat", "--db", b, "--import", file, "--json"}, &rc);
+        QCOMPARE(rc, 0);
+        QCOMPARE(imported.size(), 1);
+        const QString copy = QString::number(imported[0]["conversation"].toInteger());
+        auto there = cli(
+            QStringList{"chat", "--db", b, "--conversation", copy, "--prompt", "B"} + common, &rc);
+        QCOMPARE(rc, 0);
+        auto here = cli(
+            QStringList{"chat", "--db", a, "--conversation", id, "--prompt", "B"} + common, &rc);
+        QCOMPARE(rc, 0);
+        QVERIFY(there[0]["resumed_from_snapshot"].toBool());
+        QCOMPARE(there[0]["replayed_tokens"].toInteger(), 0);
+        QVERIFY(!here[0]["reply"].toString().isEmpty());
+        QCOMPARE(there[0]["reply"].toString(), here[0]["reply"].toString());
+
+        const QString md = dir_.filePath("exported.md");
+        cli({"chat", "--db", a, "--export", id, "--out", md}, &rc);
+        QCOMPARE(rc, 0);
+        QFile text(md);
+        QVERIFY(text.open(QIODevice::ReadOnly));
+        const QByteArray written = text.readAll();
+        QVERIFY(written.startsWith("# A\n\n## User\n\nA\n\n## Assistant\n"));
+        auto from_md = cli({"chat", "--db", b, "--import", md, "--json"}, &rc);
+        QCOMPARE(rc, 0);
+        const QString md_copy = QString::number(from_md[0]["conversation"].toInteger());
+        QCOMPARE(run({"chat", "--db", b, "--export", md_copy, "--format", "markdown"}, &rc),
+                 written);
+        QCOMPARE(rc, 0);
+    }
+
+    void importRefusesBadFiles() {
+        const QString db = dir_.filePath("import-bad.db");
+        const QString bad = dir_.filePath("bad.json");
+        QFile f(bad);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(R"({"format":1,"version":1,"title":"x","messages":[]})");
+        f.close();
+        int rc = 0;
+        cli({"chat", "--db", db, "--import", bad}, &rc);
+        QCOMPARE(rc, 1);
+        cli({"chat", "--db", db, "--import", dir_.filePath("missing.json")}, &rc);
+        QCOMPARE(rc, 1);
+        cli({"chat", "--db", db, "--import", bad, "--format", "xml"}, &rc);
+        QCOMPARE(rc, 2);
+        cli({"chat", "--db", db, "--export", "7"}, &rc);
+        QCOMPARE(rc, 1);
     }
 
     void badUsage() {

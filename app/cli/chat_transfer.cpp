@@ -1,0 +1,137 @@
+#include "chat_transfer.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "conversation/transfer.hpp"
+
+namespace ravel::cli {
+
+namespace {
+
+enum class Format { Json, Markdown };
+
+Result<Format> format_of(const Args& args, const std::string& path) {
+    if (auto name = args.get("format")) {
+        if (*name == "json") return Format::Json;
+        if (*name == "markdown" || *name == "md") return Format::Markdown;
+        return make_error("unknown --format '" + *name + "' (json, markdown)");
+    }
+    const auto ext = std::filesystem::path(path).extension().string();
+    return ext == ".md" || ext == ".markdown" ? Format::Markdown : Format::Json;
+}
+
+// Written next to the target and renamed over it, so an interrupted export never leaves a
+// half-written file where an earlier good one was.
+Result<void> write_file(const std::string& path, const std::string& text) {
+    const std::string partial = path + ".partial";
+    {
+        std::ofstream f(partial, std::ios::binary | std::ios::trunc);
+        if (!f) return make_error("cannot write " + partial);
+        f.write(text.data(), static_cast<std::streamsize>(text.size()));
+        f.flush();
+        if (!f) {
+            std::error_code ec;
+            std::filesystem::remove(partial, ec);
+            return make_error("writing " + partial + " failed (disk full?)");
+        }
+    }
+    std::error_code ec;
+    std::filesystem::rename(partial, path, ec);
+    if (ec) return make_error("cannot move " + partial + " to " + path + ": " + ec.message());
+    return {};
+}
+
+Result<std::string> read_file(const std::string& path) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec) return make_error("cannot read " + path + ": " + ec.message());
+    if (size > conversation::kMaxImportBytes) {
+        return make_error(path + " is larger than the import limit of " +
+                          std::to_string(conversation::kMaxImportBytes >> 20) + " MiB");
+    }
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return make_error("cannot open " + path);
+    std::ostringstream text;
+    text << f.rdbuf();
+    if (f.bad()) return make_error("reading " + path + " failed");
+    return text.str();
+}
+
+}  // namespace
+
+int export_conversation(storage::Store& store, const Args& args, std::ostream& out,
+                        std::ostream& err) {
+    constexpr long long kMaxId = std::numeric_limits<long long>::max();
+    auto id = args.get_int("export", 0, 1, kMaxId);
+    if (!id) {
+        err << "ravel-cli chat: " << id.message() << "\n";
+        return 2;
+    }
+    const std::string path = args.get_or("out", "");
+    auto format = format_of(args, path);
+    if (!format) {
+        err << "ravel-cli chat: " << format.message() << "\n";
+        return 2;
+    }
+    std::optional<std::int64_t> leaf;
+    if (args.has("leaf")) {
+        auto m = args.get_int("leaf", 0, 1, kMaxId);
+        if (!m) {
+            err << "ravel-cli chat: " << m.message() << "\n";
+            return 2;
+        }
+        leaf = *m;
+    }
+    conversation::ExportOptions options;
+    options.include_snapshots = args.flag("snapshots");
+    auto text = *format == Format::Json ? conversation::export_json(store, *id, options)
+                                        : conversation::export_markdown(store, *id, leaf);
+    if (!text) {
+        err << "ravel-cli chat: " << text.message() << "\n";
+        return 1;
+    }
+    if (path.empty()) {
+        out << *text;
+        if (*format == Format::Json) out << "\n";
+        return 0;
+    }
+    if (auto written = write_file(path, *text); !written) {
+        err << "ravel-cli chat: " << written.message() << "\n";
+        return 1;
+    }
+    return 0;
+}
+
+int import_conversation(storage::Store& store, const Args& args, std::ostream& out,
+                        std::ostream& err) {
+    const std::string path = args.get_or("import", "");
+    auto format = format_of(args, path);
+    if (!format) {
+        err << "ravel-cli chat: " << format.message() << "\n";
+        return 2;
+    }
+    auto text = read_file(path);
+    if (!text) {
+        err << "ravel-cli chat: " << text.message() << "\n";
+        return 1;
+    }
+    auto id = *format == Format::Json ? conversation::import_json(store, *text)
+                                      : conversation::import_markdown(store, *text);
+    if (!id) {
+        err << "ravel-cli chat: " << path << ": " << id.message() << "\n";
+        return 1;
+    }
+    if (args.flag("json")) {
+        out << nlohmann::json{{"conversation", *id}}.dump() << "\n";
+    } else {
+        out << *id << "\n";
+    }
+    return 0;
+}
+
+}  // namespace ravel::cli
