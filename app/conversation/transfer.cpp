@@ -310,9 +310,12 @@ Result<std::string> export_markdown(storage::Store& store, std::int64_t conversa
                               : m.role == Role::User ? "User"
                                                      : "Assistant";
         std::string text = m.text;
-        const auto first = text.find_first_not_of(" \t\n");
-        text = first == std::string::npos ? std::string() : text.substr(first);
-        while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+        // Blank space at either end goes (a carriage return too: import drops one per line, so
+        // a last line of "\r" would otherwise come back as an empty line, then be trimmed).
+        constexpr std::string_view kBlank = " \t\r\n";
+        const auto first = text.find_first_not_of(kBlank);
+        const auto last = text.find_last_not_of(kBlank);
+        text = first == std::string::npos ? std::string() : text.substr(first, last - first + 1);
         out << "\n## " << heading << "\n\n" << escape_heading_lines(text) << "\n";
     }
     return out.str();

@@ -208,7 +208,8 @@ class TestConversationTransfer : public QObject {
         const std::vector<std::pair<Role, std::string>> turns = {{Role::System, "Be kind."},
                                                                  {Role::User, "Line one\nline two"},
                                                                  {Role::Assistant, " A reply."},
-                                                                 {Role::User, "Thanks"}};
+                                                                 {Role::User, "Thanks"},
+                                                                 {Role::Assistant, "CR\n\r"}};
         for (const auto& [r, t] : turns) {
             storage::NewMessage m;
             m.conversation_id = c->id;
@@ -229,6 +230,9 @@ class TestConversationTransfer : public QObject {
         QCOMPARE((*msgs)[1].text, std::string("Line one\nline two"));
         QCOMPARE((*msgs)[2].text, std::string("A reply."));
         QCOMPARE((*msgs)[2].role, Role::Assistant);
+        // Blank space at the ends, carriage returns included, goes; a second trip changes nothing.
+        QCOMPARE((*msgs)[4].text, std::string("CR"));
+        QCOMPARE(*export_markdown(*s, *id), *md);
         QVERIFY(!import_markdown(*s, "no headings here").ok());
     }
 
