@@ -26,9 +26,12 @@ if [ -d "$data/models" ]; then
         name=$(basename "$dir")
         cp "$dir"/model.pth "$seeds/weight_file/$name.pth"
         cp "$dir"/model.safetensors "$seeds/weight_file/$name.safetensors"
-        for dtype in q4_0 q8_0; do
+        # q8_0 with the byte tokenizer named in the metadata, q4_0 without one.
+        for conversion in q4_0:none q8_0:byte; do
+            dtype=${conversion%:*} tokenizer=${conversion#*:}
             "$build/app/cli/ravel-cli" convert --in "$dir/model.pth" --out \
-                "$seeds/weight_file/$name-$dtype.gguf" --dtype "$dtype" --tokenizer none > /dev/null
+                "$seeds/weight_file/$name-$dtype.gguf" --dtype "$dtype" --tokenizer "$tokenizer" \
+                > /dev/null
         done
     done
 else

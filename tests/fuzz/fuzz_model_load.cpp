@@ -1,7 +1,7 @@
 // libFuzzer entry point for building a model from a hostile file: the configuration detected
-// from tensor shapes and metadata, the weights converted to their storage type, and one token
-// through the forward pass. Anything that loads must run without touching memory it does not
-// own. Seeds: tests/fuzz/seeds/weight_file (tools/fuzz.sh).
+// from tensor shapes and metadata, an embedded tokenizer, the weights converted to their storage
+// type, and one token through the forward pass. Anything that loads must run without touching
+// memory it does not own. Seeds: the reference models and their GGUF conversions (tools/fuzz.sh).
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +9,7 @@
 #include "memory_file.hpp"
 #include "ravel/model.hpp"
 #include "ravel/session.hpp"
+#include "ravel/tokenizer.hpp"
 #include "ravel/weight_file.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -16,6 +17,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!input.ok()) return 0;
     auto file = ravel::WeightFile::open(input.path());
     if (!file.ok()) return 0;
+    // A GGUF's embedded vocabulary (Ravel's or llama.cpp's token list) is read from the same
+    // hostile file; no directory is searched.
+    if (auto config = ravel::detect_config(*file); config.ok()) {
+        ravel::TokenizerSearch embedded_only;
+        embedded_only.model_file = "/nonexistent/model";
+        if (auto tokenizer = ravel::tokenizer_for_model(*file, *config, embedded_only);
+            tokenizer.ok()) {
+            const auto ids = (*tokenizer)->encode("Hello, world!\n\xe4\xbd\xa0\xe5\xa5\xbd");
+            for (const std::int32_t id : ids) {
+                if (id < 0 || id >= config->n_vocab) __builtin_trap();
+            }
+            if (!(*tokenizer)->decode(ids).ok()) __builtin_trap();
+        }
+    }
     auto model = ravel::Model::from_file(*file);
     if (!model.ok()) return 0;
     ravel::Session session(*model);

@@ -1,6 +1,6 @@
 // libFuzzer entry point for the model-file readers (.pth, .safetensors, GGUF). Whatever opens
 // must also read back: every tensor's bytes and its f32 conversion stay inside the mapping.
-// Build and run: tools/fuzz.sh (seeds: tests/fuzz/seeds/weight_file).
+// Build and run: tools/fuzz.sh (seeds: the reference models and their GGUF conversions).
 #include <cstddef>
 #include <cstdint>
 
