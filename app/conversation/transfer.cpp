@@ -305,6 +305,10 @@ Result<std::string> export_markdown(storage::Store& store, std::int64_t conversa
     if (!leaf) return out.str();
     auto path = store.path_to(*leaf);
     if (!path) return path.error();
+    if (!path->empty() && path->back().conversation_id != conversation_id) {
+        return make_error("message " + std::to_string(*leaf) + " is not in conversation " +
+                          std::to_string(conversation_id));
+    }
     for (const auto& m : *path) {
         const char* heading = m.role == Role::System ? "System"
                               : m.role == Role::User ? "User"

@@ -234,6 +234,9 @@ class TestConversationTransfer : public QObject {
         QCOMPARE((*msgs)[4].text, std::string("CR"));
         QCOMPARE(*export_markdown(*s, *id), *md);
         QVERIFY(!import_markdown(*s, "no headings here").ok());
+        // A branch is only exported from its own conversation.
+        QVERIFY(export_markdown(*s, *id, (*msgs)[4].id).ok());
+        QVERIFY(!export_markdown(*s, c->id, (*msgs)[4].id).ok());
     }
 
     // A message that quotes a section heading stays one message with its text unchanged, and
