@@ -79,6 +79,11 @@ int export_conversation(storage::Store& store, const Args& args, std::ostream& o
         return 2;
     }
     std::optional<std::int64_t> leaf;
+    if (args.has("leaf") && *format == Format::Json) {
+        err << "ravel-cli chat: --leaf picks the branch of a Markdown export; JSON holds every "
+               "branch\n";
+        return 2;
+    }
     if (args.has("leaf")) {
         auto m = args.get_int("leaf", 0, 1, kMaxId);
         if (!m) {

@@ -163,6 +163,8 @@ class TestChatDb : public QObject {
         QCOMPARE(rc, 2);
         cli({"chat", "--db", db, "--export", "7"}, &rc);
         QCOMPARE(rc, 1);
+        cli({"chat", "--db", db, "--export", "7", "--leaf", "3", "--format", "json"}, &rc);
+        QCOMPARE(rc, 2);
     }
 
     void badUsage() {
