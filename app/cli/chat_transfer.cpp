@@ -5,9 +5,9 @@
 #include <iostream>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "conversation/transfer.hpp"
+#include "text_file.hpp"
 
 namespace ravel::cli {
 
@@ -46,22 +46,6 @@ Result<void> write_file(const std::string& path, const std::string& text) {
     return {};
 }
 
-Result<std::string> read_file(const std::string& path) {
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(path, ec);
-    if (ec) return make_error("cannot read " + path + ": " + ec.message());
-    if (size > conversation::kMaxImportBytes) {
-        return make_error(path + " is larger than the import limit of " +
-                          std::to_string(conversation::kMaxImportBytes >> 20) + " MiB");
-    }
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return make_error("cannot open " + path);
-    std::ostringstream text;
-    text << f.rdbuf();
-    if (f.bad()) return make_error("reading " + path + " failed");
-    return text.str();
-}
-
 }  // namespace
 
 int export_conversation(storage::Store& store, const Args& args, std::ostream& out,
@@ -79,12 +63,12 @@ int export_conversation(storage::Store& store, const Args& args, std::ostream& o
         return 2;
     }
     std::optional<std::int64_t> leaf;
-    if (args.has("leaf") && *format == Format::Json) {
-        err << "ravel-cli chat: --leaf picks the branch of a Markdown export; JSON holds every "
-               "branch\n";
-        return 2;
-    }
     if (args.has("leaf")) {
+        if (*format == Format::Json) {
+            err << "ravel-cli chat: --leaf picks the branch of a Markdown export; JSON holds "
+                   "every branch\n";
+            return 2;
+        }
         auto m = args.get_int("leaf", 0, 1, kMaxId);
         if (!m) {
             err << "ravel-cli chat: " << m.message() << "\n";
@@ -120,7 +104,7 @@ int import_conversation(storage::Store& store, const Args& args, std::ostream& o
         err << "ravel-cli chat: " << format.message() << "\n";
         return 2;
     }
-    auto text = read_file(path);
+    auto text = read_whole_file(path, conversation::kMaxImportBytes, "--import " + path);
     if (!text) {
         err << "ravel-cli chat: " << text.message() << "\n";
         return 1;

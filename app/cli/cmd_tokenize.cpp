@@ -1,6 +1,5 @@
 // ravel-cli tokenize / detokenize (DESIGN.md section 7).
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <system_error>
@@ -8,6 +7,7 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "ravel/tokenizer.hpp"
+#include "text_file.hpp"
 #include "token_list.hpp"
 
 namespace ravel::cli {
@@ -55,23 +55,6 @@ Result<std::unique_ptr<Tokenizer>> tokenizer_from_args(const Args& args) {
     return tok;
 }
 
-Result<std::string> read_text_file(const fs::path& path) {
-    std::error_code ec;
-    if (!fs::is_regular_file(path, ec)) {
-        return make_error("--text-file " + path.string() + ": no such file");
-    }
-    const auto size = fs::file_size(path, ec);
-    if (ec) return make_error("--text-file " + path.string() + ": " + ec.message());
-    if (size > kMaxTextFileBytes) {
-        return make_error("--text-file " + path.string() + ": larger than 1 GiB");
-    }
-    std::ifstream in(path, std::ios::binary);
-    std::string text(static_cast<std::size_t>(size), '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    if (!in && !text.empty()) return make_error("--text-file " + path.string() + ": read failed");
-    return text;
-}
-
 }  // namespace
 
 int cmd_tokenize(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
@@ -88,7 +71,8 @@ int cmd_tokenize(const std::vector<std::string>& argv, std::ostream& out, std::o
     if (auto t = args->get("text")) {
         text = *t;
     } else {
-        auto file = read_text_file(*args->get("text-file"));
+        auto file = read_whole_file(*args->get("text-file"), kMaxTextFileBytes,
+                                    "--text-file " + *args->get("text-file"));
         if (!file) {
             err << "ravel-cli tokenize: " << file.message() << "\n";
             return 1;
