@@ -42,12 +42,30 @@ Result<std::int64_t> get_int(const json& j, const char* key, std::int64_t fallba
     return it->get<std::int64_t>();
 }
 
-// (json::value(key, "") would throw on a present key of another type.)
-Result<std::string> get_string(const json& j, const char* key, const char* fallback = "") {
+// Empty when absent. (json::value(key, "") would throw on a present key of another type.)
+Result<std::string> get_string(const json& j, const char* key) {
     auto it = j.find(key);
-    if (it == j.end() || it->is_null()) return std::string(fallback);
+    if (it == j.end() || it->is_null()) return std::string();
     if (!it->is_string()) return make_error(std::string("\"") + key + "\" must be a string");
     return it->get<std::string>();
+}
+
+// The Markdown section headings, one per role: written by export, read by import.
+constexpr std::pair<Role, std::string_view> kHeadings[] = {
+    {Role::System, "## System"}, {Role::User, "## User"}, {Role::Assistant, "## Assistant"}};
+
+std::string_view heading_of(Role role) {
+    for (const auto& [r, heading] : kHeadings) {
+        if (r == role) return heading;
+    }
+    return kHeadings[2].second;
+}
+
+std::optional<Role> role_of_heading(std::string_view line) {
+    for (const auto& [r, heading] : kHeadings) {
+        if (line == heading) return r;
+    }
+    return std::nullopt;
 }
 
 // Markdown: a message line that reads like a section heading ("## User", also after any number
@@ -56,7 +74,7 @@ Result<std::string> get_string(const json& j, const char* key, const char* fallb
 bool is_heading_or_escaped(std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // import drops it too
     while (!line.empty() && line.front() == '\\') line.remove_prefix(1);
-    return line == "## System" || line == "## User" || line == "## Assistant";
+    return role_of_heading(line).has_value();
 }
 
 std::string escape_heading_lines(const std::string& text) {
@@ -310,9 +328,6 @@ Result<std::string> export_markdown(storage::Store& store, std::int64_t conversa
                           std::to_string(conversation_id));
     }
     for (const auto& m : *path) {
-        const char* heading = m.role == Role::System ? "System"
-                              : m.role == Role::User ? "User"
-                                                     : "Assistant";
         std::string text = m.text;
         // Blank space at either end goes (a carriage return too: import drops one per line, so
         // a last line of "\r" would otherwise come back as an empty line, then be trimmed).
@@ -320,7 +335,7 @@ Result<std::string> export_markdown(storage::Store& store, std::int64_t conversa
         const auto first = text.find_first_not_of(kBlank);
         const auto last = text.find_last_not_of(kBlank);
         text = first == std::string::npos ? std::string() : text.substr(first, last - first + 1);
-        out << "\n## " << heading << "\n\n" << escape_heading_lines(text) << "\n";
+        out << "\n" << heading_of(m.role) << "\n\n" << escape_heading_lines(text) << "\n";
     }
     return out.str();
 }
@@ -340,11 +355,8 @@ Result<std::int64_t> import_markdown(storage::Store& store, const std::string& t
             title = line.substr(2);
             continue;
         }
-        if (line == "## System" || line == "## User" || line == "## Assistant") {
-            const Role r = line == "## System" ? Role::System
-                           : line == "## User" ? Role::User
-                                               : Role::Assistant;
-            msgs.emplace_back(r, std::string());
+        if (const auto role = role_of_heading(line)) {
+            msgs.emplace_back(*role, std::string());
             continue;
         }
         if (msgs.empty()) continue;                         // text before the first heading
