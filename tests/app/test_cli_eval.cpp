@@ -179,6 +179,14 @@ class CliEvalTest : public QObject {
                  j["decode_bandwidth_limit_ms"].toDouble() / fastest);
         QCOMPARE(j["prompt_fma_fraction_best"].toDouble() / j["prompt_fma_fraction"].toDouble(),
                  j["prompt_tokens_per_s_best"].toDouble() / j["prompt_tokens_per_s"].toDouble());
+        // Tokens paired with read passes: a median fraction between its quartiles, and passes
+        // that read at a positive rate.
+        const QJsonArray quartiles = j["decode_paired_fraction_quartiles"].toArray();
+        QCOMPARE(quartiles.size(), 2);
+        const double paired = j["decode_paired_fraction"].toDouble();
+        QVERIFY(paired > 0);
+        QVERIFY(quartiles[0].toDouble() <= paired && paired <= quartiles[1].toDouble());
+        QVERIFY(j["decode_paired_read_gb_s"].toDouble() > 0);
         const double limit_ms = j["weight_bytes_per_token"].toDouble() /
                                 (j["read_bandwidth_gb_s"].toDouble() * 1e9) * 1e3;
         QVERIFY(std::fabs(j["decode_bandwidth_limit_ms"].toDouble() - limit_ms) <= 1e-9 * limit_ms);

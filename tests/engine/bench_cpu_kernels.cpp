@@ -7,6 +7,10 @@
 // all of them), as a forward pass runs many small products whose weights are not in cache.
 // --layout picks how q8_0 / q4_0 are stored: rows, interleaved (x16), or auto (default) as a
 // model load on this CPU would.
+// --paired-read 1 follows each timed rep with a pass of the bandwidth probe's read kernel over
+// as many bytes, and reports the median ratio of the two rates: on a machine whose memory
+// other tenants share, rates measured minutes (or seconds) apart differ by 2x, rates measured
+// back to back see the same neighbours.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -37,6 +41,7 @@ ravel::DType parse_type(const std::string& s) {
 int main(int argc, char** argv) {
     std::string type_name = "f32";
     int rows = 3072, cols = 768, tokens = 128, threads = 1, reps = 20, copies = 1;
+    bool paired_read = false;
     std::string layout_name = "auto";
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
@@ -57,6 +62,8 @@ int main(int argc, char** argv) {
             copies = std::max(1, std::atoi(v));
         else if (a == "--layout")
             layout_name = v;
+        else if (a == "--paired-read")
+            paired_read = std::atoi(v) != 0;
         else {
             std::fprintf(stderr, "unknown option %s\n", a.c_str());
             return 2;
@@ -95,7 +102,22 @@ int main(int argc, char** argv) {
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
         return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
     };
-    std::vector<double> secs, cpu_secs;
+    const std::size_t weight_bytes = m->bytes() * static_cast<std::size_t>(copies);
+    float* read_buffer = nullptr;
+    ravel::detail::ArenaBlock read_block;
+    if (paired_read) {
+        auto block = ravel::detail::allocate_huge(weight_bytes);
+        if (!block) {
+            std::fprintf(stderr, "%s\n", block.error().message.c_str());
+            return 1;
+        }
+        read_block = std::move(*block);
+        read_buffer = reinterpret_cast<float*>(read_block.data);
+        std::memset(read_buffer, 0, weight_bytes);
+    }
+    const auto& kernels = ravel::detail::cpu::kernels();
+    std::vector<float> read_sums(static_cast<std::size_t>(pool.size()));
+    std::vector<double> secs, cpu_secs, read_rates, ratios;
     for (int r = 0; r < reps + 2; ++r) {
         const auto t0 = std::chrono::steady_clock::now();
         const double c0 = cpu_now();
@@ -106,6 +128,21 @@ int main(int argc, char** argv) {
         if (r >= 2) {
             secs.push_back(s);
             cpu_secs.push_back((cpu_now() - c0) / pool.size());
+        }
+        if (paired_read) {
+            const auto r0 = std::chrono::steady_clock::now();
+            pool.parallel_for(static_cast<std::int64_t>(weight_bytes / sizeof(float)), 4096,
+                              [&](int t, std::int64_t b, std::int64_t e) {
+                                  read_sums[static_cast<std::size_t>(t)] += kernels.read_sum(
+                                      read_buffer + b, static_cast<std::size_t>(e - b),
+                                      ravel::detail::cpu::kDecodePrefetchBytes);
+                              });
+            const double rs =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
+            if (r >= 2) {
+                read_rates.push_back(static_cast<double>(weight_bytes) / rs / 1e9);
+                ratios.push_back(rs / s);
+            }
         }
     }
     std::sort(secs.begin(), secs.end());
@@ -120,5 +157,14 @@ int main(int argc, char** argv) {
         ravel::detail::cpu::kernels().isa, type_name.c_str(), m->interleaved() ? "-x16" : "", rows,
         cols, copies, tokens, pool.size(), med * 1e3, flops / med / 1e9, bytes / med / 1e9,
         flops / cpu_med / 1e9, bytes / cpu_med / 1e9);
+    if (paired_read) {
+        std::sort(read_rates.begin(), read_rates.end());
+        std::sort(ratios.begin(), ratios.end());
+        std::printf(
+            "paired read passes: median %.2f GB/s; kernel rate / read rate: median %.2f "
+            "(quartiles %.2f-%.2f)\n",
+            read_rates[read_rates.size() / 2], ratios[ratios.size() / 2], ratios[ratios.size() / 4],
+            ratios[ratios.size() * 3 / 4]);
+    }
     return 0;
 }

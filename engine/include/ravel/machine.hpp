@@ -4,7 +4,10 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
+
+#include "ravel/result.hpp"
 
 namespace ravel {
 
@@ -18,6 +21,29 @@ struct MachineProbe {
 // Runs for about a second. `working_set_bytes` should match what is being compared (e.g. the
 // weight bytes read per token).
 MachineProbe probe_machine(std::size_t working_set_bytes, int threads);
+
+// One read pass at a time over a buffer of a given size, with the probe's read kernel and
+// threads: a benchmark alternates passes with the work it measures, so each piece of work is
+// put against the bandwidth the machine gave in the same moment. On a machine whose memory
+// other tenants share, one probe's passes spread by 2x and probes seconds apart differ as much
+// (a 2-vCPU cloud guest: 22-65 GB/s), while back-to-back passes see the same neighbours.
+class ReadPasses {
+  public:
+    // An error where the buffer cannot be had.
+    static Result<ReadPasses> create(std::size_t bytes, int threads);
+    ReadPasses(ReadPasses&&) noexcept;
+    ReadPasses& operator=(ReadPasses&&) noexcept;
+    ~ReadPasses();
+
+    // Reads the whole buffer once; returns the seconds it took.
+    double pass();
+    std::size_t bytes() const;
+
+  private:
+    struct Impl;
+    explicit ReadPasses(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
 
 // The threads the engine uses when none are asked for: one per physical core this process may
 // run on. Decoding is bound by memory bandwidth, which a core's second hardware thread does not

@@ -13,20 +13,29 @@ namespace {
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
-double read_bandwidth(float* data, std::size_t n, detail::ThreadPool& pool) {
-    const detail::cpu::KernelTable& k = detail::cpu::kernels();
+void fill(float* data, std::size_t n, detail::ThreadPool& pool) {
     pool.parallel_for(static_cast<std::int64_t>(n), 4096, [&](int, std::int64_t b, std::int64_t e) {
         for (std::int64_t i = b; i < e; ++i) data[i] = static_cast<float>(i & 1023) * 1e-3f;
     });
+}
+
+// One pass over data[0, n) on the pool; returns its seconds. `sums` keeps the loads live.
+double read_pass(const float* data, std::size_t n, std::size_t prefetch_ahead,
+                 detail::ThreadPool& pool, std::vector<float>& sums) {
+    const detail::cpu::KernelTable& k = detail::cpu::kernels();
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.parallel_for(static_cast<std::int64_t>(n), 4096,
+                      [&](int t, std::int64_t b, std::int64_t e) {
+                          sums[static_cast<std::size_t>(t)] +=
+                              k.read_sum(data + b, static_cast<std::size_t>(e - b), prefetch_ahead);
+                      });
+    return seconds_since(t0);
+}
+
+double read_bandwidth(float* data, std::size_t n, detail::ThreadPool& pool) {
+    fill(data, n, pool);
     std::vector<float> sums(static_cast<std::size_t>(pool.size()));
-    auto read_pass = [&](std::size_t prefetch_ahead) {
-        pool.parallel_for(
-            static_cast<std::int64_t>(n), 4096, [&](int t, std::int64_t b, std::int64_t e) {
-                sums[static_cast<std::size_t>(t)] +=
-                    k.read_sum(data + b, static_cast<std::size_t>(e - b), prefetch_ahead);
-            });
-    };
-    read_pass(0);  // warm up (page faults, caches)
+    read_pass(data, n, 0, pool, sums);  // warm up (page faults, caches)
     // Passes alternate between plain loads and loads with software prefetches as far ahead as
     // the decode kernels prefetch: from DRAM those read faster than the hardware prefetchers
     // alone (an f32 decode had read 1.05 of a limit probed without them), from the caches no
@@ -34,9 +43,9 @@ double read_bandwidth(float* data, std::size_t n, detail::ThreadPool& pool) {
     double best = 0;
     const auto start = std::chrono::steady_clock::now();
     for (int pass = 0; seconds_since(start) < 0.5; ++pass) {
-        const auto t0 = std::chrono::steady_clock::now();
-        read_pass(pass % 2 == 0 ? 0 : detail::cpu::kDecodePrefetchBytes);
-        best = std::max(best, static_cast<double>(n * sizeof(float)) / seconds_since(t0));
+        const double s =
+            read_pass(data, n, pass % 2 == 0 ? 0 : detail::cpu::kDecodePrefetchBytes, pool, sums);
+        best = std::max(best, static_cast<double>(n * sizeof(float)) / s);
     }
     return best / 1e9;
 }
@@ -74,6 +83,43 @@ MachineProbe probe_machine(std::size_t working_set_bytes, int threads) {
     }
     probe.fma_gflop_s = flops_best / 1e9;
     return probe;
+}
+
+}  // namespace ravel
+
+namespace ravel {
+
+struct ReadPasses::Impl {
+    detail::ArenaBlock buffer;
+    std::size_t n = 0;
+    detail::ThreadPool pool;
+    std::vector<float> sums;
+    explicit Impl(int threads) : pool(threads), sums(static_cast<std::size_t>(pool.size())) {}
+};
+
+Result<ReadPasses> ReadPasses::create(std::size_t bytes, int threads) {
+    auto impl = std::make_unique<Impl>(threads);
+    impl->n = std::max<std::size_t>(bytes / sizeof(float), 1);
+    auto buffer = detail::allocate_huge(impl->n * sizeof(float));
+    if (!buffer) return buffer.error();
+    impl->buffer = std::move(*buffer);
+    fill(reinterpret_cast<float*>(impl->buffer.data), impl->n, impl->pool);
+    return ReadPasses(std::move(impl));
+}
+
+ReadPasses::ReadPasses(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ReadPasses::ReadPasses(ReadPasses&&) noexcept = default;
+ReadPasses& ReadPasses::operator=(ReadPasses&&) noexcept = default;
+ReadPasses::~ReadPasses() = default;
+
+double ReadPasses::pass() {
+    // With prefetches, as the decode kernels read.
+    return read_pass(reinterpret_cast<const float*>(impl_->buffer.data), impl_->n,
+                     detail::cpu::kDecodePrefetchBytes, impl_->pool, impl_->sums);
+}
+
+std::size_t ReadPasses::bytes() const {
+    return impl_->n * sizeof(float);
 }
 
 }  // namespace ravel
