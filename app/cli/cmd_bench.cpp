@@ -117,14 +117,14 @@ struct PairedDecode {
 
 // The read pass leaves the caches holding its buffer, so each token reads its weights from
 // memory, as the limit assumes. A pause before each pass and each token lets the other
-// pool's threads stop spinning (they spin about 0.1 ms before sleeping), so neither is timed
-// sharing a core with them.
+// pool's threads stop spinning (an idle worker spins 2 ms before it sleeps), so neither is
+// timed sharing a core with them.
 Result<PairedDecode> paired_decode(Session& session, std::int32_t token, std::size_t bytes,
                                    int threads, long long pairs) {
     auto reads = ReadPasses::create(bytes, threads);
     if (!reads) return reads.error();
     std::vector<double> fractions, rates;
-    const auto pause = [] { std::this_thread::sleep_for(std::chrono::milliseconds(1)); };
+    const auto pause = [] { std::this_thread::sleep_for(std::chrono::milliseconds(5)); };
     for (long long i = 0; i < pairs; ++i) {
         pause();
         const double read_s = reads->pass();
