@@ -289,6 +289,21 @@ Result<nlohmann::json> run_bench(const Args& args) {
         for (int i = 0; i < kDraws; ++i) sampler->accept(sampler->sample(logits));
         sample_ms = ms_since(t0) / kDraws;
     }
+    // A chat's loop: each token drawn by that sampler and fed back, timed whole. Besides the
+    // two parts it shows what the gap between them costs (the pool's workers waking).
+    double chat_ms = 0;
+    if (*gen_n > 0) {
+        auto sampler = Sampler::create(SamplerSettings::chat_defaults());
+        if (!sampler) return sampler.error();
+        const auto t0 = Clock::now();
+        for (long long i = 0; i < *gen_n; ++i) {
+            const std::int32_t drawn = sampler->sample(session.logits());
+            if (drawn < 0) return make_error("the sampler found no token to draw");
+            sampler->accept(drawn);
+            if (auto ok = session.step(drawn); !ok) return ok.error();
+        }
+        chat_ms = ms_since(t0) / static_cast<double>(*gen_n);
+    }
 
     // The limits are measured again after decoding and the better of the two kept: on a shared
     // machine another tenant can slow one probe down, and a limit measured low would make the
@@ -365,6 +380,7 @@ Result<nlohmann::json> run_bench(const Args& args) {
     j["decode_ms_per_token_min"] = decode.min;
     j["decode_tokens_per_s"] = 1000.0 / decode_ms;
     j["sample_ms_per_token"] = sample_ms;
+    j["chat_ms_per_token"] = chat_ms;
     j["weight_bytes_per_token"] = weight_bytes;
     j["read_bandwidth_gb_s"] = probe->read_bandwidth_gb_s;
     j["fma_gflop_s"] = probe->fma_gflop_s;
@@ -439,6 +455,8 @@ int cmd_bench(const std::vector<std::string>& argv, std::ostream& out, std::ostr
     }
     out << "sampling         " << r["sample_ms_per_token"].get<double>()
         << " ms/token (chat defaults: temperature 1, top-p 0.3, penalties)\n"
+        << "chat loop        " << r["chat_ms_per_token"].get<double>()
+        << " ms/token (decode and that sampler, token after token)\n"
         << "resume           " << r["resume_ms"].get<double>() << " ms from a "
         << r["snapshot_bytes"] << "-byte snapshot, against " << r["reprocess_ms"].get<double>()
         << " ms to re-process the " << r["prompt_tokens"] << "-token prompt\n"
