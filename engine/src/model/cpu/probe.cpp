@@ -85,10 +85,6 @@ MachineProbe probe_machine(std::size_t working_set_bytes, int threads) {
     return probe;
 }
 
-}  // namespace ravel
-
-namespace ravel {
-
 struct ReadPasses::Impl {
     detail::ArenaBlock buffer;
     std::size_t n = 0;
