@@ -11,6 +11,7 @@
 #include <iostream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <random>
 #include <thread>
@@ -119,15 +120,13 @@ struct PairedDecode {
 // memory, as the limit assumes. A pause before each pass and each token lets the other
 // pool's threads stop spinning (an idle worker spins 2 ms before it sleeps), so neither is
 // timed sharing a core with them.
-Result<PairedDecode> paired_decode(Session& session, std::int32_t token, std::size_t bytes,
-                                   int threads, long long pairs) {
-    auto reads = ReadPasses::create(bytes, threads);
-    if (!reads) return reads.error();
+Result<PairedDecode> paired_decode(Session& session, std::int32_t token, ReadPasses& reads,
+                                   long long pairs) {
     std::vector<double> fractions, rates;
     const auto pause = [] { std::this_thread::sleep_for(std::chrono::milliseconds(5)); };
     for (long long i = 0; i < pairs; ++i) {
         pause();
-        const double read_s = reads->pass();
+        const double read_s = reads.pass();
         pause();
         const auto t0 = Clock::now();
         auto logits = session.step(token);
@@ -135,7 +134,7 @@ Result<PairedDecode> paired_decode(Session& session, std::int32_t token, std::si
         const double token_s = ms_since(t0) / 1000.0;
         token = argmax(*logits);
         fractions.push_back(read_s / token_s);
-        rates.push_back(static_cast<double>(reads->bytes()) / read_s / 1e9);
+        rates.push_back(static_cast<double>(reads.bytes()) / read_s / 1e9);
     }
     PairedDecode out;
     if (fractions.empty()) return out;
@@ -322,11 +321,17 @@ Result<nlohmann::json> run_bench(const Args& args) {
 
     // Taken before the paired passes' buffer exists: the budget is about the model's memory.
     const std::uint64_t peak_rss = peak_rss_bytes();
-    PairedDecode paired;
+    // Without memory for the read buffer the bench still reports everything else.
+    std::optional<PairedDecode> paired;
+    std::string paired_skipped;
     if (!on_gpu && *gen_n > 0) {
-        auto p = paired_decode(session, token, weight_bytes, static_cast<int>(*threads), *gen_n);
-        if (!p) return p.error();
-        paired = *p;
+        if (auto reads = ReadPasses::create(weight_bytes, static_cast<int>(*threads)); !reads) {
+            paired_skipped = reads.message();
+        } else {
+            auto p = paired_decode(session, token, *reads, *gen_n);
+            if (!p) return p.error();
+            paired = *p;
+        }
     }
 
     // Matrix-product flops per prompt token: 2 per weight of every layer matrix; the head runs
@@ -387,9 +392,13 @@ Result<nlohmann::json> run_bench(const Args& args) {
     if (!on_gpu) {
         j["read_bandwidth_probes_gb_s"] = read_probes;  // before the prompt, after decoding
         j["fma_probes_gflop_s"] = fma_probes;
-        j["decode_paired_fraction"] = paired.fraction_median;
-        j["decode_paired_fraction_quartiles"] = {paired.fraction_low, paired.fraction_high};
-        j["decode_paired_read_gb_s"] = paired.read_gb_s_median;
+        if (paired) {
+            j["decode_paired_fraction"] = paired->fraction_median;
+            j["decode_paired_fraction_quartiles"] = {paired->fraction_low, paired->fraction_high};
+            j["decode_paired_read_gb_s"] = paired->read_gb_s_median;
+        } else if (!paired_skipped.empty()) {
+            j["decode_paired_skipped"] = paired_skipped;
+        }
     }
     j["decode_bandwidth_limit_ms"] = bw_limit_ms;
     j["decode_bandwidth_fraction"] = bw_limit_ms / decode_ms;
@@ -452,6 +461,9 @@ int cmd_bench(const std::vector<std::string>& argv, std::ostream& out, std::ostr
             << 100 * r["decode_paired_fraction_quartiles"][0].get<double>() << "-"
             << 100 * r["decode_paired_fraction_quartiles"][1].get<double>() << "%; passes read "
             << r["decode_paired_read_gb_s"].get<double>() << " GB/s)\n";
+    } else if (r.contains("decode_paired_skipped")) {
+        out << "decode, paired   skipped: " << r["decode_paired_skipped"].get<std::string>()
+            << "\n";
     }
     out << "sampling         " << r["sample_ms_per_token"].get<double>()
         << " ms/token (chat defaults: temperature 1, top-p 0.3, penalties)\n"

@@ -1,10 +1,11 @@
 // The default thread count's view of the machine: physical cores counted from sysfs-style
 // topology files (a fake tree here), the affinity mask, and the fallbacks when either is
-// unreadable.
+// unreadable; and the memory available to buffers sized like the weights.
 #include <QTemporaryDir>
 #include <QtTest>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -63,6 +64,36 @@ class TestCpuTopology : public QObject {
         QCOMPARE(ravel::detail::physical_cores(root, {0, 3}), 0);
         QCOMPARE(ravel::detail::physical_cores(root, {0, 9}), 0);  // no such CPU
         QCOMPARE(ravel::detail::physical_cores(root, {0}), 1);
+    }
+
+    void memoryAvailableIsReadFromMeminfo() {
+        QTemporaryDir tmp;
+        const fs::path file = fs::path(tmp.path().toStdString()) / "meminfo";
+        std::ofstream(file) << "MemTotal:       24563172 kB\nMemFree:        23306184 kB\n"
+                               "MemAvailable:   23400000 kB\nBuffers:            1128 kB\n";
+        QCOMPARE(ravel::detail::memory_available(file),
+                 std::optional<std::uint64_t>(23400000ull * 1024));
+        // No such line, a line without a number or unit, no file: nothing.
+        std::ofstream(file) << "MemTotal:       24563172 kB\n";
+        QVERIFY(!ravel::detail::memory_available(file));
+        std::ofstream(file) << "MemAvailable:   kB\n";
+        QVERIFY(!ravel::detail::memory_available(file));
+        std::ofstream(file) << "MemAvailable:   123 MB\n";
+        QVERIFY(!ravel::detail::memory_available(file));
+        QVERIFY(!ravel::detail::memory_available(fs::path(tmp.path().toStdString()) / "none"));
+        // This machine's.
+        QVERIFY(ravel::detail::memory_available("/proc/meminfo").value_or(0) > 0);
+    }
+
+    void readPassesRefuseMoreThanTheMachineHas() {
+        auto huge = ravel::ReadPasses::create(std::size_t{1} << 60, 2);
+        QVERIFY(!huge);
+        QVERIFY2(huge.message().find("not enough free memory") != std::string::npos,
+                 huge.message().c_str());
+        auto small = ravel::ReadPasses::create(std::size_t{1} << 20, 2);
+        QVERIFY2(small, small ? "" : small.message().c_str());
+        QCOMPARE(small->bytes(), std::size_t{1} << 20);
+        QVERIFY(small->pass() > 0);
     }
 
     void defaultCountIsWithinWhatTheProcessMayUse() {

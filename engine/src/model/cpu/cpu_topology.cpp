@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -51,6 +52,25 @@ int physical_cores(const std::filesystem::path& cpu_dir, const std::vector<int>&
         cores.insert({package, core});
     }
     return static_cast<int>(cores.size());
+}
+
+std::optional<std::uint64_t> memory_available(const std::filesystem::path& meminfo) {
+    std::ifstream in(meminfo);
+    std::string line;
+    constexpr std::string_view kKey = "MemAvailable:";
+    while (std::getline(in, line)) {
+        if (line.compare(0, kKey.size(), kKey) != 0) continue;
+        // "MemAvailable:   23306184 kB"
+        std::size_t i = kKey.size();
+        while (i < line.size() && line[i] == ' ') ++i;
+        std::uint64_t kib = 0;
+        std::size_t digits = 0;
+        for (; i < line.size() && line[i] >= '0' && line[i] <= '9' && digits < 15; ++i, ++digits)
+            kib = kib * 10 + static_cast<std::uint64_t>(line[i] - '0');
+        if (digits == 0 || line.compare(i, 3, " kB") != 0) return std::nullopt;
+        return kib * 1024;
+    }
+    return std::nullopt;
 }
 
 }  // namespace detail

@@ -1,8 +1,11 @@
 // Which CPUs this process may run on and how many physical cores they are, for the default
-// thread count (ravel/machine.hpp: default_thread_count).
+// thread count (ravel/machine.hpp: default_thread_count); and how much memory the kernel says
+// could still be had, for buffers sized like the weights.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 namespace ravel::detail {
@@ -15,5 +18,9 @@ std::vector<int> allowed_cpus();
 // /sys/devices/system/cpu): distinct (physical_package_id, core_id) pairs. 0 when a CPU's
 // files are missing or hold no number, so the caller falls back to counting CPUs.
 int physical_cores(const std::filesystem::path& cpu_dir, const std::vector<int>& cpus);
+
+// MemAvailable from a file laid out as /proc/meminfo, in bytes; none when the file or the line
+// can't be read (other systems, old kernels).
+std::optional<std::uint64_t> memory_available(const std::filesystem::path& meminfo);
 
 }  // namespace ravel::detail

@@ -1,7 +1,9 @@
 #include <algorithm>
 #include <chrono>
+#include <string>
 #include <vector>
 
+#include "model/cpu/cpu_topology.hpp"
 #include "model/cpu/kernels.hpp"
 #include "model/cpu/thread_pool.hpp"
 #include "model/weight_arena.hpp"
@@ -94,6 +96,15 @@ struct ReadPasses::Impl {
 };
 
 Result<ReadPasses> ReadPasses::create(std::size_t bytes, int threads) {
+    // The pages are touched at once, so a buffer the machine can't give would not fail here
+    // but bring the out-of-memory killer, which might pick the process holding the model.
+    // A quarter of what is available stays free for everything else.
+    if (const auto available = detail::memory_available("/proc/meminfo");
+        available && bytes > *available / 4 * 3) {
+        return make_error("not enough free memory for a read buffer of " +
+                          std::to_string(bytes >> 20) + " MiB (" +
+                          std::to_string(*available >> 20) + " MiB available)");
+    }
     auto impl = std::make_unique<Impl>(threads);
     impl->n = std::max<std::size_t>(bytes / sizeof(float), 1);
     auto buffer = detail::allocate_huge(impl->n * sizeof(float));
