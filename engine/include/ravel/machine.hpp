@@ -19,7 +19,7 @@ struct MachineProbe {
 };
 
 // Runs for about a second. `working_set_bytes` should match what is being compared (e.g. the
-// weight bytes read per token).
+// weight bytes read per token); it is capped at half the memory the kernel reports available.
 MachineProbe probe_machine(std::size_t working_set_bytes, int threads);
 
 // One read pass at a time over a buffer of a given size, with the probe's read kernel and

@@ -65,8 +65,14 @@ MachineProbe probe_machine(std::size_t working_set_bytes, int threads) {
     probe.threads = pool.size();
 
     // In the same kind of memory as a model's weights (huge pages where offered), so the
-    // bandwidth limit is the one the decode kernels read under.
-    const std::size_t n = std::max<std::size_t>(working_set_bytes / sizeof(float), 1 << 20);
+    // bandwidth limit is the one the decode kernels read under. At most half the memory still
+    // available: beside a loaded model a buffer as large as its weights could bring the
+    // out-of-memory killer, and any buffer far beyond the caches reads at the same rate.
+    std::size_t bytes = working_set_bytes;
+    if (const auto available = detail::memory_available("/proc/meminfo")) {
+        bytes = std::min<std::size_t>(bytes, *available / 2);
+    }
+    const std::size_t n = std::max<std::size_t>(bytes / sizeof(float), 1 << 20);
     if (auto buffer = detail::allocate_huge(n * sizeof(float))) {
         probe.read_bandwidth_gb_s = read_bandwidth(reinterpret_cast<float*>(buffer->data), n, pool);
     }
