@@ -142,7 +142,7 @@ Result<PairedDecode> paired_decode(Session& session, std::int32_t token, ReadPas
     const std::size_t n = fractions.size();
     out.fraction_median = summarise(fractions).median;
     out.fraction_low = fractions[n / 4];
-    out.fraction_high = fractions[(3 * n) / 4 < n ? (3 * n) / 4 : n - 1];
+    out.fraction_high = fractions[(3 * n) / 4];
     out.read_gb_s_median = summarise(std::move(rates)).median;
     return out;
 }

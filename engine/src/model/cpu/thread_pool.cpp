@@ -16,8 +16,8 @@ constexpr int kSpinIterations = 4000;
 // An idle worker spins this long before it sleeps: longer than the gap between two tokens of a
 // reply (the sampler, 0.05-0.5 ms over a large vocabulary, and the hand-off of the token), so
 // a reply's workers never sleep. A worker woken from sleep took 40-80 us to run again on a KVM
-// guest, and a v7 0.1B q4_0 token after a 0.2-1 ms gap took 0.15-0.4 ms (5-12%) longer than
-// one after 0.05-0.1 ms when workers slept after 4000 pauses (0.12 ms on Zen 4).
+// guest; when workers slept after 4000 pauses (0.12 ms on Zen 4), a v7 0.1B q4_0 token after a
+// 0.4 ms gap took 3.64 ms against 3.51 with this spin (medians of 6 alternating runs).
 constexpr std::chrono::microseconds kWorkerIdleSpin{2000};
 
 // Region numbers come from one counter for all pools: a caller may run regions on several.
