@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "model/cpu/kernels.hpp"
+#include "model/cpu/read_pass.hpp"
 #include "model/cpu/thread_pool.hpp"
 #include "model/matrix.hpp"
 #include "model/weight_arena.hpp"
@@ -115,7 +116,6 @@ int main(int argc, char** argv) {
         read_buffer = reinterpret_cast<float*>(read_block.data);
         std::memset(read_buffer, 0, weight_bytes);
     }
-    const auto& kernels = ravel::detail::cpu::kernels();
     std::vector<float> read_sums(static_cast<std::size_t>(pool.size()));
     std::vector<double> secs, cpu_secs, read_rates, ratios;
     for (int r = 0; r < reps + 2; ++r) {
@@ -130,15 +130,10 @@ int main(int argc, char** argv) {
             cpu_secs.push_back((cpu_now() - c0) / pool.size());
         }
         if (paired_read) {
-            const auto r0 = std::chrono::steady_clock::now();
-            pool.parallel_for(static_cast<std::int64_t>(weight_bytes / sizeof(float)), 4096,
-                              [&](int t, std::int64_t b, std::int64_t e) {
-                                  read_sums[static_cast<std::size_t>(t)] += kernels.read_sum(
-                                      read_buffer + b, static_cast<std::size_t>(e - b),
-                                      ravel::detail::cpu::kDecodePrefetchBytes);
-                              });
+            // On the product's own pool, so no second pool's threads spin meanwhile.
             const double rs =
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
+                ravel::detail::read_pass(read_buffer, weight_bytes / sizeof(float),
+                                         ravel::detail::cpu::kDecodePrefetchBytes, pool, read_sums);
             if (r >= 2) {
                 read_rates.push_back(static_cast<double>(weight_bytes) / rs / 1e9);
                 ratios.push_back(rs / s);

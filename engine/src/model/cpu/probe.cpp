@@ -5,6 +5,7 @@
 
 #include "model/cpu/cpu_topology.hpp"
 #include "model/cpu/kernels.hpp"
+#include "model/cpu/read_pass.hpp"
 #include "model/cpu/thread_pool.hpp"
 #include "model/weight_arena.hpp"
 #include "ravel/machine.hpp"
@@ -15,16 +16,12 @@ namespace {
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
-void fill(float* data, std::size_t n, detail::ThreadPool& pool) {
-    pool.parallel_for(static_cast<std::int64_t>(n), 4096, [&](int, std::int64_t b, std::int64_t e) {
-        for (std::int64_t i = b; i < e; ++i) data[i] = static_cast<float>(i & 1023) * 1e-3f;
-    });
-}
+}  // namespace
 
-// One pass over data[0, n) on the pool; returns its seconds. `sums` keeps the loads live.
-double read_pass(const float* data, std::size_t n, std::size_t prefetch_ahead,
-                 detail::ThreadPool& pool, std::vector<float>& sums) {
-    const detail::cpu::KernelTable& k = detail::cpu::kernels();
+namespace detail {
+double read_pass(const float* data, std::size_t n, std::size_t prefetch_ahead, ThreadPool& pool,
+                 std::vector<float>& sums) {
+    const cpu::KernelTable& k = cpu::kernels();
     const auto t0 = std::chrono::steady_clock::now();
     pool.parallel_for(static_cast<std::int64_t>(n), 4096,
                       [&](int t, std::int64_t b, std::int64_t e) {
@@ -33,11 +30,19 @@ double read_pass(const float* data, std::size_t n, std::size_t prefetch_ahead,
                       });
     return seconds_since(t0);
 }
+}  // namespace detail
+
+namespace {
+void fill(float* data, std::size_t n, detail::ThreadPool& pool) {
+    pool.parallel_for(static_cast<std::int64_t>(n), 4096, [&](int, std::int64_t b, std::int64_t e) {
+        for (std::int64_t i = b; i < e; ++i) data[i] = static_cast<float>(i & 1023) * 1e-3f;
+    });
+}
 
 double read_bandwidth(float* data, std::size_t n, detail::ThreadPool& pool) {
     fill(data, n, pool);
     std::vector<float> sums(static_cast<std::size_t>(pool.size()));
-    read_pass(data, n, 0, pool, sums);  // warm up (page faults, caches)
+    detail::read_pass(data, n, 0, pool, sums);  // warm up (page faults, caches)
     // Passes alternate between plain loads and loads with software prefetches as far ahead as
     // the decode kernels prefetch: from DRAM those read faster than the hardware prefetchers
     // alone (an f32 decode had read 1.05 of a limit probed without them), from the caches no
@@ -45,8 +50,8 @@ double read_bandwidth(float* data, std::size_t n, detail::ThreadPool& pool) {
     double best = 0;
     const auto start = std::chrono::steady_clock::now();
     for (int pass = 0; seconds_since(start) < 0.5; ++pass) {
-        const double s =
-            read_pass(data, n, pass % 2 == 0 ? 0 : detail::cpu::kDecodePrefetchBytes, pool, sums);
+        const double s = detail::read_pass(
+            data, n, pass % 2 == 0 ? 0 : detail::cpu::kDecodePrefetchBytes, pool, sums);
         best = std::max(best, static_cast<double>(n * sizeof(float)) / s);
     }
     return best / 1e9;
@@ -127,8 +132,8 @@ ReadPasses::~ReadPasses() = default;
 
 double ReadPasses::pass() {
     // With prefetches, as the decode kernels read.
-    return read_pass(reinterpret_cast<const float*>(impl_->buffer.data), impl_->n,
-                     detail::cpu::kDecodePrefetchBytes, impl_->pool, impl_->sums);
+    return detail::read_pass(reinterpret_cast<const float*>(impl_->buffer.data), impl_->n,
+                             detail::cpu::kDecodePrefetchBytes, impl_->pool, impl_->sums);
 }
 
 std::size_t ReadPasses::bytes() const {

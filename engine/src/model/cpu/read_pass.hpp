@@ -1,0 +1,17 @@
+// One pass of the bandwidth probe's read kernel over a buffer, on a given pool: the probe,
+// ReadPasses (ravel/machine.hpp) and bench_cpu_kernels --paired-read time the same loads.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace ravel::detail {
+
+class ThreadPool;
+
+// Reads data[0, n) once on `pool`, each line prefetched `prefetch_ahead` bytes ahead (0: none);
+// returns the seconds it took. `sums` (one per pool thread) keeps the loads from being dropped.
+double read_pass(const float* data, std::size_t n, std::size_t prefetch_ahead, ThreadPool& pool,
+                 std::vector<float>& sums);
+
+}  // namespace ravel::detail
