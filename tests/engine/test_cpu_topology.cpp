@@ -11,6 +11,8 @@
 
 #include "model/cpu/cpu_topology.hpp"
 #include "ravel/machine.hpp"
+#include "ravel/model.hpp"
+#include "ravel/session.hpp"
 
 namespace {
 
@@ -86,14 +88,24 @@ class TestCpuTopology : public QObject {
     }
 
     void readPassesRefuseMoreThanTheMachineHas() {
-        auto huge = ravel::ReadPasses::create(std::size_t{1} << 60, 2);
+        auto huge = ravel::ReadPasses::create(std::size_t{1} << 60);
         QVERIFY(!huge);
         QVERIFY2(huge.message().find("not enough free memory") != std::string::npos,
                  huge.message().c_str());
-        auto small = ravel::ReadPasses::create(std::size_t{1} << 20, 2);
+        auto small = ravel::ReadPasses::create(std::size_t{1} << 20);
         QVERIFY2(small, small ? "" : small.message().c_str());
         QCOMPARE(small->bytes(), std::size_t{1} << 20);
-        QVERIFY(small->pass() > 0);
+        // On a session's threads, which still decode afterwards.
+        auto spec = ravel::parse_synthetic_spec("v7:2x64:256");
+        QVERIFY(spec);
+        auto model = ravel::Model::synthetic(*spec);
+        QVERIFY2(model, model ? "" : model.message().c_str());
+        ravel::Session session(*model, ravel::SessionOptions{2});
+        QVERIFY(small->pass(session) > 0);
+        auto logits = session.step(1);
+        QVERIFY(logits);
+        QCOMPARE(logits->size(), std::size_t{256});
+        QVERIFY(small->pass(session) > 0);
     }
 
     void defaultCountIsWithinWhatTheProcessMayUse() {

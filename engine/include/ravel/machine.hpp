@@ -11,6 +11,8 @@
 
 namespace ravel {
 
+class Session;
+
 struct MachineProbe {
     double read_bandwidth_gb_s = 0;  // reading a working set of the given size
     double fma_gflop_s = 0;          // 2 flops per FMA lane
@@ -22,21 +24,23 @@ struct MachineProbe {
 // weight bytes read per token); it is capped at half the memory the kernel reports available.
 MachineProbe probe_machine(std::size_t working_set_bytes, int threads);
 
-// One read pass at a time over a buffer of a given size, with the probe's read kernel and
-// threads: a benchmark alternates passes with the work it measures, so each piece of work is
-// put against the bandwidth the machine gave in the same moment. On a machine whose memory
-// other tenants share, one probe's passes spread by 2x and probes seconds apart differ as much
-// (a 2-vCPU cloud guest: 22-65 GB/s), while back-to-back passes see the same neighbours.
+// One read pass at a time over a buffer of a given size, with the probe's read kernel, on a
+// session's own CPU threads: a benchmark alternates passes with the work it measures, so each
+// piece of work is put against the bandwidth the machine gave in the same moment. On a machine
+// whose memory other tenants share, one probe's passes spread by 2x and probes seconds apart
+// differ as much (a 2-vCPU cloud guest: 22-65 GB/s), while back-to-back passes see the same
+// neighbours. On the session's threads, a pass followed at once by a token is what a reply's
+// token sees after the previous token's weights: workers awake, no other pool beside them.
 class ReadPasses {
   public:
     // An error where the buffer cannot be had.
-    static Result<ReadPasses> create(std::size_t bytes, int threads);
+    static Result<ReadPasses> create(std::size_t bytes);
     ReadPasses(ReadPasses&&) noexcept;
     ReadPasses& operator=(ReadPasses&&) noexcept;
     ~ReadPasses();
 
-    // Reads the whole buffer once; returns the seconds it took.
-    double pass();
+    // Reads the whole buffer once on `session`'s CPU threads; returns the seconds it took.
+    double pass(Session& session);
     std::size_t bytes() const;
 
   private:

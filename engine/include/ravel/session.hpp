@@ -14,6 +14,10 @@
 
 namespace ravel {
 
+namespace detail {
+class ThreadPool;
+}
+
 // Prompt tokens per sequence-mode chunk on the CPU, for the app, `ravel-cli chat` and `bench`
 // alike. The GEMM is as efficient at 64 as at 512 tokens; per-chunk costs (one barrier per
 // product, the recurrences' start) favour longer chunks, and cancelling waits for one chunk
@@ -67,6 +71,10 @@ class Session {
     int threads() const;
 
   private:
+    // A read pass (ravel/machine.hpp) runs on this session's CPU threads.
+    friend class ReadPasses;
+    detail::ThreadPool& cpu_pool();
+
     struct Scratch;
     std::shared_ptr<const Model> model_;
     SessionOptions options_;

@@ -64,6 +64,10 @@ int Session::threads() const {
     return scratch_->pool.size();
 }
 
+detail::ThreadPool& Session::cpu_pool() {
+    return scratch_->pool;
+}
+
 Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;

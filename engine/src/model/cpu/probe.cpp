@@ -9,6 +9,7 @@
 #include "model/cpu/thread_pool.hpp"
 #include "model/weight_arena.hpp"
 #include "ravel/machine.hpp"
+#include "ravel/session.hpp"
 
 namespace ravel {
 
@@ -101,12 +102,10 @@ MachineProbe probe_machine(std::size_t working_set_bytes, int threads) {
 struct ReadPasses::Impl {
     detail::ArenaBlock buffer;
     std::size_t n = 0;
-    detail::ThreadPool pool;
     std::vector<float> sums;
-    explicit Impl(int threads) : pool(threads), sums(static_cast<std::size_t>(pool.size())) {}
 };
 
-Result<ReadPasses> ReadPasses::create(std::size_t bytes, int threads) {
+Result<ReadPasses> ReadPasses::create(std::size_t bytes) {
     // The pages are touched at once, so a buffer the machine can't give would not fail here
     // but bring the out-of-memory killer, which might pick the process holding the model.
     // A quarter of what is available stays free for everything else.
@@ -116,12 +115,13 @@ Result<ReadPasses> ReadPasses::create(std::size_t bytes, int threads) {
                           std::to_string(bytes >> 20) + " MiB (" +
                           std::to_string(*available >> 20) + " MiB available)");
     }
-    auto impl = std::make_unique<Impl>(threads);
+    auto impl = std::make_unique<Impl>();
     impl->n = std::max<std::size_t>(bytes / sizeof(float), 1);
     auto buffer = detail::allocate_huge(impl->n * sizeof(float));
     if (!buffer) return buffer.error();
     impl->buffer = std::move(*buffer);
-    fill(reinterpret_cast<float*>(impl->buffer.data), impl->n, impl->pool);
+    detail::ThreadPool one(1);
+    fill(reinterpret_cast<float*>(impl->buffer.data), impl->n, one);
     return ReadPasses(std::move(impl));
 }
 
@@ -130,10 +130,12 @@ ReadPasses::ReadPasses(ReadPasses&&) noexcept = default;
 ReadPasses& ReadPasses::operator=(ReadPasses&&) noexcept = default;
 ReadPasses::~ReadPasses() = default;
 
-double ReadPasses::pass() {
+double ReadPasses::pass(Session& session) {
+    detail::ThreadPool& pool = session.cpu_pool();
+    impl_->sums.resize(static_cast<std::size_t>(pool.size()));
     // With prefetches, as the decode kernels read.
     return detail::read_pass(reinterpret_cast<const float*>(impl_->buffer.data), impl_->n,
-                             detail::cpu::kDecodePrefetchBytes, impl_->pool, impl_->sums);
+                             detail::cpu::kDecodePrefetchBytes, pool, impl_->sums);
 }
 
 std::size_t ReadPasses::bytes() const {
