@@ -44,6 +44,14 @@ ChatController::ChatController(InferenceWorker* worker, StorageWorker* storage,
     connect(storage, &StorageWorker::failed, this, &ChatController::onStorageFailed, queued);
     connect(storage, &StorageWorker::snapshotLoaded, this, &ChatController::onSnapshotLoaded,
             queued);
+    connect(this, &ChatController::exportRequested, storage, &StorageWorker::exportConversation,
+            queued);
+    connect(this, &ChatController::importRequested, storage, &StorageWorker::importConversation,
+            queued);
+    connect(this, &ChatController::adoptImportedRequested, storage, &StorageWorker::adoptImported,
+            queued);
+    connect(storage, &StorageWorker::exported, this, &ChatController::onExported, queued);
+    connect(storage, &StorageWorker::imported, this, &ChatController::onImported, queued);
 
     connect(model_, &ModelController::stateChanged, this, &ChatController::readyChanged);
     connect(model_, &ModelController::stateChanged, this, &ChatController::onModelChanged);

@@ -40,6 +40,9 @@ class ChatController : public QObject {
     Q_PROPERTY(qint64 stateBytes READ stateBytes NOTIFY statsChanged)
     Q_PROPERTY(double resumeMs READ resumeMs NOTIFY statsChanged)
     Q_PROPERTY(bool storageReady READ storageReady NOTIFY storageReadyChanged)
+    // What the last export or import did ("Exported to …"), until cleared; errors go to
+    // errorMessage.
+    Q_PROPERTY(QString notice READ notice NOTIFY noticeChanged)
   public:
     ChatController(InferenceWorker* worker, StorageWorker* storage, ModelController* model,
                    GenerationSettings* generation, QObject* parent = nullptr);
@@ -61,6 +64,7 @@ class ChatController : public QObject {
     qint64 stateBytes() const { return stats_.stateBytes; }
     double resumeMs() const { return stats_.resumeMs; }
     bool storageReady() const { return storage_ready_; }
+    QString notice() const { return notice_; }
 
     Q_INVOKABLE qint64 newConversation();
     Q_INVOKABLE void selectConversation(qint64 id);
@@ -80,6 +84,12 @@ class ChatController : public QObject {
     Q_INVOKABLE bool editMessage(qint64 messageId, const QString& text);
     Q_INVOKABLE void showSibling(qint64 messageId, int delta);
     Q_INVOKABLE void clearError();
+    // Export and import (chat_controller_transfer.cpp): a path or a file: URL; a .md file is
+    // Markdown (the shown branch), anything else JSON (the whole tree). An imported conversation
+    // is added beside the others and shown.
+    Q_INVOKABLE void exportConversation(qint64 id, const QString& pathOrUrl);
+    Q_INVOKABLE void importConversation(const QString& pathOrUrl);
+    Q_INVOKABLE void clearNotice();
     // Milliseconds of undo grace after a delete (tests shorten it).
     void setUndoInterval(int ms) { undo_timer_.setInterval(ms); }
 
@@ -91,6 +101,7 @@ class ChatController : public QObject {
     void undoChanged();
     void statsChanged();
     void storageReadyChanged();
+    void noticeChanged();
     void replyFinished(qint64 messageId, bool stopped);
     void snapshotAvailable(qint64 messageId);
     // Queued to the worker threads.
@@ -100,6 +111,9 @@ class ChatController : public QObject {
     void saveSnapshotRequested(qint64 conversationId, qint64 messageId, const QByteArray& blob);
     void loadSnapshotRequested(qint64 conversationId, qint64 messageId);
     void deleteConversationRequested(qint64 id);
+    void exportRequested(qint64 id, qint64 leafId, const QString& path);
+    void importRequested(const QString& path);
+    void adoptImportedRequested(const ravel::app::ImportedIds& ids);
 
   private:
     struct Conversation {
@@ -110,6 +124,9 @@ class ChatController : public QObject {
     void onStorageOpened(const ravel::app::StoredLibrary& library);
     void onStorageFailed(const QString& message, bool fatal);
     void onSnapshotLoaded(qint64 conversationId, qint64 messageId, const QByteArray& blob);
+    void onExported(const QString& path);
+    void onImported(const ravel::app::StoredLibrary& rows, const QString& path);
+    void setNotice(const QString& text);
     void onText(quint64 id, const QString& text);
     void onFinished(const ravel::app::GenerationResult& result);
     void onFailed(quint64 id, const QString& message);
@@ -145,6 +162,7 @@ class ChatController : public QObject {
     bool demo_active_ = false;  // the demo model's sampling was applied
     GenerationResult stats_;
     QString error_;
+    QString notice_;
     std::optional<Conversation> pending_delete_;
     QTimer undo_timer_;
 };

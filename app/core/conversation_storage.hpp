@@ -7,8 +7,10 @@
 #include <QDateTime>
 #include <QList>
 #include <QMetaType>
+#include <QPair>
 #include <QString>
 #include <memory>
+#include <string>
 
 #include "inference_types.hpp"
 #include "ravel/result.hpp"
@@ -40,6 +42,21 @@ struct StoredLibrary {
     QList<StoredMessage> messages;
 };
 
+// Files a conversation is exported to and imported from (docs/conversation-json.md): JSON holds
+// the whole tree, Markdown the branch ending at one message.
+enum class TransferFormat { Json, Markdown };
+// .md and .markdown files are Markdown; anything else is JSON.
+TransferFormat transfer_format_for(const QString& path);
+// Larger files are refused before they are read (ravel_conversation's import limit).
+inline constexpr qint64 kMaxConversationFileBytes = qint64{512} << 20;
+
+// Rows an import added, as (app id, storage id) pairs: the app gives imported rows ids of its
+// own, and the storage learns which of its rows each one names.
+struct ImportedIds {
+    QList<QPair<qint64, qint64>> conversations;
+    QList<QPair<qint64, qint64>> messages;
+};
+
 class ConversationStorage {
   public:
     virtual ~ConversationStorage() = default;
@@ -51,6 +68,16 @@ class ConversationStorage {
     // Empty when there is none (a cache miss, never an error).
     virtual ravel::Result<QByteArray> loadSnapshot(qint64 conversationId, qint64 messageId) = 0;
     virtual ravel::Result<void> deleteConversation(qint64 id) = 0;
+
+    // Import and export work on the conversation database; the defaults say so.
+    // The conversation `id` as a file; Markdown follows the branch ending at `leafId`.
+    virtual ravel::Result<std::string> exportConversation(qint64 id, TransferFormat format,
+                                                          qint64 leafId);
+    // Adds the conversation in `text` (checked first; nothing is added when it fails) and returns
+    // its rows with the storage's ids, for the app to renumber and hand back through adoptIds.
+    virtual ravel::Result<StoredLibrary> importConversation(const std::string& text,
+                                                            TransferFormat format);
+    virtual void adoptIds(const ImportedIds& ids);
 };
 
 class MemoryStorage : public ConversationStorage {
@@ -76,3 +103,4 @@ ravel::Result<std::unique_ptr<ConversationStorage>> open_sqlite_storage(const QS
 Q_DECLARE_METATYPE(ravel::app::StoredConversation)
 Q_DECLARE_METATYPE(ravel::app::StoredMessage)
 Q_DECLARE_METATYPE(ravel::app::StoredLibrary)
+Q_DECLARE_METATYPE(ravel::app::ImportedIds)

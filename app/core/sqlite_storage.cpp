@@ -10,6 +10,7 @@
 #include "conversation_storage.hpp"
 
 #ifdef RAVEL_HAVE_STORAGE
+#include "conversation/transfer.hpp"
 #include "ravel/resume_record.hpp"
 #include "storage/store.hpp"
 #endif
@@ -17,6 +18,8 @@
 namespace ravel::app {
 
 #ifdef RAVEL_HAVE_STORAGE
+static_assert(kMaxConversationFileBytes == static_cast<qint64>(conversation::kMaxImportBytes));
+
 namespace {
 
 QDateTime from_ms(std::int64_t ms) {
@@ -75,27 +78,11 @@ class SqliteStorage final : public ConversationStorage {
         auto conversations = store_.list_conversations();
         if (!conversations) return conversations.error();
         for (const storage::Conversation& row : *conversations) {
-            StoredConversation c;
-            c.id = row.id;
-            c.title = QString::fromStdString(row.title);
-            c.created = from_ms(row.created_ms);
-            c.updated = from_ms(row.updated_ms);
-            apply_settings_json(row.settings_json, c);
-            if (auto saved = store_.setting(settings_key(row.id)); saved && saved->has_value()) {
-                apply_settings_json(**saved, c);
-            }
-            conversation_ids_.insert(c.id, c.id);
-            out.conversations.append(c);
-            auto messages = store_.messages(row.id);
-            if (!messages) return messages.error();
-            for (const storage::Message& m : *messages) {
-                message_ids_.insert(m.id, m.id);
-                out.messages.append(
-                    StoredMessage{m.id, row.id, m.parent_id.value_or(0), from_storage(m.role),
-                                  QString::fromStdString(m.text), from_ms(m.created_ms),
-                                  static_cast<int>(m.token_count)});
-            }
+            if (auto added = append(row, out); !added) return added.error();
+            // Rows loaded at start keep their database ids as app ids.
+            conversation_ids_.insert(row.id, row.id);
         }
+        for (const StoredMessage& m : std::as_const(out.messages)) message_ids_.insert(m.id, m.id);
         return out;
     }
 
@@ -113,6 +100,8 @@ class SqliteStorage final : public ConversationStorage {
             !renamed) {
             return renamed;
         }
+        // On the row too, so an export carries the current settings.
+        if (auto kept = store_.set_conversation_settings(known.value(), json); !kept) return kept;
         return store_.set_setting(settings_key(known.value()), json);
     }
 
@@ -176,7 +165,64 @@ class SqliteStorage final : public ConversationStorage {
         return deleted;
     }
 
+    ravel::Result<std::string> exportConversation(qint64 id, TransferFormat format,
+                                                  qint64 leafId) override {
+        auto known = conversation_ids_.constFind(id);
+        if (known == conversation_ids_.constEnd()) {
+            return make_error("the conversation was never saved");
+        }
+        if (format == TransferFormat::Json) return conversation::export_json(store_, known.value());
+        std::optional<std::int64_t> leaf;
+        if (leafId != 0) {
+            auto message = message_ids_.constFind(leafId);
+            if (message == message_ids_.constEnd())
+                return make_error("the message was never saved");
+            leaf = message.value();
+        }
+        return conversation::export_markdown(store_, known.value(), leaf);
+    }
+
+    ravel::Result<StoredLibrary> importConversation(const std::string& text,
+                                                    TransferFormat format) override {
+        auto id = format == TransferFormat::Json ? conversation::import_json(store_, text)
+                                                 : conversation::import_markdown(store_, text);
+        if (!id) return id.error();
+        auto row = store_.conversation(*id);
+        if (!row) return row.error();
+        StoredLibrary out;
+        if (auto added = append(*row, out); !added) return added.error();
+        return out;
+    }
+
+    void adoptIds(const ImportedIds& ids) override {
+        for (const auto& [app, row] : ids.conversations) conversation_ids_.insert(app, row);
+        for (const auto& [app, row] : ids.messages) message_ids_.insert(app, row);
+    }
+
   private:
+    // A conversation row and its messages, with the database's ids.
+    ravel::Result<void> append(const storage::Conversation& row, StoredLibrary& out) {
+        StoredConversation c;
+        c.id = row.id;
+        c.title = QString::fromStdString(row.title);
+        c.created = from_ms(row.created_ms);
+        c.updated = from_ms(row.updated_ms);
+        apply_settings_json(row.settings_json, c);
+        if (auto saved = store_.setting(settings_key(row.id)); saved && saved->has_value()) {
+            apply_settings_json(**saved, c);
+        }
+        out.conversations.append(c);
+        auto messages = store_.messages(row.id);
+        if (!messages) return messages.error();
+        for (const storage::Message& m : *messages) {
+            out.messages.append(StoredMessage{m.id, row.id, m.parent_id.value_or(0),
+                                              from_storage(m.role), QString::fromStdString(m.text),
+                                              from_ms(m.created_ms),
+                                              static_cast<int>(m.token_count)});
+        }
+        return {};
+    }
+
     storage::Store store_;
     QHash<qint64, std::int64_t> conversation_ids_;  // app id -> row id
     QHash<qint64, std::int64_t> message_ids_;

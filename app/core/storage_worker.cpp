@@ -1,5 +1,9 @@
 #include "storage_worker.hpp"
 
+#include <QDir>
+#include <QFile>
+#include <QSaveFile>
+
 namespace ravel::app {
 
 StorageWorker::StorageWorker(StorageFactory factory, QObject* parent)
@@ -62,6 +66,51 @@ void StorageWorker::deleteConversation(qint64 id) {
     if (storage_) report(storage_->deleteConversation(id), tr("the deletion"));
 }
 
+void StorageWorker::exportConversation(qint64 id, qint64 leafId, const QString& path) {
+    if (!storage_) return;
+    auto text = storage_->exportConversation(id, transfer_format_for(path), leafId);
+    if (!text.ok()) {
+        emit failed(tr("Could not export the conversation: %1.")
+                        .arg(QString::fromStdString(text.message())),
+                    false);
+        return;
+    }
+    // Written whole or not at all: an existing file is replaced only by a complete one.
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly) ||
+        file.write(text.value().data(), static_cast<qint64>(text.value().size())) !=
+            static_cast<qint64>(text.value().size()) ||
+        !file.commit()) {
+        emit failed(tr("Could not write %1: %2. Choose a folder you can write to, with free "
+                       "space.")
+                        .arg(QDir::toNativeSeparators(path), file.errorString()),
+                    false);
+        return;
+    }
+    emit exported(path);
+}
+
+void StorageWorker::importConversation(const QString& path) {
+    if (!storage_) return;
+    const auto refuse = [&](const QString& why) {
+        emit failed(tr("Could not import %1: %2").arg(QDir::toNativeSeparators(path), why), false);
+    };
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly)) return refuse(file.errorString() + QLatin1Char('.'));
+    if (file.size() > kMaxConversationFileBytes) {
+        return refuse(tr("the file is larger than %1 MiB, more than any exported conversation.")
+                          .arg(kMaxConversationFileBytes >> 20));
+    }
+    const QByteArray bytes = file.readAll();
+    auto rows = storage_->importConversation(bytes.toStdString(), transfer_format_for(path));
+    if (!rows.ok()) return refuse(QString::fromStdString(rows.message()) + QLatin1Char('.'));
+    emit imported(rows.value(), path);
+}
+
+void StorageWorker::adoptImported(const ImportedIds& ids) {
+    if (storage_) storage_->adoptIds(ids);
+}
+
 void StorageWorker::close() {
     storage_.reset();
 }
@@ -70,6 +119,7 @@ void register_storage_metatypes() {
     qRegisterMetaType<ravel::app::StoredConversation>();
     qRegisterMetaType<ravel::app::StoredMessage>();
     qRegisterMetaType<ravel::app::StoredLibrary>();
+    qRegisterMetaType<ravel::app::ImportedIds>();
 }
 
 StorageHost::StorageHost(StorageFactory factory, QObject* parent)

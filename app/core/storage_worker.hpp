@@ -28,12 +28,22 @@ class StorageWorker : public QObject {
     void saveSnapshot(qint64 conversationId, qint64 messageId, const QByteArray& blob);
     void loadSnapshot(qint64 conversationId, qint64 messageId);
     void deleteConversation(qint64 id);
+    // Writes conversation `id` to `path` (the format by its extension, see transfer_format_for);
+    // Markdown follows the branch ending at `leafId`.
+    void exportConversation(qint64 id, qint64 leafId, const QString& path);
+    // Reads `path` and adds the conversation in it; `imported` brings its rows back.
+    void importConversation(const QString& path);
+    // The app's ids for the rows `imported` brought back.
+    void adoptImported(const ravel::app::ImportedIds& ids);
     // Closes the connection on this thread (called last, before the thread quits).
     void close();
 
   signals:
     void opened(const ravel::app::StoredLibrary& library);
     void snapshotLoaded(qint64 conversationId, qint64 messageId, const QByteArray& blob);
+    void exported(const QString& path);
+    // The imported conversation and its messages, with the storage's ids.
+    void imported(const ravel::app::StoredLibrary& rows, const QString& path);
     // `message` says what failed and what to do; `fatal` when the database could not be opened
     // and the app fell back to keeping conversations in memory.
     void failed(const QString& message, bool fatal);

@@ -137,6 +137,17 @@ Result<void> Store::rename_conversation(std::int64_t id, const std::string& titl
     return tx->commit();
 }
 
+Result<void> Store::set_conversation_settings(std::int64_t id, const std::string& settings_json) {
+    auto st = Statement::prepare(db_, "UPDATE conversations SET settings_json = ? WHERE id = ?");
+    if (!st) return st.error();
+    st->bind(1, settings_json).bind(2, id);
+    if (auto r = st->run(); !r) return r;
+    if (db_.changes() == 0) {
+        return make_error("no conversation with id " + std::to_string(id));
+    }
+    return {};
+}
+
 Result<void> Store::delete_conversation(std::int64_t id) {
     auto tx = Transaction::begin(db_);
     if (!tx) return tx.error();

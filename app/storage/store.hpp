@@ -51,6 +51,8 @@ class Store {
     Result<Conversation> conversation(std::int64_t id);
     Result<std::vector<Conversation>> list_conversations();  // newest activity first
     Result<void> rename_conversation(std::int64_t id, const std::string& title);
+    // The conversation's default generation settings (JSON, opaque to the store).
+    Result<void> set_conversation_settings(std::int64_t id, const std::string& settings_json);
     Result<void> delete_conversation(std::int64_t id);
     // A starting state (e.g. from a state-tuning file) is user data, not a cache entry.
     Result<void> set_start_state(std::int64_t id, std::span<const std::byte> blob,

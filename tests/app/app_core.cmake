@@ -1,5 +1,5 @@
 # app/core: worker thread, controllers, list models, settings (fake backend; no model needed).
-foreach(unit app_worker app_models app_controller)
+foreach(unit app_worker app_models app_controller app_transfer)
     ravel_add_test(test_${unit}
         SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_${unit}.cpp
         LIBS ravel_app

@@ -37,13 +37,17 @@ class SharedMemoryStorage final : public app::ConversationStorage {
 };
 
 struct AppFixture {
-    explicit AppFixture(app::MemoryStorage* data, const QString& settingsFile) {
+    explicit AppFixture(app::MemoryStorage* data, const QString& settingsFile)
+        : AppFixture(
+              [data]() -> Result<std::unique_ptr<app::ConversationStorage>> {
+                  return std::unique_ptr<app::ConversationStorage>(new SharedMemoryStorage(data));
+              },
+              settingsFile) {}
+    // Any storage, e.g. open_sqlite_storage on a file the test keeps.
+    AppFixture(app::StorageFactory factory, const QString& settingsFile) {
         settings = std::make_unique<app::AppSettings>(settingsFile);
         inference = std::make_unique<app::InferenceHost>(std::make_unique<FakeBackend>(&knobs));
-        storage = std::make_unique<app::StorageHost>(
-            [data]() -> Result<std::unique_ptr<app::ConversationStorage>> {
-                return std::unique_ptr<app::ConversationStorage>(new SharedMemoryStorage(data));
-            });
+        storage = std::make_unique<app::StorageHost>(std::move(factory));
         model = std::make_unique<app::ModelController>(inference->worker(), settings.get());
         generation = std::make_unique<app::GenerationSettings>(settings.get());
         chat = std::make_unique<app::ChatController>(inference->worker(), storage->worker(),

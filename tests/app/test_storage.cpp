@@ -150,6 +150,9 @@ class TestStorage : public QObject {
         QCOMPARE(list->size(), std::size_t(2));
         QVERIFY(s->rename_conversation(c->id, "renamed").ok());
         QCOMPARE(s->conversation(c->id)->title, std::string("renamed"));
+        QVERIFY(s->set_conversation_settings(c->id, R"({"t":1})").ok());
+        QCOMPARE(s->conversation(c->id)->settings_json, std::string(R"({"t":1})"));
+        QVERIFY(!s->set_conversation_settings(c->id + 1000, "{}").ok());
 
         // Deleting a message removes its subtree and its snapshots.
         QVERIFY(s->put_snapshot(a1.id, bytes_of(100, 1), kFp).ok());

@@ -1,0 +1,87 @@
+// ChatController's export and import. The storage thread reads and writes the files; an
+// imported conversation's rows come back with the database's ids and are renumbered here, as
+// every other row the GUI holds got its id here, and the storage is told which is which.
+#include <QDir>
+#include <QUrl>
+#include <algorithm>
+
+#include "chat_controller.hpp"
+
+namespace ravel::app {
+
+namespace {
+QString local_path(const QString& pathOrUrl) {
+    const QUrl url(pathOrUrl);
+    return url.isLocalFile() ? url.toLocalFile() : pathOrUrl;
+}
+}  // namespace
+
+void ChatController::exportConversation(qint64 id, const QString& pathOrUrl) {
+    auto it = library_.constFind(id);
+    if (it == library_.constEnd()) {
+        setError(tr("That conversation no longer exists, so it was not exported."));
+        return;
+    }
+    const QList<qint64> branch = it->tree.branch();
+    if (branch.isEmpty()) {
+        setError(
+            tr("“%1” has no messages yet, so there is nothing to export.").arg(it->meta.title));
+        return;
+    }
+    emit exportRequested(id, branch.last(), local_path(pathOrUrl));
+}
+
+void ChatController::importConversation(const QString& pathOrUrl) {
+    emit importRequested(local_path(pathOrUrl));
+}
+
+void ChatController::clearNotice() {
+    setNotice({});
+}
+
+void ChatController::setNotice(const QString& text) {
+    if (notice_ == text) return;
+    notice_ = text;
+    emit noticeChanged();
+}
+
+void ChatController::onExported(const QString& path) {
+    setNotice(tr("Exported to %1.").arg(QDir::toNativeSeparators(path)));
+}
+
+void ChatController::onImported(const StoredLibrary& rows, const QString& path) {
+    ImportedIds ids;
+    QHash<qint64, qint64> conversation_ids;  // storage id -> app id
+    QHash<qint64, qint64> message_ids;
+    for (StoredConversation meta : rows.conversations) {
+        const qint64 id = next_conversation_id_++;
+        conversation_ids.insert(meta.id, id);
+        ids.conversations.append({id, meta.id});
+        meta.id = id;
+        library_[id].meta = meta;
+    }
+    // Parents before children: the store numbers a conversation's messages as they were added.
+    QList<StoredMessage> messages = rows.messages;
+    std::sort(messages.begin(), messages.end(),
+              [](const auto& a, const auto& b) { return a.id < b.id; });
+    for (const StoredMessage& m : messages) {
+        const auto conversation = conversation_ids.constFind(m.conversationId);
+        if (conversation == conversation_ids.constEnd()) continue;
+        const qint64 parent = m.parentId == 0 ? 0 : message_ids.value(m.parentId, -1);
+        if (parent < 0) continue;
+        const qint64 id = next_message_id_++;
+        MessageNode node{id, parent, m.role, m.text, m.created, m.tokenCount, {}};
+        if (!library_[conversation.value()].tree.add(node)) continue;
+        message_ids.insert(m.id, id);
+        ids.messages.append({id, m.id});
+    }
+    emit adoptImportedRequested(ids);
+    if (conversation_ids.isEmpty()) return;
+    for (qint64 id : std::as_const(conversation_ids)) refreshSidebarRow(library_[id]);
+    const qint64 shown = conversation_ids.constBegin().value();
+    selectConversation(shown);
+    setNotice(tr("Imported “%1” from %2.")
+                  .arg(library_[shown].meta.title, QDir::toNativeSeparators(path)));
+}
+
+}  // namespace ravel::app
