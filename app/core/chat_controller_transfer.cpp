@@ -2,6 +2,7 @@
 // imported conversation's rows come back with the database's ids and are renumbered here, as
 // every other row the GUI holds got its id here, and the storage is told which is which.
 #include <QDir>
+#include <QFileInfo>
 #include <QUrl>
 #include <algorithm>
 
@@ -28,7 +29,12 @@ void ChatController::exportConversation(qint64 id, const QString& pathOrUrl) {
             tr("“%1” has no messages yet, so there is nothing to export.").arg(it->meta.title));
         return;
     }
-    emit exportRequested(id, branch.last(), local_path(pathOrUrl));
+    const QString path = local_path(pathOrUrl);
+    if (QFileInfo(path).completeBaseName().isEmpty()) {
+        setError(tr("Choose a file name to export “%1” to.").arg(it->meta.title));
+        return;
+    }
+    emit exportRequested(id, branch.last(), path);
 }
 
 void ChatController::importConversation(const QString& pathOrUrl) {
@@ -77,7 +83,11 @@ void ChatController::onImported(const StoredLibrary& rows, const QString& path) 
     }
     emit adoptImportedRequested(ids);
     if (conversation_ids.isEmpty()) return;
-    for (qint64 id : std::as_const(conversation_ids)) refreshSidebarRow(library_[id]);
+    // New to this library, so at the top of the list (the file keeps its own dates).
+    for (qint64 id : std::as_const(conversation_ids)) {
+        touch(library_[id]);
+        refreshSidebarRow(library_[id]);
+    }
     const qint64 shown = conversation_ids.constBegin().value();
     selectConversation(shown);
     setNotice(tr("Imported “%1” from %2.")

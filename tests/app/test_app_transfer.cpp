@@ -76,6 +76,7 @@ class TestAppTransfer : public QObject {
             QVERIFY(app.chat->notice().contains("Imported"));
             const qint64 imported = app.chat->currentConversationId();
             QVERIFY(imported != original);
+            QCOMPARE(app.chat->conversations()->idAt(0), imported);  // newest in this library
             QCOMPARE(shownTexts(*app.chat), original_texts);
 
             // Continuing the copy saves the new messages under the copy's rows.
@@ -152,6 +153,11 @@ class TestAppTransfer : public QObject {
         app.chat->exportConversation(app.chat->currentConversationId(),
                                      dir_.filePath("no/such/folder/out.json"));
         QTRY_VERIFY_WITH_TIMEOUT(app.chat->errorMessage().contains("Could not write"), 5000);
+
+        app.chat->clearError();
+        app.chat->exportConversation(app.chat->currentConversationId(), dir_.filePath(".json"));
+        QVERIFY(app.chat->errorMessage().contains("Choose a file name"));
+        QVERIFY(!QFile::exists(dir_.filePath(".json")));
 
         app.chat->clearError();
         app.chat->newConversation();

@@ -82,6 +82,30 @@ class TestGui : public QObject {
         return nullptr;
     }
 
+    // A non-visual object (a dialog) anywhere under the window's items.
+    QObject* findObject(const QString& name) {
+        QList<QObject*> pending{window()->contentItem()};
+        while (!pending.isEmpty()) {
+            QObject* current = pending.takeFirst();
+            if (current->objectName() == name) return current;
+            if (auto* as_item = qobject_cast<QQuickItem*>(current)) {
+                for (QQuickItem* child : as_item->childItems()) pending.append(child);
+            }
+            for (QObject* child : current->children()) pending.append(child);
+        }
+        qWarning("no object named %s", qPrintable(name));
+        return nullptr;
+    }
+
+    // As if `file` had been chosen in an open file dialog. Qt's own dialog replaces
+    // selectedFile with what its fields hold when accept() runs, so the choice is set and
+    // announced directly; the dialog is then closed.
+    static void accept(QObject* dialog, const QString& file) {
+        dialog->setProperty("selectedFile", QUrl::fromLocalFile(file));
+        QVERIFY(QMetaObject::invokeMethod(dialog, "accepted"));
+        QVERIFY(QMetaObject::invokeMethod(dialog, "close"));
+    }
+
     QQuickItem* item(const QString& name, QObject* under = nullptr) {
         QQuickItem* found = under ? findItem(under, name) : findItem(window()->contentItem(), name);
         if (found == nullptr) qWarning("no item named %s", qPrintable(name));
@@ -277,6 +301,43 @@ class TestGui : public QObject {
         QCOMPARE(chat->messages()->rowCount(), rows + 2);
         QVERIFY2(chat->resumeMs() >= 0, "the reply did not continue from the stored snapshot");
         QVERIFY(item("statusText")->property("text").toString().contains("resumed from snapshot"));
+        shell_->shutdown();
+        shell_.reset();
+    }
+
+    // Export through the sidebar's dialog, then import the file back as a second conversation.
+    void exportAndImportThroughTheSidebar() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        startShell();
+        auto* chat = shell_->chat();
+        const int conversations = chat->conversations()->count();
+        QVERIFY(conversations >= 1);
+        const QString title = chat->currentTitle();
+        const QString first = rowText(0);
+        const int rows = chat->messages()->rowCount();
+
+        const QString file = dir_.filePath("exported.json");
+        auto* exportDialog = findObject("exportDialog");
+        QVERIFY(exportDialog != nullptr);
+        click(item("exportButton", item("conversation_0")));
+        QTRY_VERIFY(exportDialog->property("visible").toBool());
+        accept(exportDialog, file);
+        QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(file), 10000);
+        QTRY_VERIFY(item("noticeBar")->isVisible());
+        QVERIFY(item("noticeText")->property("text").toString().contains("Exported"));
+
+        auto* importDialog = findObject("importDialog");
+        QVERIFY(importDialog != nullptr);
+        click(item("importButton"));
+        QTRY_VERIFY(importDialog->property("visible").toBool());
+        accept(importDialog, file);
+        QTRY_COMPARE_WITH_TIMEOUT(item("conversationList")->property("count").toInt(),
+                                  conversations + 1, 10000);
+        QTRY_VERIFY(item("noticeText")->property("text").toString().contains("Imported"));
+        QCOMPARE(chat->currentTitle(), title);
+        QCOMPARE(chat->messages()->rowCount(), rows);
+        QCOMPARE(rowText(0), first);
+        QVERIFY2(chat->errorMessage().isEmpty(), qPrintable(chat->errorMessage()));
         shell_->shutdown();
         shell_.reset();
     }

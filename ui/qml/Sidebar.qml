@@ -1,8 +1,9 @@
 import QtQuick
 import QtQuick.Controls
+import QtQuick.Dialogs
 import QtQuick.Layouts
 
-// Conversations, most recent first: new, search, rename, delete with undo.
+// Conversations, most recent first: new, import, search, rename, export, delete with undo.
 Rectangle {
     id: sidebar
     objectName: "sidebar"
@@ -15,15 +16,29 @@ Rectangle {
         anchors.margins: 8
         spacing: 8
 
-        Button {
-            objectName: "newConversationButton"
+        RowLayout {
             Layout.fillWidth: true
-            text: qsTr("New conversation")
-            icon.name: "document-new"
-            Accessible.name: qsTr("Start a new conversation (Ctrl+N)")
-            ToolTip.visible: hovered
-            ToolTip.text: qsTr("Start a new conversation (Ctrl+N)")
-            onClicked: Chat.newConversation()
+            spacing: 4
+            Button {
+                objectName: "newConversationButton"
+                Layout.fillWidth: true
+                text: qsTr("New conversation")
+                icon.name: "document-new"
+                Accessible.name: qsTr("Start a new conversation (Ctrl+N)")
+                ToolTip.visible: hovered
+                ToolTip.text: qsTr("Start a new conversation (Ctrl+N)")
+                onClicked: Chat.newConversation()
+            }
+            Button {
+                objectName: "importButton"
+                text: qsTr("Import…")
+                icon.name: "document-import"
+                enabled: Chat.storageReady
+                Accessible.name: qsTr("Import a conversation from a JSON or Markdown file")
+                ToolTip.visible: hovered
+                ToolTip.text: qsTr("Import a conversation (JSON or Markdown)")
+                onClicked: importDialog.open()
+            }
         }
 
         TextField {
@@ -103,6 +118,19 @@ Rectangle {
                         onClicked: { item.renaming = true; renameField.forceActiveFocus(); renameField.selectAll() }
                     }
                     ToolButton {
+                        objectName: "exportButton"
+                        palette.buttonText: item.highlighted ? Theme.accentText : Theme.text
+                        text: "⤓"
+                        visible: item.hovered || item.highlighted
+                        Accessible.name: qsTr("Export conversation")
+                        ToolTip.visible: hovered
+                        ToolTip.text: qsTr("Export to a file")
+                        onClicked: {
+                            exportDialog.conversationId = conversationId
+                            exportDialog.open()
+                        }
+                    }
+                    ToolButton {
                         objectName: "deleteButton"
                         palette.buttonText: item.highlighted ? Theme.accentText : Theme.text
                         text: "×"
@@ -125,6 +153,33 @@ Rectangle {
                 color: Theme.mutedText
                 text: search.text.length > 0 ? qsTr("No conversation matches “%1”.").arg(search.text)
                                              : qsTr("No conversations yet. Type a message to start one.")
+            }
+        }
+
+        Rectangle {
+            objectName: "noticeBar"
+            Layout.fillWidth: true
+            visible: Chat.notice.length > 0
+            implicitHeight: noticeRow.implicitHeight + 12
+            radius: 6
+            color: Theme.surface
+            border.color: Theme.border
+            RowLayout {
+                id: noticeRow
+                anchors.fill: parent
+                anchors.margins: 6
+                Label {
+                    objectName: "noticeText"
+                    Layout.fillWidth: true
+                    text: Chat.notice
+                    wrapMode: Text.Wrap
+                    color: Theme.text
+                }
+                ToolButton {
+                    text: "×"
+                    Accessible.name: qsTr("Dismiss")
+                    onClicked: Chat.clearNotice()
+                }
             }
         }
 
@@ -154,5 +209,26 @@ Rectangle {
                 }
             }
         }
+    }
+
+    FileDialog {
+        id: exportDialog
+        objectName: "exportDialog"
+        property var conversationId: 0
+        title: qsTr("Export conversation")
+        fileMode: FileDialog.SaveFile
+        nameFilters: [qsTr("Conversation with every branch (*.json)"),
+                      qsTr("Markdown, the branch shown (*.md)")]
+        defaultSuffix: selectedNameFilter.index === 1 ? "md" : "json"
+        onAccepted: Chat.exportConversation(conversationId, selectedFile)
+    }
+
+    FileDialog {
+        id: importDialog
+        objectName: "importDialog"
+        title: qsTr("Import a conversation")
+        fileMode: FileDialog.OpenFile
+        nameFilters: [qsTr("Conversations (*.json *.md *.markdown)"), qsTr("All files (*)")]
+        onAccepted: Chat.importConversation(selectedFile)
     }
 }
