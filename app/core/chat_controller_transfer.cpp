@@ -23,6 +23,11 @@ void ChatController::exportConversation(qint64 id, const QString& pathOrUrl) {
         setError(tr("That conversation no longer exists, so it was not exported."));
         return;
     }
+    // The reply being written is saved when it ends; the file would stop before it.
+    if (busy() && active_conversation_ == id) {
+        setError(tr("Wait for the reply to finish, then export “%1”.").arg(it->meta.title));
+        return;
+    }
     const QList<qint64> branch = it->tree.branch();
     if (branch.isEmpty()) {
         setError(

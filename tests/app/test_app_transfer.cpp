@@ -155,6 +155,17 @@ class TestAppTransfer : public QObject {
         QTRY_VERIFY_WITH_TIMEOUT(app.chat->errorMessage().contains("Could not write"), 5000);
 
         app.chat->clearError();
+        app.knobs.tokenDelayMs = 20;
+        QVERIFY(app.chat->send(QString(200, QLatin1Char('w'))));
+        QVERIFY(app.chat->busy());
+        app.chat->exportConversation(app.chat->currentConversationId(), dir_.filePath("busy.json"));
+        QVERIFY(app.chat->errorMessage().contains("Wait for the reply"));
+        app.chat->stop();
+        QVERIFY(app.waitIdle());
+        app.knobs.tokenDelayMs = 1;
+        QVERIFY(!QFile::exists(dir_.filePath("busy.json")));
+
+        app.chat->clearError();
         app.chat->exportConversation(app.chat->currentConversationId(), dir_.filePath(".json"));
         QVERIFY(app.chat->errorMessage().contains("Choose a file name"));
         QVERIFY(!QFile::exists(dir_.filePath(".json")));
