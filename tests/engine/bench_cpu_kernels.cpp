@@ -130,10 +130,11 @@ int main(int argc, char** argv) {
             cpu_secs.push_back((cpu_now() - c0) / pool.size());
         }
         if (paired_read) {
-            // On the product's own pool, so no second pool's threads spin meanwhile.
-            const double rs =
-                ravel::detail::read_pass(read_buffer, weight_bytes / sizeof(float),
-                                         ravel::detail::cpu::kDecodePrefetchBytes, pool, read_sums);
+            // On the product's own pool, so no second pool's threads spin meanwhile, and split
+            // on demand as the product is.
+            const double rs = ravel::detail::read_pass(
+                read_buffer, weight_bytes / sizeof(float), ravel::detail::cpu::kDecodePrefetchBytes,
+                pool, read_sums, ravel::detail::PassSplit::OnDemand);
             if (r >= 2) {
                 read_rates.push_back(static_cast<double>(weight_bytes) / rs / 1e9);
                 ratios.push_back(rs / s);

@@ -21,14 +21,18 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 namespace detail {
 double read_pass(const float* data, std::size_t n, std::size_t prefetch_ahead, ThreadPool& pool,
-                 std::vector<float>& sums) {
+                 std::vector<float>& sums, PassSplit split) {
     const cpu::KernelTable& k = cpu::kernels();
+    const auto read = [&](int t, std::int64_t b, std::int64_t e) {
+        sums[static_cast<std::size_t>(t)] +=
+            k.read_sum(data + b, static_cast<std::size_t>(e - b), prefetch_ahead);
+    };
     const auto t0 = std::chrono::steady_clock::now();
-    pool.parallel_for(static_cast<std::int64_t>(n), 4096,
-                      [&](int t, std::int64_t b, std::int64_t e) {
-                          sums[static_cast<std::size_t>(t)] +=
-                              k.read_sum(data + b, static_cast<std::size_t>(e - b), prefetch_ahead);
-                      });
+    if (split == PassSplit::OnDemand) {
+        pool.parallel_for_dynamic(static_cast<std::int64_t>(n), 4096, read);
+    } else {
+        pool.parallel_for(static_cast<std::int64_t>(n), 4096, read);
+    }
     return seconds_since(t0);
 }
 }  // namespace detail
@@ -135,7 +139,8 @@ double ReadPasses::pass(Session& session) {
     impl_->sums.resize(static_cast<std::size_t>(pool.size()));
     // With prefetches, as the decode kernels read.
     return detail::read_pass(reinterpret_cast<const float*>(impl_->buffer.data), impl_->n,
-                             detail::cpu::kDecodePrefetchBytes, pool, impl_->sums);
+                             detail::cpu::kDecodePrefetchBytes, pool, impl_->sums,
+                             detail::PassSplit::OnDemand);
 }
 
 std::size_t ReadPasses::bytes() const {
