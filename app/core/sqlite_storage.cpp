@@ -189,6 +189,11 @@ class SqliteStorage final : public ConversationStorage {
         if (!id) return id.error();
         auto row = store_.conversation(*id);
         if (!row) return row.error();
+        // Row ids can be reused after a delete; a settings entry left by a deleted conversation
+        // must not apply to this one.
+        if (auto kept = store_.set_setting(settings_key(*id), row->settings_json); !kept) {
+            return kept.error();
+        }
         StoredLibrary out;
         if (auto added = append(*row, out); !added) return added.error();
         return out;

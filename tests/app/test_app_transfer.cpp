@@ -101,6 +101,38 @@ class TestAppTransfer : public QObject {
         QCOMPARE(seen[1][2], QString("second question"));
     }
 
+    // The file carries the conversation's settings as they are now, and an imported
+    // conversation never picks up those of a deleted one whose row id it reuses.
+    void settingsTravelAndStaleOnesDoNot() {
+        test::AppFixture app(sqlite(dir_.filePath("settings.sqlite")), settingsFile());
+        QVERIFY(app.waitStorage());
+        QVERIFY(app.loadModel());
+        QVERIFY(app.chat->send("a"));
+        QVERIFY(app.waitIdle());
+        const qint64 a = app.chat->currentConversationId();
+        app.generation->setTemperature(0.2);
+        app.generation->setSystemPrompt("Be brief.");
+        const QString file = dir_.filePath("settings.json");
+        app.chat->exportConversation(a, file);
+        QTRY_VERIFY_WITH_TIMEOUT(app.chat->notice().contains("Exported"), 5000);
+
+        // The newest row, with other settings, deleted: its id is free again.
+        app.chat->newConversation();
+        QVERIFY(app.chat->send("b"));
+        QVERIFY(app.waitIdle());
+        const qint64 b = app.chat->currentConversationId();
+        app.generation->setTemperature(1.5);
+        app.generation->setSystemPrompt("Stale.");
+        app.chat->deleteConversation(b);
+        app.chat->commitPendingDelete();
+
+        app.chat->importConversation(file);
+        QTRY_VERIFY_WITH_TIMEOUT(app.chat->notice().contains("Imported"), 5000);
+        QVERIFY(app.chat->currentConversationId() != a);
+        QCOMPARE(app.generation->temperature(), 0.2);
+        QCOMPARE(app.generation->systemPrompt(), QString("Be brief."));
+    }
+
     void markdownFollowsTheShownBranch() {
         test::AppFixture app(sqlite(dir_.filePath("md.sqlite")), settingsFile());
         QVERIFY(app.waitStorage());
