@@ -2,32 +2,6 @@
 
 namespace ravel::app {
 
-TransferFormat transfer_format_for(const QString& path) {
-    const QString lower = path.toLower();
-    return lower.endsWith(QStringLiteral(".md")) || lower.endsWith(QStringLiteral(".markdown"))
-               ? TransferFormat::Markdown
-               : TransferFormat::Json;
-}
-
-namespace {
-ravel::Error no_database() {
-    return make_error(
-        "import and export need the conversation database, which could not be opened this "
-        "session (see the message shown at start)");
-}
-}  // namespace
-
-ravel::Result<std::string> ConversationStorage::exportConversation(qint64, TransferFormat, qint64) {
-    return no_database();
-}
-
-ravel::Result<StoredLibrary> ConversationStorage::importConversation(const std::string&,
-                                                                     TransferFormat) {
-    return no_database();
-}
-
-void ConversationStorage::adoptIds(const ImportedIds&) {}
-
 ravel::Result<StoredLibrary> MemoryStorage::loadAll() {
     return library_;
 }

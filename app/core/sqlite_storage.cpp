@@ -100,8 +100,6 @@ class SqliteStorage final : public ConversationStorage {
             !renamed) {
             return renamed;
         }
-        // On the row too, so an export carries the current settings.
-        if (auto kept = store_.set_conversation_settings(known.value(), json); !kept) return kept;
         return store_.set_setting(settings_key(known.value()), json);
     }
 
@@ -171,7 +169,18 @@ class SqliteStorage final : public ConversationStorage {
         if (known == conversation_ids_.constEnd()) {
             return make_error("the conversation was never saved");
         }
-        if (format == TransferFormat::Json) return conversation::export_json(store_, known.value());
+        if (format == TransferFormat::Json) {
+            // The app keeps a conversation's current settings in its settings entry (saved with
+            // every message); the row's copy, which the file carries, is brought up to date only
+            // here, so saving a message costs no extra write.
+            if (auto saved = store_.setting(settings_key(known.value()));
+                saved && saved->has_value()) {
+                if (auto kept = store_.set_conversation_settings(known.value(), **saved); !kept) {
+                    return kept.error();
+                }
+            }
+            return conversation::export_json(store_, known.value());
+        }
         std::optional<std::int64_t> leaf;
         if (leafId != 0) {
             auto message = message_ids_.constFind(leafId);
