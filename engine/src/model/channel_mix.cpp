@@ -25,6 +25,7 @@ void channel_mix(const LayerPass& p, float* x) {
 
     const bool lerp = p.cfg.arch == Arch::V6 || p.cfg.arch == Arch::V7;
     shift_mix(xx, sx, T, C, mixes, lerp ? MixRule::Lerp : MixRule::Blend, pool);
+    prefetch_next_time_mix_inputs(p);
 
     float* k = p.ws.ffn.data();
     float* r = p.ws.r.data();

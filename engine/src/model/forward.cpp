@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <initializer_list>
 
 #include "model/cpu/kernels.hpp"
 #include "model/ops.hpp"
@@ -45,6 +46,38 @@ bool head_rows_in_heads_region(const LayerPass& p) {
     return p.T <= cpu::kSmallBatch && per_head <= kHeadRowsMaxBytes;
 }
 
+namespace {
+void prefetch_vectors(std::initializer_list<const float*> vectors, int n) {
+    constexpr int kLineFloats = 16;
+    for (const float* v : vectors) {
+        if (v == nullptr) continue;
+        for (int i = 0; i < n; i += kLineFloats) __builtin_prefetch(v + i, 0, 2);
+    }
+}
+
+const float* or_null(const Vec& v) {
+    return v.empty() ? nullptr : v.data();
+}
+}  // namespace
+
+void prefetch_channel_mix_inputs(const LayerPass& p) {
+    if (p.T > cpu::kSmallBatch) return;
+    const LayerWeights& w = p.w;
+    prefetch_vectors({w.ln2_w.data(), w.ln2_b.data(), p.s.ffn_x_prev, or_null(w.ffn_mix_k),
+                      or_null(w.ffn_mix_r)},
+                     p.cfg.n_embd);
+}
+
+void prefetch_next_time_mix_inputs(const LayerPass& p) {
+    if (p.T > cpu::kSmallBatch || p.next_w == nullptr) return;
+    const LayerWeights& w = *p.next_w;
+    prefetch_vectors(
+        {w.ln1_w.data(), w.ln1_b.data(), p.next_s.att_x_prev, or_null(w.mix_k), or_null(w.mix_v),
+         or_null(w.mix_r), or_null(w.mix_g), or_null(w.maa_x), or_null(w.x_r), or_null(w.x_w),
+         or_null(w.x_k), or_null(w.x_v), or_null(w.x_a), or_null(w.x_g)},
+        p.cfg.n_embd);
+}
+
 LayerState layer_state(const ModelConfig& cfg, State& state, int layer) {
     const std::size_t C = static_cast<std::size_t>(cfg.n_embd);
     const std::size_t per_layer = cfg.state_floats() / static_cast<std::size_t>(cfg.n_layer);
@@ -64,8 +97,15 @@ void forward(const Model& model, State& state, const std::int32_t* tokens, int T
         matrix_row_f32(mw.emb, tokens[t], x + static_cast<std::size_t>(t) * C);
 
     for (int l = 0; l < cfg.n_layer; ++l) {
-        const LayerPass pass{
-            cfg, mw.layers[static_cast<std::size_t>(l)], layer_state(cfg, state, l), ws, T, l};
+        const bool last = l + 1 == cfg.n_layer;
+        const LayerPass pass{cfg,
+                             mw.layers[static_cast<std::size_t>(l)],
+                             layer_state(cfg, state, l),
+                             ws,
+                             T,
+                             l,
+                             last ? nullptr : &mw.layers[static_cast<std::size_t>(l) + 1],
+                             last ? LayerState{} : layer_state(cfg, state, l + 1)};
         switch (cfg.arch) {
             case Arch::V4:
                 time_mix_v4(pass, x);

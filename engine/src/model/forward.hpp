@@ -42,7 +42,18 @@ struct LayerPass {
     Workspace& ws;
     int T;
     int layer;
+    // The next layer (null after the last), whose first vectors are asked for ahead.
+    const LayerWeights* next_w = nullptr;
+    LayerState next_s{};
 };
+
+// When decoding, the small vectors a block's norm and token shift read first (norm weights,
+// the shifted-in row, the mixes) have been pushed out of the caches by the megabytes of
+// weights streamed since the last token. These ask for them one block ahead, so they arrive
+// while that block's weights stream: this layer's channel mixing (called by the time mixing)
+// and the next layer's time mixing (called by the channel mixing). No-ops for prompts.
+void prefetch_channel_mix_inputs(const LayerPass& p);
+void prefetch_next_time_mix_inputs(const LayerPass& p);
 
 // Whether decoding RWKV-5.2, 6 and 7 computes each head's rows of the projections (and of the
 // LoRAs' second halves that end in the head's channels) inside the heads region, just before

@@ -26,6 +26,7 @@ void time_mix_v4(const LayerPass& p, float* x) {
     const ShiftMix mixes[3] = {{w.mix_k.data(), kx}, {w.mix_v.data(), vx}, {w.mix_r.data(), rx}};
     norm_and_shift(x, w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev, T, C, sx, pool, mixes);
     shift_mix(xx, sx, T, C, mixes, MixRule::Blend, pool);
+    prefetch_channel_mix_inputs(p);
     float* k = p.ws.k.data();
     float* v = p.ws.v.data();
     float* r = p.ws.r.data();

@@ -86,6 +86,7 @@ void time_mix_v5(const LayerPass& p, float* x) {
 
     // The mixes follow in v6_mix or below; the norm's own vectors are still asked for first.
     norm_and_shift(x, w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev, T, C, sx, pool, {});
+    prefetch_channel_mix_inputs(p);
 
     float* decay = p.ws.w.data();
     if (v6) {

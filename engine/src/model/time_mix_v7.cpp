@@ -81,6 +81,7 @@ void time_mix_v7(const LayerPass& p, float* x) {
                                {w.x_v.data(), xv}, {w.x_a.data(), xa}, {w.x_g.data(), xg}};
     norm_and_shift(x, w.ln1_w.data(), w.ln1_b.data(), p.s.att_x_prev, T, C, sx, ws.pool, mixes);
     shift_mix(xx, sx, T, C, mixes, MixRule::Lerp, ws.pool);
+    prefetch_channel_mix_inputs(p);
 
     float* r = ws.r.data();
     float* k = ws.k.data();
