@@ -87,7 +87,10 @@ class ChatController : public QObject {
     // Export and import (chat_controller_transfer.cpp): a path or a file: URL; a .md file is
     // Markdown (the shown branch), anything else JSON (the whole tree). An imported conversation
     // is added beside the others and shown.
-    Q_INVOKABLE void exportConversation(qint64 id, const QString& pathOrUrl);
+    // JSON files may carry the messages' state snapshots (withSnapshots), so that an import
+    // resumes without reprocessing the transcript, with the same model; Markdown never does.
+    Q_INVOKABLE void exportConversation(qint64 id, const QString& pathOrUrl,
+                                        bool withSnapshots = false);
     Q_INVOKABLE void importConversation(const QString& pathOrUrl);
     Q_INVOKABLE void clearNotice();
     // Milliseconds of undo grace after a delete (tests shorten it).
@@ -111,7 +114,7 @@ class ChatController : public QObject {
     void saveSnapshotRequested(qint64 conversationId, qint64 messageId, const QByteArray& blob);
     void loadSnapshotRequested(qint64 conversationId, qint64 messageId);
     void deleteConversationRequested(qint64 id);
-    void exportRequested(qint64 id, qint64 leafId, const QString& path);
+    void exportRequested(qint64 id, qint64 leafId, const QString& path, bool withSnapshots);
     void importRequested(const QString& path);
     void adoptImportedRequested(const ravel::app::ImportedIds& ids);
 
@@ -124,7 +127,7 @@ class ChatController : public QObject {
     void onStorageOpened(const ravel::app::StoredLibrary& library);
     void onStorageFailed(const QString& message, bool fatal);
     void onSnapshotLoaded(qint64 conversationId, qint64 messageId, const QByteArray& blob);
-    void onExported(const QString& path);
+    void onExported(const QString& path, bool withSnapshots);
     void onImported(const ravel::app::StoredLibrary& rows, const QString& path);
     void setNotice(const QString& text);
     void onText(quint64 id, const QString& text);

@@ -17,7 +17,7 @@ QString local_path(const QString& pathOrUrl) {
 }
 }  // namespace
 
-void ChatController::exportConversation(qint64 id, const QString& pathOrUrl) {
+void ChatController::exportConversation(qint64 id, const QString& pathOrUrl, bool withSnapshots) {
     auto it = library_.constFind(id);
     if (it == library_.constEnd()) {
         setError(tr("That conversation no longer exists, so it was not exported."));
@@ -39,7 +39,7 @@ void ChatController::exportConversation(qint64 id, const QString& pathOrUrl) {
         setError(tr("Choose a file name to export “%1” to.").arg(it->meta.title));
         return;
     }
-    emit exportRequested(id, branch.last(), path);
+    emit exportRequested(id, branch.last(), path, withSnapshots);
 }
 
 void ChatController::importConversation(const QString& pathOrUrl) {
@@ -56,8 +56,12 @@ void ChatController::setNotice(const QString& text) {
     emit noticeChanged();
 }
 
-void ChatController::onExported(const QString& path) {
-    setNotice(tr("Exported to %1.").arg(QDir::toNativeSeparators(path)));
+void ChatController::onExported(const QString& path, bool withSnapshots) {
+    const QString where = QDir::toNativeSeparators(path);
+    setNotice(withSnapshots
+                  ? tr("Exported to %1 with its state snapshots, which resume it on this model.")
+                        .arg(where)
+                  : tr("Exported to %1.").arg(where));
 }
 
 void ChatController::onImported(const StoredLibrary& rows, const QString& path) {

@@ -70,9 +70,11 @@ class ConversationStorage {
     virtual ravel::Result<void> deleteConversation(qint64 id) = 0;
 
     // Import and export work on the conversation database; the defaults say so.
-    // The conversation `id` as a file; Markdown follows the branch ending at `leafId`.
+    // The conversation `id` as a file; Markdown follows the branch ending at `leafId`. JSON
+    // carries the messages' state snapshots too when asked (imported, they let the copy resume
+    // without reprocessing, with the same model).
     virtual ravel::Result<std::string> exportConversation(qint64 id, TransferFormat format,
-                                                          qint64 leafId);
+                                                          qint64 leafId, bool withSnapshots);
     // Adds the conversation in `text` (checked first; nothing is added when it fails) and returns
     // its rows with the storage's ids, for the app to renumber and hand back through adoptIds.
     virtual ravel::Result<StoredLibrary> importConversation(const std::string& text,

@@ -163,8 +163,8 @@ class SqliteStorage final : public ConversationStorage {
         return deleted;
     }
 
-    ravel::Result<std::string> exportConversation(qint64 id, TransferFormat format,
-                                                  qint64 leafId) override {
+    ravel::Result<std::string> exportConversation(qint64 id, TransferFormat format, qint64 leafId,
+                                                  bool withSnapshots) override {
         auto known = conversation_ids_.constFind(id);
         if (known == conversation_ids_.constEnd()) {
             return make_error("the conversation was never saved");
@@ -179,7 +179,9 @@ class SqliteStorage final : public ConversationStorage {
                     return kept.error();
                 }
             }
-            return conversation::export_json(store_, known.value());
+            conversation::ExportOptions options;
+            options.include_snapshots = withSnapshots;
+            return conversation::export_json(store_, known.value(), options);
         }
         std::optional<std::int64_t> leaf;
         if (leafId != 0) {

@@ -66,9 +66,13 @@ void StorageWorker::deleteConversation(qint64 id) {
     if (storage_) report(storage_->deleteConversation(id), tr("the deletion"));
 }
 
-void StorageWorker::exportConversation(qint64 id, qint64 leafId, const QString& path) {
+void StorageWorker::exportConversation(qint64 id, qint64 leafId, const QString& path,
+                                       bool withSnapshots) {
     if (!storage_) return;
-    auto text = storage_->exportConversation(id, transfer_format_for(path), leafId);
+    const TransferFormat format = transfer_format_for(path);
+    // Markdown is for reading: it has no place for a state.
+    withSnapshots = withSnapshots && format == TransferFormat::Json;
+    auto text = storage_->exportConversation(id, format, leafId, withSnapshots);
     if (!text.ok()) {
         emit failed(tr("Could not export the conversation: %1.")
                         .arg(QString::fromStdString(text.message())),
@@ -87,7 +91,7 @@ void StorageWorker::exportConversation(qint64 id, qint64 leafId, const QString& 
                     false);
         return;
     }
-    emit exported(path);
+    emit exported(path, withSnapshots);
 }
 
 void StorageWorker::importConversation(const QString& path) {

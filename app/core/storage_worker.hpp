@@ -30,7 +30,7 @@ class StorageWorker : public QObject {
     void deleteConversation(qint64 id);
     // Writes conversation `id` to `path` (the format by its extension, see transfer_format_for);
     // Markdown follows the branch ending at `leafId`.
-    void exportConversation(qint64 id, qint64 leafId, const QString& path);
+    void exportConversation(qint64 id, qint64 leafId, const QString& path, bool withSnapshots);
     // Reads `path` and adds the conversation in it; `imported` brings its rows back.
     void importConversation(const QString& path);
     // The app's ids for the rows `imported` brought back.
@@ -41,7 +41,7 @@ class StorageWorker : public QObject {
   signals:
     void opened(const ravel::app::StoredLibrary& library);
     void snapshotLoaded(qint64 conversationId, qint64 messageId, const QByteArray& blob);
-    void exported(const QString& path);
+    void exported(const QString& path, bool withSnapshots);
     // The imported conversation and its messages, with the storage's ids.
     void imported(const ravel::app::StoredLibrary& rows, const QString& path);
     // `message` says what failed and what to do; `fatal` when the database could not be opened

@@ -9,6 +9,7 @@
 #include <QtTest>
 
 #include "controller_fixture.hpp"
+#include "ravel/resume_record.hpp"
 
 using namespace ravel;
 using namespace ravel::app;
@@ -99,6 +100,93 @@ class TestAppTransfer : public QObject {
         QCOMPARE(seen[1].size(), 4);
         QCOMPARE(seen[1].mid(0, 2), original_texts);
         QCOMPARE(seen[1][2], QString("second question"));
+    }
+
+    // The database's JSON export carries a message's state snapshot only when asked, and the
+    // import of such a file gives the copy's message that snapshot, so the copy resumes where
+    // the original stopped; Markdown never carries one.
+    void snapshotsTravelOnlyWhenAsked() {
+        auto opened = open_sqlite_storage(dir_.filePath("snapshots.sqlite"));
+        QVERIFY2(opened.ok(), opened.ok() ? "" : opened.message().c_str());
+        ConversationStorage& storage = *opened.value();
+        QVERIFY(storage.loadAll().ok());
+        const QDateTime now = QDateTime::currentDateTimeUtc();
+        QVERIFY(storage.saveConversation({1, "With a state", now, now, {}, {}}).ok());
+        QVERIFY(storage.saveMessage({1, 1, 0, Role::User, "question", now, 3}).ok());
+        QVERIFY(storage.saveMessage({2, 1, 1, Role::Assistant, "answer", now, 5}).ok());
+
+        ModelConfig config;
+        config.arch = Arch::V4;
+        config.n_layer = 2;
+        config.n_embd = 8;
+        config.n_vocab = 16;
+        config.dim_ffn = 32;
+        ResumeRecord record{State(config), std::vector<float>(16, 0.25f), {}, 8, {}, "byte"};
+        record.model.bytes[0] = 7;
+        record.state.values()[3] = 1.5f;
+        const std::vector<std::byte> encoded = encode_resume_record(record);
+        const QByteArray blob(reinterpret_cast<const char*>(encoded.data()),
+                              static_cast<qsizetype>(encoded.size()));
+        QVERIFY(storage.saveSnapshot(1, 2, blob).ok());
+
+        auto plain = storage.exportConversation(1, TransferFormat::Json, 0, false);
+        QVERIFY(plain.ok());
+        QVERIFY(plain.value().find("\"snapshot\"") == std::string::npos);
+        auto markdown = storage.exportConversation(1, TransferFormat::Markdown, 0, true);
+        QVERIFY(markdown.ok());
+        QVERIFY(markdown.value().find(record.model.hex()) == std::string::npos);
+        auto with = storage.exportConversation(1, TransferFormat::Json, 0, true);
+        QVERIFY(with.ok());
+        const QJsonArray rows =
+            QJsonDocument::fromJson(QByteArray::fromStdString(with.value()))["messages"].toArray();
+        QCOMPARE(rows.size(), 2);
+        QVERIFY(!rows.at(0).toObject().contains("snapshot"));
+        QCOMPARE(rows.at(1)["snapshot"]["model_fingerprint"].toString(),
+                 QString::fromStdString(record.model.hex()));
+
+        auto imported = storage.importConversation(with.value(), TransferFormat::Json);
+        QVERIFY2(imported.ok(), imported.ok() ? "" : imported.message().c_str());
+        QCOMPARE(imported.value().messages.size(), 2);
+        ImportedIds ids;
+        ids.conversations.append({10, imported.value().conversations.at(0).id});
+        for (const StoredMessage& m : imported.value().messages) {
+            ids.messages.append({m.role == Role::User ? 11 : 12, m.id});
+        }
+        storage.adoptIds(ids);
+        auto copied = storage.loadSnapshot(10, 12);
+        QVERIFY(copied.ok());
+        QCOMPARE(copied.value(), blob);
+        auto none = storage.loadSnapshot(10, 11);
+        QVERIFY(none.ok() && none.value().isEmpty());
+
+        auto without = storage.importConversation(plain.value(), TransferFormat::Json);
+        QVERIFY(without.ok());
+        ImportedIds plain_ids;
+        plain_ids.conversations.append({20, without.value().conversations.at(0).id});
+        for (const StoredMessage& m : without.value().messages) {
+            plain_ids.messages.append({m.role == Role::User ? 21 : 22, m.id});
+        }
+        storage.adoptIds(plain_ids);
+        auto missing = storage.loadSnapshot(20, 22);
+        QVERIFY(missing.ok() && missing.value().isEmpty());
+    }
+
+    // The app's export asks for the snapshots only of JSON and says so; the file follows.
+    void exportWithSnapshotsSaysSo() {
+        test::AppFixture app(sqlite(dir_.filePath("notice.sqlite")), settingsFile());
+        QVERIFY(app.waitStorage());
+        QVERIFY(app.loadModel());
+        QVERIFY(app.chat->send("a"));
+        QVERIFY(app.waitIdle());
+        const qint64 id = app.chat->currentConversationId();
+        app.chat->exportConversation(id, dir_.filePath("with.json"), true);
+        QTRY_VERIFY_WITH_TIMEOUT(app.chat->notice().contains("Exported"), 5000);
+        QVERIFY(app.chat->notice().contains("state snapshots"));
+        app.chat->exportConversation(id, dir_.filePath("with.md"), true);
+        QTRY_VERIFY_WITH_TIMEOUT(app.chat->notice().contains("with.md"), 5000);
+        QVERIFY(!app.chat->notice().contains("state snapshots"));
+        QVERIFY(QFile::exists(dir_.filePath("with.json")));
+        QVERIFY2(!transferFailed(*app.chat), qPrintable(app.chat->errorMessage()));
     }
 
     // The file carries the conversation's settings as they are now, and an imported

@@ -6,6 +6,9 @@
 #include <cmath>
 
 #include <QGuiApplication>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QQuickItem>
 #include <QQuickWindow>
 #include <QSignalSpy>
@@ -337,6 +340,76 @@ class TestGui : public QObject {
         QCOMPARE(chat->currentTitle(), title);
         QCOMPARE(chat->messages()->rowCount(), rows);
         QCOMPARE(rowText(0), first);
+        QVERIFY2(chat->errorMessage().isEmpty(), qPrintable(chat->errorMessage()));
+        shell_->shutdown();
+        shell_.reset();
+    }
+
+    // Exported through the dialog's third filter, the file carries the state snapshots, and a
+    // copy imported from it continues from the snapshot; a copy of the plain export replays
+    // its transcript instead.
+    void exportedSnapshotsResumeTheCopy() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        startShell();
+        auto* chat = shell_->chat();
+        auto* exportDialog = findObject("exportDialog");
+        auto* importDialog = findObject("importDialog");
+        QVERIFY(exportDialog != nullptr && importDialog != nullptr);
+        typeAndSend("Once more.");  // a reply of this process, so its snapshot is stored
+        waitIdle();
+        QCOMPARE(chat->conversations()->idAt(0), chat->currentConversationId());
+
+        const auto exportAndImport = [&](const QString& file, int filter) {
+            const int before = chat->conversations()->count();
+            click(item("exportButton", item("conversation_0")));
+            QTRY_VERIFY(exportDialog->property("visible").toBool());
+            auto* chosen = exportDialog->property("selectedNameFilter").value<QObject*>();
+            QVERIFY(chosen != nullptr);
+            QVERIFY(chosen->setProperty("index", filter));
+            accept(exportDialog, file);
+            QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(file), 10000);
+            QTRY_VERIFY(item("noticeText")->property("text").toString().contains("Exported"));
+            QCOMPARE(item("noticeText")->property("text").toString().contains("state snapshots"),
+                     filter == 2);
+            click(item("importButton"));
+            QTRY_VERIFY(importDialog->property("visible").toBool());
+            accept(importDialog, file);
+            QTRY_COMPARE_WITH_TIMEOUT(chat->conversations()->count(), before + 1, 10000);
+        };
+        const auto lastHasSnapshot = [](const QString& file) {
+            QFile f(file);
+            if (!f.open(QIODevice::ReadOnly)) return false;
+            const QJsonArray rows = QJsonDocument::fromJson(f.readAll())["messages"].toArray();
+            return !rows.isEmpty() && rows.last().toObject().contains("snapshot");
+        };
+
+        const QString withState = dir_.filePath("with-state.json");
+        exportAndImport(withState, 2);
+        QVERIFY(lastHasSnapshot(withState));
+        const int rows = chat->messages()->rowCount();
+        typeAndSend("Go on.");
+        waitIdle();
+        QCOMPARE(chat->messages()->rowCount(), rows + 2);
+        QVERIFY2(chat->resumeMs() >= 0, "the copy did not continue from the file's snapshot");
+
+        // The plain export of the original, now second in the list after the copy (shown, so
+        // that its row's buttons are).
+        chat->selectConversation(chat->conversations()->idAt(1));
+        const QString plain = dir_.filePath("plain.json");
+        click(item("exportButton", item("conversation_1")));
+        QTRY_VERIFY(exportDialog->property("visible").toBool());
+        exportDialog->property("selectedNameFilter").value<QObject*>()->setProperty("index", 0);
+        accept(exportDialog, plain);
+        QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(plain), 10000);
+        QVERIFY(!lastHasSnapshot(plain));
+        click(item("importButton"));
+        QTRY_VERIFY(importDialog->property("visible").toBool());
+        accept(importDialog, plain);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            item("noticeText")->property("text").toString().contains("Imported"), 10000);
+        typeAndSend("Go on.");
+        waitIdle();
+        QVERIFY2(chat->resumeMs() < 0, "a copy without snapshots cannot have resumed from one");
         QVERIFY2(chat->errorMessage().isEmpty(), qPrintable(chat->errorMessage()));
         shell_->shutdown();
         shell_.reset();

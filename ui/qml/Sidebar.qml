@@ -217,10 +217,14 @@ Rectangle {
         property var conversationId: 0
         title: qsTr("Export conversation")
         fileMode: FileDialog.SaveFile
+        // The third filter adds the state snapshots: larger, and an import resumes without
+        // reprocessing the transcript (with the same model).
         nameFilters: [qsTr("Conversation with every branch (*.json)"),
-                      qsTr("Markdown, the branch shown (*.md)")]
+                      qsTr("Markdown, the branch shown (*.md)"),
+                      qsTr("Conversation with its state snapshots (*.json)")]
         defaultSuffix: selectedNameFilter.index === 1 ? "md" : "json"
-        onAccepted: Chat.exportConversation(conversationId, selectedFile)
+        onAccepted: Chat.exportConversation(conversationId, selectedFile,
+                                            selectedNameFilter.index === 2)
     }
 
     FileDialog {
