@@ -144,29 +144,26 @@ class TestAppTransfer : public QObject {
         QCOMPARE(rows.at(1)["snapshot"]["model_fingerprint"].toString(),
                  QString::fromStdString(record.model.hex()));
 
-        auto imported = storage.importConversation(with.value(), TransferFormat::Json);
-        QVERIFY2(imported.ok(), imported.ok() ? "" : imported.message().c_str());
-        QCOMPARE(imported.value().messages.size(), 2);
-        ImportedIds ids;
-        ids.conversations.append({10, imported.value().conversations.at(0).id});
-        for (const StoredMessage& m : imported.value().messages) {
-            ids.messages.append({m.role == Role::User ? 11 : 12, m.id});
-        }
-        storage.adoptIds(ids);
+        // Imports `text` and names its conversation `id`, its question id + 1, its answer id + 2.
+        const auto importAs = [&](const std::string& text, qint64 id) {
+            auto imported = storage.importConversation(text, TransferFormat::Json);
+            QVERIFY2(imported.ok(), imported.ok() ? "" : imported.message().c_str());
+            QCOMPARE(imported.value().messages.size(), 2);
+            ImportedIds ids;
+            ids.conversations.append({id, imported.value().conversations.at(0).id});
+            for (const StoredMessage& m : imported.value().messages) {
+                ids.messages.append({m.role == Role::User ? id + 1 : id + 2, m.id});
+            }
+            storage.adoptIds(ids);
+        };
+        importAs(with.value(), 10);
         auto copied = storage.loadSnapshot(10, 12);
         QVERIFY(copied.ok());
         QCOMPARE(copied.value(), blob);
         auto none = storage.loadSnapshot(10, 11);
         QVERIFY(none.ok() && none.value().isEmpty());
 
-        auto without = storage.importConversation(plain.value(), TransferFormat::Json);
-        QVERIFY(without.ok());
-        ImportedIds plain_ids;
-        plain_ids.conversations.append({20, without.value().conversations.at(0).id});
-        for (const StoredMessage& m : without.value().messages) {
-            plain_ids.messages.append({m.role == Role::User ? 21 : 22, m.id});
-        }
-        storage.adoptIds(plain_ids);
+        importAs(plain.value(), 20);
         auto missing = storage.loadSnapshot(20, 22);
         QVERIFY(missing.ok() && missing.value().isEmpty());
     }
