@@ -127,7 +127,7 @@ class ChatController : public QObject {
     void onStorageOpened(const ravel::app::StoredLibrary& library);
     void onStorageFailed(const QString& message, bool fatal);
     void onSnapshotLoaded(qint64 conversationId, qint64 messageId, const QByteArray& blob);
-    void onExported(const QString& path, bool withSnapshots);
+    void onExported(const QString& path, int snapshots);
     void onImported(const ravel::app::StoredLibrary& rows, const QString& path);
     void setNotice(const QString& text);
     void onText(quint64 id, const QString& text);

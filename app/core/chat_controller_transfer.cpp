@@ -56,12 +56,20 @@ void ChatController::setNotice(const QString& text) {
     emit noticeChanged();
 }
 
-void ChatController::onExported(const QString& path, bool withSnapshots) {
+void ChatController::onExported(const QString& path, int snapshots) {
     const QString where = QDir::toNativeSeparators(path);
-    setNotice(withSnapshots
-                  ? tr("Exported to %1 with its state snapshots, which resume it on this model.")
-                        .arg(where)
-                  : tr("Exported to %1.").arg(where));
+    if (snapshots < 0) {
+        setNotice(tr("Exported to %1.").arg(where));
+    } else if (snapshots == 0) {
+        // The database keeps snapshots for some messages only; say what the file can do.
+        setNotice(tr("Exported to %1. None of its messages had a state snapshot stored, so an "
+                     "import reprocesses the conversation.")
+                      .arg(where));
+    } else {
+        const QString count =
+            snapshots == 1 ? tr("1 state snapshot") : tr("%1 state snapshots").arg(snapshots);
+        setNotice(tr("Exported to %1 with %2, which resume it on this model.").arg(where, count));
+    }
 }
 
 void ChatController::onImported(const StoredLibrary& rows, const QString& path) {

@@ -19,8 +19,8 @@ ravel::Error no_database() {
 }
 }  // namespace
 
-ravel::Result<std::string> ConversationStorage::exportConversation(qint64, TransferFormat, qint64,
-                                                                   bool) {
+ravel::Result<ExportedFile> ConversationStorage::exportConversation(qint64, TransferFormat, qint64,
+                                                                    bool) {
     return no_database();
 }
 

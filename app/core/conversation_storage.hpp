@@ -50,6 +50,12 @@ TransferFormat transfer_format_for(const QString& path);
 // Larger files are refused before they are read (ravel_conversation's import limit).
 inline constexpr qint64 kMaxConversationFileBytes = qint64{512} << 20;
 
+// An exported conversation: the file's text, and how many state snapshots it carries.
+struct ExportedFile {
+    std::string text;
+    int snapshots = 0;
+};
+
 // Rows an import added, as (app id, storage id) pairs: the app gives imported rows ids of its
 // own, and the storage learns which of its rows each one names.
 struct ImportedIds {
@@ -73,8 +79,8 @@ class ConversationStorage {
     // The conversation `id` as a file; Markdown follows the branch ending at `leafId`. JSON
     // carries the messages' state snapshots too when asked (imported, they let the copy resume
     // without reprocessing, with the same model).
-    virtual ravel::Result<std::string> exportConversation(qint64 id, TransferFormat format,
-                                                          qint64 leafId, bool withSnapshots);
+    virtual ravel::Result<ExportedFile> exportConversation(qint64 id, TransferFormat format,
+                                                           qint64 leafId, bool withSnapshots);
     // Adds the conversation in `text` (checked first; nothing is added when it fails) and returns
     // its rows with the storage's ids, for the app to renumber and hand back through adoptIds.
     virtual ravel::Result<StoredLibrary> importConversation(const std::string& text,

@@ -163,8 +163,8 @@ class SqliteStorage final : public ConversationStorage {
         return deleted;
     }
 
-    ravel::Result<std::string> exportConversation(qint64 id, TransferFormat format, qint64 leafId,
-                                                  bool withSnapshots) override {
+    ravel::Result<ExportedFile> exportConversation(qint64 id, TransferFormat format, qint64 leafId,
+                                                   bool withSnapshots) override {
         auto known = conversation_ids_.constFind(id);
         if (known == conversation_ids_.constEnd()) {
             return make_error("the conversation was never saved");
@@ -179,9 +179,19 @@ class SqliteStorage final : public ConversationStorage {
                     return kept.error();
                 }
             }
+            ExportedFile file;
+            if (withSnapshots) {
+                // export_json writes every snapshot the conversation's messages have.
+                auto refs = store_.snapshot_refs(known.value());
+                if (!refs) return refs.error();
+                file.snapshots = static_cast<int>(refs->size());
+            }
             conversation::ExportOptions options;
             options.include_snapshots = withSnapshots;
-            return conversation::export_json(store_, known.value(), options);
+            auto text = conversation::export_json(store_, known.value(), options);
+            if (!text) return text.error();
+            file.text = std::move(*text);
+            return file;
         }
         std::optional<std::int64_t> leaf;
         if (leafId != 0) {
@@ -190,7 +200,9 @@ class SqliteStorage final : public ConversationStorage {
                 return make_error("the message was never saved");
             leaf = message.value();
         }
-        return conversation::export_markdown(store_, known.value(), leaf);
+        auto text = conversation::export_markdown(store_, known.value(), leaf);
+        if (!text) return text.error();
+        return ExportedFile{std::move(*text), 0};
     }
 
     ravel::Result<StoredLibrary> importConversation(const std::string& text,

@@ -72,18 +72,19 @@ void StorageWorker::exportConversation(qint64 id, qint64 leafId, const QString& 
     const TransferFormat format = transfer_format_for(path);
     // Markdown is for reading: it has no place for a state.
     withSnapshots = withSnapshots && format == TransferFormat::Json;
-    auto text = storage_->exportConversation(id, format, leafId, withSnapshots);
-    if (!text.ok()) {
+    auto exported_file = storage_->exportConversation(id, format, leafId, withSnapshots);
+    if (!exported_file.ok()) {
         emit failed(tr("Could not export the conversation: %1.")
-                        .arg(QString::fromStdString(text.message())),
+                        .arg(QString::fromStdString(exported_file.message())),
                     false);
         return;
     }
+    const std::string& text = exported_file.value().text;
     // Written whole or not at all: an existing file is replaced only by a complete one.
     QSaveFile file(path);
     if (!file.open(QIODevice::WriteOnly) ||
-        file.write(text.value().data(), static_cast<qint64>(text.value().size())) !=
-            static_cast<qint64>(text.value().size()) ||
+        file.write(text.data(), static_cast<qint64>(text.size())) !=
+            static_cast<qint64>(text.size()) ||
         !file.commit()) {
         emit failed(tr("Could not write %1: %2. Choose a folder you can write to, with free "
                        "space.")
@@ -91,7 +92,7 @@ void StorageWorker::exportConversation(qint64 id, qint64 leafId, const QString& 
                     false);
         return;
     }
-    emit exported(path, withSnapshots);
+    emit exported(path, withSnapshots ? exported_file.value().snapshots : -1);
 }
 
 void StorageWorker::importConversation(const QString& path) {

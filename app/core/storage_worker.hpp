@@ -41,7 +41,8 @@ class StorageWorker : public QObject {
   signals:
     void opened(const ravel::app::StoredLibrary& library);
     void snapshotLoaded(qint64 conversationId, qint64 messageId, const QByteArray& blob);
-    void exported(const QString& path, bool withSnapshots);
+    // snapshots: how many the file carries, or -1 when none were asked for.
+    void exported(const QString& path, int snapshots);
     // The imported conversation and its messages, with the storage's ids.
     void imported(const ravel::app::StoredLibrary& rows, const QString& path);
     // `message` says what failed and what to do; `fatal` when the database could not be opened

@@ -369,7 +369,7 @@ class TestGui : public QObject {
             accept(exportDialog, file);
             QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(file), 10000);
             QTRY_VERIFY(item("noticeText")->property("text").toString().contains("Exported"));
-            QCOMPARE(item("noticeText")->property("text").toString().contains("state snapshots"),
+            QCOMPARE(item("noticeText")->property("text").toString().contains("state snapshot"),
                      filter == 2);
             click(item("importButton"));
             QTRY_VERIFY(importDialog->property("visible").toBool());
