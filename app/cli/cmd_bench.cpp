@@ -399,6 +399,19 @@ Result<nlohmann::json> run_bench(const Args& args) {
             j["decode_paired_skipped"] = paired_skipped;
         }
     }
+    // The limit assumes the weights stream from memory; where a token's bytes fit in the last
+    // cache level, the probe reads them there and the limit is the cache's (read_bandwidth_gb_s
+    // then swings with what else the cache holds).
+    if (const auto llc = on_gpu ? std::nullopt : last_level_cache_bytes()) {
+        j["last_level_cache_bytes"] = *llc;
+        if (weight_bytes <= *llc) {
+            j["decode_limit_note"] =
+                "the " + std::to_string(weight_bytes >> 20) + " MiB a token reads fit in the " +
+                std::to_string(*llc >> 20) +
+                " MiB last-level cache, so the read bandwidth and the limit are the cache's, "
+                "not memory's";
+        }
+    }
     j["decode_bandwidth_limit_ms"] = bw_limit_ms;
     j["decode_bandwidth_fraction"] = bw_limit_ms / decode_ms;
     j["decode_bandwidth_fraction_best"] = bw_limit_ms / decode.min;
@@ -463,6 +476,9 @@ int cmd_bench(const std::vector<std::string>& argv, std::ostream& out, std::ostr
     } else if (r.contains("decode_paired_skipped")) {
         out << "decode, paired   skipped: " << r["decode_paired_skipped"].get<std::string>()
             << "\n";
+    }
+    if (r.contains("decode_limit_note")) {
+        out << "note             " << r["decode_limit_note"].get<std::string>() << "\n";
     }
     out << "sampling         " << r["sample_ms_per_token"].get<double>()
         << " ms/token (chat defaults: temperature 1, top-p 0.3, penalties)\n"

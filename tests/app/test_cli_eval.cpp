@@ -190,6 +190,18 @@ class CliEvalTest : public QObject {
         const double limit_ms = j["weight_bytes_per_token"].toDouble() /
                                 (j["read_bandwidth_gb_s"].toDouble() * 1e9) * 1e3;
         QVERIFY(std::fabs(j["decode_bandwidth_limit_ms"].toDouble() - limit_ms) <= 1e-9 * limit_ms);
+        // The last-level cache, where the kernel describes this machine's caches, and the note
+        // exactly when a token's weights (here a few hundred KiB) fit in it.
+        if (QFile::exists("/sys/devices/system/cpu/cpu0/cache/index0/size")) {
+            QVERIFY(j.contains("last_level_cache_bytes"));
+        }
+        if (j.contains("last_level_cache_bytes")) {
+            const double llc = j["last_level_cache_bytes"].toDouble();
+            QVERIFY(llc >= 1 << 16);
+            const bool fits = j["weight_bytes_per_token"].toDouble() <= llc;
+            QCOMPARE(j.contains("decode_limit_note"), fits);
+            if (fits) QVERIFY(j["decode_limit_note"].toString().contains("last-level cache"));
+        }
     }
 };
 

@@ -26,6 +26,16 @@ void add_cpu(const fs::path& root, int cpu, const std::string& package, const st
     std::ofstream(dir / "core_id") << core << "\n";
 }
 
+// Writes cpuN/cache/indexK/{level,size} under `root`.
+void add_cache(const fs::path& root, int cpu, int index, const std::string& level,
+               const std::string& size) {
+    const fs::path dir =
+        root / ("cpu" + std::to_string(cpu)) / "cache" / ("index" + std::to_string(index));
+    fs::create_directories(dir);
+    std::ofstream(dir / "level") << level << "\n";
+    std::ofstream(dir / "size") << size << "\n";
+}
+
 }  // namespace
 
 class TestCpuTopology : public QObject {
@@ -85,6 +95,26 @@ class TestCpuTopology : public QObject {
         QVERIFY(!ravel::detail::memory_available(fs::path(tmp.path().toStdString()) / "none"));
         // This machine's.
         QVERIFY(ravel::detail::memory_available("/proc/meminfo").value_or(0) > 0);
+    }
+
+    void lastLevelCacheIsTheHighestLevel() {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        add_cache(root, 0, 0, "1", "48K");
+        add_cache(root, 0, 1, "1", "32K");
+        add_cache(root, 0, 3, "3", "491520K");
+        add_cache(root, 0, 2, "2", "2048K");
+        QCOMPARE(ravel::detail::last_level_cache_bytes(root, 0),
+                 std::optional<std::uint64_t>(491520ull << 10));
+        add_cache(root, 1, 0, "2", "1M");
+        QCOMPARE(ravel::detail::last_level_cache_bytes(root, 1),
+                 std::optional<std::uint64_t>(1ull << 20));
+        // An unreadable size is skipped, not taken as 0; no cache entries at all: nothing.
+        add_cache(root, 2, 0, "2", "1024K");
+        add_cache(root, 2, 1, "3", "lots");
+        QCOMPARE(ravel::detail::last_level_cache_bytes(root, 2),
+                 std::optional<std::uint64_t>(1024ull << 10));
+        QVERIFY(!ravel::detail::last_level_cache_bytes(root, 7));
     }
 
     void readPassesRefuseMoreThanTheMachineHas() {

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "ravel/result.hpp"
@@ -55,6 +57,11 @@ class ReadPasses {
 // affinity mask, unlike std::thread::hardware_concurrency(), follows a container's cpuset.
 // Falls back to the CPUs it may run on where the topology can't be read.
 int default_thread_count();
+
+// The size of the largest (last-level) cache of the first CPU this process may run on, as the
+// kernel reports it; none where it can't be read. Weights that fit in it are read at the
+// cache's rate, not memory's (the benchmark says so).
+std::optional<std::uint64_t> last_level_cache_bytes();
 
 // The CPU kernel set this process uses: "avx512", "avx2" or "generic".
 std::string cpu_kernel_isa();

@@ -54,6 +54,42 @@ int physical_cores(const std::filesystem::path& cpu_dir, const std::vector<int>&
     return static_cast<int>(cores.size());
 }
 
+namespace {
+// "32K", "1M" or a plain byte count, as the kernel writes a cache's size; none otherwise.
+std::optional<std::uint64_t> parse_cache_size(const std::filesystem::path& file) {
+    std::ifstream in(file);
+    std::string line;
+    if (!in || !std::getline(in, line)) return std::nullopt;
+    std::uint64_t value = 0;
+    std::size_t i = 0;
+    for (; i < line.size() && line[i] >= '0' && line[i] <= '9' && i < 12; ++i)
+        value = value * 10 + static_cast<std::uint64_t>(line[i] - '0');
+    if (i == 0) return std::nullopt;
+    const std::string_view unit = std::string_view(line).substr(i);
+    if (unit.empty()) return value;
+    if (unit == "K") return value << 10;
+    if (unit == "M") return value << 20;
+    if (unit == "G") return value << 30;
+    return std::nullopt;
+}
+}  // namespace
+
+std::optional<std::uint64_t> last_level_cache_bytes(const std::filesystem::path& cpu_dir, int cpu) {
+    const auto cache_dir = cpu_dir / ("cpu" + std::to_string(cpu)) / "cache";
+    std::error_code ec;
+    long best_level = -1;
+    std::optional<std::uint64_t> best;
+    for (const auto& entry : std::filesystem::directory_iterator(cache_dir, ec)) {
+        if (entry.path().filename().string().rfind("index", 0) != 0) continue;
+        const long level = read_id(entry.path() / "level");
+        const auto size = parse_cache_size(entry.path() / "size");
+        if (level < 0 || !size || level <= best_level) continue;
+        best_level = level;
+        best = size;
+    }
+    return best;
+}
+
 std::optional<std::uint64_t> memory_available(const std::filesystem::path& meminfo) {
     std::ifstream in(meminfo);
     std::string line;
@@ -74,6 +110,11 @@ std::optional<std::uint64_t> memory_available(const std::filesystem::path& memin
 }
 
 }  // namespace detail
+
+std::optional<std::uint64_t> last_level_cache_bytes() {
+    const std::vector<int> cpus = detail::allowed_cpus();
+    return detail::last_level_cache_bytes("/sys/devices/system/cpu", cpus.empty() ? 0 : cpus[0]);
+}
 
 int default_thread_count() {
     // Read once: every session (and every copy of one, a chat's checkpoint per message) asks.

@@ -19,6 +19,11 @@ std::vector<int> allowed_cpus();
 // files are missing or hold no number, so the caller falls back to counting CPUs.
 int physical_cores(const std::filesystem::path& cpu_dir, const std::vector<int>& cpus);
 
+// The size of the highest-level cache `cpu` reports under `cpu_dir` (laid out as
+// /sys/devices/system/cpu: cpuN/cache/indexK/{level,size}, sizes such as "491520K"); none when
+// no cache entry can be read.
+std::optional<std::uint64_t> last_level_cache_bytes(const std::filesystem::path& cpu_dir, int cpu);
+
 // MemAvailable from a file laid out as /proc/meminfo, in bytes; none when the file or the line
 // can't be read (other systems, old kernels).
 std::optional<std::uint64_t> memory_available(const std::filesystem::path& meminfo);
