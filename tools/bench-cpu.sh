@@ -5,7 +5,8 @@
 # (with the read bandwidth measured in that run), the fraction of the fastest token, the median
 # fraction of tokens each timed right after a read pass of as many bytes (paired), prompt
 # tokens/s (the median of the bench's runs) and its fraction of the FMA peak (with the peak
-# measured), the fraction of the best run, peak RSS against the budget. With REPEAT > 1,
+# measured), the fraction of the best run, peak RSS against the budget, and whether a token's
+# weights fit in the last-level cache (the limit is then the cache's). With REPEAT > 1,
 # every configuration runs that many times and each figure is the median of the runs.
 # TYPES overrides the weight types (default the issue's four; q5_1 and bf16 also run).
 # Usage: [REPEAT=3] [TYPES="f32 f16 q8_0 q5_1 q4_0"] tools/bench-cpu.sh [BUILD_DIR] [THREADS]
@@ -16,8 +17,9 @@ repeat="${REPEAT:-1}"
 read -r -a types <<< "${TYPES:-f32 f16 q8_0 q4_0}"
 cli="$build/app/cli/ravel-cli"
 [ -x "$cli" ] || { echo "build ravel-cli first ($cli not found)" >&2; exit 1; }
-printf '%-16s %-5s %9s %7s %7s %7s %7s %11s %8s %8s %7s %7s %7s %7s\n' shape dtype decode_ms \
-    bw_frac bw_best paired bw_GB/s prompt_tok/s fma_frac fma_best GFLOP/s rss_MiB budget load_ms
+printf '%-16s %-5s %9s %7s %7s %7s %7s %11s %8s %8s %7s %7s %7s %7s %6s\n' shape dtype decode_ms \
+    bw_frac bw_best paired bw_GB/s prompt_tok/s fma_frac fma_best GFLOP/s rss_MiB budget load_ms \
+    in_llc
 for shape in v7:12x768 v7:24x1024 v4:12x768:50277; do
     for dtype in "${types[@]}"; do
         runs=()
@@ -34,7 +36,8 @@ print(f"{shape:<16} {dtype:<5} {m('decode_ms_per_token'):9.2f} {m('decode_bandwi
       f"{m('read_bandwidth_gb_s'):7.1f} "
       f"{m('prompt_tokens_per_s'):11.1f} {m('prompt_fma_fraction'):8.2f} "
       f"{m('prompt_fma_fraction_best'):8.2f} {m('fma_gflop_s'):7.0f} "
-      f"{m('peak_rss_bytes')/2**20:7.0f} {m('rss_budget_bytes')/2**20:7.0f} {m('load_ms'):7.0f}")
+      f"{m('peak_rss_bytes')/2**20:7.0f} {m('rss_budget_bytes')/2**20:7.0f} {m('load_ms'):7.0f} "
+      f"{'yes' if any('decode_limit_note' in r for r in runs) else 'no':>6}")
 PY
     done
 done
