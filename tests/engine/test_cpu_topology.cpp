@@ -115,6 +115,9 @@ class TestCpuTopology : public QObject {
         QCOMPARE(ravel::detail::last_level_cache_bytes(root, 2),
                  std::optional<std::uint64_t>(1024ull << 10));
         QVERIFY(!ravel::detail::last_level_cache_bytes(root, 7));
+        // Too many digits to be a size: skipped, not wrapped around.
+        add_cache(root, 3, 0, "3", "99999999999999G");
+        QVERIFY(!ravel::detail::last_level_cache_bytes(root, 3));
     }
 
     void readPassesRefuseMoreThanTheMachineHas() {

@@ -62,7 +62,8 @@ std::optional<std::uint64_t> parse_cache_size(const std::filesystem::path& file)
     if (!in || !std::getline(in, line)) return std::nullopt;
     std::uint64_t value = 0;
     std::size_t i = 0;
-    for (; i < line.size() && line[i] >= '0' && line[i] <= '9' && i < 12; ++i)
+    // At most 9 digits, so that even a "G" suffix cannot overflow.
+    for (; i < line.size() && line[i] >= '0' && line[i] <= '9' && i < 9; ++i)
         value = value * 10 + static_cast<std::uint64_t>(line[i] - '0');
     if (i == 0) return std::nullopt;
     const std::string_view unit = std::string_view(line).substr(i);
@@ -79,10 +80,13 @@ std::optional<std::uint64_t> last_level_cache_bytes(const std::filesystem::path&
     std::error_code ec;
     long best_level = -1;
     std::optional<std::uint64_t> best;
-    for (const auto& entry : std::filesystem::directory_iterator(cache_dir, ec)) {
-        if (entry.path().filename().string().rfind("index", 0) != 0) continue;
-        const long level = read_id(entry.path() / "level");
-        const auto size = parse_cache_size(entry.path() / "size");
+    // Iterated with error codes: a directory that vanishes or can't be read ends the scan.
+    for (std::filesystem::directory_iterator it(cache_dir, ec), end; !ec && it != end;
+         it.increment(ec)) {
+        const std::filesystem::path dir = it->path();
+        if (dir.filename().string().rfind("index", 0) != 0) continue;
+        const long level = read_id(dir / "level");
+        const auto size = parse_cache_size(dir / "size");
         if (level < 0 || !size || level <= best_level) continue;
         best_level = level;
         best = size;
