@@ -115,12 +115,7 @@ class TestAppTransfer : public QObject {
         QVERIFY(storage.saveMessage({1, 1, 0, Role::User, "question", now, 3}).ok());
         QVERIFY(storage.saveMessage({2, 1, 1, Role::Assistant, "answer", now, 5}).ok());
 
-        ModelConfig config;
-        config.arch = Arch::V4;
-        config.n_layer = 2;
-        config.n_embd = 8;
-        config.n_vocab = 16;
-        config.dim_ffn = 32;
+        const ModelConfig config = synthetic_config({Arch::V4, 2, 8, 16});
         ResumeRecord record{State(config), std::vector<float>(16, 0.25f), {}, 8, {}, "byte"};
         record.model.bytes[0] = 7;
         record.state.values()[3] = 1.5f;

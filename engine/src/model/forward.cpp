@@ -48,10 +48,8 @@ bool head_rows_in_heads_region(const LayerPass& p) {
 
 namespace {
 void prefetch_vectors(std::initializer_list<const float*> vectors, int n) {
-    constexpr int kLineFloats = 16;
     for (const float* v : vectors) {
-        if (v == nullptr) continue;
-        for (int i = 0; i < n; i += kLineFloats) __builtin_prefetch(v + i, 0, 2);
+        if (v != nullptr) prefetch_floats(v, n, false);
     }
 }
 

@@ -38,19 +38,24 @@ void parallel_rows(ThreadPool* pool, int rows, std::size_t per_row,
     });
 }
 
-namespace {
-void prefetch_floats(const float* v, int n) {
+void prefetch_floats(const float* v, int n, bool now) {
     constexpr int kLineFloats = 16;
-    for (int i = 0; i < n; i += kLineFloats) __builtin_prefetch(v + i, 0, 3);
+    for (int i = 0; i < n; i += kLineFloats) {
+        if (now) {
+            __builtin_prefetch(v + i, 0, 3);
+        } else {
+            __builtin_prefetch(v + i, 0, 2);
+        }
+    }
 }
-}  // namespace
 
 void norm_and_shift(const float* x, const float* ln_w, const float* ln_b, float* prev, int T, int n,
                     float* rows, ThreadPool* pool, std::span<const ShiftMix> next) {
     if (T <= 0) return;
     if (T <= cpu::kSmallBatch) {
-        for (const float* v : {ln_w, ln_b, static_cast<const float*>(prev)}) prefetch_floats(v, n);
-        for (const ShiftMix& m : next) prefetch_floats(m.mix, n);
+        for (const float* v : {ln_w, ln_b, static_cast<const float*>(prev)})
+            prefetch_floats(v, n, true);
+        for (const ShiftMix& m : next) prefetch_floats(m.mix, n, true);
     }
     const auto norm = cpu::kernels().layer_norm;
     std::memcpy(rows, prev, sizeof(float) * n);

@@ -56,6 +56,10 @@ enum class MixRule { Lerp, Blend };
 void shift_mix(const float* xx, const float* sx, int T, int n, std::span<const ShiftMix> mixes,
                MixRule rule, ThreadPool* pool);
 
+// Asks for the cache lines of n floats at v: into L1 when they are read next (`now`), into L2
+// when they are asked for ahead of time.
+void prefetch_floats(const float* v, int n, bool now);
+
 // The start of every time- and channel-mixing block. `rows` holds T + 1 rows of n values: row 0
 // becomes `prev` and rows 1..T the LayerNorm of each row of x, so rows + n is the normed input
 // and `rows` itself its token-shifted copy with no copying. prev becomes the last normed row.
