@@ -401,7 +401,8 @@ Result<nlohmann::json> run_bench(const Args& args) {
     }
     // The limit assumes the weights stream from memory; where a token's bytes fit in the last
     // cache level, the probe reads them there and the limit is the cache's (read_bandwidth_gb_s
-    // then swings with what else the cache holds).
+    // then swings with what else the cache holds). Some virtual machines do not describe their
+    // caches at all; then that is said, not guessed.
     if (const auto llc = on_gpu ? std::nullopt : last_level_cache_bytes()) {
         j["last_level_cache_bytes"] = *llc;
         if (weight_bytes <= *llc) {
@@ -411,6 +412,12 @@ Result<nlohmann::json> run_bench(const Args& args) {
                 " MiB last-level cache, so the read bandwidth and the limit are the cache's, "
                 "not memory's";
         }
+    } else if (!on_gpu) {
+        j["decode_limit_note"] =
+            "this system does not describe its caches, so whether the " +
+            std::to_string(weight_bytes >> 20) +
+            " MiB a token reads fit in the last-level cache is unknown; where they do, the read "
+            "bandwidth and the limit are partly the cache's";
     }
     j["decode_bandwidth_limit_ms"] = bw_limit_ms;
     j["decode_bandwidth_fraction"] = bw_limit_ms / decode_ms;
