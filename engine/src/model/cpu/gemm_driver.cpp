@@ -2,7 +2,6 @@
 // buffers (kept per calling thread, so a prompt's many products allocate nothing after the
 // first) and splits the work over the thread pool. The kernels themselves allocate nothing.
 #include <algorithm>
-#include <vector>
 
 #include "model/aligned_buffer.hpp"
 #include "model/cpu/kernels.hpp"
