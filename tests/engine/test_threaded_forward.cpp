@@ -108,7 +108,8 @@ class ThreadedForwardTest : public QObject {
     // region when they are small (at most 192 KiB per head), else in regions of their own.
     // Either way a token's logits must match sequence mode's, which runs whole products
     // through the GEMM. Per head: 256 x f32 192 KiB and 512 x q4_0 54 KiB (rows in the heads
-    // region), 512 x f32 384 KiB and 768 x f16 288 KiB (products first).
+    // region), 512 x f32 384 KiB and 768 x f16 288 KiB (products first). 768 x q4_0 has 12 heads,
+    // which 2 threads take two at a time (heads_per_grain), a pool of one all at once.
     void decode_matches_sequence_mode_data() {
         QTest::addColumn<int>("arch");
         QTest::addColumn<int>("embd");
@@ -118,6 +119,7 @@ class ThreadedForwardTest : public QObject {
         const std::tuple<int, ravel::DType, const char*> cases[] = {
             {256, ravel::DType::F32, "256 f32, rows per head"},
             {512, ravel::DType::Q4_0, "512 q4_0, rows per head"},
+            {768, ravel::DType::Q4_0, "768 q4_0, two heads per grain"},
             {512, ravel::DType::F32, "512 f32, products first"},
             {768, ravel::DType::F16, "768 f16, products first"}};
         for (auto [arch, name] : archs) {

@@ -143,10 +143,10 @@ void time_mix_v5(const LayerPass& p, float* x) {
     // Heads are independent, so they run in parallel, each over all T tokens.
     float* y = p.ws.y.data();
     auto heads = [&](int /*thread*/, std::int64_t h0, std::int64_t h1) {
+        multiply_rows({head_rows, static_cast<std::size_t>(n_head_rows)}, static_cast<int>(h0) * N,
+                      static_cast<int>(h1) * N, T);
         for (std::int64_t h = h0; h < h1; ++h) {
             const std::size_t hc = static_cast<std::size_t>(h) * N;
-            multiply_rows({head_rows, static_cast<std::size_t>(n_head_rows)}, static_cast<int>(hc),
-                          static_cast<int>(hc) + N, T);
             for (int t = 0; t < T && rows_per_head && v6; ++t) {
                 const std::size_t ho = static_cast<std::size_t>(t) * C + hc;
                 kt.activate(KernelTable::kExpNegExp, decay + ho, w.decay.data() + hc, N);
@@ -165,7 +165,7 @@ void time_mix_v5(const LayerPass& p, float* x) {
         }
     };
     if (pool != nullptr) {
-        pool->parallel_for_dynamic(H, 1, heads);
+        pool->parallel_for_dynamic(H, heads_per_grain(p, rows_per_head), heads);
     } else {
         heads(0, 0, H);
     }

@@ -147,10 +147,10 @@ void time_mix_v7(const LayerPass& p, float* x) {
     float* kk = ws.kk.data();
     float* y = ws.y.data();
     auto heads = [&](int /*thread*/, std::int64_t h0, std::int64_t h1) {
+        multiply_rows({head_rows, static_cast<std::size_t>(n_head_rows)}, static_cast<int>(h0) * N,
+                      static_cast<int>(h1) * N, T);
         for (std::int64_t h = h0; h < h1; ++h) {
             const std::size_t ho = static_cast<std::size_t>(h) * N;
-            multiply_rows({head_rows, static_cast<std::size_t>(n_head_rows)}, static_cast<int>(ho),
-                          static_cast<int>(ho) + N, T);
             for (int t = 0; t < T; ++t) {
                 const std::size_t o = static_cast<std::size_t>(t) * C + ho;
                 kt.activate(KernelTable::kV7Decay, decay + o, w.w0.data() + ho, N);
