@@ -53,7 +53,7 @@ int heads_per_grain(const LayerPass& p, bool rows_per_head) {
     // other, each starting cold. Consecutive heads' rows are contiguous, so a grain of several
     // heads reads each in one longer run; about three grains per thread still leave the last
     // ones to be shared. Zen 5 guest, 2 threads, tokens alternating between one head and this
-    // per grain within one run (medians of 150-300 tokens each): v7 0.1B q4_0 (2 heads) -1.2
+    // per grain within one run (medians of 450-600 tokens each): v7 0.1B q4_0 (2 heads) -1.2
     // to -3.4% in seven runs, q8_0 -0.5 and -1.9%, v7 0.4B q4_0 -2.5% twice, v6 and v5.2 0.1B
     // shapes q4_0 -2.0 to -3.1%; 3 or 4 heads per grain about the same.
     if (!rows_per_head || p.ws.pool == nullptr) return 1;
