@@ -47,7 +47,7 @@ bool head_rows_in_heads_region(const LayerPass& p) {
     return p.T <= cpu::kSmallBatch && per_head <= kHeadRowsMaxBytes;
 }
 
-int heads_per_grain(const LayerPass& p, bool rows_per_head) {
+int heads_per_grain(const LayerPass& p) {
     // One head's rows of a quantized projection are a short run (27.6 KB for v7 0.1B q4_0), and
     // a grain reads seven of them (the projections, the LoRAs' second halves) one after the
     // other, each starting cold. Consecutive heads' rows are contiguous, so a grain of several
@@ -55,9 +55,10 @@ int heads_per_grain(const LayerPass& p, bool rows_per_head) {
     // ones to be shared. Zen 5 guest, 2 threads, tokens alternating between one head and this
     // per grain within one run (medians of 450-600 tokens each): v7 0.1B q4_0 (2 heads) -1.2
     // to -3.4% in seven runs, q8_0 -0.5 and -1.9%, v7 0.4B q4_0 -2.5% twice, v6 and v5.2 0.1B
-    // shapes q4_0 -2.0 to -3.1%; 3 or 4 heads per grain about the same. (One thread takes all
+    // shapes q4_0 -2.0 to -3.1%; 3 or 4 heads per grain about the same. When the guest's memory
+    // was slow (tokens of 2.6-3.6 ms instead of 1.4-1.9) v7 within +-1%. (One thread takes all
     // heads at once: v7 0.1B q4_0 -5.5 to -6.9% against one head at a time.)
-    if (!rows_per_head || p.ws.pool == nullptr) return 1;
+    if (p.ws.pool == nullptr || !head_rows_in_heads_region(p)) return 1;
     return std::max(1, p.cfg.n_head / (3 * p.ws.pool->size()));
 }
 

@@ -165,7 +165,7 @@ void time_mix_v5(const LayerPass& p, float* x) {
         }
     };
     if (pool != nullptr) {
-        pool->parallel_for_dynamic(H, heads_per_grain(p, rows_per_head), heads);
+        pool->parallel_for_dynamic(H, heads_per_grain(p), heads);
     } else {
         heads(0, 0, H);
     }

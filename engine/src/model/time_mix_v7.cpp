@@ -176,7 +176,7 @@ void time_mix_v7(const LayerPass& p, float* x) {
         }
     };
     if (ws.pool != nullptr) {
-        ws.pool->parallel_for_dynamic(H, 1, heads);
+        ws.pool->parallel_for_dynamic(H, heads_per_grain(p), heads);
     } else {
         heads(0, 0, H);
     }
