@@ -62,6 +62,26 @@ class ThreadPoolTest : public QObject {
         }
     }
 
+    // A share counts grains in 20 bits; longer ranges run as several regions, still every
+    // index once in whole grains.
+    void more_grains_than_a_share_counts() {
+        ThreadPool pool(3);
+        const std::int64_t n = (std::int64_t{1} << 20) * 2 + 7;
+        check_cover(pool, n, 1, true);
+        check_cover(pool, n, 1, false);
+        check_cover(pool, n * 3, 3, true);
+    }
+
+    // Small regions leave some threads without a share; when such a thread next takes part,
+    // what its share last held must not pass for its new share.
+    void shares_of_threads_left_out() {
+        ThreadPool pool(4);
+        for (int round = 0; round < 3000; ++round) {
+            const std::int64_t n = 1 + round % 6;
+            check_cover(pool, n, 1, round % 3 != 0);
+        }
+    }
+
     // current_region(): 0 outside regions; inside, one number shared by every thread of the
     // region, new for every region of any pool.
     void region_numbers() {

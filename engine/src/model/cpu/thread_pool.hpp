@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -25,16 +24,21 @@ class ThreadPool {
     // [0, n) in multiples of `grain`; returns when all are done. Not reentrant. Each share is
     // its thread's own, so the region waits for every participant to get a core: for work that
     // must run once per thread (the machine probe); everything else takes the dynamic form.
-    void parallel_for(std::int64_t n, std::int64_t grain,
-                      const std::function<void(int, std::int64_t, std::int64_t)>& fn);
+    // (Regions of more than 2^20 grains run as several regions, one after another.)
+    template <class Fn>
+    void parallel_for(std::int64_t n, std::int64_t grain, const Fn& fn) {
+        run(n, grain, &fn, &invoke<Fn>, false);
+    }
     // As parallel_for, but robust to a thread losing its core to another process: each thread
     // starts on its static share and walks it one grain at a time from the front; a thread
     // that runs out takes grains from the back of the others' shares. So on a quiet machine
     // every thread works through consecutive indices (its prefetches stay useful), and on a
     // busy one nobody waits for a descheduled thread for more than the grain it is running.
     // fn gets one grain per call (a pool of one, or a single grain, gets the whole range).
-    void parallel_for_dynamic(std::int64_t n, std::int64_t grain,
-                              const std::function<void(int, std::int64_t, std::int64_t)>& fn);
+    template <class Fn>
+    void parallel_for_dynamic(std::int64_t n, std::int64_t grain, const Fn& fn) {
+        run(n, grain, &fn, &invoke<Fn>, true);
+    }
 
     // A number unique in the process to the parallel region the calling thread is running a
     // share of (any pool's), 0 outside regions. Inputs a region's jobs only read stay the same
@@ -43,38 +47,58 @@ class ThreadPool {
     static std::uint64_t current_region();
 
   private:
+    // The job by address and a caller for its type: a region costs no allocation and no
+    // std::function copy, and a worker reaches the job in one indirection.
+    using Invoke = void (*)(const void*, int, std::int64_t, std::int64_t);
+    template <class Fn>
+    static void invoke(const void* fn, int index, std::int64_t begin, std::int64_t end) {
+        (*static_cast<const Fn*>(fn))(index, begin, end);
+    }
+
+    void run(std::int64_t n, std::int64_t grain, const void* job, Invoke call, bool dynamic);
+    void run_region(std::int64_t n, std::int64_t grain, const void* job, Invoke call, bool dynamic);
     void worker_loop(int index);
-    void run_share(int index, std::uint64_t region);
-    void run_dynamic(int index);
-    void run(std::int64_t n, std::int64_t grain,
-             const std::function<void(int, std::int64_t, std::int64_t)>& fn, bool dynamic);
+    void run_share(int index, std::uint64_t generation);
+    void run_dynamic(int index, std::uint64_t generation);
+    // Waits until worker `index` has left region `generation`: until it has run its share if
+    // `must_run`, else only if it is inside (one that is not will see the region closed).
+    void wait_for_worker(int index, std::uint64_t generation, bool must_run);
 
-    // Whether a worker may still join the region it saw posted; if so it is counted in.
-    bool enter(std::uint64_t generation);
-    void leave();
-
-    std::vector<std::thread> workers_;
-    const std::function<void(int, std::int64_t, std::int64_t)>* job_ = nullptr;
-    std::int64_t n_ = 0;
-    std::int64_t grain_ = 1;
-    int participants_ = 1;
-    bool dynamic_ = false;
-    // Per participant: its share of the grains as (front << 32 | back); dynamic regions
-    // consume it from both ends.
-    // One cache line each: with fine grains, claims would otherwise bounce a shared line.
-    struct alignas(64) Share {
-        std::atomic<std::uint64_t> range{0};
+    // What a worker needs to start a region, in the one cache line it polls: on a 2-vCPU EPYC
+    // guest a line moved between the cores in about 250 ns (a ping-pong round trip of 490),
+    // and a region whose description spread over several lines, some written just before the
+    // post, started its worker that many transfers late.
+    struct alignas(64) Post {
+        // generation << 1 | closed. The caller closes a region once no work is left to take.
+        std::atomic<std::uint64_t> word{0};
+        const void* job = nullptr;
+        Invoke call = nullptr;
+        std::int64_t n = 0;
+        std::int64_t grain = 1;
+        std::int64_t blocks = 0;
+        std::uint64_t region = 0;  // this region's number (see current_region)
+        int participants = 1;
+        bool dynamic = false;
     };
-    std::unique_ptr<Share[]> shares_;
-    std::uint64_t region_ = 0;  // this region's number (see current_region)
-    std::atomic<std::uint64_t> generation_{0};
-    // The gate of the current region: (generation << 32 | closed << 31 | workers inside). A
-    // worker reads the region's description only once counted in, and the caller closes the
-    // gate when no work is left to take, then waits only for the workers inside: a worker that
-    // has not woken by then (its core taken by another process) no longer holds up the region.
-    std::atomic<std::uint64_t> gate_{0};
-    // Static regions: participants still running their share (each share has one owner).
-    std::atomic<int> pending_{0};
+    // One per thread, each on its own cache line: with fine grains, claims would otherwise
+    // bounce a shared line.
+    struct alignas(64) Slot {
+        // The worker's progress: generation << 1 | done. A worker writes "inside" before it
+        // reads whether the region is closed, and the caller closes before it reads this, so
+        // either the worker sees the region closed and leaves it alone, or the caller sees the
+        // worker inside and waits for it (a worker that has no core by then holds up nothing).
+        std::atomic<std::uint64_t> state{0};
+        // This thread's share of a dynamic region's grains: tag << 40 | front << 20 | back,
+        // consumed from both ends. The tag is the low 24 bits of the generation; a share with
+        // another tag is stale and stands for the thread's initial share, so no thread writes
+        // another's line to start a region. Every region writes every share (see run_region),
+        // so a stale tag is always the previous generation's and never matches by wrapping.
+        std::atomic<std::uint64_t> share{0};
+    };
+
+    Post post_;
+    std::unique_ptr<Slot[]> slots_;
+    std::vector<std::thread> workers_;
     std::atomic<bool> stop_{false};
 };
 
