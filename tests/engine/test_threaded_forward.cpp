@@ -104,12 +104,11 @@ class ThreadedForwardTest : public QObject {
         }
     }
 
-    // Decoding RWKV-5.2, 6 and 7 computes a head's rows of the projections inside the heads
-    // region when they are small (at most 192 KiB per head), else in regions of their own.
-    // Either way a token's logits must match sequence mode's, which runs whole products
-    // through the GEMM. Per head: 256 x f32 192 KiB and 512 x q4_0 54 KiB (rows in the heads
-    // region), 512 x f32 384 KiB and 768 x f16 288 KiB (products first). 768 x q4_0 has 12 heads,
-    // which 2 threads take two at a time (heads_per_grain), a pool of one all at once.
+    // Decoding RWKV-5.2, 6 and 7 runs the projections as one group of grains, then a region
+    // in which each head does its element-wise work, its state update and (5.2/6) its group
+    // norm and gate. A token's logits must match sequence mode's, which runs whole products
+    // through the GEMM and the heads over all tokens at once. Several widths and types (the
+    // group's grains split the products differently), on 1 and 2 threads.
     void decode_matches_sequence_mode_data() {
         QTest::addColumn<int>("arch");
         QTest::addColumn<int>("embd");
@@ -117,11 +116,11 @@ class ThreadedForwardTest : public QObject {
         const std::pair<ravel::Arch, const char*> archs[] = {
             {ravel::Arch::V5_2, "v5.2"}, {ravel::Arch::V6, "v6"}, {ravel::Arch::V7, "v7"}};
         const std::tuple<int, ravel::DType, const char*> cases[] = {
-            {256, ravel::DType::F32, "256 f32, rows per head"},
-            {512, ravel::DType::Q4_0, "512 q4_0, rows per head"},
-            {768, ravel::DType::Q4_0, "768 q4_0, two heads per grain"},
-            {512, ravel::DType::F32, "512 f32, products first"},
-            {768, ravel::DType::F16, "768 f16, products first"}};
+            {256, ravel::DType::F32, "256 f32"},
+            {512, ravel::DType::Q4_0, "512 q4_0"},
+            {768, ravel::DType::Q4_0, "768 q4_0"},
+            {512, ravel::DType::F32, "512 f32"},
+            {768, ravel::DType::F16, "768 f16"}};
         for (auto [arch, name] : archs) {
             for (auto [embd, type, what] : cases) {
                 const std::string row = std::string(name) + " " + what;

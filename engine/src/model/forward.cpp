@@ -29,40 +29,6 @@ void Workspace::ensure(const ModelConfig& cfg, int tokens) {
 }
 
 namespace {
-// Where a head's rows of the receptance, key and value take at most this many bytes, the
-// weights stream while the other thread updates its heads' state, against one region or more
-// fewer per layer and a head's rows read in several short runs. RWKV-7, 2 threads, medians of
-// per-run median tokens in sets of 4-10 alternating runs (bytes per head): v7 0.4B q4_0 (110
-// KB) 7.78 -> 7.46, 8.19 -> 7.62, 8.78 -> 8.51 ms; v7 0.1B q8_0 (157 KB) 3.61 -> 3.42, 3.42 ->
-// 3.35; v7 0.1B q4_0 (83 KB) 1.96 -> 1.90, 1.94 -> 1.93, 1.87 -> 1.88; v7 0.4B q8_0 (209 KB)
-// 15.25 either way; f16 (295 and 393 KB) 9.66 -> 9.96 and 30.3 -> 31.0; f32 (590 KB) 18.7 ->
-// 19.3.
-constexpr std::uint64_t kHeadRowsMaxBytes = 192 * 1024;
-}  // namespace
-
-bool head_rows_in_heads_region(const LayerPass& p) {
-    const LayerWeights& w = p.w;
-    const std::uint64_t per_head = (w.att_r.bytes() + w.att_k.bytes() + w.att_v.bytes()) /
-                                   static_cast<std::uint64_t>(std::max(1, p.cfg.n_head));
-    return p.T <= cpu::kSmallBatch && per_head <= kHeadRowsMaxBytes;
-}
-
-int heads_per_grain(const LayerPass& p) {
-    // One head's rows of a quantized projection are a short run (27.6 KB for v7 0.1B q4_0), and
-    // a grain reads seven of them (the projections, the LoRAs' second halves) one after the
-    // other, each starting cold. Consecutive heads' rows are contiguous, so a grain of several
-    // heads reads each in one longer run; about three grains per thread still leave the last
-    // ones to be shared. Zen 5 guest, 2 threads, tokens alternating between one head and this
-    // per grain within one run (medians of 450-600 tokens each): v7 0.1B q4_0 (2 heads) -1.2
-    // to -3.4% in seven runs, q8_0 -0.5 and -1.9%, v7 0.4B q4_0 -2.5% twice, v6 and v5.2 0.1B
-    // shapes q4_0 -2.0 to -3.1%; 3 or 4 heads per grain about the same. When the guest's memory
-    // was slow (tokens of 2.6-3.6 ms instead of 1.4-1.9) v7 within +-1%. (One thread takes all
-    // heads at once: v7 0.1B q4_0 -5.5 to -6.9% against one head at a time.)
-    if (p.ws.pool == nullptr || !head_rows_in_heads_region(p)) return 1;
-    return std::max(1, p.cfg.n_head / (3 * p.ws.pool->size()));
-}
-
-namespace {
 void prefetch_vectors(std::initializer_list<const float*> vectors, int n) {
     for (const float* v : vectors) {
         if (v != nullptr) prefetch_floats(v, n, false);

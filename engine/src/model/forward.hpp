@@ -55,16 +55,6 @@ struct LayerPass {
 void prefetch_channel_mix_inputs(const LayerPass& p);
 void prefetch_next_time_mix_inputs(const LayerPass& p);
 
-// Whether decoding RWKV-5.2, 6 and 7 computes each head's rows of the projections (and of the
-// LoRAs' second halves that end in the head's channels) inside the heads region, just before
-// the head's state update, instead of in regions of their own. It does where a head's rows of
-// the receptance, key and value are small (quantized models); see forward.cpp.
-bool head_rows_in_heads_region(const LayerPass& p);
-// How many consecutive heads one grain of the heads region takes: 1, or where the heads' rows
-// are computed there (head_rows_in_heads_region) a few, so that each projection is read in one
-// run per grain.
-int heads_per_grain(const LayerPass& p);
-
 void time_mix_v4(const LayerPass& p, float* x);
 void time_mix_v5(const LayerPass& p, float* x);  // v5.2 and v6
 void time_mix_v7(const LayerPass& p, float* x);

@@ -190,15 +190,6 @@ struct GroupTask {
 constexpr std::uint64_t kGroupGrainBytes = 64 * 1024;
 }  // namespace
 
-void multiply_rows(std::span<const Product> products, int r0, int r1, int T) {
-    const cpu::KernelTable& k = cpu::kernels();
-    for (const Product& p : products) {
-        k.gemv(*p.w, r0, r1, p.x, T, p.y);
-        for (int t = 0; t < T && p.act >= 0; ++t)
-            k.activate(p.act, p.y + static_cast<std::size_t>(t) * p.w->rows + r0, nullptr, r1 - r0);
-    }
-}
-
 void matmul_group(std::span<const Product> products, int T, ThreadPool* pool) {
     const cpu::KernelTable& k = cpu::kernels();
     auto apply_activation = [&](const Product& p, int r0, int r1) {

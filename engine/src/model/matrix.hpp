@@ -94,10 +94,6 @@ struct Product {
 // grains taken last (and stolen) should be the small ones.
 void matmul_group(std::span<const Product> products, int T, ThreadPool* pool);
 
-// Rows [r0, r1) of every product (activation applied) on the calling thread, for T <=
-// cpu::kSmallBatch tokens: the part of a group one grain of a caller's own region computes (each
-// RWKV head its own rows of the projections).
-void multiply_rows(std::span<const Product> products, int r0, int r1, int T);
 // Dequantizes row r of w into `out` (cols floats).
 void matrix_row_f32(const Matrix& w, int r, float* out);
 

@@ -106,48 +106,26 @@ void time_mix_v5(const LayerPass& p, float* x) {
     float* v = p.ws.v.data();
     float* g = p.ws.g.data();
     // v6's per-token decay, exp(-exp(time_decay + tanh(xw W1) W2)), starts with the projections:
-    // its first product reads a mix as they do. Decoding a model whose projections are small
-    // per head (head_rows_in_heads_region) leaves only that first product to a region of its
-    // own: each head computes its rows of the projections and of the decay's second half, its
-    // channels' decay, and its group norm and gate, around its state update.
+    // its first product reads a mix as they do, so they share a region.
     float* hidden = p.ws.lora_in.data();
-    const bool rows_per_head = head_rows_in_heads_region(p);
     const Product projections[5] = {{&w.att_r, xr, r},
                                     {&w.att_k, xk, k},
                                     {&w.att_v, xv, v},
                                     {&w.att_g, xg, g, KernelTable::kSilu},
                                     {&w.decay_w1, xw, hidden, KernelTable::kTanh}};
-    Product head_rows[5];
-    int n_head_rows = 0;
-    if (rows_per_head) {
-        for (int i = 0; i < 4; ++i) head_rows[n_head_rows++] = projections[i];
-        if (v6) {
-            matmul_group({projections + 4, 1}, T, pool);
-            head_rows[n_head_rows++] = {&w.decay_w2, hidden, decay};
-        }
-    } else {
-        matmul_group({projections, v6 ? 5u : 4u}, T, pool);
-        if (v6) {
-            matmul(w.decay_w2, hidden, T, decay, pool);
-            parallel_rows(pool, T, 8 * static_cast<std::size_t>(C), [&](int t0, int t1) {
-                for (int t = t0; t < t1; ++t) {
-                    kt.activate(KernelTable::kExpNegExp, decay + static_cast<std::size_t>(t) * C,
-                                w.decay.data(), C);
-                }
-            });
-        }
-    }
+    matmul_group({projections, v6 ? 5u : 4u}, T, pool);
+    if (v6) matmul(w.decay_w2, hidden, T, decay, pool);
 
     // S[h] is N x N indexed [key i, value j]:
     //   y_j = sum_i r_i (u_i k_i v_j + S_ij);  S_ij = k_i v_j + w_i S_ij
-    // Heads are independent, so they run in parallel, each over all T tokens.
+    // Heads are independent, so they run in parallel, each over all T tokens, with what else
+    // is per head: v6's decay activation before the state update, the group norm and the gate
+    // after it (a decoding thread would otherwise do them alone while the others wait).
     float* y = p.ws.y.data();
     auto heads = [&](int /*thread*/, std::int64_t h0, std::int64_t h1) {
-        multiply_rows({head_rows, static_cast<std::size_t>(n_head_rows)}, static_cast<int>(h0) * N,
-                      static_cast<int>(h1) * N, T);
         for (std::int64_t h = h0; h < h1; ++h) {
             const std::size_t hc = static_cast<std::size_t>(h) * N;
-            for (int t = 0; t < T && rows_per_head && v6; ++t) {
+            for (int t = 0; t < T && v6; ++t) {
                 const std::size_t ho = static_cast<std::size_t>(t) * C + hc;
                 kt.activate(KernelTable::kExpNegExp, decay + ho, w.decay.data() + hc, N);
             }
@@ -156,27 +134,15 @@ void time_mix_v5(const LayerPass& p, float* x) {
             for (int t = 0; t < T; ++t) {
                 const std::size_t ho = static_cast<std::size_t>(t) * C + hc;
                 kt.wkv5_head(S, N, r + ho, k + ho, v + ho, decay + ho, u, y + ho);
-            }
-            for (int t = 0; t < T && rows_per_head; ++t) {
-                const std::size_t ho = static_cast<std::size_t>(t) * C + hc;
                 group_norm(y + ho, w.ln_x_w.data() + hc, w.ln_x_b.data() + hc, N, 1, kGroupNormEps);
                 kt.mul(y + ho, g + ho, N);
             }
         }
     };
     if (pool != nullptr) {
-        pool->parallel_for_dynamic(H, heads_per_grain(p), heads);
+        pool->parallel_for_dynamic(H, 1, heads);
     } else {
         heads(0, 0, H);
-    }
-    if (!rows_per_head) {
-        parallel_rows(pool, T, 2 * static_cast<std::size_t>(C), [&](int t0, int t1) {
-            for (int t = t0; t < t1; ++t) {
-                const std::size_t o = static_cast<std::size_t>(t) * C;
-                group_norm(y + o, w.ln_x_w.data(), w.ln_x_b.data(), C, H, kGroupNormEps);
-                kt.mul(y + o, g + o, C);
-            }
-        });
     }
     float* out = p.ws.t5.data();
     matmul(w.att_o, y, T, out, pool);

@@ -89,46 +89,30 @@ void time_mix_v7(const LayerPass& p, float* x) {
     float* decay = ws.w.data();
     float* a = ws.a.data();
     float* g = ws.g.data();
-    // Decoding a model whose projections are small per head (quantized ones) computes each
-    // head's rows of the projections and of the LoRAs' second halves in the heads region
-    // (below), where they stream while the other thread updates its heads' state. Buffers
-    // written there must not be the projections' inputs, which another head may still read, so
-    // when decoding the value residual's LoRA output and kk * a take the buffers of xw and xa,
-    // whose last readers, the LoRAs' first halves, have run by then. A prompt runs the whole
-    // products first and reuses xr and xk.
-    const bool decoding = T <= cpu::kSmallBatch;
-    const bool rows_per_head = head_rows_in_heads_region(p);
-    float* vres = decoding ? xw : xr;
-    float* kka = decoding ? xa : xk;
+    // The value residual's LoRA output and kk * a take the buffers of xr and xk, whose last
+    // readers, the projections, have run by then.
+    float* vres = xr;
+    float* kka = xk;
     Lora loras[4] = {{&w.w1, &w.w2, xw, decay, KernelTable::kTanh},
                      {&w.a1, &w.a2, xa, a, -1},
                      {&w.g1, &w.g2, xg, g, KernelTable::kSigmoid}};
     int n_loras = 3;
     if (w.has_value_residual) loras[n_loras++] = {&w.v1, &w.v2, xv, vres, -1};
 
-    // Products whose rows each head computes for itself (rows_per_head).
-    Product head_rows[7];
-    int n_head_rows = 0;
-    if (decoding) {
-        // The LoRAs' first halves read whole rows of this layer's mixes. Otherwise the
-        // projections share their region, and the LoRAs' second halves share the next.
-        Product first[7];
+    if (T <= cpu::kSmallBatch) {
+        // Decoding: the projections and the LoRAs' first halves read this layer's mixes, so
+        // they share a region, and the LoRAs' second halves share the next.
+        Product first[7] = {{&w.att_r, xr, r}, {&w.att_k, xk, k}, {&w.att_v, xv, v}};
         Product second[4];
-        int n_first = 0;
-        int n_second = 0;
-        const Product projections[3] = {{&w.att_r, xr, r}, {&w.att_k, xk, k}, {&w.att_v, xv, v}};
-        for (const Product& pr : projections) {
-            (rows_per_head ? head_rows[n_head_rows++] : first[n_first++]) = pr;
-        }
+        int n_first = 3;
         float* hidden = ws.lora_in.data();
         for (int i = 0; i < n_loras; ++i) {
             first[n_first++] = {loras[i].w1, loras[i].x, hidden, loras[i].act};
-            const Product up = {loras[i].w2, hidden, loras[i].out};
-            (rows_per_head ? head_rows[n_head_rows++] : second[n_second++]) = up;
+            second[i] = {loras[i].w2, hidden, loras[i].out};
             hidden += static_cast<std::size_t>(T) * loras[i].w1->rows;
         }
         matmul_group({first, static_cast<std::size_t>(n_first)}, T, ws.pool);
-        if (n_second > 0) matmul_group({second, static_cast<std::size_t>(n_second)}, T, ws.pool);
+        matmul_group({second, static_cast<std::size_t>(n_loras)}, T, ws.pool);
     } else {
         matmul(w.att_r, xr, T, r, ws.pool);
         matmul(w.att_k, xk, T, k, ws.pool);
@@ -136,9 +120,9 @@ void time_mix_v7(const LayerPass& p, float* x) {
         run_loras(loras, n_loras, T, ws.lora_in.data(), ws.pool);
     }
 
-    // Everything from here to the output projection is per head: the head's rows of
-    // head_rows, then per token the decay w = exp(-e^-0.5 sigmoid(w0 + .)), the in-context
-    // learning rate a = sigmoid(a0 + .), the value residual v += (v_first - v) sigmoid(v0 + .),
+    // Everything from here to the output projection is per head: per token the decay
+    // w = exp(-e^-0.5 sigmoid(w0 + .)), the in-context learning rate a = sigmoid(a0 + .), the
+    // value residual v += (v_first - v) sigmoid(v0 + .),
     // the keys kk (normalised per head), kk * a and k; then the state update over all T tokens
     //   S = S diag(w) + (S (-kk)) (kk a)^T + v k^T;  y = S r   (S[h] is N x N, [value i, key j])
     // and the output's group norm, bonus and gate. So heads run in parallel through all of it:
@@ -147,8 +131,6 @@ void time_mix_v7(const LayerPass& p, float* x) {
     float* kk = ws.kk.data();
     float* y = ws.y.data();
     auto heads = [&](int /*thread*/, std::int64_t h0, std::int64_t h1) {
-        multiply_rows({head_rows, static_cast<std::size_t>(n_head_rows)}, static_cast<int>(h0) * N,
-                      static_cast<int>(h1) * N, T);
         for (std::int64_t h = h0; h < h1; ++h) {
             const std::size_t ho = static_cast<std::size_t>(h) * N;
             for (int t = 0; t < T; ++t) {
@@ -176,7 +158,7 @@ void time_mix_v7(const LayerPass& p, float* x) {
         }
     };
     if (ws.pool != nullptr) {
-        ws.pool->parallel_for_dynamic(H, heads_per_grain(p), heads);
+        ws.pool->parallel_for_dynamic(H, 1, heads);
     } else {
         heads(0, 0, H);
     }

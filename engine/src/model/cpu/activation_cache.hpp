@@ -29,9 +29,10 @@ struct ActivationCache {
 // templates (see simd_kernels.inl).
 std::uint64_t current_region();
 
-// Quantized activations a thread keeps at once: a region whose grains alternate between
-// products of different inputs (RWKV-7's heads each read rows of the receptance, key and value
-// products) quantizes each input once.
+// Quantized activations a thread keeps at once: a region whose grains span products of
+// different inputs (RWKV-5.2/6/7 decoding: the receptance, key, value and gate projections in
+// one group) quantizes each input once, also when a thread that ran out of its own grains takes
+// some of another input's from the back of the other thread's share.
 constexpr int kActivationCacheSlots = 4;
 
 // One of the calling thread's caches, with a buffer of at least `bytes`: the one last filled
