@@ -71,6 +71,13 @@ std::uint64_t ThreadPool::current_region() {
     return tls_region;
 }
 
+std::pair<std::int64_t, std::int64_t> ThreadPool::initial_share(int index) const {
+    const Post& p = post_;
+    const std::int64_t per = p.blocks / p.participants, extra = p.blocks % p.participants;
+    const std::int64_t first = index * per + std::min<std::int64_t>(index, extra);
+    return {first, first + per + (index < extra ? 1 : 0)};
+}
+
 void ThreadPool::run_share(int index, std::uint64_t generation) {
     struct Scope {
         explicit Scope(std::uint64_t r) { tls_region = r; }
@@ -81,25 +88,20 @@ void ThreadPool::run_share(int index, std::uint64_t generation) {
         return;
     }
     const Post& p = post_;
-    const std::int64_t per = p.blocks / p.participants, extra = p.blocks % p.participants;
-    const std::int64_t first = index * per + std::min<std::int64_t>(index, extra);
-    const std::int64_t count = per + (index < extra ? 1 : 0);
+    const auto [first, last] = initial_share(index);
     const std::int64_t begin = std::min(p.n, first * p.grain);
-    const std::int64_t end = std::min(p.n, (first + count) * p.grain);
+    const std::int64_t end = std::min(p.n, last * p.grain);
     if (begin < end) p.call(p.job, index, begin, end);
 }
 
 void ThreadPool::run_dynamic(int index, std::uint64_t generation) {
     const Post& p = post_;
     const std::uint64_t tag = share_tag(generation);
-    const std::uint64_t per = static_cast<std::uint64_t>(p.blocks / p.participants);
-    const std::uint64_t extra = static_cast<std::uint64_t>(p.blocks % p.participants);
     // A share as of this region: a stale one stands for its thread's initial share.
     auto current = [&](std::uint64_t share, int owner) {
         if (share >> (2 * kEndBits) == tag) return share;
-        const auto i = static_cast<std::uint64_t>(owner);
-        const std::uint64_t first = i * per + std::min(i, extra);
-        return pack(tag, first, first + per + (i < extra ? 1 : 0));
+        const auto [first, last] = initial_share(owner);
+        return pack(tag, static_cast<std::uint64_t>(first), static_cast<std::uint64_t>(last));
     };
     auto run_grain = [&](std::uint64_t g) {
         const auto b = static_cast<std::int64_t>(g) * p.grain;
@@ -194,18 +196,13 @@ void ThreadPool::run(std::int64_t n, std::int64_t grain, const void* job, Invoke
     // The shares count grains in 20 bits: a longer range runs as consecutive regions, each
     // index still in exactly one call of whole grains.
     const std::int64_t span = kMaxBlocks * grain;
+    if (n <= span) {
+        run_region(n, grain, job, call, dynamic);
+        return;
+    }
     for (std::int64_t offset = 0; offset < n; offset += span) {
-        if (offset == 0 && n <= span) {
-            run_region(n, grain, job, call, dynamic);
-            break;
-        }
-        struct Shifted {
-            const void* job;
-            Invoke call;
-            std::int64_t offset;
-        } shifted{job, call, offset};
-        auto part = [&shifted](int index, std::int64_t b, std::int64_t e) {
-            shifted.call(shifted.job, index, shifted.offset + b, shifted.offset + e);
+        auto part = [job, call, offset](int index, std::int64_t b, std::int64_t e) {
+            call(job, index, offset + b, offset + e);
         };
         run_region(std::min(span, n - offset), grain, &part, &invoke<decltype(part)>, dynamic);
     }

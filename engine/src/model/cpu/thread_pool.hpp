@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace ravel::detail {
@@ -58,6 +59,9 @@ class ThreadPool {
     void run(std::int64_t n, std::int64_t grain, const void* job, Invoke call, bool dynamic);
     void run_region(std::int64_t n, std::int64_t grain, const void* job, Invoke call, bool dynamic);
     void worker_loop(int index);
+    // Participant `index`'s grains [first, last) of the posted region, contiguous and as even
+    // as can be: all of a static region's work, where a dynamic one starts.
+    std::pair<std::int64_t, std::int64_t> initial_share(int index) const;
     void run_share(int index, std::uint64_t generation);
     void run_dynamic(int index, std::uint64_t generation);
     // Waits until worker `index` has left region `generation`: until it has run its share if
