@@ -450,6 +450,130 @@ class CpuKernelsTest : public QObject {
         if (checked == 0) QSKIP("no instruction set here has the interleaved integer kernels");
     }
 
+    // Decoding can hand a product's output to the next product already quantized
+    // (Product::yq / xq): quantize_columns over pieces of the columns gives exactly what
+    // quantize_tokens gives for whole rows, and gemv_quantized from it exactly what gemv gives
+    // from the floats, on every instruction set that has them: 1-4 tokens, a row count that is
+    // not whole groups of 16, and widths of one and of two column chunks (128 blocks each).
+    void quantized_handoff_matches_gemv() {
+        int checked = 0;
+        for (auto isa : {cpu::Isa::Generic, cpu::Isa::Avx2, cpu::Isa::Avx2Vnni, cpu::Isa::Avx512,
+                         cpu::Isa::Avx512Vnni}) {
+            if (!cpu::cpu_supports(isa)) continue;
+            const cpu::KernelTable& k = cpu::kernels_for(isa);
+            if (k.gemv_quantized == nullptr) continue;
+            QVERIFY(k.quantize_columns != nullptr);
+            for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q5_1}) {
+                for (int cols : {7 * 32, 161 * 32}) {
+                    const int rows = 83;
+                    const auto values = random_values(static_cast<std::size_t>(rows) * cols, 41);
+                    auto w = make_matrix(values.data(), rows, cols, type, nullptr,
+                                         MatrixLayout::Interleaved16);
+                    QVERIFY(w.ok());
+                    for (int T = 1; T <= cpu::kSmallBatch; ++T) {
+                        const QString what = QStringLiteral("%1 %2 cols %3 T %4")
+                                                 .arg(QString::fromLatin1(k.isa))
+                                                 .arg(QString::fromLatin1(dtype_name(type).data()))
+                                                 .arg(cols)
+                                                 .arg(T);
+                        const auto x = random_values(static_cast<std::size_t>(T) * cols, 43, 3.0f);
+                        const std::size_t n = x.size(), blocks = n / 32;
+                        std::vector<std::int8_t> q(n, 99);
+                        std::vector<float> d(blocks, -1.0f);
+                        std::vector<std::int32_t> bias(blocks, 7);
+                        cpu::QuantizedTokens xq{T, cols, q.data(), d.data(), bias.data()};
+                        // Pieces as grains of 32-row multiples leave them, out of order.
+                        k.quantize_columns(type, x.data(), 64, 96, xq);
+                        k.quantize_columns(type, x.data(), 96, cols, xq);
+                        k.quantize_columns(type, x.data(), 0, 64, xq);
+                        // Against the independent reference, with the interleaved kernels'
+                        // bias: -8 sum(q) for q4_0, -128 sum(q) for q8_0, sum(q) for q5_1.
+                        const int factor = type == DType::Q4_0   ? -8
+                                           : type == DType::Q5_1 ? 1
+                                                                 : -128;
+                        for (int t = 0; t < T; ++t) {
+                            std::vector<int> want_q;
+                            std::vector<float> want_d;
+                            const std::size_t row = static_cast<std::size_t>(t) * cols;
+                            quantize_activations(x.data() + row, cols, want_q, want_d);
+                            for (int b = 0; b < cols / 32; ++b) {
+                                const std::size_t at = row / 32 + static_cast<std::size_t>(b);
+                                QVERIFY2(std::bit_cast<std::uint32_t>(d[at]) ==
+                                             std::bit_cast<std::uint32_t>(
+                                                 want_d[static_cast<std::size_t>(b)]),
+                                         qPrintable(what));
+                                int sum = 0;
+                                for (int i = 0; i < 32; ++i) {
+                                    const std::size_t j = static_cast<std::size_t>(b) * 32 + i;
+                                    QVERIFY2(q[row + j] == want_q[j], qPrintable(what));
+                                    sum += want_q[j];
+                                }
+                                QVERIFY2(bias[at] == factor * sum, qPrintable(what));
+                            }
+                        }
+                        const std::size_t n_out = static_cast<std::size_t>(T) * rows;
+                        std::vector<float> want(n_out, NAN), got(n_out, NAN);
+                        k.gemv(*w, 0, rows, x.data(), T, want.data());
+                        k.gemv_quantized(*w, 0, 37, xq, got.data());  // mid-group boundaries
+                        k.gemv_quantized(*w, 37, rows, xq, got.data());
+                        for (std::size_t i = 0; i < n_out; ++i) {
+                            QVERIFY2(std::bit_cast<std::uint32_t>(got[i]) ==
+                                         std::bit_cast<std::uint32_t>(want[i]),
+                                     qPrintable(what + QStringLiteral(" output %1").arg(i)));
+                        }
+                        ++checked;
+                    }
+                }
+            }
+        }
+        if (checked == 0) QSKIP("no instruction set here has the interleaved integer kernels");
+    }
+
+    // The same hand-off through matmul_group on several threads, as the FFN uses it: a key
+    // product (with its activation) quantizing its rows as its grains finish, and a value
+    // product reading them, give the value product's output bit for bit as computed from the
+    // floats without the hand-off.
+    void grouped_products_hand_off_quantized_rows() {
+        const cpu::KernelTable& k = cpu::kernels();
+        if (k.gemv_quantized == nullptr || !k.interleave_quantized) {
+            QSKIP("this CPU has no interleaved integer kernels");
+        }
+        const int C = 96, H = 1024;  // several 64 KiB grains of the key product
+        const auto wk_values = random_values(static_cast<std::size_t>(H) * C, 51);
+        const auto wv_values = random_values(static_cast<std::size_t>(C) * H, 52);
+        for (DType type : {DType::Q8_0, DType::Q4_0}) {
+            auto wk = make_matrix(wk_values.data(), H, C, DType::F32);
+            auto wv =
+                make_matrix(wv_values.data(), C, H, type, nullptr, MatrixLayout::Interleaved16);
+            QVERIFY(wk.ok() && wv.ok());
+            for (int T : {1, 2, 4}) {
+                const auto x = random_values(static_cast<std::size_t>(T) * C, 53);
+                std::vector<float> hidden(static_cast<std::size_t>(T) * H),
+                    want(static_cast<std::size_t>(T) * C), got(want.size(), NAN);
+                const std::size_t n = hidden.size();
+                std::vector<std::int8_t> q(n);
+                std::vector<float> d(n / 32);
+                std::vector<std::int32_t> bias(n / 32);
+                cpu::QuantizedTokens hq{T, H, q.data(), d.data(), bias.data()};
+                ThreadPool pool(3);
+                const Product key_plain{&*wk, x.data(), hidden.data(), cpu::KernelTable::kRelu2};
+                matmul_group({&key_plain, 1}, T, &pool);
+                matmul(*wv, hidden.data(), T, want.data(), nullptr);
+                std::fill(hidden.begin(), hidden.end(), NAN);
+                const Product key{&*wk,    x.data(), hidden.data(), cpu::KernelTable::kRelu2,
+                                  nullptr, &hq,      type};
+                matmul_group({&key, 1}, T, &pool);
+                const Product value{&*wv, hidden.data(), got.data(), -1, &hq};
+                matmul_group({&value, 1}, T, &pool);
+                QVERIFY2(got == want, qPrintable(QStringLiteral("T %1").arg(T)));
+                // And the value product really read the quantized rows: spoil them.
+                std::fill(q.begin(), q.end(), std::int8_t{0});
+                matmul_group({&value, 1}, T, &pool);
+                QVERIFY2(got != want, qPrintable(QStringLiteral("T %1 spoiled").arg(T)));
+            }
+        }
+    }
+
     // The bandwidth probe's read loop, with and without its software prefetches, reads every
     // value once: sizes that end mid-vector and mid-line, and none.
     void probe_read_sums_every_value() {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/aligned_buffer.hpp"
 #include "model/weights.hpp"
 #include "ravel/model.hpp"
 #include "ravel/state.hpp"
@@ -12,6 +13,9 @@
 namespace ravel::detail {
 
 class ThreadPool;
+namespace cpu {
+struct QuantizedTokens;
+}
 
 // Activation buffers for up to `capacity` tokens; reused between calls.
 struct Workspace {
@@ -25,6 +29,13 @@ struct Workspace {
     std::vector<float> normed;                            // rows for the head
 
     void ensure(const ModelConfig& config, int tokens);
+    // Room for the FFN's hidden rows of a decoding call (T <= kSmallBatch) quantized by the key
+    // product for the value product (Product::yq). False when it can't be had (or the rows
+    // are not whole blocks); the value product then quantizes its input itself.
+    bool quantized_ffn_hidden(const ModelConfig& config, int T, cpu::QuantizedTokens& out);
+
+  private:
+    AlignedBuffer ffn_hidden_quantized_;
 };
 
 // State pointers of one layer inside the flat state (see ravel/state.hpp for the layout).

@@ -197,15 +197,28 @@ void matmul_group(std::span<const Product> products, int T, ThreadPool* pool) {
         for (int t = 0; t < T; ++t)
             k.activate(p.act, p.y + static_cast<std::size_t>(t) * p.w->rows + r0, nullptr, r1 - r0);
     };
+    // Rows [r0, r1) of a decoding product (whole quantization blocks where y is quantized).
+    auto decode_rows = [&](const Product& p, int r0, int r1) {
+        if (p.xq != nullptr && k.gemv_quantized != nullptr) {
+            k.gemv_quantized(*p.w, r0, r1, *p.xq, p.y);
+        } else {
+            k.gemv(*p.w, r0, r1, p.x, T, p.y);
+        }
+        apply_activation(p, r0, r1);
+        if (p.yq != nullptr && k.quantize_columns != nullptr)
+            k.quantize_columns(p.yq_type, p.y, r0, r1, *p.yq);
+    };
     std::uint64_t total = 0;
     for (const Product& p : products) total += p.w->bytes();
-    if (T > cpu::kSmallBatch || pool == nullptr || pool->size() == 1 ||
-        total < 2 * kGroupGrainBytes) {
-        const bool threaded = T > cpu::kSmallBatch && pool != nullptr;
+    if (T <= cpu::kSmallBatch &&
+        (pool == nullptr || pool->size() == 1 || total < 2 * kGroupGrainBytes)) {
+        for (const Product& p : products) decode_rows(p, 0, p.w->rows);
+        return;
+    }
+    if (T > cpu::kSmallBatch) {
         for (const Product& p : products) {
-            matmul(*p.w, p.x, T, p.y, threaded ? pool : nullptr);
-            if (p.act < 0) continue;
-            if (!threaded) {
+            matmul(*p.w, p.x, T, p.y, pool);
+            if (p.act < 0 || pool == nullptr) {
                 apply_activation(p, 0, p.w->rows);
                 continue;
             }
@@ -218,7 +231,8 @@ void matmul_group(std::span<const Product> products, int T, ThreadPool* pool) {
         }
         return;
     }
-    // Each product cut into whole grains of about kGroupGrainBytes.
+    // Each product cut into whole grains of about kGroupGrainBytes: whole groups of 16 rows, or
+    // of 32 where the output is quantized in blocks of 32.
     const std::uint64_t target = kGroupGrainBytes;
     // The caller's list (a thread_local named inside the lambda would be each worker's own).
     thread_local std::vector<GroupTask> task_buffer;
@@ -227,9 +241,9 @@ void matmul_group(std::span<const Product> products, int T, ThreadPool* pool) {
     for (std::size_t i = 0; i < products.size(); ++i) {
         const Matrix& w = *products[i].w;
         const std::uint64_t grains = std::max<std::uint64_t>(1, (w.bytes() + target / 2) / target);
-        const int step =
-            static_cast<int>((static_cast<std::uint64_t>(w.rows) + grains - 1) / grains + 15) / 16 *
-            16;
+        const std::uint64_t unit = products[i].yq != nullptr ? kQuantBlock : 16;
+        const int step = static_cast<int>(
+            ((static_cast<std::uint64_t>(w.rows) + grains - 1) / grains + unit - 1) / unit * unit);
         for (int r = 0; r < w.rows; r += step)
             tasks.push_back({static_cast<int>(i), r, std::min(w.rows, r + step)});
     }
@@ -237,10 +251,8 @@ void matmul_group(std::span<const Product> products, int T, ThreadPool* pool) {
                                [&](int /*thread*/, std::int64_t i0, std::int64_t i1) {
                                    for (std::int64_t i = i0; i < i1; ++i) {
                                        const GroupTask& task = tasks[static_cast<std::size_t>(i)];
-                                       const Product& p =
-                                           products[static_cast<std::size_t>(task.product)];
-                                       k.gemv(*p.w, task.r0, task.r1, p.x, T, p.y);
-                                       apply_activation(p, task.r0, task.r1);
+                                       decode_rows(products[static_cast<std::size_t>(task.product)],
+                                                   task.r0, task.r1);
                                    }
                                });
 }

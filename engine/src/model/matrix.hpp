@@ -15,6 +15,9 @@
 namespace ravel::detail {
 
 class ThreadPool;
+namespace cpu {
+struct QuantizedTokens;
+}
 class WeightArena;
 
 // How a matrix's bytes are arranged: row after row, or (q8_0 / q4_0 for the CPU decode
@@ -80,11 +83,19 @@ void matmul(const Matrix& w, const float* x, int T, float* y, ThreadPool* pool =
 
 // One product of a group: y = act(W x) over the group's T tokens, `act` a KernelTable
 // activation (-1 for none), x and y laid out as for matmul.
+// When decoding (T <= kSmallBatch), a product can hand its output to the next one already
+// quantized: `yq` receives y's rows quantized for weights of `yq_type` as each grain finishes
+// them, and the next product takes them as `xq` (w interleaved, KernelTable::gemv_quantized
+// set). Its threads then need not each quantize and read all of the float output that the
+// other threads wrote. Both are ignored for more tokens; x and y are always used.
 struct Product {
     const Matrix* w = nullptr;
     const float* x = nullptr;
     float* y = nullptr;
     int act = -1;
+    const cpu::QuantizedTokens* xq = nullptr;
+    cpu::QuantizedTokens* yq = nullptr;
+    DType yq_type = DType::Q8_0;
 };
 
 // Independent products in one parallel region. For a few tokens (decoding) each product's rows

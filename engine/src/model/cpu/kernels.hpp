@@ -120,6 +120,14 @@ struct KernelTable {
     // tokens with integer dot products, as the decode kernels compute them.
     void (*quantize_tokens)(DType type, const float* x, int t0, int t1, QuantizedTokens& xq);
     void (*gemm_x16)(const Matrix& w, int g0, int g1, const QuantizedTokens& xq, float* y);
+
+    // Decoding from activations quantized ahead of the product, by whoever computed them
+    // (null where the table has no 16-row kernel). quantize_columns quantizes columns [c0, c1)
+    // (multiples of 32) of the xq.tokens token rows of x (xq.cols apart) for weights of `type`;
+    // gemv_quantized then computes rows [r0, r1) of an interleaved q8_0 / q5_1 / q4_0 matrix
+    // for xq.tokens <= kSmallBatch tokens, with the same results as gemv from x.
+    void (*quantize_columns)(DType type, const float* x, int c0, int c1, QuantizedTokens& xq);
+    void (*gemv_quantized)(const Matrix& w, int r0, int r1, const QuantizedTokens& xq, float* y);
 };
 
 inline int gemm_kpad(int cols) {

@@ -323,11 +323,46 @@ inline void quantize_x16(const float* x, int C, int b0, int nb, QuantizedX16& qx
 // 0%; 4 KiB about the same (-1.1 to -4.0%); 2 KiB +1.5 to 3%, 32 KiB +3 to 4%, 64 KiB +8 to 10%.
 constexpr std::size_t kX16Ahead = 8192;
 
+// Rows [r0, r1) over column blocks [c0, c0 + nb) of an interleaved matrix: the first chunk
+// (c0 == 0) stores y, later ones add. The chunk's activations: int8 at q (token rows `qstride`
+// bytes apart), scales at d and factor * sum(q) at bias (token rows `bstride` apart).
+template <DType Type, int NT, class X>
+inline void x16_rows(const Matrix& w, int r0, int r1, int c0, int nb, const std::int8_t* q,
+                     std::size_t qstride, const float* d, const std::int32_t* bias,
+                     std::size_t bstride, float* y) {
+    constexpr int kLines = interleave_lines(Type);
+    const std::size_t scale_bytes = interleave_scale_bytes(Type, w.cols / kBlock);
+    alignas(64) float out[kSmallBatch * kInterleaveRows];
+    const int g0 = r0 / kInterleaveRows;
+    const int g1 = (r1 + kInterleaveRows - 1) / kInterleaveRows;
+    for (int g = g0; g < g1; ++g) {
+        const std::byte* group = w.data + static_cast<std::size_t>(g) * w.group_bytes;
+        const char* pf = reinterpret_cast<const char*>(group) + kX16Ahead;
+        // The prefetches below follow the quants; the scales a group starts with are fetched
+        // here, as far ahead.
+        if (c0 == 0) {
+            for (std::size_t l = 0; l < scale_bytes; l += 64) __builtin_prefetch(pf + l, 0, 2);
+        }
+        const std::size_t quant_offset = scale_bytes + static_cast<std::size_t>(c0) * kLines * 64;
+        X::template x16_group<Type, NT>(
+            group + static_cast<std::size_t>(c0) * interleave_scale_stride(Type),
+            group + quant_offset, nb, q, qstride, d, bias, bstride, pf + quant_offset, out);
+        const int lo = g * kInterleaveRows > r0 ? g * kInterleaveRows : r0;
+        const int hi = imin(r1, (g + 1) * kInterleaveRows);
+        for (int t = 0; t < NT; ++t) {
+            float* yt = y + static_cast<std::size_t>(t) * w.rows;
+            const float* ot = out + t * kInterleaveRows;  // row g * 16 + i at ot[i]
+            for (int r = lo; r < hi; ++r) {
+                const float v = ot[r - g * kInterleaveRows];
+                yt[r] = c0 == 0 ? v : yt[r] + v;
+            }
+        }
+    }
+}
+
 template <DType Type, int NT, class X>
 void gemv_x16(const Matrix& w, int r0, int r1, const float* x, float* y) {
-    constexpr int kLines = interleave_lines(Type);
     const int blocks = w.cols / kBlock;
-    const std::size_t scale_bytes = interleave_scale_bytes(Type, blocks);
     QuantizedX16 local;
     QuantizedX16* cached = nullptr;
     // One chunk of columns (every shape of ours) is quantized once per thread and region.
@@ -344,37 +379,24 @@ void gemv_x16(const Matrix& w, int r0, int r1, const float* x, float* y) {
         }
     }
     QuantizedX16& qx = cached != nullptr ? *cached : local;
-    alignas(64) float out[kSmallBatch * kInterleaveRows];
-    const int g0 = r0 / kInterleaveRows;
-    const int g1 = (r1 + kInterleaveRows - 1) / kInterleaveRows;
     for (int c0 = 0; c0 < blocks; c0 += kChunkBlocks) {
         const int nb = imin(kChunkBlocks, blocks - c0);
         if (cached == nullptr) quantize_x16<Type, NT>(x, w.cols, c0, nb, qx);
-        for (int g = g0; g < g1; ++g) {
-            const std::byte* group = w.data + static_cast<std::size_t>(g) * w.group_bytes;
-            const char* pf = reinterpret_cast<const char*>(group) + kX16Ahead;
-            // The prefetches below follow the quants; the scales a group starts with are
-            // fetched here, as far ahead.
-            if (c0 == 0) {
-                for (std::size_t l = 0; l < scale_bytes; l += 64) __builtin_prefetch(pf + l, 0, 2);
-            }
-            const std::size_t quant_offset =
-                scale_bytes + static_cast<std::size_t>(c0) * kLines * 64;
-            X::template x16_group<Type, NT>(
-                group + static_cast<std::size_t>(c0) * interleave_scale_stride(Type),
-                group + quant_offset, nb, qx.q[0], sizeof qx.q[0], qx.d, qx.bias, kChunkBlocks,
-                pf + quant_offset, out);
-            const int lo = g * kInterleaveRows > r0 ? g * kInterleaveRows : r0;
-            const int hi = imin(r1, (g + 1) * kInterleaveRows);
-            for (int t = 0; t < NT; ++t) {
-                float* yt = y + static_cast<std::size_t>(t) * w.rows;
-                const float* ot = out + t * kInterleaveRows;  // row g * 16 + i at ot[i]
-                for (int r = lo; r < hi; ++r) {
-                    const float v = ot[r - g * kInterleaveRows];
-                    yt[r] = c0 == 0 ? v : yt[r] + v;
-                }
-            }
-        }
+        x16_rows<Type, NT, X>(w, r0, r1, c0, nb, qx.q[0], sizeof qx.q[0], qx.d, qx.bias,
+                              kChunkBlocks, y);
+    }
+}
+
+// gemv_x16 from activations quantized beforehand (quantize_columns), for xq.tokens == NT.
+template <DType Type, int NT, class X>
+void gemv_x16_quantized(const Matrix& w, int r0, int r1, const QuantizedTokens& xq, float* y) {
+    const int blocks = w.cols / kBlock;
+    const auto bstride = static_cast<std::size_t>(blocks);
+    for (int c0 = 0; c0 < blocks; c0 += kChunkBlocks) {
+        x16_rows<Type, NT, X>(w, r0, r1, c0, imin(kChunkBlocks, blocks - c0),
+                              xq.q + static_cast<std::size_t>(c0) * kBlock,
+                              static_cast<std::size_t>(xq.cols), xq.d + c0, xq.bias + c0, bstride,
+                              y);
     }
 }
 
@@ -390,6 +412,27 @@ void quantize_tokens_typed(const float* x, int t0, int t1, QuantizedTokens& xq) 
         const std::size_t at = static_cast<std::size_t>(t) * blocks;
         S::quantize_blocks(x + row, blocks, xq.q + row, xq.d + at, xq.bias + at,
                            x16_bias_factor<Type>());
+    }
+}
+
+template <DType Type>
+void quantize_columns_typed(const float* x, int c0, int c1, QuantizedTokens& xq) {
+    const int blocks = xq.cols / kBlock;
+    for (int t = 0; t < xq.tokens; ++t) {
+        const std::size_t row = static_cast<std::size_t>(t) * xq.cols + c0;
+        const std::size_t at = static_cast<std::size_t>(t) * blocks + c0 / kBlock;
+        S::quantize_blocks(x + row, (c1 - c0) / kBlock, xq.q + row, xq.d + at, xq.bias + at,
+                           x16_bias_factor<Type>());
+    }
+}
+
+void quantize_columns(DType type, const float* x, int c0, int c1, QuantizedTokens& xq) {
+    if (type == DType::Q4_0) {
+        quantize_columns_typed<DType::Q4_0>(x, c0, c1, xq);
+    } else if (type == DType::Q5_1) {
+        quantize_columns_typed<DType::Q5_1>(x, c0, c1, xq);
+    } else {
+        quantize_columns_typed<DType::Q8_0>(x, c0, c1, xq);
     }
 }
 
@@ -446,6 +489,32 @@ void gemm_x16_on(const Matrix& w, int g0, int g1, const QuantizedTokens& xq, flo
 
 void gemm_x16(const Matrix& w, int g0, int g1, const QuantizedTokens& xq, float* y) {
     gemm_x16_on<S>(w, g0, g1, xq, y);
+}
+
+template <DType Type>
+void gemv_quantized_typed(const Matrix& w, int r0, int r1, const QuantizedTokens& xq, float* y) {
+    if constexpr (S::kX16) {
+        switch (xq.tokens) {
+            case 1:
+                return gemv_x16_quantized<Type, 1, S>(w, r0, r1, xq, y);
+            case 2:
+                return gemv_x16_quantized<Type, 2, S>(w, r0, r1, xq, y);
+            case 3:
+                return gemv_x16_quantized<Type, 3, S>(w, r0, r1, xq, y);
+            default:
+                return gemv_x16_quantized<Type, kSmallBatch, S>(w, r0, r1, xq, y);
+        }
+    }
+}
+
+void gemv_quantized(const Matrix& w, int r0, int r1, const QuantizedTokens& xq, float* y) {
+    if (w.type == DType::Q4_0) {
+        gemv_quantized_typed<DType::Q4_0>(w, r0, r1, xq, y);
+    } else if (w.type == DType::Q5_1) {
+        gemv_quantized_typed<DType::Q5_1>(w, r0, r1, xq, y);
+    } else {
+        gemv_quantized_typed<DType::Q8_0>(w, r0, r1, xq, y);
+    }
 }
 
 // Interleaved matrices on the portable kernels, which have no 16-row kernel (a load there keeps

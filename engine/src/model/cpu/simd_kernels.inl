@@ -209,13 +209,14 @@ void wkv7_head(float* S, int N, const float* w, const float* kk, const float* kk
 }  // namespace
 
 const KernelTable& table() {
-    static const KernelTable t{S::kName, S::kX16, &gemv, kPanelTokens, &pack_x, &gemm_packed,
-                               &read_sum, &fma_loop, &wkv7_head,
-                               // element-wise (simd_elementwise.inl)
-                               &activate, &layer_norm, &lerp, &mix, &add, &mul, &add_gated,
-                               &v7_keys, &v7_output, &wkv4, &wkv5_head, &wkv7_seq,
-                               S::kX16Gemm ? &quantize_tokens : nullptr,
-                               S::kX16Gemm ? &gemm_x16 : nullptr};
+    static const KernelTable t{
+        S::kName, S::kX16, &gemv, kPanelTokens, &pack_x, &gemm_packed, &read_sum, &fma_loop,
+        &wkv7_head,
+        // element-wise (simd_elementwise.inl)
+        &activate, &layer_norm, &lerp, &mix, &add, &mul, &add_gated, &v7_keys, &v7_output, &wkv4,
+        &wkv5_head, &wkv7_seq, S::kX16Gemm ? &quantize_tokens : nullptr,
+        S::kX16Gemm ? &gemm_x16 : nullptr, S::kX16 ? &quantize_columns : nullptr,
+        S::kX16 ? &gemv_quantized : nullptr};
     return t;
 }
 
