@@ -38,8 +38,8 @@ void channel_mix(const LayerPass& p, float* x) {
     // 1700-4200 TSC cycles per thread and layer; tokens 0.3-0.8% faster, see
     // docs/cpu-backend.md).
     cpu::QuantizedTokens kq;
-    const bool handed_quantized = T <= cpu::kSmallBatch && kt.gemv_quantized != nullptr &&
-                                  w.ffn_v.interleaved() && p.ws.quantized_ffn_hidden(p.cfg, T, kq);
+    const bool handed_quantized = kt.gemv_quantized != nullptr && w.ffn_v.interleaved() &&
+                                  p.ws.quantized_ffn_hidden(p.cfg, T, kq);
     if (handed_quantized) {
         keys[0].yq = &kq;
         keys[0].yq_type = w.ffn_v.type;

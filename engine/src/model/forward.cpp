@@ -7,7 +7,6 @@
 #include "model/cpu/kernels.hpp"
 #include "model/cpu/thread_pool.hpp"
 #include "model/ops.hpp"
-#include "ravel/quant.hpp"
 
 namespace ravel::detail {
 
@@ -30,20 +29,7 @@ void Workspace::ensure(const ModelConfig& cfg, int tokens) {
 }
 
 bool Workspace::quantized_ffn_hidden(const ModelConfig& cfg, int T, cpu::QuantizedTokens& out) {
-    const int cols = cfg.dim_ffn;
-    if (T > cpu::kSmallBatch || cols % kQuantBlock != 0) return false;
-    const std::size_t values = static_cast<std::size_t>(cpu::kSmallBatch) * cols;
-    const std::size_t q_bytes = (values + 63) / 64 * 64;
-    const std::size_t blocks = values / kQuantBlock;
-    const std::size_t bytes = q_bytes + blocks * (sizeof(float) + sizeof(std::int32_t));
-    AlignedBuffer& buffer = ffn_hidden_quantized_;
-    if (buffer.size() != bytes && !buffer.resize(bytes)) return false;
-    out.tokens = T;
-    out.cols = cols;
-    out.q = buffer.as<std::int8_t>();
-    out.d = reinterpret_cast<float*>(buffer.data() + q_bytes);
-    out.bias = reinterpret_cast<std::int32_t*>(buffer.data() + q_bytes + blocks * sizeof(float));
-    return true;
+    return cpu::quantized_tokens_in(ffn_hidden_quantized_, cpu::kSmallBatch, T, cfg.dim_ffn, out);
 }
 
 namespace {

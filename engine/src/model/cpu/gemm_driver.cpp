@@ -99,24 +99,30 @@ bool gemm_parallel(const KernelTable& k, const Matrix& w, const float* x, int T,
     return true;
 }
 
+bool quantized_tokens_in(AlignedBuffer& buffer, int capacity, int tokens, int cols,
+                         QuantizedTokens& out) {
+    if (cols % kQuantBlock != 0 || tokens > capacity) return false;
+    const std::size_t values = static_cast<std::size_t>(capacity) * static_cast<std::size_t>(cols);
+    const std::size_t q_bytes = (values + 63) / 64 * 64;
+    const std::size_t scale_bytes = values / kQuantBlock * sizeof(float);
+    const std::size_t bytes = q_bytes + 2 * scale_bytes;  // scales, then factor * sum(q)
+    if (buffer.size() < bytes && !buffer.resize(bytes)) return false;
+    out.tokens = tokens;
+    out.cols = cols;
+    out.q = buffer.as<std::int8_t>();
+    out.d = reinterpret_cast<float*>(buffer.data() + q_bytes);
+    out.bias = reinterpret_cast<std::int32_t*>(buffer.data() + q_bytes + scale_bytes);
+    return true;
+}
+
 bool gemm_x16_parallel(const KernelTable& k, const Matrix& w, const float* x, int T, float* y,
                        ThreadPool* pool) {
     if (k.gemm_x16 == nullptr || !w.interleaved() || w.cols % kQuantBlock != 0) return false;
     thread_local AlignedBuffer calling_thread_buffer;
-    AlignedBuffer& buffer = calling_thread_buffer;
     const int padded = (T + kX16GemmTokens - 1) / kX16GemmTokens * kX16GemmTokens;
     const std::size_t blocks = static_cast<std::size_t>(w.cols / kQuantBlock);
-    const std::size_t q_bytes = (static_cast<std::size_t>(padded) * w.cols + 63) / 64 * 64;
-    const std::size_t scale_bytes = static_cast<std::size_t>(padded) * blocks * sizeof(float);
-    if (buffer.size() < q_bytes + 2 * scale_bytes && !buffer.resize(q_bytes + 2 * scale_bytes)) {
-        return false;
-    }
     QuantizedTokens xq;
-    xq.tokens = T;
-    xq.cols = w.cols;
-    xq.q = buffer.as<std::int8_t>();
-    xq.d = reinterpret_cast<float*>(buffer.as<std::byte>() + q_bytes);
-    xq.bias = reinterpret_cast<std::int32_t*>(buffer.as<std::byte>() + q_bytes + scale_bytes);
+    if (!quantized_tokens_in(calling_thread_buffer, padded, T, w.cols, xq)) return false;
     // The padding tokens multiply to zero (and are not stored).
     for (int t = T; t < padded; ++t) {
         std::fill_n(xq.q + static_cast<std::size_t>(t) * w.cols, w.cols, std::int8_t{0});

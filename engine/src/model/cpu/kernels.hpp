@@ -52,6 +52,10 @@ struct QuantizedTokens {
     std::int32_t* bias = nullptr;  // [token][cols / 32]
 };
 constexpr int kX16GemmTokens = 4;  // tokens per pass over a group of 16 interleaved rows
+// Points `out` at room in `buffer` (grown when too small) for up to `capacity` tokens of `cols`
+// values (whole blocks of 32), with out.tokens = tokens. False when the buffer can't be had.
+bool quantized_tokens_in(AlignedBuffer& buffer, int capacity, int tokens, int cols,
+                         QuantizedTokens& out);
 
 // Y[t, r] for r in [r0, r1), t < T (Y is T x w.rows, X is T x w.cols, row-major).
 using RowsFn = void (*)(const Matrix& w, int r0, int r1, const float* x, int T, float* y);
