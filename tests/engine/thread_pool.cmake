@@ -27,5 +27,6 @@ if(NOT RAVEL_SANITIZE AND NOT RAVEL_BUILD_FUZZERS AND NOT CMAKE_CXX_FLAGS MATCHE
                                                              ${CMAKE_SOURCE_DIR}/engine/include)
     target_compile_options(test_thread_pool_tsan PRIVATE -fsanitize=thread -O1 -g)
     target_link_options(test_thread_pool_tsan PRIVATE -fsanitize=thread)
-    set_tests_properties(test_thread_pool_tsan PROPERTIES ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1")
+    set_tests_properties(test_thread_pool_tsan PROPERTIES ENVIRONMENT
+        "TSAN_OPTIONS=halt_on_error=1:suppressions=${CMAKE_CURRENT_LIST_DIR}/tsan_qt.supp")
 endif()
