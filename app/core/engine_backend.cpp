@@ -313,7 +313,7 @@ class EngineBackend final : public InferenceBackend {
         record.token_count = session.tokens_processed();
         record.model = fingerprint_;
         record.tokenizer_id = tokenizer_->id();
-        const std::vector<std::byte> blob = encode_resume_record(record);
+        const ResumeBlob blob = encode_resume_record(record);
         return QByteArray(reinterpret_cast<const char*>(blob.data()),
                           static_cast<qsizetype>(blob.size()));
     }

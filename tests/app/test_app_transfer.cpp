@@ -119,7 +119,7 @@ class TestAppTransfer : public QObject {
         ResumeRecord record{State(config), std::vector<float>(16, 0.25f), {}, 8, {}, "byte"};
         record.model.bytes[0] = 7;
         record.state.values()[3] = 1.5f;
-        const std::vector<std::byte> encoded = encode_resume_record(record);
+        const ResumeBlob encoded = encode_resume_record(record);
         const QByteArray blob(reinterpret_cast<const char*>(encoded.data()),
                               static_cast<qsizetype>(encoded.size()));
         QVERIFY(storage.saveSnapshot(1, 2, blob).ok());

@@ -37,4 +37,14 @@ inline long smaps_number(const void* p, std::string_view field) {
     return v ? std::stol(*v) : -1;
 }
 
+// The system's THP mode, e.g. "madvise"; empty where the kernel has no THP.
+inline std::string thp_mode() {
+    std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
+    std::string line;
+    std::getline(f, line);
+    const auto open = line.find('['), close = line.find(']');
+    if (open == std::string::npos || close == std::string::npos) return {};
+    return line.substr(open + 1, close - open - 1);
+}
+
 }  // namespace ravel::test

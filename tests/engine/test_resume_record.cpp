@@ -61,7 +61,7 @@ ResumeRecord sample_record(const ModelConfig& c, std::uint32_t seed) {
     return r;
 }
 
-std::vector<std::byte> reseal(std::vector<std::byte> blob) {
+ResumeBlob reseal(ResumeBlob blob) {
     const std::uint64_t sum = XXH3_64bits(blob.data(), blob.size() - 8);
     std::memcpy(blob.data() + blob.size() - 8, &sum, 8);
     return blob;

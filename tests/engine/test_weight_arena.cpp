@@ -33,16 +33,6 @@ bool same_owner(const ArenaBlock& a, const ArenaBlock& b) {
     return !a.keep_alive.owner_before(b.keep_alive) && !b.keep_alive.owner_before(a.keep_alive);
 }
 
-// The system's THP mode, e.g. "madvise"; empty where the kernel has no THP.
-std::string thp_mode() {
-    std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
-    std::string line;
-    std::getline(f, line);
-    const auto open = line.find('['), close = line.find(']');
-    if (open == std::string::npos || close == std::string::npos) return {};
-    return line.substr(open + 1, close - open - 1);
-}
-
 int thp_eligible(const void* p) {
     return static_cast<int>(ravel::test::smaps_number(p, "THPeligible:"));
 }
@@ -134,7 +124,7 @@ class WeightArenaTest : public QObject {
     }
 
     void chunks_ask_for_huge_pages() {
-        const std::string mode = thp_mode();
+        const std::string mode = ravel::test::thp_mode();
         if (mode.empty() || mode == "never") QSKIP("transparent huge pages are off on this kernel");
         WeightArena arena;
         auto b = arena.allocate(4096);

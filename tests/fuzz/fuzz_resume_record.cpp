@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     limits.max_bytes = std::uint64_t{64} << 20;
     auto record = ravel::decode_resume_record(blob, limits);
     if (!record.ok()) return 0;
-    const std::vector<std::byte> again = ravel::encode_resume_record(*record);
+    const ravel::ResumeBlob again = ravel::encode_resume_record(*record);
     // Compared as bytes: a stored NaN is kept bit for bit but is unequal to itself as a float.
     auto decoded = ravel::decode_resume_record(again, limits);
     if (!decoded.ok() || ravel::encode_resume_record(*decoded) != again) __builtin_trap();

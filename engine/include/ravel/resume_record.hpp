@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "ravel/large_allocator.hpp"
 #include "ravel/model.hpp"
 #include "ravel/model_fingerprint.hpp"
 #include "ravel/result.hpp"
@@ -40,7 +41,11 @@ struct ResumeRecord {
     bool operator==(const ResumeRecord& other) const = default;
 };
 
-std::vector<std::byte> encode_resume_record(const ResumeRecord& record);
+// A record's bytes: in huge pages where large, like the state they hold
+// (ravel/large_allocator.hpp), since a fresh blob is written whole at once.
+using ResumeBlob = std::vector<std::byte, LargeAllocator<std::byte>>;
+
+ResumeBlob encode_resume_record(const ResumeRecord& record);
 
 struct DecodeLimits {
     // Upper bound on the blob size accepted (guards the allocations a hostile header asks for).

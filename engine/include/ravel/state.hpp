@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "ravel/large_allocator.hpp"
 #include "ravel/model.hpp"
 #include "ravel/result.hpp"
 
@@ -47,7 +48,9 @@ class State {
 
   private:
     ModelConfig config_;
-    std::vector<float> values_;
+    // Written whole whenever a state is made (a fork, a restore, a decoded snapshot): large
+    // ones in huge pages (ravel/large_allocator.hpp).
+    std::vector<float, LargeAllocator<float>> values_;
 };
 
 }  // namespace ravel

@@ -5,17 +5,14 @@
 #include <cstdlib>
 #include <string>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#include <unistd.h>
-#endif
 #include <sanitizer/asan_interface.h>  // the poisoning macros are no-ops without ASan
+
+#include "model/huge_pages.hpp"
 
 namespace ravel::detail {
 
 namespace {
 
-constexpr std::size_t kHugePage = std::size_t{2} << 20;
 constexpr std::size_t kAlignment = 64;
 
 constexpr std::size_t round_up(std::size_t n, std::size_t to) {
@@ -30,35 +27,14 @@ Error out_of_memory(std::size_t bytes) {
 }  // namespace
 
 Result<ArenaBlock> allocate_huge(std::size_t bytes) {
+    std::byte* data = map_huge(bytes);
+    if (data == nullptr) return out_of_memory(bytes);
     const std::size_t size = round_up(std::max<std::size_t>(bytes, 1), kHugePage);
-#if defined(__linux__)
-    // Over-allocate by one huge page, then trim both ends so the mapping starts on a 2 MiB
-    // boundary: only aligned 2 MiB ranges can be backed by huge pages.
-    void* raw =
-        mmap(nullptr, size + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) return out_of_memory(bytes);
-    auto* base = static_cast<std::byte*>(raw);
-    const auto addr = reinterpret_cast<std::uintptr_t>(base);
-    const std::size_t lead = round_up(addr, kHugePage) - addr;
-    if (lead > 0) munmap(base, lead);
-    if (kHugePage - lead > 0) munmap(base + lead + size, kHugePage - lead);
-    std::byte* data = base + lead;
-    // Advice only: where THP is off, this fails and the pages are ordinary ones.
-    (void)madvise(data, size, MADV_HUGEPAGE);
     std::shared_ptr<const void> owner(data, [size](const void* p) {
         ASAN_UNPOISON_MEMORY_REGION(p, size);  // the arena may have poisoned some of it
-        munmap(const_cast<void*>(p), size);
+        unmap_huge(const_cast<void*>(p), size);
     });
     return ArenaBlock{data, std::move(owner)};
-#else
-    void* p = std::aligned_alloc(kHugePage, size);
-    if (p == nullptr) return out_of_memory(bytes);
-    std::shared_ptr<const void> owner(p, [size](const void* q) {
-        ASAN_UNPOISON_MEMORY_REGION(q, size);
-        std::free(const_cast<void*>(q));
-    });
-    return ArenaBlock{static_cast<std::byte*>(p), std::move(owner)};
-#endif
 }
 
 Result<ArenaBlock> WeightArena::allocate(std::size_t bytes) {

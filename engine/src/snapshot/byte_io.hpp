@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "ravel/resume_record.hpp"
+
 namespace ravel::snapshot_detail {
 
 static_assert(std::endian::native == std::endian::little,
@@ -27,10 +29,10 @@ class ByteWriter {
     void i64(std::int64_t v) { raw(&v, sizeof v); }
     void tag(std::string_view four) { raw(four.data(), 4); }
     void reserve(std::size_t n) { out_.reserve(n); }
-    std::vector<std::byte>& bytes() { return out_; }
+    ResumeBlob& bytes() { return out_; }
 
   private:
-    std::vector<std::byte> out_;
+    ResumeBlob out_;
 };
 
 class ByteReader {

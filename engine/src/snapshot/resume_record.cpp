@@ -111,7 +111,7 @@ std::string shape_text(const ModelConfig& c) {
 
 }  // namespace
 
-std::vector<std::byte> encode_resume_record(const ResumeRecord& record) {
+ResumeBlob encode_resume_record(const ResumeRecord& record) {
     ByteWriter conf;
     conf.u32(kConfigFields);
     for (std::int64_t v : config_fields(record.state.config())) conf.i64(v);
