@@ -59,9 +59,22 @@ UPDATE snapshots SET last_used_ms = created_ms;
 CREATE INDEX snapshots_by_use ON snapshots(pinned, last_used_ms);
 )sql";
 
+// v3: a snapshot's bytes move to a table of their own. Updating any column of a row makes
+// SQLite walk the row's overflow chain (it rewrites only the pages that changed, but reads and
+// compares them all): marking a 2.7 MB snapshot as used on every resume took 15 ms of a 41-47
+// ms resume in ravel's benchmark (2.8 ms with the pages cached). The metadata row is now small.
+constexpr std::string_view kV2toV3 = R"sql(
+CREATE TABLE snapshot_blobs (
+    message_id INTEGER PRIMARY KEY REFERENCES snapshots(message_id) ON DELETE CASCADE,
+    blob       BLOB    NOT NULL
+);
+INSERT INTO snapshot_blobs(message_id, blob) SELECT message_id, blob FROM snapshots;
+ALTER TABLE snapshots DROP COLUMN blob;
+)sql";
+
 // migrations[i] upgrades version i to i + 1; index 0 creates version 1 from nothing.
 // (const, not constexpr: kV1 is defined out of line for the tests, so it is no constant.)
-const std::string_view kMigrations[] = {kV1, kV1toV2};
+const std::string_view kMigrations[] = {kV1, kV1toV2, kV2toV3};
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kCurrentVersion);
 
 }  // namespace

@@ -14,7 +14,7 @@ namespace ravel::storage::schema {
 // and check that the upgrade keeps every row.
 extern const std::string_view kV1;
 
-inline constexpr int kCurrentVersion = 2;
+inline constexpr int kCurrentVersion = 3;
 
 Result<int> user_version(sql::Db& db);
 // Creates a fresh database at the current version or upgrades an older one. A database from a

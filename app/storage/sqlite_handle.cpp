@@ -25,6 +25,24 @@ Result<Db> Db::open(const std::filesystem::path& path) {
     return db;
 }
 
+Result<std::vector<std::byte>> Db::read_blob(const char* table, const char* column,
+                                             std::int64_t rowid) const {
+    sqlite3_blob* blob = nullptr;
+    const int rc = sqlite3_blob_open(db_.get(), "main", table, column, rowid, 0, &blob);
+    std::unique_ptr<sqlite3_blob, int (*)(sqlite3_blob*)> closer(blob, &sqlite3_blob_close);
+    if (rc != SQLITE_OK) {
+        return make_error(std::string("database: cannot read ") + table + "." + column + ": " +
+                          sqlite3_errmsg(db_.get()));
+    }
+    std::vector<std::byte> out(static_cast<std::size_t>(sqlite3_blob_bytes(blob)));
+    if (!out.empty() &&
+        sqlite3_blob_read(blob, out.data(), static_cast<int>(out.size()), 0) != SQLITE_OK) {
+        return make_error(std::string("database: cannot read ") + table + "." + column + ": " +
+                          sqlite3_errmsg(db_.get()));
+    }
+    return out;
+}
+
 Result<void> Db::exec(std::string_view sql) {
     char* message = nullptr;
     const std::string text(sql);

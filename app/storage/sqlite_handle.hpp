@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ravel/result.hpp"
 
@@ -30,6 +31,11 @@ class Db {
     std::int64_t last_insert_id() const;
     // Rows changed by the last INSERT, UPDATE or DELETE.
     int changes() const;
+    // The whole BLOB in `column` of the row `rowid` of `table`, read straight into the result
+    // (incremental blob I/O): a column read through a statement is first assembled in a buffer
+    // of SQLite's own, a second fresh copy of a snapshot's megabytes.
+    Result<std::vector<std::byte>> read_blob(const char* table, const char* column,
+                                             std::int64_t rowid) const;
 
   private:
     struct Closer {

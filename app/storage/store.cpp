@@ -339,18 +339,23 @@ Result<void> Store::put_snapshot(std::int64_t message_id, std::span<const std::b
     if (!tx) return tx.error();
     auto st = Statement::prepare(
         db_,
-        "INSERT INTO snapshots(message_id, blob, bytes, model_fingerprint, created_ms, "
-        "last_used_ms, pinned) VALUES(?, ?, ?, ?, ?, ?, 0) "
-        "ON CONFLICT(message_id) DO UPDATE SET blob = excluded.blob, bytes = excluded.bytes, "
+        "INSERT INTO snapshots(message_id, bytes, model_fingerprint, created_ms, last_used_ms, "
+        "pinned) VALUES(?, ?, ?, ?, ?, 0) "
+        "ON CONFLICT(message_id) DO UPDATE SET bytes = excluded.bytes, "
         "model_fingerprint = excluded.model_fingerprint, created_ms = excluded.created_ms, "
         "last_used_ms = excluded.last_used_ms");
     if (!st) return st.error();
     st->bind(1, message_id)
-        .bind_blob(2, blob)
-        .bind(3, static_cast<std::int64_t>(blob.size()))
-        .bind(4, model_fingerprint_hex)
-        .bind(5, t)
-        .bind(6, t);
+        .bind(2, static_cast<std::int64_t>(blob.size()))
+        .bind(3, model_fingerprint_hex)
+        .bind(4, t)
+        .bind(5, t);
+    if (auto r = st->run(); !r) return r;
+    st = Statement::prepare(db_,
+                            "INSERT INTO snapshot_blobs(message_id, blob) VALUES(?, ?) "
+                            "ON CONFLICT(message_id) DO UPDATE SET blob = excluded.blob");
+    if (!st) return st.error();
+    st->bind(1, message_id).bind_blob(2, blob);
     if (auto r = st->run(); !r) return r;
     // Eviction in the same transaction: the cap holds at every commit.
     if (auto r = evict_locked(*cap); !r) return r.error();
@@ -361,7 +366,9 @@ Result<std::optional<Snapshot>> Store::snapshot(std::int64_t message_id) {
     auto tx = Transaction::begin(db_);
     if (!tx) return tx.error();
     auto st = Statement::prepare(
-        db_, select(rows::kSnapshotColumns, ", blob FROM snapshots WHERE message_id = ?"));
+        db_, select(rows::kSnapshotColumns,
+                    ", typeof(b.blob) FROM snapshots JOIN snapshot_blobs b USING (message_id) "
+                    "WHERE message_id = ?"));
     if (!st) return st.error();
     st->bind(1, message_id);
     auto row = st->step();
@@ -369,12 +376,13 @@ Result<std::optional<Snapshot>> Store::snapshot(std::int64_t message_id) {
     if (!*row) return std::optional<Snapshot>{};
     auto ref = rows::snapshot_ref(*st);
     if (!ref) return ref.error();
-    if (st->type(6) != sql::ColumnType::Blob && st->type(6) != sql::ColumnType::Null) {
+    if (st->text(6) != "blob") {
         return make_error("database row snapshots " + std::to_string(message_id) +
                           " is invalid: blob");
     }
-    const auto b = st->blob(6);
-    Snapshot snap{*ref, std::vector<std::byte>(b.begin(), b.end())};
+    auto bytes = db_.read_blob("snapshot_blobs", "blob", message_id);
+    if (!bytes) return bytes.error();
+    Snapshot snap{*ref, std::move(*bytes)};
     st = Statement::prepare(db_, "UPDATE snapshots SET last_used_ms = ? WHERE message_id = ?");
     if (!st) return st.error();
     snap.ref.last_used_ms = now();

@@ -4,6 +4,7 @@
 
 #include <QTemporaryDir>
 #include <QtTest>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -35,6 +36,15 @@ struct RawDb {
         }
         sqlite3_finalize(st);
         return out;
+    }
+    // Runs `sql` with `blob` bound to its one parameter.
+    bool insert_blob(const std::string& sql, const std::vector<std::byte>& blob) {
+        sqlite3_stmt* st = nullptr;
+        if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) return false;
+        sqlite3_bind_blob(st, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+        const bool ok = sqlite3_step(st) == SQLITE_DONE;
+        sqlite3_finalize(st);
+        return ok;
     }
 };
 
@@ -76,7 +86,7 @@ class TestStorage : public QObject {
         QCOMPARE(*s->integrity_check(), std::string("ok"));
         RawDb raw(path);
         QCOMPARE(raw.text("PRAGMA journal_mode"), std::string("wal"));
-        QCOMPARE(raw.text("PRAGMA user_version"), std::string("2"));
+        QCOMPARE(raw.text("PRAGMA user_version"), std::to_string(schema::kCurrentVersion));
         // Foreign keys are per connection; check the store's own by violating one.
         NewMessage orphan;
         orphan.conversation_id = 999;
@@ -309,7 +319,7 @@ class TestStorage : public QObject {
         }
         auto s = Store::open(path);
         QVERIFY2(s.ok(), s.ok() ? "" : s.message().c_str());
-        QCOMPARE(*s->schema_version(), 2);
+        QCOMPARE(*s->schema_version(), schema::kCurrentVersion);
         auto c = s->conversation(7);
         QVERIFY(c.ok());
         QCOMPARE(c->title, std::string("old chat"));
@@ -329,6 +339,93 @@ class TestStorage : public QObject {
         QCOMPARE(**s->setting("k"), std::string("v"));
         QCOMPARE(s->presets()->size(), std::size_t(1));
         QCOMPARE(*s->integrity_check(), std::string("ok"));
+    }
+
+    // A version-2 database (snapshot bytes in the snapshots rows) upgrades to version 3: the
+    // bytes move to snapshot_blobs whole, the metadata stays, and the snapshots rows no
+    // longer hold them (so marking one as used rewrites a small row only).
+    void migrationFromV2MovesSnapshotBytes() {
+        const auto path = fresh_path();
+        const auto big = bytes_of(3 << 20, 9);  // several MiB: overflow pages
+        {
+            RawDb raw(path);
+            QVERIFY(raw.exec(std::string(schema::kV1)));
+            QVERIFY(raw.exec(
+                "ALTER TABLE snapshots ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT 0;"
+                "ALTER TABLE snapshots ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;"
+                "PRAGMA user_version = 2;"
+                "INSERT INTO conversations(id, title, created_ms, updated_ms) "
+                "VALUES(1, 'c', 1, 1);"
+                "INSERT INTO messages(id, conversation_id, parent_id, role, text, created_ms, "
+                "updated_ms) VALUES(1, 1, NULL, 'user', 'a', 1, 1),"
+                "(2, 1, 1, 'assistant', 'b', 2, 2);"
+                "INSERT INTO snapshots(message_id, blob, bytes, model_fingerprint, created_ms, "
+                "last_used_ms, pinned) VALUES(1, x'0a0b0c', 3, '" +
+                kFp + "', 10, 40, 1);"));
+            std::string insert =
+                "INSERT INTO snapshots(message_id, blob, bytes, model_fingerprint, created_ms, "
+                "last_used_ms, pinned) VALUES(2, ?, ";
+            insert += std::to_string(big.size());
+            insert += ", '";
+            insert += kFp;
+            insert += "', 20, 30, 0)";
+            QVERIFY(raw.insert_blob(insert, big));
+        }
+        auto s = Store::open(path);
+        QVERIFY2(s.ok(), s.ok() ? "" : s.message().c_str());
+        QCOMPARE(*s->schema_version(), 3);
+        auto refs = s->snapshot_refs(1);
+        QVERIFY(refs.ok());
+        QCOMPARE(refs->size(), std::size_t(2));
+        auto small = s->snapshot(1);
+        QVERIFY(small.ok() && small->has_value());
+        QVERIFY((*small)->blob ==
+                std::vector<std::byte>({std::byte{10}, std::byte{11}, std::byte{12}}));
+        QVERIFY((*small)->ref.pinned);
+        QCOMPARE((*small)->ref.created_ms, std::int64_t(10));
+        auto large = s->snapshot(2);
+        QVERIFY(large.ok() && large->has_value());
+        QVERIFY((*large)->blob == big);
+        QCOMPARE(*s->snapshot_bytes_total(), std::int64_t(big.size() + 3));
+        QCOMPARE(*s->integrity_check(), std::string("ok"));
+        RawDb raw(path);
+        QCOMPARE(
+            raw.text("SELECT COUNT(*) FROM pragma_table_info('snapshots') WHERE name = 'blob'"),
+            std::string("0"));
+        QCOMPARE(raw.text("SELECT COUNT(*) FROM snapshot_blobs"), std::string("2"));
+        // Deleting a snapshot takes its bytes with it.
+        QVERIFY(s->delete_snapshot(2).ok());
+        QCOMPARE(raw.text("SELECT COUNT(*) FROM snapshot_blobs"), std::string("1"));
+    }
+
+    // Reading a snapshot marks it used in its small metadata row: the bytes are neither in that
+    // row (schema v3) nor written again, so the WAL stays far below the snapshot's size.
+    void markingASnapshotUsedLeavesItsBytesAlone() {
+        const auto path = fresh_path();
+        auto s = Store::open(path);
+        QVERIFY(s.ok());
+        auto c = s->create_conversation("c");
+        NewMessage m;
+        m.conversation_id = c->id;
+        m.text = "hello";
+        auto msg = s->add_message(m);
+        QVERIFY(msg.ok());
+        const auto big = bytes_of(std::size_t{3} << 20, 4);
+        QVERIFY(s->put_snapshot(msg->id, big, kFp).ok());
+        RawDb raw(path);
+        QVERIFY(raw.exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+        const auto wal = path + "-wal";
+        QCOMPARE(std::filesystem::file_size(wal), std::uintmax_t{0});
+        auto snap = s->snapshot(msg->id);
+        QVERIFY(snap.ok() && snap->has_value());
+        QVERIFY((*snap)->blob == big);
+        QVERIFY(std::filesystem::file_size(wal) < (std::uintmax_t{1} << 20));
+        QCOMPARE(
+            raw.text("SELECT COUNT(*) FROM pragma_table_info('snapshots') WHERE name = 'blob'"),
+            std::string("0"));
+        // Deleting the message takes the snapshot's bytes along.
+        QVERIFY(s->delete_message(msg->id).ok());
+        QCOMPARE(raw.text("SELECT COUNT(*) FROM snapshot_blobs"), std::string("0"));
     }
 
     void newerSchemaIsRefused() {

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "crash_content.hpp"
+#include "storage/schema.hpp"
 #include "storage/store.hpp"
 
 using namespace ravel::storage;
@@ -52,7 +53,7 @@ class TestStorageCrash : public QObject {
             QVERIFY(check.ok());
             QCOMPARE(*check, std::string("ok"));
             auto version = store->schema_version();
-            QVERIFY(version.ok() && *version == 2);
+            QVERIFY(version.ok() && *version == ravel::storage::schema::kCurrentVersion);
             for (const auto& [id, n] : committed) {
                 auto m = store->message(id);
                 QVERIFY2(m.ok(), qPrintable(QString("committed message %1 lost").arg(id)));
