@@ -12,15 +12,9 @@
 
 namespace ravel::detail {
 
-namespace {
-constexpr std::size_t round_up(std::size_t n, std::size_t to) {
-    return (n + to - 1) / to * to;
-}
-}  // namespace
-
 std::byte* map_huge(std::size_t bytes) {
-    const std::size_t size = round_up(bytes == 0 ? 1 : bytes, kHugePage);
-    if (size < bytes) return nullptr;  // wrapped around
+    const std::size_t size = huge_mapping_bytes(bytes);
+    if (size < bytes || size + kHugePage < size) return nullptr;  // wrapped around
 #if defined(__linux__)
     // Over-allocate by one huge page, then trim both ends so the mapping starts on a 2 MiB
     // boundary: only aligned 2 MiB ranges can be backed by huge pages.
@@ -29,7 +23,7 @@ std::byte* map_huge(std::size_t bytes) {
     if (raw == MAP_FAILED) return nullptr;
     auto* base = static_cast<std::byte*>(raw);
     const auto addr = reinterpret_cast<std::uintptr_t>(base);
-    const std::size_t lead = round_up(addr, kHugePage) - addr;
+    const std::size_t lead = (kHugePage - addr % kHugePage) % kHugePage;
     if (lead > 0) munmap(base, lead);
     if (kHugePage - lead > 0) munmap(base + lead + size, kHugePage - lead);
     std::byte* data = base + lead;
@@ -44,7 +38,7 @@ std::byte* map_huge(std::size_t bytes) {
 void unmap_huge(void* p, std::size_t bytes) noexcept {
     if (p == nullptr) return;
 #if defined(__linux__)
-    munmap(p, round_up(bytes == 0 ? 1 : bytes, kHugePage));
+    munmap(p, huge_mapping_bytes(bytes));
 #else
     (void)bytes;
     std::free(p);

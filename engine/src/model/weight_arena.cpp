@@ -29,7 +29,7 @@ Error out_of_memory(std::size_t bytes) {
 Result<ArenaBlock> allocate_huge(std::size_t bytes) {
     std::byte* data = map_huge(bytes);
     if (data == nullptr) return out_of_memory(bytes);
-    const std::size_t size = round_up(std::max<std::size_t>(bytes, 1), kHugePage);
+    const std::size_t size = huge_mapping_bytes(bytes);
     std::shared_ptr<const void> owner(data, [size](const void* p) {
         ASAN_UNPOISON_MEMORY_REGION(p, size);  // the arena may have poisoned some of it
         unmap_huge(const_cast<void*>(p), size);
@@ -42,7 +42,7 @@ Result<ArenaBlock> WeightArena::allocate(std::size_t bytes) {
     if (bytes > kChunkBytes / 4) {
         auto block = allocate_huge(bytes);
         if (block)
-            ASAN_POISON_MEMORY_REGION(block->data + bytes, round_up(bytes, kHugePage) - bytes);
+            ASAN_POISON_MEMORY_REGION(block->data + bytes, huge_mapping_bytes(bytes) - bytes);
         return block;
     }
     const std::size_t exact = bytes;
