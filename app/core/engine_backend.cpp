@@ -325,9 +325,11 @@ class EngineBackend final : public InferenceBackend {
         if (!record) return false;
         if (!check_record_fits(*record, model_->config(), fingerprint_)) return false;
         if (record->tokenizer_id != tokenizer_->id()) return false;
-        if (!session.restore(record->state, record->logits, record->token_count)) return false;
+        // The sampler first: a failure returns with the session untouched, and the caller then
+        // replays the transcript from the beginning, not on top of the snapshot's state.
         auto restored = Sampler::restore(settings, record->sampler, exempt_);
         if (!restored) return false;
+        if (!session.restore(record->state, record->logits, record->token_count)) return false;
         sampler = std::move(restored).value();
         return true;
     }

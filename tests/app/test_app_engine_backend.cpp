@@ -14,6 +14,7 @@
 #include "inference_backend.hpp"
 #include "ravel/machine.hpp"
 #include "ravel/model_fingerprint.hpp"
+#include "ravel/resume_record.hpp"
 #include "ravel/weight_file.hpp"
 #include "test_data.hpp"
 
@@ -271,6 +272,26 @@ class TestAppEngineBackend : public QObject {
         QCOMPARE(replayed->resumeMs, -1.0);
         QVERIFY(replayed->promptTokens > resumed->promptTokens);
         QCOMPARE(replayed->contextTokens, resumed->contextTokens);
+
+        // A record whose checksum holds but whose sampler section this build refuses (another
+        // version) is a cache miss too, and the replay starts from the beginning: its context
+        // is the transcript's, not the transcript's on top of the snapshot's state.
+        auto record = decode_resume_record(std::span(
+            reinterpret_cast<const std::byte*>(r1->snapshot.constData()), r1->snapshot.size()));
+        QVERIFY(record.ok());
+        QVERIFY(record->sampler.size() > 8);
+        record->sampler[4] = std::byte{0x63};  // the sampler record's version, after its magic
+        const ResumeBlob foreign = encode_resume_record(*record);
+        GenerationRequest refused = second;
+        refused.snapshot = QByteArray(reinterpret_cast<const char*>(foreign.data()),
+                                      static_cast<qsizetype>(foreign.size()));
+        auto fresh = backend->generate(
+            refused, [](const QString&) {}, never);
+        QVERIFY(fresh.ok());
+        QCOMPARE(fresh->resumeMs, -1.0);
+        QCOMPARE(fresh->promptTokens, replayed->promptTokens);
+        QCOMPARE(fresh->contextTokens, resumed->contextTokens);
+        QCOMPARE(fresh->text, replayed->text);
     }
 
     void stopEndsTheReply() {
