@@ -278,6 +278,9 @@ bool ChatController::startReply(Conversation& c, qint64 userMessageId) {
             break;
         }
     }
+    for (qint64 id : c.tree.children(userMessageId)) {
+        if (c.tree.find(id)->role == Role::Assistant) ++request.branch;
+    }
     const qint64 reply = addMessage(c, userMessageId, Role::Assistant, QString(), false);
     active_conversation_ = c.meta.id;
     setBusy(request.id, reply);

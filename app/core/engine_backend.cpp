@@ -204,7 +204,8 @@ class EngineBackend final : public InferenceBackend {
         if (!model_) return make_error("No model is loaded.");
         GenerationResult result;
         const std::uint64_t seed = request.sampling.seed >= 0
-                                       ? static_cast<std::uint64_t>(request.sampling.seed)
+                                       ? static_cast<std::uint64_t>(request.sampling.seed) +
+                                             static_cast<std::uint64_t>(std::max(0, request.branch))
                                        : QRandomGenerator::global()->generate64();
         const SamplerSettings settings = sampler_settings(request.sampling, seed);
         if (auto ok = settings.validate(); !ok) return ok.error();
@@ -223,6 +224,11 @@ class EngineBackend final : public InferenceBackend {
             request.resumeTurns <= request.turns.size() &&
             resume(request, settings, session, sampler)) {
             first_turn = request.resumeTurns;
+            // The snapshot's sampler would draw the first reply again.
+            if (request.branch > 0) {
+                sampler = Sampler(settings);
+                sampler.set_penalty_exempt(exempt_);
+            }
             result.resumeMs = static_cast<double>(timer.nsecsElapsed()) / 1e6;
         } else if (const std::string system = chat_.system_block(utf8(request.systemPrompt));
                    !system.empty()) {

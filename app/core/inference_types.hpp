@@ -56,6 +56,11 @@ struct GenerationRequest {
     QByteArray snapshot;
     int resumeTurns = 0;
     SamplingSettings sampling;
+    // How many replies to the last user message exist already: 0 for a first reply, 1 and up
+    // for a regenerated one. A regenerated reply must not draw what the first one drew from the
+    // same snapshot: it starts a fresh sampler seeded with seed + branch (a fixed seed stays
+    // reproducible; -1 draws a new seed anyway), as `ravel-cli chat --regenerate` does.
+    int branch = 0;
 };
 
 struct GenerationResult {

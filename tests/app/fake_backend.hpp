@@ -17,6 +17,7 @@ struct FakeBackendKnobs {
     int maxTokens = 100000;  // cap on reply length regardless of settings
     std::atomic<int> generateCalls{0};
     std::atomic<int> lastResumeTurns{-1};  // -1: the last request was replayed from scratch
+    std::atomic<int> lastBranch{-1};       // the last request's GenerationRequest::branch
 };
 
 class FakeBackend final : public app::InferenceBackend {
@@ -66,6 +67,7 @@ class FakeBackend final : public app::InferenceBackend {
         const bool resumed =
             !request.snapshot.isEmpty() && request.snapshot == snapshotFor(request.resumeTurns);
         knobs_->lastResumeTurns = resumed ? request.resumeTurns : -1;
+        knobs_->lastBranch = request.branch;
         if (resumed) result.resumeMs = 0.5;
         result.promptTokens = static_cast<int>(user.size());
         const QString reply = replyFor(user);

@@ -89,9 +89,13 @@ class TestAppController : public QObject {
         QCOMPARE(app.chat->conversations()->count(), 1);
         QVERIFY(app.chat->contextTokens() > 0);
 
-        // Regenerate: a sibling reply, shown as 2/2.
+        QCOMPARE(app.knobs.lastBranch.load(), 0);
+
+        // Regenerate: a sibling reply, shown as 2/2, asked for as the second answer (so the
+        // backend draws afresh instead of repeating the first from the same snapshot).
         QVERIFY(app.chat->regenerate());
         QVERIFY(app.waitIdle());
+        QCOMPARE(app.knobs.lastBranch.load(), 1);
         QCOMPARE(messages->rowCount(), 2);
         QCOMPARE(messages->data(messages->index(1), MessageListModel::SiblingCountRole).toInt(), 2);
         QCOMPARE(messages->data(messages->index(1), MessageListModel::SiblingIndexRole).toInt(), 1);
@@ -105,6 +109,7 @@ class TestAppController : public QObject {
         QVERIFY(app.waitIdle());
         QCOMPARE(rowText(messages, 0), QString("What is a transformer?"));
         QCOMPARE(rowText(messages, 1), test::FakeBackend::replyFor("What is a transformer?"));
+        QCOMPARE(app.knobs.lastBranch.load(), 0);  // the first reply to the edited message
         QCOMPARE(messages->data(messages->index(0), MessageListModel::SiblingCountRole).toInt(), 2);
         app.chat->showSibling(messages->rows()[0].id, -1);
         QCOMPARE(rowText(messages, 0), QString("What is RWKV?"));

@@ -294,6 +294,46 @@ class TestAppEngineBackend : public QObject {
         QCOMPARE(fresh->text, replayed->text);
     }
 
+    // Regenerating a reply resumes from the same snapshot as the first answer did; with the
+    // snapshot's sampler it would draw the same reply again. Each branch draws afresh, and a
+    // fixed seed keeps every branch reproducible.
+    void regeneratedReplyDrawsAfresh() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        auto backend = make_engine_backend();
+        QVERIFY(backend->load(LoadRequest{1, modelPath(), 0, {}, {}}, [](double) { return true; })
+                    .ok());
+        const std::atomic<bool> never{false};
+        GenerationRequest first;
+        first.turns = {ChatTurn{Role::User, "Tell me a story."}};
+        first.sampling.temperature = 1.0;
+        first.sampling.seed = 99;
+        first.sampling.maxTokens = 40;
+        auto r1 = backend->generate(
+            first, [](const QString&) {}, never);
+        QVERIFY(r1.ok());
+        GenerationRequest next = first;
+        next.turns.append(ChatTurn{Role::Assistant, r1->text});
+        next.turns.append(ChatTurn{Role::User, "And then?"});
+        next.snapshot = r1->snapshot;
+        next.resumeTurns = 2;
+        auto generate = [&](int branch) {
+            GenerationRequest r = next;
+            r.branch = branch;
+            auto reply = backend->generate(
+                r, [](const QString&) {}, never);
+            if (!reply.ok() || reply->resumeMs < 0 || reply->generatedTokens == 0) return QString();
+            return reply->text;
+        };
+        const QString answer = generate(0);
+        const QString again = generate(1);
+        const QString third = generate(2);
+        QVERIFY(!answer.isEmpty() && !again.isEmpty() && !third.isEmpty());
+        QVERIFY(again != answer);
+        QVERIFY(third != answer && third != again);
+        QCOMPARE(generate(0), answer);
+        QCOMPARE(generate(1), again);
+    }
+
     void stopEndsTheReply() {
         RAVEL_REQUIRE_SHARED_DATA();
         auto backend = make_engine_backend();
