@@ -9,6 +9,7 @@
 #include <QMetaType>
 #include <QPair>
 #include <QString>
+#include <QStringList>
 #include <memory>
 #include <string>
 
@@ -40,6 +41,9 @@ struct StoredMessage {
 struct StoredLibrary {
     QList<StoredConversation> conversations;
     QList<StoredMessage> messages;
+    // Conversations left out because they could not be read (a sentence each, naming the
+    // conversation and why). They stay in the database untouched; the rest load.
+    QStringList unreadable;
 };
 
 // Files a conversation is exported to and imported from (docs/conversation-json.md): JSON holds

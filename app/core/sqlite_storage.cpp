@@ -73,59 +73,49 @@ class SqliteStorage final : public ConversationStorage {
   public:
     explicit SqliteStorage(storage::Store store) : store_(std::move(store)) {}
 
+    // One conversation that cannot be read (a bad row, a damaged page) is left out and named;
+    // the others load. Only what loaded gets ids, so a new conversation's app id can never
+    // stand for a row the app does not show.
     ravel::Result<StoredLibrary> loadAll() override {
         StoredLibrary out;
         auto conversations = store_.list_conversations();
         if (!conversations) return conversations.error();
         for (const storage::Conversation& row : *conversations) {
-            if (auto added = append(row, out); !added) return added.error();
+            StoredLibrary one;
+            if (auto added = append(row, one); !added) {
+                out.unreadable.append(QStringLiteral("\"%1\" (%2)")
+                                          .arg(QString::fromStdString(row.title),
+                                               QString::fromStdString(added.message())));
+                continue;
+            }
             // Rows loaded at start keep their database ids as app ids.
             conversation_ids_.insert(row.id, row.id);
+            for (const StoredMessage& m : std::as_const(one.messages)) {
+                message_ids_.insert(m.id, m.id);
+            }
+            out.conversations.append(one.conversations);
+            out.messages.append(one.messages);
         }
-        for (const StoredMessage& m : std::as_const(out.messages)) message_ids_.insert(m.id, m.id);
         return out;
     }
 
+    // A save that fails (a full disk, a lock held past the busy timeout) is kept and tried
+    // again, in order, before the next one: a message whose parent failed to save is written
+    // once its parent is, so a passing failure does not cut off the rest of the branch.
     ravel::Result<void> saveConversation(const StoredConversation& c) override {
-        const std::string json = settings_json(c);
-        auto known = conversation_ids_.constFind(c.id);
-        if (known == conversation_ids_.constEnd()) {
-            auto made = store_.create_conversation(c.title.toStdString(), json,
-                                                   c.created.toMSecsSinceEpoch());
-            if (!made) return made.error();
-            conversation_ids_.insert(c.id, made->id);
-            return store_.set_setting(settings_key(made->id), json);
-        }
-        if (auto renamed = store_.rename_conversation(known.value(), c.title.toStdString());
-            !renamed) {
-            return renamed;
-        }
-        return store_.set_setting(settings_key(known.value()), json);
+        auto saved = flush_pending();
+        if (saved) saved = write_conversation(c);
+        if (!saved) queue(c);
+        return saved;
     }
 
     ravel::Result<void> saveMessage(const StoredMessage& m) override {
         // Messages are immutable once written: an edit or a regenerated reply is a new sibling.
         if (message_ids_.contains(m.id)) return {};
-        auto conversation = conversation_ids_.constFind(m.conversationId);
-        if (conversation == conversation_ids_.constEnd()) {
-            return make_error("the message's conversation was never saved");
-        }
-        storage::NewMessage row;
-        row.conversation_id = conversation.value();
-        if (m.parentId != 0) {
-            auto parent = message_ids_.constFind(m.parentId);
-            if (parent == message_ids_.constEnd()) {
-                return make_error("the message's parent was never saved");
-            }
-            row.parent_id = parent.value();
-        }
-        row.role = to_storage(m.role);
-        row.text = m.text.toStdString();
-        row.created_ms = m.created.toMSecsSinceEpoch();
-        auto added = store_.add_message(row);
-        if (!added) return added.error();
-        message_ids_.insert(m.id, added->id);
-        return {};
+        auto saved = flush_pending();
+        if (saved) saved = write_message(m);
+        if (!saved && can_wait(m)) pending_messages_.append(m);
+        return saved;
     }
 
     ravel::Result<void> saveSnapshot(qint64, qint64 messageId, const QByteArray& blob) override {
@@ -156,6 +146,9 @@ class SqliteStorage final : public ConversationStorage {
     }
 
     ravel::Result<void> deleteConversation(qint64 id) override {
+        // What is still waiting to be saved for it would otherwise bring it back.
+        pending_conversations_.removeIf([id](const StoredConversation& c) { return c.id == id; });
+        pending_messages_.removeIf([id](const StoredMessage& m) { return m.conversationId == id; });
         auto known = conversation_ids_.constFind(id);
         if (known == conversation_ids_.constEnd()) return {};
         auto deleted = store_.delete_conversation(known.value());
@@ -228,6 +221,99 @@ class SqliteStorage final : public ConversationStorage {
     }
 
   private:
+    ravel::Result<void> write_conversation(const StoredConversation& c) {
+        const std::string json = settings_json(c);
+        auto known = conversation_ids_.constFind(c.id);
+        if (known == conversation_ids_.constEnd()) {
+            auto made = store_.create_conversation(c.title.toStdString(), json,
+                                                   c.created.toMSecsSinceEpoch());
+            if (!made) return made.error();
+            conversation_ids_.insert(c.id, made->id);
+            return store_.set_setting(settings_key(made->id), json);
+        }
+        if (auto renamed = store_.rename_conversation(known.value(), c.title.toStdString());
+            !renamed) {
+            return renamed;
+        }
+        return store_.set_setting(settings_key(known.value()), json);
+    }
+
+    ravel::Result<void> write_message(const StoredMessage& m) {
+        auto conversation = conversation_ids_.constFind(m.conversationId);
+        if (conversation == conversation_ids_.constEnd()) {
+            return make_error("the message's conversation was never saved");
+        }
+        storage::NewMessage row;
+        row.conversation_id = conversation.value();
+        if (m.parentId != 0) {
+            auto parent = message_ids_.constFind(m.parentId);
+            if (parent == message_ids_.constEnd()) {
+                return make_error("the message's parent was never saved");
+            }
+            row.parent_id = parent.value();
+        }
+        row.role = to_storage(m.role);
+        row.text = m.text.toStdString();
+        row.created_ms = m.created.toMSecsSinceEpoch();
+        auto added = store_.add_message(row);
+        if (!added) return added.error();
+        message_ids_.insert(m.id, added->id);
+        return {};
+    }
+
+    // The newest state of a conversation replaces an older one still waiting.
+    void queue(const StoredConversation& c) {
+        for (StoredConversation& waiting : pending_conversations_) {
+            if (waiting.id == c.id) {
+                waiting = c;
+                return;
+            }
+        }
+        pending_conversations_.append(c);
+    }
+
+    // A failed message can be saved later only if what it hangs on is saved or waiting too;
+    // one that hangs on nothing would wait forever and hold up everything after it.
+    bool can_wait(const StoredMessage& m) const {
+        const auto waiting_conversation = [&] {
+            for (const StoredConversation& c : pending_conversations_) {
+                if (c.id == m.conversationId) return true;
+            }
+            return false;
+        };
+        if (!conversation_ids_.contains(m.conversationId) && !waiting_conversation()) {
+            return false;
+        }
+        if (m.parentId == 0 || message_ids_.contains(m.parentId)) return true;
+        for (const StoredMessage& waiting : pending_messages_) {
+            if (waiting.id == m.parentId) return true;
+        }
+        return false;
+    }
+
+    // Earlier failed saves, oldest first (a parent before its children); stops at the first
+    // that fails again, which stays at the front.
+    ravel::Result<void> flush_pending() {
+        while (!pending_conversations_.isEmpty()) {
+            if (auto saved = write_conversation(pending_conversations_.front()); !saved) {
+                return saved;
+            }
+            pending_conversations_.removeFirst();
+        }
+        while (!pending_messages_.isEmpty()) {
+            const StoredMessage& m = pending_messages_.front();
+            // Its conversation and its parent come before it, so if they are not saved by now
+            // they never will be, and neither can it (its error was reported when it failed).
+            const bool orphan = !conversation_ids_.contains(m.conversationId) ||
+                                (m.parentId != 0 && !message_ids_.contains(m.parentId));
+            if (!orphan && !message_ids_.contains(m.id)) {
+                if (auto saved = write_message(m); !saved) return saved;
+            }
+            pending_messages_.removeFirst();
+        }
+        return {};
+    }
+
     // A conversation row and its messages, with the database's ids.
     ravel::Result<void> append(const storage::Conversation& row, StoredLibrary& out) {
         StoredConversation c;
@@ -254,6 +340,8 @@ class SqliteStorage final : public ConversationStorage {
     storage::Store store_;
     QHash<qint64, std::int64_t> conversation_ids_;  // app id -> row id
     QHash<qint64, std::int64_t> message_ids_;
+    QList<StoredConversation> pending_conversations_;
+    QList<StoredMessage> pending_messages_;
 };
 
 }  // namespace

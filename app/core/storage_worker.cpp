@@ -32,6 +32,13 @@ void StorageWorker::open() {
         emit opened({});
         return;
     }
+    if (const QStringList& left_out = library.value().unreadable; !left_out.isEmpty()) {
+        emit failed(tr("%n saved conversation(s) could not be read and are not shown: %1. They "
+                       "are left in the database as they are.",
+                       nullptr, static_cast<int>(left_out.size()))
+                        .arg(left_out.join(QStringLiteral("; "))),
+                    false);
+    }
     emit opened(library.value());
 }
 

@@ -18,3 +18,12 @@ ravel_add_test(test_app_engine_backend
 if(TARGET test_app_engine_backend)
     set_target_properties(test_app_engine_backend PROPERTIES AUTOMOC ON)
 endif()
+# The app's SQLite storage when its database misbehaves (unreadable rows, failing writes).
+if(TARGET ravel_storage)
+    find_package(SQLite3 REQUIRED)
+    ravel_add_test(test_app_sqlite_storage
+        SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_app_sqlite_storage.cpp
+        LIBS ravel_app SQLite::SQLite3
+        LABELS unit
+        TIMEOUT 120)
+endif()
