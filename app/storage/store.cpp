@@ -148,9 +148,19 @@ Result<void> Store::set_conversation_settings(std::int64_t id, const std::string
     return {};
 }
 
+// messages.parent_id cascades one level per nested action, and SQLite stops at 1000 levels
+// ("too many levels of trigger recursion"), so a conversation or subtree more than 1000
+// messages deep could not be deleted. Its parent links are cut first, in the same transaction:
+// the deletion then cascades one level (to snapshots and their bytes) whatever the depth.
 Result<void> Store::delete_conversation(std::int64_t id) {
     auto tx = Transaction::begin(db_);
     if (!tx) return tx.error();
+    auto detach = Statement::prepare(
+        db_,
+        "UPDATE messages SET parent_id = NULL WHERE conversation_id = ? AND parent_id IS NOT NULL");
+    if (!detach) return detach.error();
+    detach->bind(1, id);
+    if (auto r = detach->run(); !r) return r;
     auto st = Statement::prepare(db_, "DELETE FROM conversations WHERE id = ?");
     if (!st) return st.error();
     st->bind(1, id);
@@ -315,13 +325,35 @@ Result<std::optional<Message>> Store::latest_message(std::int64_t conversation_i
     return std::optional<Message>(std::move(all->front()));
 }
 
+// The subtree's ids are listed first (a recursive query has no depth limit), its inner parent
+// links cut, then its rows deleted: see delete_conversation.
 Result<void> Store::delete_message(std::int64_t id) {
     auto tx = Transaction::begin(db_);
     if (!tx) return tx.error();
-    auto st = Statement::prepare(db_, "DELETE FROM messages WHERE id = ?");
-    if (!st) return st.error();
-    st->bind(1, id);
-    if (auto r = st->run(); !r) return r;
+    if (auto r = db_.exec("CREATE TEMP TABLE IF NOT EXISTS doomed_messages "
+                          "(id INTEGER PRIMARY KEY); DELETE FROM doomed_messages;");
+        !r) {
+        return r;
+    }
+    auto list = Statement::prepare(
+        db_,
+        "WITH RECURSIVE subtree(id) AS (SELECT id FROM messages WHERE id = ?1 UNION "
+        "SELECT m.id FROM messages m JOIN subtree s ON m.parent_id = s.id) "
+        "INSERT INTO doomed_messages SELECT id FROM subtree");
+    if (!list) return list.error();
+    list->bind(1, id);
+    if (auto r = list->run(); !r) return r;
+    auto detach = Statement::prepare(db_,
+                                     "UPDATE messages SET parent_id = NULL WHERE id != ? AND id IN "
+                                     "(SELECT id FROM doomed_messages)");
+    if (!detach) return detach.error();
+    detach->bind(1, id);
+    if (auto r = detach->run(); !r) return r;
+    if (auto r = db_.exec("DELETE FROM messages WHERE id IN (SELECT id FROM doomed_messages); "
+                          "DELETE FROM doomed_messages;");
+        !r) {
+        return r;
+    }
     return tx->commit();
 }
 

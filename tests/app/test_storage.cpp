@@ -174,6 +174,67 @@ class TestStorage : public QObject {
         QVERIFY(!s->conversation(c->id).ok());
     }
 
+    // A conversation 1500 messages deep: each parent link cascades one nested level, and SQLite
+    // stops at 1000, so deleting a deep subtree or conversation used to fail.
+    void deepTreesCanBeDeleted() {
+        const auto path = fresh_path();
+        auto s = Store::open(path);
+        QVERIFY(s.ok());
+        auto c = s->create_conversation("deep");
+        auto other = s->create_conversation("other");
+        NewMessage root;
+        root.conversation_id = c->id;
+        root.text = "root";
+        auto first = s->add_message(root);
+        QVERIFY(first.ok());
+        root.conversation_id = other->id;
+        auto kept = s->add_message(root);
+        QVERIFY(kept.ok());
+        {
+            RawDb raw(path);
+            // Message kept + i hangs on kept + i - 1; the first of them is then moved under
+            // `first`, so the chain is this conversation's.
+            const std::string chain =
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500) "
+                "INSERT INTO messages (id, conversation_id, parent_id, role, text, created_ms, "
+                "updated_ms) SELECT " +
+                std::to_string(kept->id) + " + i, " + std::to_string(c->id) + ", " +
+                std::to_string(kept->id) + " + i - 1, 'user', 'm' || i, 1, 1 FROM n";
+            QVERIFY(raw.exec(chain));
+            QVERIFY(raw.exec("UPDATE messages SET parent_id = " + std::to_string(first->id) +
+                             " WHERE id = " + std::to_string(kept->id + 1)));
+        }
+        QVERIFY(s->put_snapshot(kept->id + 1400, bytes_of(100, 1), kFp).ok());
+        QCOMPARE(s->messages(c->id)->size(), std::size_t(1501));
+
+        // The subtree below message 100 of the chain: 1401 messages and the snapshot.
+        auto cut = s->delete_message(kept->id + 100);
+        QVERIFY2(cut.ok(), cut.ok() ? "" : cut.message().c_str());
+        QCOMPARE(s->messages(c->id)->size(), std::size_t(100));
+        QCOMPARE(*s->snapshot_bytes_total(), std::int64_t(0));
+        QVERIFY(s->message(kept->id + 99).ok());
+        QVERIFY(!s->message(kept->id + 100).ok());
+        QCOMPARE(s->children(c->id, kept->id + 99)->size(), std::size_t(0));
+
+        // A whole deep conversation: the rest of the chain, 1100 messages deep again.
+        {
+            RawDb raw(path);
+            QVERIFY(raw.exec(
+                "WITH RECURSIVE n(i) AS (SELECT 100 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) "
+                "INSERT INTO messages (id, conversation_id, parent_id, role, text, created_ms, "
+                "updated_ms) SELECT " +
+                std::to_string(kept->id) + " + i, " + std::to_string(c->id) + ", " +
+                std::to_string(kept->id) + " + i - 1, 'user', 'm' || i, 1, 1 FROM n"));
+        }
+        QCOMPARE(s->messages(c->id)->size(), std::size_t(1201));
+        auto gone = s->delete_conversation(c->id);
+        QVERIFY2(gone.ok(), gone.ok() ? "" : gone.message().c_str());
+        QVERIFY(!s->conversation(c->id).ok());
+        QVERIFY(!s->message(first->id).ok());
+        QCOMPARE(s->messages(other->id)->size(), std::size_t(1));
+        QVERIFY(s->message(kept->id).ok());
+    }
+
     void snapshotsAndEviction() {
         FakeClock clock;
         auto s = Store::open(fresh_path(), clock.options());
