@@ -301,6 +301,45 @@ class TestResumeRecord : public QObject {
             out << "{not json";
         }
         QVERIFY(!again.lookup(model).has_value());
+        // Well-formed JSON of the wrong shape is a miss too, never an exception.
+        for (const char* text : {R"({"scheme":null,"entries":[]})", R"({"scheme":"1"})",
+                                 R"({"scheme":1.5})", R"([1,2])", R"({"scheme":1,"entries":7})"}) {
+            {
+                std::ofstream out(cache_file, std::ios::trunc);
+                out << text;
+            }
+            QVERIFY2(!again.lookup(model).has_value(), text);
+            auto recomputed = again.get_or_compute(*file, *cfg);
+            QVERIFY2(recomputed.ok() && *recomputed == *fp, text);
+        }
+    }
+
+    // Linux paths are bytes; one that is not UTF-8 cannot be a JSON string. The model still
+    // loads and is fingerprinted (every time: it is not cached), and the cache file is kept.
+    void fingerprintOfAPathThatIsNotUtf8() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        const auto model = test::shared_data_dir() / "models" / "tiny-5v2-730K" / "model.pth";
+        QTemporaryDir tmp;
+        const std::filesystem::path odd =
+            std::filesystem::path(tmp.path().toStdString()) / std::string("mod\xe9l.pth");
+        std::filesystem::copy_file(model, odd);
+        const std::filesystem::path cache_file = tmp.filePath("fp.json").toStdString();
+        FingerprintCache cache(cache_file);
+        auto file = WeightFile::open(odd);
+        QVERIFY(file.ok());
+        auto cfg = detect_config(*file);
+        QVERIFY(cfg.ok());
+        auto fp = cache.get_or_compute(*file, *cfg);
+        QVERIFY(fp.ok());
+        QCOMPARE(fp->hex(), compute_fingerprint(*file, *cfg)->hex());
+        QVERIFY(!cache.lookup(odd).has_value());
+        // Entries for other models are kept.
+        auto plain = WeightFile::open(model);
+        QVERIFY(cache.get_or_compute(*plain, *cfg).ok());
+        QVERIFY(cache.get_or_compute(*file, *cfg).ok());
+        QVERIFY(cache.lookup(model).has_value());
+        // QTemporaryDir decodes names as UTF-8 and could not remove this one.
+        std::filesystem::remove(odd);
     }
 };
 

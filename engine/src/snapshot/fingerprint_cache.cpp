@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "ravel/model_fingerprint.hpp"
+#include "ravel/tokenizer.hpp"
 
 namespace ravel {
 
@@ -43,7 +44,13 @@ json read_entries(const fs::path& file) {
     if (ec || size > kMaxCacheBytes) return json::array();
     std::ifstream in(file, std::ios::binary);
     json doc = json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (!doc.is_object() || doc.value("scheme", -1) != kFingerprintScheme) return json::array();
+    if (!doc.is_object()) return json::array();
+    // Looked at by hand: value() throws where "scheme" holds something other than a number.
+    auto scheme = doc.find("scheme");
+    if (scheme == doc.end() || !scheme->is_number_integer() ||
+        scheme->get<std::int64_t>() != kFingerprintScheme) {
+        return json::array();
+    }
     auto it = doc.find("entries");
     if (it == doc.end() || !it->is_array()) return json::array();
     return *it;
@@ -68,7 +75,9 @@ fs::path FingerprintCache::default_path() {
     if (const char* h = std::getenv("HOME"); h != nullptr && *h == '/') {
         return fs::path(h) / ".cache" / "ravel" / "fingerprints.json";
     }
-    return fs::temp_directory_path() / "ravel-fingerprints.json";
+    std::error_code ec;
+    const fs::path tmp = fs::temp_directory_path(ec);
+    return (ec ? fs::path("/tmp") : tmp) / "ravel-fingerprints.json";
 }
 
 std::optional<ModelFingerprint> FingerprintCache::lookup(const fs::path& model_path) const {
@@ -85,7 +94,9 @@ std::optional<ModelFingerprint> FingerprintCache::lookup(const fs::path& model_p
 
 void FingerprintCache::store(const fs::path& model_path, const ModelFingerprint& fingerprint) {
     const auto key = key_for(model_path);
-    if (!key) return;
+    // A path that is not UTF-8 (Linux allows any bytes) cannot be written into JSON, whose
+    // dump() would throw; such a model is fingerprinted at every load instead.
+    if (!key || first_invalid_utf8(key->path).has_value()) return;
     json kept = json::array();
     for (const auto& e : read_entries(file_)) {
         // Drops the stale entry for the same path (the file changed) and malformed ones.
