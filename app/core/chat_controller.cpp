@@ -92,6 +92,12 @@ ChatController::Conversation* ChatController::current() {
     return it == library_.end() ? nullptr : &it.value();
 }
 
+ChatController::Conversation* ChatController::findConversation(qint64 id) {
+    if (auto it = library_.find(id); it != library_.end()) return &it.value();
+    if (pending_delete_ && pending_delete_->meta.id == id) return &*pending_delete_;
+    return nullptr;
+}
+
 void ChatController::onStorageOpened(const StoredLibrary& library) {
     for (const StoredConversation& meta : library.conversations) {
         if (meta.id <= 0) continue;
@@ -354,9 +360,9 @@ void ChatController::onFinished(const GenerationResult& result) {
     setBusy(0, 0);
     stats_ = result;
     emit statsChanged();
-    auto it = library_.find(active_conversation_);
-    if (it == library_.end()) return;  // deleted while generating
-    Conversation& c = *it;
+    Conversation* found = findConversation(active_conversation_);
+    if (found == nullptr) return;  // deleted while generating, and the deletion committed
+    Conversation& c = *found;
     MessageNode* node = c.tree.find(message);
     if (node == nullptr) return;
     if (result.stopped && result.text.isEmpty()) {
@@ -381,10 +387,9 @@ void ChatController::onFailed(quint64 id, const QString& message) {
     if (id != active_request_) return;
     const qint64 reply = active_message_;
     setBusy(0, 0);
-    auto it = library_.find(active_conversation_);
-    if (it != library_.end()) {
-        it->tree.removeSubtree(reply);
-        if (it->meta.id == current_) refreshMessages();
+    if (Conversation* c = findConversation(active_conversation_)) {
+        c->tree.removeSubtree(reply);
+        if (c->meta.id == current_) refreshMessages();
     }
     setError(tr("The reply could not be generated: %1").arg(message));
 }
@@ -442,7 +447,8 @@ void ChatController::refreshSidebarRow(const Conversation& c) {
 void ChatController::touch(Conversation& c) {
     c.meta.updated = QDateTime::currentDateTimeUtc();
     emit saveConversationRequested(c.meta);
-    refreshSidebarRow(c);
+    // Not for a conversation waiting in the undo slot: it is off the sidebar until undone.
+    if (library_.contains(c.meta.id)) refreshSidebarRow(c);
     if (c.meta.id == current_) emit currentChanged();
 }
 

@@ -138,6 +138,10 @@ class ChatController : public QObject {
     SamplingSettings startingSampling() const;
 
     Conversation* current();
+    // The conversation with `id`, also while it waits in the undo slot: a reply that ends after
+    // its conversation was deleted must still be applied, or Undo brings back an empty,
+    // unsaved bubble that later messages cannot be saved under.
+    Conversation* findConversation(qint64 id);
     qint64 addMessage(Conversation& c, qint64 parentId, Role role, const QString& text,
                       bool persist);
     bool startReply(Conversation& c, qint64 userMessageId);

@@ -191,6 +191,41 @@ class TestAppController : public QObject {
         QCOMPARE(data.loadAll()->conversations.first().title, QString("Renamed chat"));
     }
 
+    // Deleted while its reply streams, then undone: the stopped reply is kept and saved like any
+    // stopped reply, and what follows is saved under it. (The reply used to be dropped from
+    // storage but come back on screen, and every later message failed to save.)
+    void deleteWhileGeneratingThenUndo() {
+        MemoryStorage data;
+        test::AppFixture app(&data, settingsFile());
+        QVERIFY(app.waitStorage());
+        QVERIFY(app.loadModel());
+        app.knobs.tokenDelayMs = 30;
+        QVERIFY(app.chat->send(QString(300, QLatin1Char('s'))));
+        const qint64 id = app.chat->currentConversationId();
+        QVERIFY(QTest::qWaitFor([&] { return !rowText(app.chat->messages(), 1).isEmpty(); }, 5000));
+        app.chat->deleteConversation(id);
+        QVERIFY(app.waitIdle());
+        QCOMPARE(app.chat->conversations()->count(), 0);  // still off the sidebar
+        app.chat->undoDelete();
+        QCOMPARE(app.chat->currentConversationId(), id);
+        QCOMPARE(app.chat->messages()->rowCount(), 2);
+        const QString partial = rowText(app.chat->messages(), 1);
+        QVERIFY(!partial.isEmpty());
+        app.knobs.tokenDelayMs = 1;
+        QVERIFY(app.chat->send("And then?"));
+        QVERIFY(app.waitIdle());
+        QCOMPARE(app.chat->messages()->rowCount(), 4);
+        QVERIFY(QTest::qWaitFor([&] { return data.loadAll()->messages.size() == 4; }, 3000));
+        const StoredLibrary stored = *data.loadAll();
+        QSet<qint64> ids;
+        for (const StoredMessage& m : stored.messages) ids.insert(m.id);
+        for (const StoredMessage& m : stored.messages) {
+            QVERIFY(m.parentId == 0 || ids.contains(m.parentId));
+            if (m.role == Role::Assistant && m.text == partial) ids.insert(-1);
+        }
+        QVERIFY(ids.contains(-1));  // the stopped reply, with its text
+    }
+
     void settingsArePerConversation() {
         MemoryStorage data;
         test::AppFixture app(&data, settingsFile());
