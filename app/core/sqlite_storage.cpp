@@ -27,7 +27,7 @@ QDateTime from_ms(std::int64_t ms) {
 }
 
 std::string settings_key(std::int64_t conversation) {
-    return "conversation/" + std::to_string(conversation) + "/settings";
+    return storage::conversation_setting_prefix(conversation) + "settings";
 }
 
 std::string settings_json(const StoredConversation& c) {

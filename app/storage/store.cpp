@@ -165,6 +165,16 @@ Result<void> Store::delete_conversation(std::int64_t id) {
     if (!st) return st.error();
     st->bind(1, id);
     if (auto r = st->run(); !r) return r;
+    // Settings under the conversation's key prefix go with it: its row id can be reused, and a
+    // new conversation must not pick up what a deleted one left.
+    const std::string prefix = conversation_setting_prefix(id);
+    auto settings = Statement::prepare(db_, "DELETE FROM settings WHERE key >= ? AND key < ?");
+    if (!settings) return settings.error();
+    // Every key that starts with the prefix sorts in [prefix, prefix with its '/' raised to '0').
+    std::string past = prefix;
+    past.back() = '0';
+    settings->bind(1, prefix).bind(2, past);
+    if (auto r = settings->run(); !r) return r;
     return tx->commit();
 }
 

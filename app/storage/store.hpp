@@ -31,6 +31,12 @@ struct OpenOptions {
 inline constexpr std::int64_t kDefaultSnapshotCapBytes = std::int64_t{2} << 30;
 inline constexpr std::string_view kSnapshotCapSetting = "snapshot_cap_bytes";
 
+// "conversation/<id>/": settings under this prefix belong to conversation `id` (the app keeps
+// its current generation settings at prefix + "settings") and are deleted with it.
+inline std::string conversation_setting_prefix(std::int64_t id) {
+    return "conversation/" + std::to_string(id) + "/";
+}
+
 class Store {
   public:
     // Opens or creates the database, sets WAL, foreign keys and full sync, and upgrades the
@@ -86,6 +92,8 @@ class Store {
     Result<std::vector<std::int64_t>> enforce_snapshot_cap();
 
     // Settings and presets
+    // Keys that start with conversation_setting_prefix(id) belong to conversation `id` and are
+    // deleted with it.
     Result<std::optional<std::string>> setting(const std::string& key);
     Result<void> set_setting(const std::string& key, const std::string& value);
     Result<std::vector<Preset>> presets();

@@ -235,6 +235,32 @@ class TestStorage : public QObject {
         QVERIFY(s->message(kept->id).ok());
     }
 
+    // Row ids are reused after a delete, so what a conversation keeps in the settings table
+    // goes with it; keys of other conversations (a longer id with the same digits first) stay.
+    void deletingAConversationDeletesItsSettings() {
+        auto s = Store::open(fresh_path());
+        QVERIFY(s.ok());
+        auto c = s->create_conversation("going");
+        QVERIFY(c.ok());
+        const std::string mine = conversation_setting_prefix(c->id);
+        const std::string longer = conversation_setting_prefix(c->id * 10 + 2);
+        const std::string bare = "conversation/" + std::to_string(c->id);
+        for (const std::string& key : {mine + "settings", mine + "x/y", longer + "settings", bare,
+                                       std::string("snapshot_cap_bytes")}) {
+            QVERIFY(s->set_setting(key, "{}").ok());
+        }
+        QVERIFY(s->delete_conversation(c->id).ok());
+        QVERIFY(!s->setting(mine + "settings")->has_value());
+        QVERIFY(!s->setting(mine + "x/y")->has_value());
+        QVERIFY(s->setting(longer + "settings")->has_value());
+        QVERIFY(s->setting(bare)->has_value());
+        QVERIFY(s->setting("snapshot_cap_bytes")->has_value());
+        // The next conversation may get the same row id, and nothing of the old one.
+        auto next = s->create_conversation("new");
+        QVERIFY(next.ok());
+        QVERIFY(!s->setting(conversation_setting_prefix(next->id) + "settings")->has_value());
+    }
+
     void snapshotsAndEviction() {
         FakeClock clock;
         auto s = Store::open(fresh_path(), clock.options());
