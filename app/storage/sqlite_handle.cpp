@@ -158,6 +158,10 @@ std::int64_t Statement::integer(int column) const {
     return sqlite3_column_int64(stmt_.get(), column);
 }
 
+double Statement::real(int column) const {
+    return sqlite3_column_double(stmt_.get(), column);
+}
+
 std::string Statement::text(int column) const {
     const auto* p = sqlite3_column_text(stmt_.get(), column);
     const int n = sqlite3_column_bytes(stmt_.get(), column);

@@ -68,6 +68,7 @@ class Statement {
     int columns() const;
     ColumnType type(int column) const;
     std::int64_t integer(int column) const;
+    double real(int column) const;
     std::string text(int column) const;
     std::span<const std::byte> blob(int column) const;  // valid until the next step
 

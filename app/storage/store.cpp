@@ -1,5 +1,6 @@
 #include "storage/store.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -409,8 +410,8 @@ Result<std::optional<Snapshot>> Store::snapshot(std::int64_t message_id) {
     if (!tx) return tx.error();
     auto st = Statement::prepare(
         db_, select(rows::kSnapshotColumns,
-                    ", typeof(b.blob) FROM snapshots JOIN snapshot_blobs b USING (message_id) "
-                    "WHERE message_id = ?"));
+                    ", typeof(b.blob), length(b.blob) FROM snapshots JOIN snapshot_blobs b "
+                    "USING (message_id) WHERE message_id = ?"));
     if (!st) return st.error();
     st->bind(1, message_id);
     auto row = st->step();
@@ -421,6 +422,13 @@ Result<std::optional<Snapshot>> Store::snapshot(std::int64_t message_id) {
     if (st->text(6) != "blob") {
         return make_error("database row snapshots " + std::to_string(message_id) +
                           " is invalid: blob");
+    }
+    // The size the cache accounts for is the size read: a row whose blob is larger than it says
+    // would make the read allocate past the cap.
+    if (st->integer(7) != ref->bytes) {
+        return make_error("database row snapshots " + std::to_string(message_id) +
+                          " is invalid: the blob holds " + std::to_string(st->integer(7)) +
+                          " bytes, the row says " + std::to_string(ref->bytes));
     }
     auto bytes = db_.read_blob("snapshot_blobs", "blob", message_id);
     if (!bytes) return bytes.error();
@@ -465,15 +473,21 @@ Result<void> Store::pin_snapshot(std::int64_t message_id, bool pinned) {
     return tx->commit();
 }
 
+// Over the rows whose size is a non-negative integer (others are evicted first), added up in
+// floating point (TOTAL) so that hostile sizes cannot overflow the sum and fail every later
+// snapshot write; the result saturates.
 Result<std::int64_t> Store::snapshot_bytes_total() {
-    auto st = Statement::prepare(db_, "SELECT COALESCE(SUM(bytes), 0) FROM snapshots");
+    auto st = Statement::prepare(
+        db_, "SELECT TOTAL(bytes) FROM snapshots WHERE typeof(bytes) = 'integer' AND bytes >= 0");
     if (!st) return st.error();
     auto row = st->step();
     if (!row) return row.error();
-    if (!*row || st->type(0) != sql::ColumnType::Integer) {
+    if (!*row || st->type(0) != sql::ColumnType::Float) {
         return make_error("database: cannot sum snapshot sizes");
     }
-    return st->integer(0);
+    const double total = st->real(0);
+    constexpr double kMax = 9.0e18;  // below INT64_MAX, exactly representable as a double
+    return total >= kMax ? static_cast<std::int64_t>(kMax) : static_cast<std::int64_t>(total);
 }
 
 Result<std::int64_t> Store::snapshot_cap() {
@@ -520,10 +534,13 @@ Result<std::vector<std::int64_t>> Store::evict_locked(std::int64_t cap) {
     if (*total <= cap) return evicted;
     auto st = Statement::prepare(
         db_,
-        "SELECT s.message_id, s.bytes FROM snapshots s ORDER BY s.pinned ASC, "
+        "SELECT s.message_id, CASE WHEN typeof(s.bytes) = 'integer' AND s.bytes >= 0 "
+        "THEN s.bytes ELSE -1 END FROM snapshots s ORDER BY s.bytes < 0 DESC, s.pinned ASC, "
         "EXISTS(SELECT 1 FROM messages c WHERE c.parent_id = s.message_id) DESC, "
         "s.last_used_ms ASC, s.message_id ASC");
     if (!st) return st.error();
+    // A row whose size is not a non-negative integer (-1 here, listed first) is damaged: it
+    // goes whatever the total, as it is only a cache.
     std::vector<std::pair<std::int64_t, std::int64_t>> order;
     for (;;) {
         auto row = st->step();
@@ -535,11 +552,11 @@ Result<std::vector<std::int64_t>> Store::evict_locked(std::int64_t cap) {
     if (!del) return del.error();
     std::int64_t left = *total;
     for (const auto& [id, bytes] : order) {
-        if (left <= cap) break;
+        if (left <= cap && bytes >= 0) break;
         del->reset();
         del->bind(1, id);
         if (auto r = del->run(); !r) return r.error();
-        left -= bytes;
+        if (bytes > 0) left -= std::min(bytes, left);
         evicted.push_back(id);
     }
     return evicted;

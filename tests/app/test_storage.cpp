@@ -577,6 +577,53 @@ class TestStorage : public QObject {
         QVERIFY(!s->snapshot_refs(c->id).ok());
         QVERIFY(!s->snapshot(b.id).ok());
     }
+
+    // Snapshot rows whose sizes lie. A blob larger than its row says is not read (the read
+    // would allocate what the cache never counted); sizes that are negative, not integers or
+    // near INT64_MAX neither overflow the cache's accounting nor stop later writes: those rows
+    // are evicted first.
+    void hostileSnapshotSizes() {
+        const auto path = fresh_path();
+        auto s = Store::open(path);
+        auto c = s->create_conversation("sizes");
+        NewMessage m;
+        m.conversation_id = c->id;
+        m.text = "x";
+        std::vector<std::int64_t> ids;
+        for (int i = 0; i < 5; ++i) {
+            ids.push_back(s->add_message(m)->id);
+            QVERIFY(s->put_snapshot(ids.back(), bytes_of(100, i), kFp).ok());
+        }
+        {
+            RawDb raw(path);
+            const auto set = [&](std::int64_t id, const std::string& value) {
+                return raw.exec("UPDATE snapshots SET bytes = " + value +
+                                " WHERE message_id = " + std::to_string(id));
+            };
+            QVERIFY(set(ids[0], "10"));  // the blob holds 100
+            QVERIFY(set(ids[1], "9223372036854775797"));
+            QVERIFY(set(ids[2], "-20"));
+            QVERIFY(set(ids[3], "'lots'"));
+        }
+        auto lying = s->snapshot(ids[0]);
+        QVERIFY(!lying.ok());
+        QVERIFY(lying.message().find("holds 100 bytes") != std::string::npos);
+        QVERIFY(s->snapshot(ids[4]).ok());
+        auto total = s->snapshot_bytes_total();
+        QVERIFY(total.ok());
+        QVERIFY(*total >= std::int64_t(9) << 60);  // saturated, not wrapped
+        // The next write evicts the damaged rows and the one too large for any cap, and works.
+        m.text = "y";
+        const auto next = *s->add_message(m);
+        QVERIFY(s->put_snapshot(next.id, bytes_of(100, 9), kFp).ok());
+        auto refs = s->snapshot_refs(c->id);
+        QVERIFY2(refs.ok(), refs.ok() ? "" : refs.message().c_str());
+        std::set<std::int64_t> kept;
+        for (const auto& r : *refs) kept.insert(r.message_id);
+        QVERIFY(!kept.count(ids[1]) && !kept.count(ids[2]) && !kept.count(ids[3]));
+        QVERIFY(kept.count(next.id));
+        QVERIFY(*s->snapshot_bytes_total() < (std::int64_t(1) << 30));
+    }
 };
 
 QTEST_GUILESS_MAIN(TestStorage)
