@@ -452,13 +452,17 @@ void ChatController::touch(Conversation& c) {
     if (c.meta.id == current_) emit currentChanged();
 }
 
+// The shown branch's last two replies: the last one is where a new message continues, the one
+// before it where regenerating the last reply starts (and where a new message continues when
+// the last reply was stopped and has no snapshot).
 void ChatController::requestBranchSnapshot(Conversation& c) {
     const QList<qint64> branch = c.tree.branch();
-    for (auto it = branch.crbegin(); it != branch.crend(); ++it) {
+    int replies = 0;
+    for (auto it = branch.crbegin(); it != branch.crend() && replies < 2; ++it) {
         const MessageNode* node = c.tree.find(*it);
         if (node->role != Role::Assistant) continue;
+        ++replies;
         if (node->snapshot.isEmpty()) emit loadSnapshotRequested(c.meta.id, node->id);
-        return;
     }
 }
 

@@ -276,6 +276,31 @@ class TestAppController : public QObject {
         QCOMPARE(app.chat->messages()->rowCount(), 4);
     }
 
+    // After a restart, regenerating the last reply resumes from the reply before it, whose
+    // snapshot is loaded with the last one's.
+    void restartThenRegenerateResumes() {
+        MemoryStorage data;
+        {
+            test::AppFixture app(&data, settingsFile());
+            QVERIFY(app.waitStorage());
+            QVERIFY(app.loadModel());
+            QVERIFY(app.chat->send("one"));
+            QVERIFY(app.waitIdle());
+            QVERIFY(app.chat->send("two"));
+            QVERIFY(app.waitIdle());
+        }
+        test::AppFixture app(&data, settingsFile());
+        QSignalSpy snapshot(app.chat.get(), &ChatController::snapshotAvailable);
+        QVERIFY(app.waitStorage());
+        QCOMPARE(app.chat->messages()->rowCount(), 4);
+        QTRY_VERIFY_WITH_TIMEOUT(snapshot.size() == 2, 5000);
+        QVERIFY(app.loadModel());
+        QVERIFY(app.chat->regenerate());
+        QVERIFY(app.waitIdle());
+        QCOMPARE(app.knobs.lastResumeTurns.load(), 2);
+        QCOMPARE(app.knobs.lastBranch.load(), 1);
+    }
+
     void shutdownWhileGenerating() {
         MemoryStorage data;
         auto app = std::make_unique<test::AppFixture>(&data, settingsFile());
