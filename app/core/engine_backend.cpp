@@ -224,11 +224,9 @@ class EngineBackend final : public InferenceBackend {
             request.resumeTurns <= request.turns.size() &&
             resume(request, settings, session, sampler)) {
             first_turn = request.resumeTurns;
-            // The snapshot's sampler would draw the first reply again.
-            if (request.branch > 0) {
-                sampler = Sampler(settings);
-                sampler.set_penalty_exempt(exempt_);
-            }
+            // The snapshot's generator would draw the first reply again; its penalty table (what
+            // the conversation has said so far) stays, as in ravel-cli's /regenerate.
+            if (request.branch > 0) sampler.set_rng(Xoshiro256(seed));
             result.resumeMs = static_cast<double>(timer.nsecsElapsed()) / 1e6;
         } else if (const std::string system = chat_.system_block(utf8(request.systemPrompt));
                    !system.empty()) {

@@ -58,8 +58,9 @@ struct GenerationRequest {
     SamplingSettings sampling;
     // How many replies to the last user message exist already: 0 for a first reply, 1 and up
     // for a regenerated one. A regenerated reply must not draw what the first one drew from the
-    // same snapshot: it starts a fresh sampler seeded with seed + branch (a fixed seed stays
-    // reproducible; -1 draws a new seed anyway), as `ravel-cli chat --regenerate` does.
+    // same snapshot: its generator is seeded with seed + branch (a fixed seed stays
+    // reproducible; -1 draws a new seed anyway) and the snapshot's penalty table is kept, as in
+    // the terminal chat's /regenerate.
     int branch = 0;
 };
 
