@@ -79,6 +79,9 @@ void AppShell::shutdown() {
     for (QObject* root : engine_.rootObjects()) delete root;
     chat_->commitPendingDelete();
     inference_->shutdown();
+    // A reply stopped by the shutdown has posted its text and its end to the controller; they
+    // are handled now, so it is saved like a reply stopped by the user, not dropped.
+    QCoreApplication::sendPostedEvents(chat_.get());
     chat_.reset();
     storage_->shutdown();
     settings_->sync();

@@ -15,9 +15,11 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "../app/fake_backend.hpp"
 #include "app_settings.hpp"
 #include "app_shell.hpp"
 #include "chat_controller.hpp"
+#include "conversation_storage.hpp"
 #include "model_controller.hpp"
 #include "test_data.hpp"
 #include "theme.hpp"
@@ -413,6 +415,43 @@ class TestGui : public QObject {
         QVERIFY2(chat->errorMessage().isEmpty(), qPrintable(chat->errorMessage()));
         shell_->shutdown();
         shell_.reset();
+    }
+
+    // Closing the window while a reply streams keeps what was written of it, as Stop does: it
+    // is in the database at the next start. (The shutdown used to drop the reply's end.)
+    void closingWhileGeneratingKeepsThePartialReply() {
+        test::FakeBackendKnobs knobs;
+        knobs.tokenDelayMs = 30;
+        const QString fakeModel = dir_.filePath("fake-model.pth");
+        {
+            QFile file(fakeModel);
+            QVERIFY(file.open(QIODevice::WriteOnly));
+        }
+        ui::ShellOptions options;
+        options.settingsFile = dir_.filePath("closing.ini");
+        options.databasePath = dir_.filePath("closing.sqlite");
+        options.modelPath = fakeModel;
+        options.backend = [&knobs] { return std::make_unique<test::FakeBackend>(&knobs); };
+        shell_ = std::make_unique<ui::AppShell>(options);
+        QVERIFY(shell_->start());
+        QTRY_VERIFY_WITH_TIMEOUT(shell_->chat()->storageReady(), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(shell_->model()->loaded(), 30000);
+        auto* chat = shell_->chat();
+        QVERIFY(chat->send(QString(300, QLatin1Char('s'))));
+        QTRY_VERIFY_WITH_TIMEOUT(!rowText(1).isEmpty(), 10000);
+        QVERIFY(chat->busy());
+        shell_->shutdown();
+        shell_.reset();
+
+        auto storage = app::open_sqlite_storage(options.databasePath);
+        QVERIFY(storage.ok());
+        auto library = (*storage)->loadAll();
+        QVERIFY(library.ok());
+        QCOMPARE(library->messages.size(), 2);
+        const app::StoredMessage& reply = library->messages.at(1);
+        QCOMPARE(reply.role, app::Role::Assistant);
+        QVERIFY(!reply.text.isEmpty());
+        QVERIFY(test::FakeBackend::replyFor(QString(300, QLatin1Char('s'))).startsWith(reply.text));
     }
 };
 
