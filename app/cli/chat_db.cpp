@@ -9,12 +9,22 @@
 #include "chat_transfer.hpp"
 #include "conversation/model_context.hpp"
 #include "conversation/runner.hpp"
+#include "json_out.hpp"
 #include "model_options.hpp"
 #include "storage/store.hpp"
 
 namespace ravel::cli {
 
 namespace {
+
+// At most `max_bytes` of `text`, cut before a character rather than inside one: a title cut
+// inside a character is stored as invalid UTF-8.
+std::string utf8_prefix(const std::string& text, std::size_t max_bytes) {
+    if (text.size() <= max_bytes) return text;
+    std::size_t n = max_bytes;
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+    return text.substr(0, n);
+}
 
 using conversation::ConversationRunner;
 using nlohmann::json;
@@ -43,7 +53,7 @@ int list_conversations(storage::Store& store, bool as_json, std::ostream& out, s
             out << c.id << "\t" << c.title << "\t" << n << " messages\n";
         }
     }
-    if (as_json) out << arr.dump() << "\n";
+    if (as_json) out << json_text(arr) << "\n";
     return 0;
 }
 
@@ -116,7 +126,7 @@ int chat_with_db(const Args& args, std::istream& in, std::ostream& out, std::ost
             return 2;
         }
         settings = *s;
-        std::string title = prompts.empty() ? "Chat" : prompts.front().substr(0, 60);
+        std::string title = prompts.empty() ? "Chat" : utf8_prefix(prompts.front(), 60);
         auto conv = runner.create(title, settings, args.get_or("system", ""));
         if (!conv) {
             err << "ravel-cli chat: " << conv.message() << "\n";
@@ -166,17 +176,16 @@ int chat_with_db(const Args& args, std::istream& in, std::ostream& out, std::ost
             return 1;
         }
         if (as_json) {
-            out << json{{"conversation", conv_id},
-                        {"message", result->reply.id},
-                        {"reply", trim_left(result->generation.text)},
-                        {"prompt_tokens", result->prompt_tokens},
-                        {"generated_tokens", result->generation.tokens.size()},
-                        {"stop_reason", stop_reason_name(result->generation.stop_reason)},
-                        {"resumed_from_snapshot", result->resume.from_snapshot},
-                        {"replayed_tokens", result->resume.replayed_tokens},
-                        {"resume_ms", result->resume.resume_ms},
-                        {"threads", runner.session().threads()}}
-                       .dump()
+            out << json_text(json{{"conversation", conv_id},
+                                  {"message", result->reply.id},
+                                  {"reply", trim_left(result->generation.text)},
+                                  {"prompt_tokens", result->prompt_tokens},
+                                  {"generated_tokens", result->generation.tokens.size()},
+                                  {"stop_reason", stop_reason_name(result->generation.stop_reason)},
+                                  {"resumed_from_snapshot", result->resume.from_snapshot},
+                                  {"replayed_tokens", result->resume.replayed_tokens},
+                                  {"resume_ms", result->resume.resume_ms},
+                                  {"threads", runner.session().threads()}})
                 << "\n";
         } else {
             out << "\n";

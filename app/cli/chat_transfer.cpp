@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "conversation/transfer.hpp"
+#include "json_out.hpp"
 #include "text_file.hpp"
 
 namespace ravel::cli {
@@ -116,7 +117,7 @@ int import_conversation(storage::Store& store, const Args& args, std::ostream& o
         return 1;
     }
     if (args.flag("json")) {
-        out << nlohmann::json{{"conversation", *id}}.dump() << "\n";
+        out << json_text(nlohmann::json{{"conversation", *id}}) << "\n";
     } else {
         out << *id << "\n";
     }

@@ -18,6 +18,7 @@
 #include "argmax.hpp"
 #include "args.hpp"
 #include "commands.hpp"
+#include "json_out.hpp"
 #include "model_options.hpp"
 #include "ravel/device.hpp"
 #include "ravel/machine.hpp"
@@ -451,7 +452,7 @@ int cmd_bench(const std::vector<std::string>& argv, std::ostream& out, std::ostr
         return 1;
     }
     if (args->flag("json")) {
-        out << j->dump(2) << "\n";
+        out << json_text(*j, 2) << "\n";
         return 0;
     }
     const auto& r = *j;

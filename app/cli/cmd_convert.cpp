@@ -8,6 +8,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "json_out.hpp"
 #include "ravel/gguf.hpp"
 #include "ravel/model.hpp"
 #include "ravel/tokenizer.hpp"
@@ -180,7 +181,7 @@ int cmd_convert(const std::vector<std::string>& argv, std::ostream& out, std::os
         j["bytes"] = report->bytes;
         j["tokenizer"] = opt.tokenizer_kind.empty() ? "none" : opt.tokenizer_kind;
         j["seconds"] = seconds;
-        out << j.dump(2) << "\n";
+        out << json_text(j, 2) << "\n";
     } else {
         out << "wrote " << *to << ": " << report->bytes << " bytes, " << report->tensors
             << " tensors (" << report->in_weight_type << " in " << dtype_name(*dtype)

@@ -3,6 +3,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "json_out.hpp"
 #include "ravel/gguf.hpp"
 #include "ravel/model.hpp"
 #include "ravel/weight_file.hpp"
@@ -78,7 +79,7 @@ int cmd_info(const std::vector<std::string>& argv, std::ostream& out, std::ostre
     }
     const nlohmann::json j = describe(*file, *config);
     if (args->flag("json")) {
-        out << j.dump(2) << "\n";
+        out << json_text(j, 2) << "\n";
         return 0;
     }
     out << "file         " << j["file"].get<std::string>() << " (" << j["format"].get<std::string>()
@@ -91,11 +92,12 @@ int cmd_info(const std::vector<std::string>& argv, std::ostream& out, std::ostre
     }
     out << "ffn          " << config->dim_ffn << "\n"
         << "vocabulary   " << config->n_vocab << "\n";
-    if (!j["lora_dims"].empty()) out << "LoRA dims    " << j["lora_dims"].dump() << "\n";
+    if (!j["lora_dims"].empty()) out << "LoRA dims    " << json_text(j["lora_dims"]) << "\n";
     out << "parameters   " << config->n_params << "\n"
         << "state        " << config->state_floats() << " floats ("
         << config->state_floats() * sizeof(float) << " bytes)\n"
-        << "tensors      " << file->tensors().size() << " " << j["tensor_dtypes"].dump() << "\n";
+        << "tensors      " << file->tensors().size() << " " << json_text(j["tensor_dtypes"])
+        << "\n";
     if (j.contains("reencoded")) {
         out << "re-encoded   " << j["reencoded"].get<std::string>()
             << " when loaded (no kernels for K types)\n";

@@ -6,6 +6,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "json_out.hpp"
 #include "ravel/tokenizer.hpp"
 #include "text_file.hpp"
 #include "token_list.hpp"
@@ -89,7 +90,7 @@ int cmd_tokenize(const std::vector<std::string>& argv, std::ostream& out, std::o
         nlohmann::json j;
         j["tokens"] = ids;
         j["count"] = ids.size();
-        out << j.dump() << "\n";
+        out << json_text(j) << "\n";
     } else {
         for (std::size_t i = 0; i < ids.size(); ++i) out << (i ? "," : "") << ids[i];
         out << "\n";

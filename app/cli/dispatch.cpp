@@ -1,3 +1,5 @@
+#include <exception>
+#include <new>
 #include <ostream>
 
 #include "commands.hpp"
@@ -35,7 +37,17 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
         return 0;
     }
     for (const auto& c : commands()) {
-        if (c.name == name) return c.run(std::vector<std::string>(argv + 2, argv + argc), out, err);
+        if (c.name != name) continue;
+        // Commands report errors as values; this is the last guard, so that an exception from
+        // a library (or running out of memory) is a message and exit status 1, not an abort.
+        try {
+            return c.run(std::vector<std::string>(argv + 2, argv + argc), out, err);
+        } catch (const std::bad_alloc&) {
+            err << "ravel-cli " << name << ": out of memory\n";
+        } catch (const std::exception& e) {
+            err << "ravel-cli " << name << ": " << e.what() << "\n";
+        }
+        return 1;
     }
     err << "ravel-cli: unknown command '" << name << "'\n";
     usage(err);

@@ -1,4 +1,5 @@
 // The command-line acceptance of the storage issue, run as real separate processes.
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
@@ -165,6 +166,30 @@ class TestChatDb : public QObject {
         QCOMPARE(rc, 1);
         cli({"chat", "--db", db, "--export", "7", "--leaf", "3", "--format", "json"}, &rc);
         QCOMPARE(rc, 2);
+    }
+
+    // A first prompt whose 60th byte falls inside a character: the title is cut before that
+    // character (it was cut inside it, stored as invalid UTF-8, and every later --list --json
+    // aborted), and the list is JSON.
+    void titleCutOnACharacter() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        const QString m = QString::fromStdString(
+            (ravel::test::shared_data_dir() / "models/tiny-7v0-834K/model.pth").string());
+        const QString db = dir_.filePath("titles.db");
+        const QString prompt = QStringLiteral("a") + QString(30, QChar(0xE9));  // 61 bytes
+        int rc = -1;
+        cli({"chat", "--db", db, "--new", "--model", m, "--max-tokens", "2", "--prompt", prompt,
+             "--json"},
+            &rc);
+        QCOMPARE(rc, 0);
+        const QByteArray listed = run({"chat", "--db", db, "--list", "--json"}, &rc);
+        QCOMPARE(rc, 0);
+        QJsonParseError error;
+        const QJsonDocument doc = QJsonDocument::fromJson(listed.trimmed(), &error);
+        QCOMPARE(error.error, QJsonParseError::NoError);
+        QCOMPARE(doc.array().size(), 1);
+        QCOMPARE(doc.array().at(0).toObject()["title"].toString(),
+                 QStringLiteral("a") + QString(29, QChar(0xE9)));
     }
 
     void badUsage() {
