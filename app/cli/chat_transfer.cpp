@@ -8,6 +8,7 @@
 
 #include "conversation/transfer.hpp"
 #include "json_out.hpp"
+#include "output_file.hpp"
 #include "text_file.hpp"
 
 namespace ravel::cli {
@@ -26,25 +27,8 @@ Result<Format> format_of(const Args& args, const std::string& path) {
     return ext == ".md" || ext == ".markdown" ? Format::Markdown : Format::Json;
 }
 
-// Written next to the target and renamed over it, so an interrupted export never leaves a
-// half-written file where an earlier good one was.
 Result<void> write_file(const std::string& path, const std::string& text) {
-    const std::string partial = path + ".partial";
-    {
-        std::ofstream f(partial, std::ios::binary | std::ios::trunc);
-        if (!f) return make_error("cannot write " + partial);
-        f.write(text.data(), static_cast<std::streamsize>(text.size()));
-        f.flush();
-        if (!f) {
-            std::error_code ec;
-            std::filesystem::remove(partial, ec);
-            return make_error("writing " + partial + " failed (disk full?)");
-        }
-    }
-    std::error_code ec;
-    std::filesystem::rename(partial, path, ec);
-    if (ec) return make_error("cannot move " + partial + " to " + path + ": " + ec.message());
-    return {};
+    return write_file_replacing(path, std::as_bytes(std::span(text.data(), text.size())));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "model_options.hpp"
+#include "output_file.hpp"
 #include "ravel/session.hpp"
 #include "token_list.hpp"
 
@@ -32,11 +33,7 @@ Result<int> chunk_size_for(const std::string& mode, std::size_t n_tokens) {
 }
 
 Result<void> write_floats(const std::string& path, std::span<const float> values) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(values.data()),
-              static_cast<std::streamsize>(values.size_bytes()));
-    if (!out) return make_error("cannot write '" + path + "'");
-    return {};
+    return write_file_replacing(path, std::as_bytes(values));
 }
 
 Result<std::vector<float>> read_floats(const std::string& path) {

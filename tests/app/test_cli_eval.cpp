@@ -6,6 +6,9 @@
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <csignal>
+
+#include <sys/resource.h>
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -115,6 +118,41 @@ class CliEvalTest : public QObject {
         QCOMPARE(got.size(), std::size_t(1000));
         const std::vector<float> last(ref.end() - 1000, ref.end());
         QVERIFY(max_abs_diff(got, last) <= 1e-4);
+    }
+
+    // A write that fails half-way (here the file size limit, standing in for a full disk)
+    // leaves the file that was there as it was, instead of truncated.
+    void a_failed_write_keeps_the_old_file() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        QTemporaryDir tmp;
+        const QString dir = model_dir("random-v5.2-L2-D128-H2x64-V1000");
+        const QString out = tmp.filePath("l.f32");
+        const QStringList args = {
+            "eval", "--model", dir + "/model.pth", "--tokens", "1,2,3", "--all", "--out", out};
+        QCOMPARE(run_cli(args).code, 0);
+        QFile good(out);
+        QVERIFY(good.open(QIODevice::ReadOnly));
+        const QByteArray before = good.readAll();
+        good.close();
+        QCOMPARE(before.size(), 3 * 1000 * 4);
+
+        QProcess p;
+        p.setChildProcessModifier([] {
+            const rlimit limit{4096, 4096};
+            setrlimit(RLIMIT_FSIZE, &limit);
+            signal(SIGXFSZ, SIG_IGN);
+        });
+        p.start(QStringLiteral(RAVEL_CLI_PATH), QStringList(args) << "--mode"
+                                                                  << "step");
+        QVERIFY(p.waitForFinished(300000));
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(p.exitCode(), 1);
+        QVERIFY(good.open(QIODevice::ReadOnly));
+        QCOMPARE(good.readAll().size(), before.size());
+        good.seek(0);
+        QCOMPARE(good.readAll(), before);
+        QVERIFY(p.readAllStandardError().contains("failed"));
+        QCOMPARE(QDir(tmp.path()).entryList(QDir::Files), QStringList({"l.f32"}));
     }
 
     void errors_are_clear_and_nonzero() {
