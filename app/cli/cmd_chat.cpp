@@ -72,6 +72,20 @@ int cmd_chat(const std::vector<std::string>& given, std::ostream& out, std::ostr
     }
     // Conversations kept in a database (resume, branches): see chat_db.hpp.
     if (args->has("db")) return chat_with_db(*args, std::cin, out, err);
+    // Without --db these would be ignored: `chat --conversation 3 --prompt hi` would answer in
+    // a fresh chat, save nothing and exit 0.
+    for (const char* name : kChatDbValued) {
+        if (args->has(name)) {
+            err << "ravel-cli chat: --" << name << " needs --db FILE\n" << kUsage;
+            return 2;
+        }
+    }
+    for (const char* name : kChatDbFlags) {
+        if (args->flag(name)) {
+            err << "ravel-cli chat: --" << name << " needs --db FILE\n" << kUsage;
+            return 2;
+        }
+    }
     ChatConfig config;
     auto settings = apply_sampler_options(*args, SamplerSettings::chat_defaults());
     if (!settings) {

@@ -194,6 +194,15 @@ class TestChatDb : public QObject {
 
     void badUsage() {
         int rc = 0;
+        // Options that only mean something with --db are refused without it, not ignored.
+        for (const QStringList& args :
+             {QStringList{"chat", "--conversation", "3", "--prompt", "hi"},
+              QStringList{"chat", "--new", "--prompt", "hi"}, QStringList{"chat", "--list"}}) {
+            rc = 0;
+            const QByteArray printed = run(args, &rc);
+            QCOMPARE(rc, 2);
+            QVERIFY(printed.isEmpty());
+        }
         cli({"chat", "--db", dir_.filePath("x.db"), "--new", "--list"}, &rc);
         QVERIFY(rc != 0);
         cli({"chat", "--db", dir_.filePath("x.db"), "--conversation", "12345", "--model",
