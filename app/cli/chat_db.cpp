@@ -103,7 +103,8 @@ int chat_with_db(const Args& args, std::istream& in, std::ostream& out, std::ost
     mo.load = *load;
     const auto model_path = args.get("model");
     if (!model_path) {
-        err << "ravel-cli chat: --model FILE is required\n";
+        err << "ravel-cli chat: --model FILE is required to continue a conversation: the model it "
+               "was held with (the demo model is the default only for --new)\n";
         return 2;
     }
     auto ctx = conversation::load_model_context(*model_path, mo);

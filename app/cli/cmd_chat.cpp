@@ -38,8 +38,13 @@ std::vector<std::string> with_default_model(std::vector<std::string> argv, std::
         }
         return false;
     };
-    // Listing, export and import read the database only.
-    if (given("model") || given("list") || given("export") || given("import")) return argv;
+    // Listing, export and import read the database only. A stored conversation continues only
+    // with the model it was held with, which the demo model need not be: chat_with_db asks for
+    // --model instead of answering with another model's weights.
+    if (given("model") || given("list") || given("export") || given("import") ||
+        given("conversation")) {
+        return argv;
+    }
     const auto demo = demo::find_demo_model();
     if (demo.empty()) return argv;
     for (const char* name : {"temperature", "presence", "frequency"}) {

@@ -205,6 +205,17 @@ class TestChatDb : public QObject {
         }
         cli({"chat", "--db", dir_.filePath("x.db"), "--new", "--list"}, &rc);
         QVERIFY(rc != 0);
+        // A new chat without --model uses the demo model; continuing one needs the model it
+        // was held with, which is not assumed to be the demo model.
+        const QString demo = dir_.filePath("demo.db");
+        const auto made = cli({"chat", "--db", demo, "--new", "--prompt", "hi", "--json"}, &rc);
+        QCOMPARE(rc, 0);
+        QCOMPARE(made.size(), 1);
+        const QString id = QString::number(made[0]["conversation"].toInteger());
+        const QByteArray answered =
+            run({"chat", "--db", demo, "--conversation", id, "--prompt", "more"}, &rc);
+        QCOMPARE(rc, 2);
+        QVERIFY(answered.isEmpty());
         cli({"chat", "--db", dir_.filePath("x.db"), "--conversation", "12345", "--model",
              "/nonexistent", "--prompt", "x"},
             &rc);
