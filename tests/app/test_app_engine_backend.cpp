@@ -15,6 +15,7 @@
 #include "ravel/machine.hpp"
 #include "ravel/model_fingerprint.hpp"
 #include "ravel/resume_record.hpp"
+#include "ravel/sampler.hpp"
 #include "ravel/weight_file.hpp"
 #include "test_data.hpp"
 
@@ -332,6 +333,26 @@ class TestAppEngineBackend : public QObject {
         QVERIFY(third != answer && third != again);
         QCOMPARE(generate(0), answer);
         QCOMPARE(generate(1), again);
+
+        // Only the generator is reseeded: the penalty table, which counts every reply token the
+        // conversation has accepted, carries on from the snapshot in every branch.
+        const auto accepted = [&](const QByteArray& snapshot) -> qint64 {
+            auto record = decode_resume_record(std::span(
+                reinterpret_cast<const std::byte*>(snapshot.constData()), snapshot.size()));
+            if (!record.ok()) return -1;
+            auto sampler = Sampler::restore(SamplerSettings{}, record->sampler);
+            return sampler.ok() ? static_cast<qint64>(sampler->accepted_tokens()) : -1;
+        };
+        const qint64 before = accepted(r1->snapshot);
+        QVERIFY(before > 0);
+        for (int branch : {0, 1}) {
+            GenerationRequest r = next;
+            r.branch = branch;
+            auto reply = backend->generate(
+                r, [](const QString&) {}, never);
+            QVERIFY(reply.ok() && !reply->snapshot.isEmpty());
+            QCOMPARE(accepted(reply->snapshot), before + reply->generatedTokens);
+        }
     }
 
     void stopEndsTheReply() {
