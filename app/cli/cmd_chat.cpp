@@ -1,4 +1,5 @@
 // ravel-cli chat: argument parsing and wiring; the conversation itself lives in ChatLoop.
+#include <algorithm>
 #include <iostream>
 #include <ostream>
 
@@ -79,17 +80,14 @@ int cmd_chat(const std::vector<std::string>& given, std::ostream& out, std::ostr
     if (args->has("db")) return chat_with_db(*args, std::cin, out, err);
     // Without --db these would be ignored: `chat --conversation 3 --prompt hi` would answer in
     // a fresh chat, save nothing and exit 0.
-    for (const char* name : kChatDbValued) {
-        if (args->has(name)) {
-            err << "ravel-cli chat: --" << name << " needs --db FILE\n" << kUsage;
-            return 2;
-        }
-    }
-    for (const char* name : kChatDbFlags) {
-        if (args->flag(name)) {
-            err << "ravel-cli chat: --" << name << " needs --db FILE\n" << kUsage;
-            return 2;
-        }
+    const auto db_only = [&](const char* name) {
+        if (!args->has(name) && !args->flag(name)) return false;
+        err << "ravel-cli chat: --" << name << " needs --db FILE\n" << kUsage;
+        return true;
+    };
+    if (std::any_of(std::begin(kChatDbValued), std::end(kChatDbValued), db_only) ||
+        std::any_of(std::begin(kChatDbFlags), std::end(kChatDbFlags), db_only)) {
+        return 2;
     }
     ChatConfig config;
     auto settings = apply_sampler_options(*args, SamplerSettings::chat_defaults());

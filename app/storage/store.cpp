@@ -336,35 +336,24 @@ Result<std::optional<Message>> Store::latest_message(std::int64_t conversation_i
     return std::optional<Message>(std::move(all->front()));
 }
 
-// The subtree's ids are listed first (a recursive query has no depth limit), its inner parent
-// links cut, then its rows deleted: see delete_conversation.
+// Every message below `id` is first hung directly on `id` (the recursive query has no depth
+// limit and is computed before the update), so deleting `id` cascades one level whatever the
+// subtree's depth: see delete_conversation. UNION ends a corrupt cycle.
 Result<void> Store::delete_message(std::int64_t id) {
     auto tx = Transaction::begin(db_);
     if (!tx) return tx.error();
-    if (auto r = db_.exec("CREATE TEMP TABLE IF NOT EXISTS doomed_messages "
-                          "(id INTEGER PRIMARY KEY); DELETE FROM doomed_messages;");
-        !r) {
-        return r;
-    }
-    auto list = Statement::prepare(
+    auto flatten = Statement::prepare(
         db_,
-        "WITH RECURSIVE subtree(id) AS (SELECT id FROM messages WHERE id = ?1 UNION "
+        "WITH RECURSIVE subtree(id) AS (SELECT id FROM messages WHERE parent_id = ?1 UNION "
         "SELECT m.id FROM messages m JOIN subtree s ON m.parent_id = s.id) "
-        "INSERT INTO doomed_messages SELECT id FROM subtree");
-    if (!list) return list.error();
-    list->bind(1, id);
-    if (auto r = list->run(); !r) return r;
-    auto detach = Statement::prepare(db_,
-                                     "UPDATE messages SET parent_id = NULL WHERE id != ? AND id IN "
-                                     "(SELECT id FROM doomed_messages)");
-    if (!detach) return detach.error();
-    detach->bind(1, id);
-    if (auto r = detach->run(); !r) return r;
-    if (auto r = db_.exec("DELETE FROM messages WHERE id IN (SELECT id FROM doomed_messages); "
-                          "DELETE FROM doomed_messages;");
-        !r) {
-        return r;
-    }
+        "UPDATE messages SET parent_id = ?1 WHERE id IN (SELECT id FROM subtree) AND id != ?1");
+    if (!flatten) return flatten.error();
+    flatten->bind(1, id);
+    if (auto r = flatten->run(); !r) return r;
+    auto st = Statement::prepare(db_, "DELETE FROM messages WHERE id = ?");
+    if (!st) return st.error();
+    st->bind(1, id);
+    if (auto r = st->run(); !r) return r;
     return tx->commit();
 }
 
