@@ -3,6 +3,8 @@
 #include <QtTest>
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,6 +83,17 @@ class TestGenerator : public QObject {
         QVERIFY(m.stopped());
         QCOMPARE(std::string(m.matched()), std::string("STOP"));  // starts earlier than "OP"
         QCOMPARE(shown, std::string("abc"));
+
+        // One containing another: the first to complete wins, however the text is split.
+        for (const auto& pieces : std::vector<std::vector<std::string>>{
+                 {"xabcd"}, {"xabc", "d"}, {"xa", "b", "c", "d"}}) {
+            StopMatcher both({"abcd", "bc"});
+            std::string seen;
+            feed_pieces(both, pieces, seen);
+            QVERIFY(both.stopped());
+            QCOMPARE(std::string(both.matched()), std::string("bc"));
+            QCOMPARE(seen, std::string("xa"));
+        }
 
         StopMatcher n({"END"});
         std::string shown2;
@@ -402,6 +415,69 @@ class TestGenerator : public QObject {
             Sampler replayed(st);
             QVERIFY(replay_generation(again, *bytes_, replayed, r->tokens, with_draw, o).ok());
             QCOMPARE(replayed.save() == sampler.save(), with_draw);
+        }
+    }
+
+    // A reply rebuilt at prompt speed: its ids fed as a prompt and replay_sampler() give the
+    // sampler generate() left (penalty table and random generator, byte for byte), and a state
+    // whose logits differ only by the prompt path's rounding, so the next reply is the same.
+    // With an end-of-text draw, and at temperature 0 (where sample() draws nothing).
+    void samplerReplayWithoutStepsMatchesGeneration() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        for (const float temperature : {1.0f, 0.0f}) {
+            for (const bool end_with_draw : {false, true}) {
+                SamplerSettings st = SamplerSettings::chat_defaults();
+                st.temperature = temperature;
+                st.top_p = 0.9f;
+                st.banned_tokens = ban_all_but(end_with_draw ? "abcdefgh" : "abcdefgh \n");
+                GenerateOptions o;
+                o.max_tokens = 30;
+                if (end_with_draw) o.end_of_text = 'a';
+                const auto prompt = bytes_->encode("Some words");
+                // A seed whose reply is long enough to go through the prompt path below (more
+                // than 4 tokens, not single steps) and, where asked, ends with the draw.
+                std::optional<Session> s;
+                std::optional<Sampler> sampler;
+                Result<GenerationResult> r = make_error("no seed gave a usable reply");
+                for (std::uint64_t seed = 1; seed <= 64; ++seed) {
+                    st.seed = seed;
+                    s.emplace(model());
+                    sampler.emplace(st);
+                    r = generate(*s, *bytes_, *sampler, prompt, o);
+                    QVERIFY(r.ok());
+                    if (r->tokens.size() > 4 &&
+                        (!end_with_draw || temperature == 0 || r->drew_end_of_text)) {
+                        break;
+                    }
+                }
+                QVERIFY2(r->tokens.size() > 4, "no seed gave a long enough reply");
+                if (end_with_draw && temperature > 0) QVERIFY(r->drew_end_of_text);
+
+                Session again(model());
+                QVERIFY(again.feed(prompt).ok());
+                QVERIFY(again.feed(r->tokens).ok());
+                Sampler replayed(st);
+                replay_sampler(replayed, r->tokens, r->drew_end_of_text);
+                QVERIFY(replayed.save() == sampler->save());
+                QCOMPARE(again.tokens_processed(), s->tokens_processed());
+                float worst = 0.0f;
+                for (std::size_t i = 0; i < s->logits().size(); ++i) {
+                    worst = std::max(worst, std::abs(again.logits()[i] - s->logits()[i]));
+                }
+                QVERIFY2(worst < 1e-3f, std::to_string(worst).c_str());
+                if (!end_with_draw) {
+                    auto next = generate(*s, *bytes_, *sampler, {}, o);
+                    auto next_replayed = generate(again, *bytes_, replayed, {}, o);
+                    QVERIFY(next.ok() && next_replayed.ok());
+                    QCOMPARE(next_replayed->tokens, next->tokens);
+                }
+                // Without the end-of-text draw the generator is one number behind.
+                if (r->drew_end_of_text && temperature > 0) {
+                    Sampler short_one(st);
+                    replay_sampler(short_one, r->tokens, false);
+                    QVERIFY(short_one.save() != sampler->save());
+                }
+            }
         }
     }
 

@@ -116,6 +116,13 @@ Result<void> replay_generation(Session& session, const Tokenizer& tokenizer, Sam
                                std::span<const std::int32_t> tokens, bool drew_end_of_text,
                                const GenerateOptions& options = {});
 
+// The sampler's part of replay_generation() alone: accepts each token and moves the random
+// generator past the draws generate() made for them (one per token, and one more when an
+// end-of-text draw ended the reply). With the tokens fed to the session as a prompt, a reply is
+// rebuilt at prompt speed instead of one step per token: the sampler ends exactly where
+// generate() left it, the state equal up to the rounding of the prompt path.
+void replay_sampler(Sampler& sampler, std::span<const std::int32_t> tokens, bool drew_end_of_text);
+
 // The penalty exemption ChatRWKV uses: tokens whose text is only spaces, tabs or digits (and
 // tokens with no text, like end-of-text) gain no repetition weight.
 std::shared_ptr<const std::vector<bool>> penalty_exempt_mask(const Tokenizer& tokenizer);

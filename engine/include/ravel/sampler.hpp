@@ -116,6 +116,11 @@ class Sampler {
     // Replaces only the random generator, e.g. to regenerate a reply from an earlier penalty
     // table while still drawing fresh numbers.
     void set_rng(const Xoshiro256& rng) { rng_ = rng; }
+    // Moves the generator past the numbers `count` calls of sample() would draw, without logits:
+    // sample() draws exactly one number per call, none at temperature 0 (and none when every
+    // token is banned, which a replay of tokens that were drawn cannot meet). Keep in step
+    // with sample().
+    void skip_draws(std::uint64_t count);
 
   private:
     bool exempt(std::int32_t token) const;

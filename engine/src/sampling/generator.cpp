@@ -172,6 +172,11 @@ Result<void> replay_generation(Session& session, const Tokenizer& tokenizer, Sam
     return {};
 }
 
+void replay_sampler(Sampler& sampler, std::span<const std::int32_t> tokens, bool drew_end_of_text) {
+    for (const std::int32_t t : tokens) sampler.accept(t);
+    sampler.skip_draws(tokens.size() + (drew_end_of_text ? 1U : 0U));
+}
+
 std::shared_ptr<const std::vector<bool>> penalty_exempt_mask(const Tokenizer& tokenizer) {
     const std::int32_t n = tokenizer.vocab_size();
     auto mask = std::make_shared<std::vector<bool>>(static_cast<std::size_t>(n > 0 ? n : 0));

@@ -35,6 +35,11 @@ void Sampler::reset() {
     rng_ = Xoshiro256(settings_.seed);
 }
 
+void Sampler::skip_draws(std::uint64_t count) {
+    if (settings_.temperature == 0.0f) return;
+    for (std::uint64_t i = 0; i < count; ++i) (void)rng_.next_double();
+}
+
 float Sampler::penalty_weight(std::int32_t token) const {
     auto it = weights_.find(token);
     return it == weights_.end() ? 0.0f : it->second;

@@ -15,16 +15,19 @@ std::string_view StopMatcher::matched() const {
 std::string StopMatcher::push(std::string_view text) {
     if (stopped()) return {};
     held_ += text;
-    // The earliest occurrence wins; at equal positions the longer sequence (listed first wins
-    // ties otherwise) so "\n\n\n" is not cut at "\n\n" when both are stops.
+    // The sequence completed first wins, as if the text came one byte at a time: otherwise
+    // the winner would depend on how the text happened to be split into tokens ("abcd" in one
+    // piece would stop at "abcd", "abc" then "d" at "bc"). Of two completed at the same byte,
+    // the one starting earlier (the longer); listed first wins what is left.
     std::size_t best_pos = std::string::npos;
+    std::size_t best_end = std::string::npos;
     for (std::size_t i = 0; i < stops_.size(); ++i) {
         const std::size_t pos = held_.find(stops_[i]);
         if (pos == std::string::npos) continue;
-        if (pos < best_pos ||
-            (pos == best_pos &&
-             stops_[i].size() > stops_[static_cast<std::size_t>(matched_)].size())) {
+        const std::size_t end = pos + stops_[i].size();
+        if (end < best_end || (end == best_end && pos < best_pos)) {
             best_pos = pos;
+            best_end = end;
             matched_ = static_cast<int>(i);
         }
     }
