@@ -1,6 +1,7 @@
 // Conformance: every model in ../shared/data/models, loaded from .pth and .safetensors, must
 // reproduce the logits and final state of ChatRWKV's reference implementation in step,
 // whole-sequence and chunked modes (tolerance and pass rule from each case.json).
+#include <unistd.h>
 #include <QtTest>
 #include <algorithm>
 #include <cmath>
@@ -225,6 +226,30 @@ class ConformanceTest : public QObject {
         ravel::Session c = b;  // b has diverged; a must be unaffected
         QVERIFY(std::equal(after_a.begin(), after_a.end(), a.logits().begin()));
         QVERIFY(!(a.state() == b.state()));
+    }
+
+    // A checkpoint missing one layer's tensors must not load as a smaller model: the layer
+    // count stops at the first gap, and the tensors past it say a layer was lost.
+    void a_missing_layer_is_an_error() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        auto bytes =
+            ravel::test::read_file_bytes(ravel::test::shared_data_dir() / "models" /
+                                         "random-v7.0-L3-D128-H2x64-V1000" / "model.safetensors");
+        const std::string name = "\"blocks.1.ln1.weight\"";
+        auto at = std::search(bytes.begin(), bytes.end(), name.begin(), name.end());
+        QVERIFY(at != bytes.end());
+        *(at + static_cast<std::ptrdiff_t>(name.size()) - 2) = 'X';  // same length, new name
+        const auto path = std::filesystem::temp_directory_path() /
+                          ("ravel-missing-layer-" + std::to_string(::getpid()) + ".safetensors");
+        {
+            std::ofstream out(path, std::ios::binary);
+            out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        }
+        auto model = ravel::Model::load(path);
+        std::filesystem::remove(path);
+        QVERIFY(!model.ok());
+        QVERIFY2(model.message().find("'blocks.1.ln1.weight' is missing") != std::string::npos,
+                 model.message().c_str());
     }
 
     void rejects_out_of_range_tokens() {

@@ -768,6 +768,19 @@ class TestFormat : public QObject {
         EXPECT_OPEN_ERROR(one_tensor(s), std::string("'torch.DoubleStorage'"));
     }
 
+    // A persistent id (and a REDUCE) copies its argument tuple: one large memoised tuple
+    // used again and again must hit a limit, not claim gigabytes from a small file.
+    void repeatedLargeTupleIsBounded() {
+        Pickle p;
+        p.proto().mark();
+        for (int i = 0; i < 16000; ++i) p.integer(i & 0xff);
+        p.tuple().put();  // memo 0
+        p.op(']');        // a list to append the storages to
+        for (int i = 0; i < 1000; ++i) p.get(0).op('Q').op('a');  // BINPERSID, APPEND
+        p.stop();
+        EXPECT_OPEN_ERROR(pth_with_pickle(p.b), std::string("references in tuples"));
+    }
+
     void badPickleOpcodes() {
         Pickle unknown;
         unknown.proto().op(0xff);
@@ -855,6 +868,10 @@ class TestFormat : public QObject {
             std::string("too large (more than 2^64 elements)"));
         EXPECT_OPEN_ERROR(st(R"({"w":{"dtype":"F32","shape":[-4],"data_offsets":[0,16]}})"),
                           std::string("negative dimension"));
+        // A name given twice (the JSON parser would keep only the last).
+        EXPECT_OPEN_ERROR(st(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                             R"("a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})"),
+                          std::string("tensor 'a' appears twice"));
         EXPECT_OPEN_ERROR(st(R"({"w":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})"),
                           std::string("dtype 'I64' is not supported"));
         EXPECT_OPEN_ERROR(st(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[16,0]}})"),

@@ -280,6 +280,19 @@ class TestGguf : public QObject {
         k = {};
         k.n_kv = 1ull << 60;
         expect_error("nkv.gguf", make_gguf(k), "metadata entries");
+        {
+            // A count the file's size allows (a large, here sparse, file) but no model has: a
+            // clear error before anything is reserved for it, not an allocation failure.
+            k = {};
+            k.n_tensors = 3'000'000;
+            const auto p = temp("many_tensors.gguf");
+            std::ofstream(p, std::ios::binary) << make_gguf(k);
+            std::filesystem::resize_file(p, std::uint64_t{256} << 20);
+            auto f = WeightFile::open(p);
+            QVERIFY(!f);
+            QVERIFY2(f.message().find("at most") != std::string::npos, f.message().c_str());
+            std::filesystem::remove(p);
+        }
         k = {};
         k.ggml_type = 12;  // q4_K
         k.ne = {256};

@@ -389,6 +389,11 @@ class TestTokenizer : public QObject {
                                    << QList<int>{186, 186, 33754, 190, 187, 1311, 19546};
         QTest::newRow("unicode spaces") << QString::fromUtf8("\u00a0nbsp\u3000ideographic")
                                         << QList<int>{575, 6732, 19409, 504, 5576};
+        // U+11A7 after a Hangul syllable, with text that needs composing: Debian's utf8proc
+        // 2.8 deletes the U+11A7. These ids are Hugging Face tokenizers' (0.23, from npm) for
+        // this file; Python's unicodedata NFC keeps U+11A7 too.
+        QTest::newRow("hangul u+11a7")
+            << QString::fromUtf8("\uac00\u11a7e\u0301") << QList<int>{35061, 157, 217, 102, 860};
     }
 
     void neoxReferenceEncodings() {

@@ -1,5 +1,6 @@
 #include "format/gguf_reader.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -10,6 +11,16 @@
 namespace ravel::format {
 
 namespace {
+
+// Counts read from a header are checked against the bytes left, which for a large file allows
+// far more entries than any model has: each parsed entry also costs several times its bytes in
+// memory. So counts have fixed ceilings far above real files (an RWKV model has a few thousand
+// tensors and a vocabulary of at most a few hundred thousand strings), and capacity is reserved
+// only up to a modest count, growing as entries actually parse.
+constexpr std::uint64_t kMaxReserve = 1u << 16;
+constexpr std::uint64_t kMaxTensors = 1u << 20;
+constexpr std::uint64_t kMaxEntries = 1u << 20;  // metadata keys
+constexpr std::uint64_t kMaxArrayStrings = 1u << 24;
 
 // The bytes of a q4_K / q5_K / q6_K tensor (its rows already checked to hold whole blocks).
 Result<std::uint64_t> checked_kquant_bytes(const TensorInfo& t, std::uint32_t ggml_type,
@@ -215,7 +226,11 @@ Result<GgufValue> read_array(Cursor& c, const std::string& key, int depth) {
                               " strings, more than the " + std::to_string(c.left()) +
                               " bytes left in the file can hold");
         }
-        v.strings.reserve(static_cast<std::size_t>(*n));
+        if (*n > kMaxArrayStrings) {
+            return make_error("metadata array '" + key + "' claims " + std::to_string(*n) +
+                              " strings; Ravel reads at most " + std::to_string(kMaxArrayStrings));
+        }
+        v.strings.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*n, kMaxReserve)));
         for (std::uint64_t i = 0; i < *n; ++i) {
             auto s = c.str("string " + std::to_string(i) + " of array '" + key + "'");
             if (!s) return s.error();
@@ -415,6 +430,12 @@ Result<GgufFile> parse_gguf(std::span<const std::byte> file) {
         return make_error("header claims " + std::to_string(*n_kv) +
                           " metadata entries, more than the file can hold");
     }
+    if (*n_kv > kMaxEntries || *n_tensors > kMaxTensors) {
+        return make_error("header claims " + std::to_string(*n_kv) + " metadata entries and " +
+                          std::to_string(*n_tensors) + " tensors; Ravel reads at most " +
+                          std::to_string(kMaxEntries) + " and " + std::to_string(kMaxTensors) +
+                          " (the header is damaged or this is not a model)");
+    }
     if (*n_tensors > c.left() / 24) {
         return make_error("header claims " + std::to_string(*n_tensors) +
                           " tensors, more than the file can hold");
@@ -442,7 +463,7 @@ Result<GgufFile> parse_gguf(std::span<const std::byte> file) {
 
     std::vector<std::uint64_t> rel_offsets;
     std::vector<std::uint32_t> ggml_types;
-    g.tensors.reserve(static_cast<std::size_t>(*n_tensors));
+    g.tensors.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*n_tensors, kMaxReserve)));
     for (std::uint64_t i = 0; i < *n_tensors; ++i) {
         auto name = c.str("name of tensor " + std::to_string(i));
         if (!name) return name.error();

@@ -149,8 +149,18 @@ class Unpickler {
         if (graph_.objects_.size() >= limits_.max_objects) {
             return fail("more than " + std::to_string(limits_.max_objects) + " objects");
         }
+        if (auto r = charge_items(obj.items.size()); !r) return r.error();
         graph_.objects_.push_back(std::move(obj));
         return static_cast<PyRef>(graph_.objects_.size() - 1);
+    }
+
+    Result<void> charge_items(std::size_t n) {
+        if (n > limits_.max_items - items_) {
+            return fail("more than " + std::to_string(limits_.max_items) +
+                        " references in tuples, lists and dicts");
+        }
+        items_ += n;
+        return {};
     }
 
     Result<void> push(PyRef ref) {
@@ -459,6 +469,7 @@ class Unpickler {
                 auto dict = top();
                 if (!dict) return dict.error();
                 if (obj(*dict).kind != PyKind::Dict) return fail("SETITEM on a non-dict");
+                if (auto r = charge_items(2); !r) return r;
                 obj(*dict).items.push_back(*key);
                 obj(*dict).items.push_back(*value);
                 return {};
@@ -470,6 +481,7 @@ class Unpickler {
                 if (!dict) return dict.error();
                 if (obj(*dict).kind != PyKind::Dict) return fail("SETITEMS on a non-dict");
                 if (items->size() % 2 != 0) return fail("SETITEMS with an odd number of items");
+                if (auto r = charge_items(items->size()); !r) return r;
                 auto& d = obj(*dict).items;
                 d.insert(d.end(), items->begin(), items->end());
                 return {};
@@ -480,6 +492,7 @@ class Unpickler {
                 auto list = top();
                 if (!list) return list.error();
                 if (obj(*list).kind != PyKind::List) return fail("APPEND on a non-list");
+                if (auto r = charge_items(1); !r) return r;
                 obj(*list).items.push_back(*value);
                 return {};
             }
@@ -489,6 +502,7 @@ class Unpickler {
                 auto list = top();
                 if (!list) return list.error();
                 if (obj(*list).kind != PyKind::List) return fail("APPENDS on a non-list");
+                if (auto r = charge_items(items->size()); !r) return r;
                 auto& l = obj(*list).items;
                 l.insert(l.end(), items->begin(), items->end());
                 return {};
@@ -522,6 +536,7 @@ class Unpickler {
     PickleGraph graph_;
     std::vector<PyRef> stack_;
     std::vector<std::size_t> marks_;
+    std::size_t items_ = 0;  // charged against limits_.max_items
     std::unordered_map<std::uint64_t, PyRef> memo_;
 };
 

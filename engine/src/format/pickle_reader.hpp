@@ -49,6 +49,11 @@ struct PickleLimits {
     std::size_t max_stack = std::size_t{1} << 14;  // torch batches 1000 items
     std::size_t max_marks = 256;                   // a state dict nests three deep
     std::size_t max_memo = std::size_t{1} << 20;
+    // References held by all tuples, lists, dicts, storages and tensors together. Objects are
+    // few, but a persistent id or a REDUCE copies its argument tuple, so without this a 400 KB
+    // pickle repeating one large memoised tuple claimed 6 GB. A state dict needs about ten per
+    // tensor.
+    std::size_t max_items = std::size_t{1} << 22;
     std::size_t max_global_name = 256;
 };
 

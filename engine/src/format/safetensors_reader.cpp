@@ -125,17 +125,29 @@ Result<ParsedWeights> read_safetensors(std::span<const std::byte> file) {
                           " levels");
     }
     Json header;
+    // The parser keeps one value per key, so a name given twice is caught while parsing: two
+    // tensors of one name would otherwise load as whichever came last, without a word.
+    std::set<std::string> top_keys;
+    std::string twice;
+    const Json::parser_callback_t note_keys = [&](int depth, Json::parse_event_t event,
+                                                  Json& parsed) {
+        if (event == Json::parse_event_t::key && depth == 1 && twice.empty() &&
+            !top_keys.insert(parsed.get<std::string>()).second) {
+            twice = parsed.get<std::string>();
+        }
+        return true;
+    };
     try {
-        header = Json::parse(text);
+        header = Json::parse(text, note_keys);
     } catch (const std::exception& e) {
         return make_error(std::string("safetensors header is not valid JSON: ") + e.what());
     }
     if (!header.is_object()) return make_error("safetensors header is not a JSON object");
+    if (!twice.empty()) return make_error("tensor '" + twice + "' appears twice");
 
     const std::uint64_t data_start = 8 + header_len;
     const std::uint64_t data_size = file.size() - data_start;
     ParsedWeights out;
-    std::set<std::string> seen;
     for (const auto& [name, value] : header.items()) {
         if (name == "__metadata__") {
             if (!value.is_object()) return make_error("safetensors __metadata__ is not an object");
@@ -147,7 +159,6 @@ Result<ParsedWeights> read_safetensors(std::span<const std::byte> file) {
             }
             continue;
         }
-        if (!seen.insert(name).second) return make_error("tensor '" + name + "' appears twice");
         auto tensor = parse_tensor(name, value, data_start, data_size);
         if (!tensor) return tensor.error();
         out.tensors.push_back(std::move(*tensor));

@@ -1,3 +1,4 @@
+#include <charconv>
 #include <string>
 
 #include "model/tensor_specs.hpp"
@@ -70,6 +71,19 @@ Result<ModelConfig> detect_config(const WeightFile& f) {
     if (c.n_layer == 0) {
         return make_error(f.path().string() +
                           ": no 'blocks.0.ln1.weight' tensor; this is not an RWKV checkpoint");
+    }
+    // The count stops at the first missing layer; tensors of a layer past it mean a layer was
+    // lost, and running the layers before it would answer as a smaller, wrong model.
+    for (const TensorInfo& t : f.tensors()) {
+        const std::string_view name = t.name;
+        if (!name.starts_with("blocks.")) continue;
+        int layer = 0;
+        const auto digits = name.substr(7);
+        const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), layer);
+        if (ec != std::errc() || end == digits.data() || layer < c.n_layer) continue;
+        return make_error(f.path().string() + ": tensor '" + t.name + "' belongs to layer " +
+                          std::to_string(layer) + ", but 'blocks." + std::to_string(c.n_layer) +
+                          ".ln1.weight' is missing: the checkpoint is incomplete");
     }
 
     // Tested in this order because v6 also carries the v5.2 tensors.

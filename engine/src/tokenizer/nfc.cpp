@@ -102,9 +102,21 @@ bool quick_check_nfc(std::string_view s) {
 
 std::string nfc_normalize(std::string_view s) {
     if (is_ascii(s) || quick_check_nfc(s)) return std::string(s);
-    std::string out;
-    // Only reachable for invalid UTF-8 or out of memory; leave the text as it is.
-    if (!utf8proc_nfc(s, out)) return std::string(s);
+    // utf8proc before 2.11 composes a two-jamo Hangul syllable with a following U+11A7 and so
+    // deletes it (U+11A7 is no trailing consonant; those start at U+11A8). U+11A7 is a starter
+    // that composes with nothing, so the text is normalised in pieces that each start at one:
+    // exact, and the same as Unicode's NFC.
+    constexpr std::string_view kU11A7 = "\xE1\x86\xA7";
+    std::string out, piece;
+    for (std::size_t start = 0; start < s.size();) {
+        std::size_t end = s.find(kU11A7, start + 1);
+        if (end == std::string_view::npos) end = s.size();
+        const std::string_view part = s.substr(start, end - start);
+        // Only reachable for invalid UTF-8 or out of memory; leave the text as it is.
+        if (!utf8proc_nfc(part, piece)) return std::string(s);
+        out += piece;
+        start = end;
+    }
     return out;
 }
 
