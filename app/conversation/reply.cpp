@@ -1,5 +1,6 @@
 #include "conversation/reply.hpp"
 
+#include "conversation/settings_json.hpp"
 #include "ravel/chat_template.hpp"
 
 namespace ravel::conversation {
@@ -24,6 +25,39 @@ std::optional<StopReason> stop_reason_from_name(std::string_view name) {
         if (stop_reason_name(r) == name) return r;
     }
     return std::nullopt;
+}
+
+std::string reply_settings_json(const SamplerSettings& settings, const Reply& reply,
+                                std::optional<std::uint64_t> rng_seed) {
+    nlohmann::json j = {{"sampler", sampler_to_json(settings)},
+                        {"stop_reason", stop_reason_name(reply.stop_reason)},
+                        {"ended_at_blank_line", reply.ended_at_blank_line}};
+    if (rng_seed) j["rng_seed"] = *rng_seed;
+    return j.dump();
+}
+
+Result<ReplySettings> parse_reply_settings(const std::string& json, const SamplerSettings& base) {
+    auto j = parse_object(json, "reply settings");
+    if (!j) return j.error();
+    ReplySettings out;
+    if (auto it = j->find("sampler"); it != j->end()) {
+        auto s = sampler_from_json(*it, base);
+        if (!s) return s.error();
+        out.sampler = std::move(s).value();
+    }
+    if (auto it = j->find("stop_reason"); it != j->end() && it->is_string()) {
+        out.stop_reason = stop_reason_from_name(it->get<std::string>()).value_or(out.stop_reason);
+    }
+    if (auto it = j->find("ended_at_blank_line"); it != j->end() && it->is_boolean()) {
+        out.ended_at_blank_line = it->get<bool>();
+    }
+    if (auto it = j->find("reseed"); it != j->end() && it->is_boolean()) {
+        out.reseed = it->get<bool>();
+    }
+    if (auto it = j->find("rng_seed"); it != j->end() && it->is_number_unsigned()) {
+        out.rng_seed = it->get<std::uint64_t>();
+    }
+    return out;
 }
 
 Result<Reply> generate_reply(Session& session, const Tokenizer& tokenizer, Sampler& sampler,

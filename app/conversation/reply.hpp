@@ -46,4 +46,24 @@ Result<void> replay_reply(Session& session, const Tokenizer& tokenizer, Sampler&
 
 std::optional<StopReason> stop_reason_from_name(std::string_view name);
 
+// What an assistant message stores besides its ids, as its settings JSON (ravel-cli and the app
+// write the same keys): the sampler settings used, how the reply stopped, whether the state
+// ended at a blank line, and where its random generator started. A reply continues the
+// generator of the reply before it unless it says otherwise: "reseed" (ravel-cli's regenerate:
+// the generator from the settings' seed and an empty penalty table) or "rng_seed" (the app: the
+// generator from that seed, the penalty table kept).
+struct ReplySettings {
+    std::optional<SamplerSettings> sampler;  // absent in rows written without it
+    StopReason stop_reason = StopReason::StopSequence;
+    std::optional<bool> ended_at_blank_line;
+    bool reseed = false;
+    std::optional<std::uint64_t> rng_seed;
+};
+
+std::string reply_settings_json(const SamplerSettings& settings, const Reply& reply,
+                                std::optional<std::uint64_t> rng_seed = {});
+// The JSON is a database row, so it is checked: a damaged object or sampler section is an error;
+// missing keys keep the defaults above (fields of `base` for the sampler).
+Result<ReplySettings> parse_reply_settings(const std::string& json, const SamplerSettings& base);
+
 }  // namespace ravel::conversation

@@ -30,13 +30,6 @@ Result<void> feed(Session& session, std::span<const std::int32_t> tokens) {
 
 }  // namespace
 
-std::string reply_settings_json(const SamplerSettings& settings, const Reply& reply) {
-    nlohmann::json j = {{"sampler", sampler_to_json(settings)},
-                        {"stop_reason", stop_reason_name(reply.stop_reason)},
-                        {"ended_at_blank_line", reply.ended_at_blank_line}};
-    return j.dump();
-}
-
 ConversationRunner::ConversationRunner(storage::Store& store, ModelContext context,
                                        SessionOptions session)
     : store_(store), ctx_(std::move(context)), session_(ctx_.model, session) {}
@@ -112,10 +105,9 @@ bool ConversationRunner::ends_turn(const Message& m) const {
             break;
     }
     if (m.tokens.empty()) return true;  // imported: replayed with the separator appended
-    auto j = parse_object(m.settings_json, "reply settings");
-    if (j) {
-        auto it = j->find("ended_at_blank_line");
-        if (it != j->end() && it->is_boolean()) return it->get<bool>();
+    if (auto stored = parse_reply_settings(m.settings_json, sampler_.settings());
+        stored && stored->ended_at_blank_line) {
+        return *stored->ended_at_blank_line;
     }
     std::string bytes;
     for (std::size_t i = m.tokens.size() >= 8 ? m.tokens.size() - 8 : 0; i < m.tokens.size(); ++i) {
@@ -156,24 +148,15 @@ Result<void> ConversationRunner::replay(const Message& m, const std::vector<std:
         for (std::int32_t t : tokens) sampler_.accept(t);
         return {};
     }
-    SamplerSettings settings = sampler_.settings();
-    StopReason stop = StopReason::StopSequence;
-    bool reseed = false;
-    if (auto j = parse_object(m.settings_json, "reply settings"); j) {
-        if (auto it = j->find("sampler"); it != j->end()) {
-            auto s = sampler_from_json(*it, settings);
-            if (!s) return make_error("message " + std::to_string(m.id) + ": " + s.message());
-            settings = *s;
-        }
-        if (auto it = j->find("stop_reason"); it != j->end() && it->is_string()) {
-            stop = stop_reason_from_name(it->get<std::string>()).value_or(stop);
-        }
-        if (auto it = j->find("reseed"); it != j->end() && it->is_boolean())
-            reseed = it->get<bool>();
+    auto parsed = parse_reply_settings(m.settings_json, sampler_.settings());
+    if (!parsed) return make_error("message " + std::to_string(m.id) + ": " + parsed.message());
+    const ReplySettings& stored = *parsed;
+    if (stored.sampler) {
+        if (auto r = sampler_.update_settings(*stored.sampler); !r) return r;
     }
-    if (auto r = sampler_.update_settings(settings); !r) return r;
-    if (reseed) sampler_.reset();
-    return replay_reply(session_, *ctx_.tokenizer, sampler_, tokens, stop);
+    if (stored.reseed) sampler_.reset();
+    if (stored.rng_seed) sampler_.set_rng(Xoshiro256(*stored.rng_seed));
+    return replay_reply(session_, *ctx_.tokenizer, sampler_, tokens, stored.stop_reason);
 }
 
 Result<void> ConversationRunner::snapshot_live(std::int64_t message_id) {

@@ -99,7 +99,4 @@ class ConversationRunner {
     std::optional<std::int64_t> live_message_;
 };
 
-// JSON stored with an assistant message: settings used, how it stopped.
-std::string reply_settings_json(const SamplerSettings& settings, const Reply& reply);
-
 }  // namespace ravel::conversation

@@ -1,5 +1,7 @@
 #include "chat_controller.hpp"
 
+#include <algorithm>
+
 #include "generation_settings.hpp"
 #include "inference_worker.hpp"
 #include "model_controller.hpp"
@@ -11,9 +13,17 @@ namespace {
 
 constexpr int kTitleLength = 48;
 
+// At most `units` UTF-16 units, never half of a character outside the Basic Multilingual Plane
+// (an emoji): a lone surrogate would be saved as '?'.
+QString left_whole(const QString& text, qsizetype units) {
+    if (text.size() <= units) return text;
+    if (units > 0 && text.at(units - 1).isHighSurrogate()) --units;
+    return text.left(units);
+}
+
 QString title_from(const QString& text) {
     QString line = text.trimmed().section(QLatin1Char('\n'), 0, 0).simplified();
-    if (line.size() > kTitleLength) line = line.left(kTitleLength - 1) + QChar(0x2026);
+    if (line.size() > kTitleLength) line = left_whole(line, kTitleLength - 1) + QChar(0x2026);
     return line;
 }
 
@@ -112,7 +122,8 @@ void ChatController::onStorageOpened(const StoredLibrary& library) {
         next_message_id_ = std::max(next_message_id_, m.id + 1);
         auto it = library_.find(m.conversationId);
         if (it == library_.end()) continue;
-        it->tree.add(MessageNode{m.id, m.parentId, m.role, m.text, m.created, m.tokenCount, {}});
+        it->tree.add(
+            MessageNode{m.id, m.parentId, m.role, m.text, m.created, m.tokenCount, {}, m.reply});
     }
     for (const Conversation& c : std::as_const(library_)) refreshSidebarRow(c);
     storage_ready_ = true;
@@ -127,8 +138,9 @@ void ChatController::onStorageFailed(const QString& message, bool) {
 
 void ChatController::onSnapshotLoaded(qint64 conversationId, qint64 messageId,
                                       const QByteArray& blob) {
+    // One asked for before the user moved to another conversation is not kept.
     auto it = library_.find(conversationId);
-    if (it == library_.end() || blob.isEmpty()) return;
+    if (it == library_.end() || blob.isEmpty() || conversationId != current_) return;
     if (MessageNode* node = it->tree.find(messageId)) {
         node->snapshot = blob;
         emit snapshotAvailable(messageId);
@@ -143,8 +155,15 @@ qint64 ChatController::newConversation() {
     c.meta.id = next_conversation_id_++;
     c.meta.title = tr("New conversation");
     c.meta.created = c.meta.updated = QDateTime::currentDateTimeUtc();
-    c.meta.sampling = startingSampling();
-    c.meta.systemPrompt = generation_->defaultSystemPrompt();
+    if (current() == nullptr) {
+        // No conversation is shown, so the panel's values are what the user just looked at
+        // (and perhaps edited); the new conversation keeps them.
+        c.meta.sampling = generation_->value();
+        c.meta.systemPrompt = generation_->systemPrompt();
+    } else {
+        c.meta.sampling = startingSampling();
+        c.meta.systemPrompt = generation_->defaultSystemPrompt();
+    }
     library_.insert(c.meta.id, c);
     refreshSidebarRow(c);
     emit saveConversationRequested(c.meta);
@@ -166,7 +185,7 @@ void ChatController::renameConversation(qint64 id, const QString& title) {
     auto it = library_.find(id);
     const QString trimmed = title.simplified();
     if (it == library_.end() || trimmed.isEmpty()) return;
-    it->meta.title = trimmed.left(200);
+    it->meta.title = left_whole(trimmed, 200);
     emit saveConversationRequested(it->meta);
     refreshSidebarRow(*it);
     if (id == current_) emit currentChanged();
@@ -220,8 +239,8 @@ qint64 ChatController::addMessage(Conversation& c, qint64 parentId, Role role, c
     node.created = QDateTime::currentDateTimeUtc();
     if (!c.tree.add(node)) return 0;
     if (persist) {
-        emit saveMessageRequested(
-            StoredMessage{node.id, c.meta.id, parentId, role, text, node.created, node.tokenCount});
+        emit saveMessageRequested(StoredMessage{
+            node.id, c.meta.id, parentId, role, text, node.created, node.tokenCount, {}});
     }
     return node.id;
 }
@@ -233,17 +252,7 @@ bool ChatController::send(const QString& text) {
         setError(blockedReason());
         return false;
     }
-    if (current() == nullptr) {
-        // The panel's values are what the user just looked at; the new conversation keeps them.
-        const SamplingSettings sampling = generation_->value();
-        const QString system = generation_->systemPrompt();
-        newConversation();
-        if (Conversation* c = current()) {
-            c->meta.sampling = sampling;
-            c->meta.systemPrompt = system;
-            generation_->load(sampling, system);
-        }
-    }
+    if (current() == nullptr) newConversation();  // with the panel's values
     Conversation* c = current();
     if (c == nullptr) return false;
     const QList<qint64> branch = c->tree.branch();
@@ -273,7 +282,7 @@ bool ChatController::startReply(Conversation& c, qint64 userMessageId) {
     request.sampling = c.meta.sampling;
     for (qint64 id : path) {
         const MessageNode* node = c.tree.find(id);
-        request.turns.append(ChatTurn{node->role, node->text});
+        request.turns.append(ChatTurn{node->role, node->text, node->reply});
     }
     // Resume from the newest reply on the path whose snapshot is at hand.
     for (qsizetype i = path.size() - 2; i >= 0; --i) {
@@ -372,8 +381,15 @@ void ChatController::onFinished(const GenerationResult& result) {
         node->text = result.text;
         node->tokenCount = result.generatedTokens;
         node->snapshot = result.snapshot;
+        node->reply = result.reply;
+        if (Conversation* shown = current()) {
+            requestBranchSnapshot(*shown);
+        } else {
+            releaseSnapshots(nullptr, {});
+        }
         emit saveMessageRequested(StoredMessage{node->id, c.meta.id, node->parentId, node->role,
-                                                node->text, node->created, node->tokenCount});
+                                                node->text, node->created, node->tokenCount,
+                                                node->reply});
         if (!result.snapshot.isEmpty()) {
             emit saveSnapshotRequested(c.meta.id, node->id, result.snapshot);
         }
@@ -455,15 +471,59 @@ void ChatController::touch(Conversation& c) {
 // The shown branch's last two replies: the last one is where a new message continues, the one
 // before it where regenerating the last reply starts (and where a new message continues when
 // the last reply was stopped and has no snapshot).
+// Other snapshots in memory are released past a budget (see snapshotBytesInMemory): a full model
+// state each, they would otherwise pile up over a session, and the database has them.
 void ChatController::requestBranchSnapshot(Conversation& c) {
     const QList<qint64> branch = c.tree.branch();
-    int replies = 0;
-    for (auto it = branch.crbegin(); it != branch.crend() && replies < 2; ++it) {
+    QList<qint64> keep;
+    for (auto it = branch.crbegin(); it != branch.crend() && keep.size() < 2; ++it) {
         const MessageNode* node = c.tree.find(*it);
         if (node->role != Role::Assistant) continue;
-        ++replies;
+        keep.append(node->id);
         if (node->snapshot.isEmpty()) emit loadSnapshotRequested(c.meta.id, node->id);
     }
+    releaseSnapshots(&c, keep);
+}
+
+void ChatController::releaseSnapshots(Conversation* shown, const QList<qint64>& branchEnd) {
+    const auto release_all = [](Conversation& c) {
+        c.tree.forEachNode([](MessageNode& node) { node.snapshot = QByteArray(); });
+    };
+    for (Conversation& c : library_) {
+        if (&c != shown) release_all(c);
+    }
+    if (pending_delete_) release_all(*pending_delete_);
+    if (shown == nullptr) return;
+    // The branch end always; then the newest others (ids grow with time) while they fit.
+    QList<MessageNode*> others;
+    qint64 held = 0;
+    shown->tree.forEachNode([&](MessageNode& node) {
+        if (node.snapshot.isEmpty()) return;
+        if (branchEnd.contains(node.id)) {
+            held += node.snapshot.size();
+        } else {
+            others.append(&node);
+        }
+    });
+    std::sort(others.begin(), others.end(),
+              [](const MessageNode* a, const MessageNode* b) { return a->id > b->id; });
+    for (MessageNode* node : others) {
+        if (held + node->snapshot.size() <= snapshot_budget_) {
+            held += node->snapshot.size();
+        } else {
+            node->snapshot = QByteArray();
+        }
+    }
+}
+
+qint64 ChatController::snapshotBytesInMemory() const {
+    qint64 bytes = 0;
+    const auto count = [&](const Conversation& c) {
+        c.tree.forEachNode([&](const MessageNode& node) { bytes += node.snapshot.size(); });
+    };
+    for (const Conversation& c : library_) count(c);
+    if (pending_delete_) count(*pending_delete_);
+    return bytes;
 }
 
 void ChatController::setError(const QString& message) {

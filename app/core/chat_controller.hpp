@@ -65,6 +65,11 @@ class ChatController : public QObject {
     double resumeMs() const { return stats_.resumeMs; }
     bool storageReady() const { return storage_ready_; }
     QString notice() const { return notice_; }
+    // Bytes of state snapshots held in memory (the database keeps them all). The shown branch's
+    // last two replies keep theirs; other replies of the shown conversation keep theirs, newest
+    // first, while the total stays within the budget; other conversations keep none.
+    qint64 snapshotBytesInMemory() const;
+    void setSnapshotMemoryBudget(qint64 bytes) { snapshot_budget_ = bytes; }
 
     Q_INVOKABLE qint64 newConversation();
     Q_INVOKABLE void selectConversation(qint64 id);
@@ -149,6 +154,7 @@ class ChatController : public QObject {
     void refreshSidebarRow(const Conversation& c);
     void touch(Conversation& c);
     void requestBranchSnapshot(Conversation& c);
+    void releaseSnapshots(Conversation* shown, const QList<qint64>& branchEnd);
     void setError(const QString& message);
     void setBusy(quint64 request, qint64 message);
 
@@ -171,6 +177,8 @@ class ChatController : public QObject {
     QString error_;
     QString notice_;
     std::optional<Conversation> pending_delete_;
+    // A few model states of the largest models; for small models, many more replies.
+    qint64 snapshot_budget_ = qint64{256} << 20;
     QTimer undo_timer_;
 };
 

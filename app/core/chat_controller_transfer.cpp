@@ -93,7 +93,7 @@ void ChatController::onImported(const StoredLibrary& rows, const QString& path) 
         const qint64 parent = m.parentId == 0 ? 0 : message_ids.value(m.parentId, -1);
         if (parent < 0) continue;
         const qint64 id = next_message_id_++;
-        MessageNode node{id, parent, m.role, m.text, m.created, m.tokenCount, {}};
+        MessageNode node{id, parent, m.role, m.text, m.created, m.tokenCount, {}, m.reply};
         if (!library_[conversation.value()].tree.add(node)) continue;
         message_ids.insert(m.id, id);
         ids.messages.append({id, m.id});

@@ -23,7 +23,7 @@ QVariant ConversationListModel::data(const QModelIndex& index, int role) const {
         case UpdatedRole:
             return row.updated;
         case UpdatedTextRole:
-            return QLocale().toString(row.updated, QLocale::ShortFormat);
+            return QLocale().toString(row.updated.toLocalTime(), QLocale::ShortFormat);
         default:
             return {};
     }

@@ -36,6 +36,7 @@ struct StoredMessage {
     QString text;
     QDateTime created;
     int tokenCount = 0;
+    ReplyRecord reply;  // assistant messages
 };
 
 struct StoredLibrary {

@@ -23,6 +23,7 @@ struct MessageNode {
     int tokenCount = 0;
     // Resume record after this message (assistant messages); empty when not in memory.
     QByteArray snapshot;
+    ReplyRecord reply;  // assistant messages
 };
 
 class ConversationTree {
@@ -48,6 +49,15 @@ class ConversationTree {
     std::optional<qint64> moveToSibling(qint64 id, int delta);
     // Removes `id` and everything under it.
     void removeSubtree(qint64 id);
+
+    template <class F>
+    void forEachNode(F&& f) {
+        for (MessageNode& node : nodes_) f(node);
+    }
+    template <class F>
+    void forEachNode(F&& f) const {
+        for (const MessageNode& node : nodes_) f(node);
+    }
 
   private:
     QHash<qint64, MessageNode> nodes_;

@@ -8,6 +8,12 @@
 // both. A reply that did not end at the turn separator gets the separator fed before its
 // snapshot is taken: the state then always ends at a turn boundary, which is what next_turn()
 // would have prepended anyway (no vocabulary token spans "\n\n" and a following letter).
+//
+// Without a snapshot, earlier replies are rebuilt from their ReplyRecord: the ids generation fed
+// (as a prompt, so at prompt speed) and their sampler settings, so the penalty table and the
+// random generator end where generation left them and the next reply is the one the snapshot
+// would have given. Replies without a record (stored by older versions, imported) are tokenized
+// again from their text.
 #include <QCoreApplication>
 #include <QElapsedTimer>
 #include <QRandomGenerator>
@@ -17,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "conversation/reply.hpp"
 #include "inference_backend.hpp"
 #include "ravel/chat_template.hpp"
 #include "ravel/device.hpp"
@@ -57,6 +64,15 @@ SamplerSettings sampler_settings(const SamplingSettings& s, std::uint64_t seed) 
         if (out.stop_sequences.size() < 32) out.stop_sequences.push_back(utf8(line).substr(0, 256));
     }
     return out;
+}
+
+// The options every reply is generated with; a rebuilt reply must be replayed with the same.
+GenerateOptions reply_options(const std::atomic<bool>& stop) {
+    GenerateOptions options;
+    options.chunk_size = kPromptChunk;
+    options.cancel = &stop;
+    options.stop_sequences = {std::string(ChatTemplate::kReplyStop)};
+    return options;
 }
 
 int resolve_threads(int requested) {
@@ -214,9 +230,11 @@ class EngineBackend final : public InferenceBackend {
         sampler.set_penalty_exempt(exempt_);
 
         // Where the reply starts from: a reply's snapshot, the state after the system prompt,
-        // or the beginning. Every starting point ends at a turn boundary.
+        // or the beginning. Every starting point ends at a turn boundary. `rng_seed` is the
+        // seed the random generator was last set from, while it has drawn nothing since; the
+        // reply records it so a rebuild restarts the generator there.
+        std::optional<std::uint64_t> rng_seed = seed;
         int first_turn = 0;
-        std::string prompt;
         double system_ms = 0;
         QElapsedTimer timer;
         timer.start();
@@ -224,9 +242,7 @@ class EngineBackend final : public InferenceBackend {
             request.resumeTurns <= request.turns.size() &&
             resume(request, settings, session, sampler)) {
             first_turn = request.resumeTurns;
-            // The snapshot's generator would draw the first reply again; its penalty table (what
-            // the conversation has said so far) stays, as in ravel-cli's /regenerate.
-            if (request.branch > 0) sampler.set_rng(Xoshiro256(seed));
+            rng_seed.reset();
             result.resumeMs = static_cast<double>(timer.nsecsElapsed()) / 1e6;
         } else if (const std::string system = chat_.system_block(utf8(request.systemPrompt));
                    !system.empty()) {
@@ -249,30 +265,34 @@ class EngineBackend final : public InferenceBackend {
                 remember_system(system, session);
             }
         }
+        // The turns after the starting point, as one prompt; earlier replies bring the sampler
+        // along as they go.
+        std::vector<std::int32_t> tokens;
         for (qsizetype i = first_turn; i < request.turns.size(); ++i) {
             const ChatTurn& turn = request.turns[i];
-            const std::string text = utf8(turn.text);
-            if (turn.role == Role::User) {
-                prompt += chat_.next_turn(text, true);
-            } else if (turn.role == Role::Assistant) {
-                // An earlier reply (no snapshot at hand): as generated, then the separator. The
-                // preceding user turn already ends with the assistant prefix.
-                const std::string cleaned = clean_message_text(text);
-                prompt +=
-                    (cleaned.empty() ? "" : " ") + cleaned + std::string(ChatTemplate::kReplyStop);
+            if (turn.role != Role::Assistant) {
+                const std::string text = utf8(turn.text);
+                append(tokens,
+                       tokenizer_->encode(turn.role == Role::User ? chat_.next_turn(text, true)
+                                                                  : chat_.system_block(text)));
+            } else if (auto rebuilt = rebuild_reply(turn, settings, sampler, rng_seed)) {
+                append(tokens, *rebuilt);
             } else {
-                prompt += chat_.system_block(text);
+                return rebuilt.error();
             }
         }
-        const std::vector<std::int32_t> tokens = tokenizer_->encode(prompt);
+        if (auto restored = sampler.update_settings(settings); !restored) return restored.error();
+        // The snapshot's generator would draw the first reply again; its penalty table (what
+        // the conversation has said so far) stays, as in ravel-cli's /regenerate.
+        if (request.branch > 0) {
+            sampler.set_rng(Xoshiro256(seed));
+            rng_seed = seed;
+        }
 
         // The new turn and the reply: ravel::generate(), as ravel-cli chat calls it. `stop` is
         // checked between prompt chunks and before every token. What streams is what the
         // reader sees: the space the model writes after "Assistant:" is dropped.
-        GenerateOptions options;
-        options.chunk_size = kPromptChunk;
-        options.cancel = &stop;
-        options.stop_sequences = {std::string(ChatTemplate::kReplyStop)};
+        const GenerateOptions options = reply_options(stop);
         bool started = false;
         const PieceCallback shown = [&](std::string_view piece) {
             if (!started) {
@@ -293,12 +313,11 @@ class EngineBackend final : public InferenceBackend {
         result.generatedTokens = static_cast<int>(generated->generated_tokens);
         result.generationTokensPerSecond = generated->generation_tokens_per_s();
         result.text = QString::fromStdString(generated->text).trimmed();
+        result.reply = record_reply(*generated, settings, rng_seed);
 
         if (!result.stopped) {
             if (!generated->ended_at_blank_line()) {
-                const auto sep = tokenizer_->encode(ChatTemplate::kReplyStop);
-                auto fed = session.feed(sep);
-                if (!fed) return fed.error();
+                if (auto fed = session.feed(separator()); !fed) return fed.error();
             }
             result.snapshot = snapshot(session, sampler);
         }
@@ -308,6 +327,72 @@ class EngineBackend final : public InferenceBackend {
     }
 
   private:
+    static void append(std::vector<std::int32_t>& to, const std::vector<std::int32_t>& more) {
+        to.insert(to.end(), more.begin(), more.end());
+    }
+
+    std::vector<std::int32_t> separator() const {
+        return tokenizer_->encode(ChatTemplate::kReplyStop);
+    }
+
+    // The ids to feed for an earlier reply, with the sampler brought past it as generation left
+    // it (its settings, its generator's start, its penalty weights and draws). A reply without a
+    // record is its text tokenized again, accepted into the penalty table; either way the
+    // separator follows, as after every reply the app snapshots.
+    ravel::Result<std::vector<std::int32_t>> rebuild_reply(
+        const ChatTurn& turn, const SamplerSettings& current, Sampler& sampler,
+        std::optional<std::uint64_t>& rng_seed) const {
+        std::vector<std::int32_t> tokens;
+        if (turn.reply.empty()) {  // also a reply stopped before its first token
+            const std::string cleaned = clean_message_text(utf8(turn.text));
+            if (!cleaned.empty()) tokens = tokenizer_->encode(" " + cleaned);
+            for (const std::int32_t t : tokens) sampler.accept(t);
+            append(tokens, separator());
+            return tokens;
+        }
+        for (const std::int32_t t : turn.reply.tokens) {
+            if (t < 0 || t >= model_->config().n_vocab) {
+                return make_error("a stored reply holds token " + std::to_string(t) +
+                                  ", outside this model's vocabulary");
+            }
+        }
+        auto stored = conversation::parse_reply_settings(utf8(turn.reply.settings), current);
+        if (!stored) return make_error("a stored reply: " + stored.message());
+        if (auto r = sampler.update_settings(stored->sampler.value_or(current)); !r) {
+            return r.error();
+        }
+        if (stored->reseed) {  // written by ravel-cli's regenerate
+            sampler.reset();
+            rng_seed = sampler.settings().seed;
+        }
+        if (stored->rng_seed) {
+            sampler.set_rng(Xoshiro256(*stored->rng_seed));
+            rng_seed = stored->rng_seed;
+        }
+        const bool drew_end_of_text = stored->stop_reason == StopReason::EndOfText;
+        replay_sampler(sampler, turn.reply.tokens, drew_end_of_text);
+        if (!turn.reply.tokens.empty() || drew_end_of_text) rng_seed.reset();
+        tokens = turn.reply.tokens;
+        if (!stored->ended_at_blank_line.value_or(false)) append(tokens, separator());
+        return tokens;
+    }
+
+    // What is stored with the reply to rebuild it later (see rebuild_reply).
+    static ReplyRecord record_reply(const ravel::GenerationResult& generated,
+                                    const SamplerSettings& settings,
+                                    std::optional<std::uint64_t> rng_seed) {
+        conversation::Reply reply;
+        reply.tokens = generated.tokens;
+        reply.stop_reason =
+            generated.drew_end_of_text ? StopReason::EndOfText : generated.stop_reason;
+        reply.ended_at_blank_line = generated.ended_at_blank_line();
+        ReplyRecord record;
+        record.tokens = generated.tokens;
+        record.settings =
+            QString::fromStdString(conversation::reply_settings_json(settings, reply, rng_seed));
+        return record;
+    }
+
     QByteArray snapshot(const Session& session, const Sampler& sampler) const {
         ResumeRecord record;
         record.state = session.state();

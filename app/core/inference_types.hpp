@@ -6,6 +6,8 @@
 #include <QList>
 #include <QMetaType>
 #include <QString>
+#include <cstdint>
+#include <vector>
 
 #include "sampling_settings.hpp"
 
@@ -15,9 +17,23 @@ enum class Role { System, User, Assistant };
 QString role_name(Role role);  // "system", "user", "assistant" (stable: stored in the database)
 Role role_from_name(const QString& name);
 
+// How an assistant reply was made, so its state can be rebuilt without its snapshot: the ids
+// fed to the state (end-of-text excluded; tokenizing the text again would not give them back)
+// and the reply settings JSON ravel_conversation reads (sampler settings, how it stopped, where
+// its random generator started). Empty for user messages and for replies stored before Ravel
+// kept them, which are tokenized again from their text.
+struct ReplyRecord {
+    std::vector<std::int32_t> tokens;
+    QString settings;
+
+    bool empty() const { return tokens.empty(); }
+    bool operator==(const ReplyRecord&) const = default;
+};
+
 struct ChatTurn {
     Role role = Role::User;
     QString text;
+    ReplyRecord reply;
 };
 
 struct LoadRequest {
@@ -76,6 +92,7 @@ struct GenerationResult {
     qint64 stateBytes = 0;
     double resumeMs = -1;  // >= 0 when the reply continued from `snapshot`
     QByteArray snapshot;   // resume record after the reply (empty when stopped)
+    ReplyRecord reply;     // stored with the reply (also when stopped)
 };
 
 }  // namespace ravel::app

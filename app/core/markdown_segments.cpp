@@ -47,12 +47,59 @@ QList<MarkdownSegment> split_markdown(const QString& text) {
     return out;
 }
 
+QString prose_for_markdown_view(const QString& prose) {
+    QString out;
+    out.reserve(prose.size() + prose.size() / 8);
+    const qsizetype n = prose.size();
+    const auto run_at = [&](qsizetype i) {
+        qsizetype j = i;
+        while (j < n && prose[j] == QLatin1Char('`')) ++j;
+        return j - i;
+    };
+    for (qsizetype i = 0; i < n;) {
+        const QChar c = prose[i];
+        if (c == QLatin1Char('`')) {
+            // An inline code span: the same number of backticks closes it. Copied as it is.
+            const qsizetype open = run_at(i);
+            qsizetype close = -1;
+            for (qsizetype j = i + open; j < n;) {
+                if (prose[j] != QLatin1Char('`')) {
+                    ++j;
+                    continue;
+                }
+                const qsizetype run = run_at(j);
+                if (run == open) {
+                    close = j + run;
+                    break;
+                }
+                j += run;
+            }
+            const qsizetype end = close < 0 ? i + open : close;
+            out += QStringView(prose).mid(i, end - i);
+            i = end;
+            continue;
+        }
+        if (c == QLatin1Char('<')) {
+            out += QLatin1String("&lt;");
+        } else if (c == QLatin1Char('\n') && i > 0 && prose[i - 1] != QLatin1Char('\n') &&
+                   i + 1 < n && prose[i + 1] != QLatin1Char('\n')) {
+            out += QLatin1String("  \n");  // a line break inside a paragraph
+        } else {
+            out += c;
+        }
+        ++i;
+    }
+    return out;
+}
+
 QVariantList markdown_segments_for_qml(const QString& text) {
     QVariantList out;
     for (const MarkdownSegment& s : split_markdown(text)) {
-        out.append(QVariantMap{{QStringLiteral("code"), s.code},
-                               {QStringLiteral("language"), s.language},
-                               {QStringLiteral("text"), s.text}});
+        out.append(QVariantMap{
+            {QStringLiteral("code"), s.code},
+            {QStringLiteral("language"), s.language},
+            {QStringLiteral("text"), s.text},
+            {QStringLiteral("markdown"), s.code ? QString() : prose_for_markdown_view(s.text)}});
     }
     return out;
 }

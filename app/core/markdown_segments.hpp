@@ -16,7 +16,14 @@ struct MarkdownSegment {
 };
 
 QList<MarkdownSegment> split_markdown(const QString& text);
-// The same as a list of {code, language, text} maps for QML.
+// Prose as Qt's Markdown renderer should get it. Qt's GitHub dialect passes raw HTML through, so
+// "#include <vector>" would hide everything after "<", and it joins single line breaks into
+// one line, which flattens the lines a model writes (verse, addresses, short steps). So '<' is
+// written as an entity outside inline code spans (inside them it is literal already), and each
+// line break inside a paragraph becomes a hard break.
+QString prose_for_markdown_view(const QString& prose);
+// The segments as a list of {code, language, text, markdown} maps for QML (`markdown` is
+// prose_for_markdown_view of `text`; `text` is what Copy copies).
 QVariantList markdown_segments_for_qml(const QString& text);
 
 }  // namespace ravel::app

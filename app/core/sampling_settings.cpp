@@ -88,7 +88,9 @@ SamplingSettings SamplingSettings::fromJson(const QJsonObject& json) {
     SamplingSettings s;
     auto number = [&](const char* key, double fallback) {
         const QJsonValue v = json.value(QLatin1String(key));
-        return v.isDouble() ? v.toDouble() : fallback;
+        // Clamped while still a double: a value past int's range (an imported or hand-edited
+        // file) would make the conversion below undefined.
+        return v.isDouble() ? clamp_to(key, v.toDouble()) : fallback;
     };
     s.temperature = number("temperature", s.temperature);
     s.topP = number("topP", s.topP);

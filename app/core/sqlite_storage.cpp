@@ -254,6 +254,8 @@ class SqliteStorage final : public ConversationStorage {
         }
         row.role = to_storage(m.role);
         row.text = m.text.toStdString();
+        row.tokens = m.reply.tokens;
+        if (!m.reply.settings.isEmpty()) row.settings_json = m.reply.settings.toStdString();
         row.created_ms = m.created.toMSecsSinceEpoch();
         auto added = store_.add_message(row);
         if (!added) return added.error();
@@ -329,10 +331,16 @@ class SqliteStorage final : public ConversationStorage {
         auto messages = store_.messages(row.id);
         if (!messages) return messages.error();
         for (const storage::Message& m : *messages) {
+            // Only replies carry a record (ravel-cli stores the ids of user turns too; the app
+            // tokenizes user text again, as it does for its own).
+            ReplyRecord record;
+            if (m.role == storage::Role::Assistant && !m.tokens.empty()) {
+                record = ReplyRecord{m.tokens, QString::fromStdString(m.settings_json)};
+            }
             out.messages.append(StoredMessage{m.id, row.id, m.parent_id.value_or(0),
                                               from_storage(m.role), QString::fromStdString(m.text),
                                               from_ms(m.created_ms),
-                                              static_cast<int>(m.token_count)});
+                                              static_cast<int>(m.token_count), record});
         }
         return {};
     }

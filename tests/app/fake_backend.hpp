@@ -18,6 +18,8 @@ struct FakeBackendKnobs {
     std::atomic<int> generateCalls{0};
     std::atomic<int> lastResumeTurns{-1};  // -1: the last request was replayed from scratch
     std::atomic<int> lastBranch{-1};       // the last request's GenerationRequest::branch
+    // Earlier replies in the last request that came with the record the fake made for them.
+    std::atomic<int> lastRecordedReplies{-1};
 };
 
 class FakeBackend final : public app::InferenceBackend {
@@ -68,6 +70,13 @@ class FakeBackend final : public app::InferenceBackend {
             !request.snapshot.isEmpty() && request.snapshot == snapshotFor(request.resumeTurns);
         knobs_->lastResumeTurns = resumed ? request.resumeTurns : -1;
         knobs_->lastBranch = request.branch;
+        int recorded = 0;
+        for (const app::ChatTurn& turn : request.turns) {
+            if (turn.role == app::Role::Assistant && turn.reply == recordFor(turn.text)) {
+                ++recorded;
+            }
+        }
+        knobs_->lastRecordedReplies = recorded;
         if (resumed) result.resumeMs = 0.5;
         result.promptTokens = static_cast<int>(user.size());
         const QString reply = replyFor(user);
@@ -83,11 +92,20 @@ class FakeBackend final : public app::InferenceBackend {
             on_text(QString(reply[i]));
             ++result.generatedTokens;
         }
+        result.reply = recordFor(result.text);
         result.contextTokens = request.turns.size() * 10 + result.generatedTokens;
         result.stateBytes = 4096;
         if (!result.stopped)
             result.snapshot = snapshotFor(static_cast<int>(request.turns.size()) + 1);
         return result;
+    }
+
+    // The record the fake stores with a reply: one "token" per UTF-16 unit of its text.
+    static app::ReplyRecord recordFor(const QString& text) {
+        app::ReplyRecord record;
+        for (const QChar c : text) record.tokens.push_back(c.unicode());
+        record.settings = QStringLiteral("{\"fake\":true}");
+        return record;
     }
 
     static QByteArray snapshotFor(int turns) {

@@ -174,6 +174,14 @@ class TestAppController : public QObject {
 
         app.chat->renameConversation(first, "  Renamed   chat ");
         QCOMPARE(app.chat->conversations()->find(first)->title, QString("Renamed chat"));
+        // Titles are cut between characters: an emoji (two UTF-16 units) across the limit is
+        // left out whole, never halved into a lone surrogate that is saved as '?'.
+        const QString emoji = QString::fromUtf8("\U0001F600");
+        app.chat->renameConversation(first, QString(199, 'a') + emoji);
+        QCOMPARE(app.chat->conversations()->find(first)->title, QString(199, 'a'));
+        app.chat->renameConversation(first, QString(198, 'a') + emoji);
+        QCOMPARE(app.chat->conversations()->find(first)->title, QString(198, 'a') + emoji);
+        app.chat->renameConversation(first, "Renamed chat");
 
         app.chat->deleteConversation(second);
         QVERIFY(app.chat->undoAvailable());
@@ -251,6 +259,27 @@ class TestAppController : public QObject {
         QCOMPARE(rowText(app.chat->messages(), 3), test::FakeBackend::replyFor("x").left(5));
     }
 
+    // Before any conversation exists the panel edits what the first one will use: a new
+    // conversation (Ctrl+N) keeps those values, as sending the first message does.
+    void editsBeforeTheFirstConversationAreKept() {
+        MemoryStorage data;
+        test::AppFixture app(&data, settingsFile());
+        QVERIFY(app.waitStorage());
+        QCOMPARE(app.chat->currentConversationId(), 0);
+        app.generation->setTemperature(0.3);
+        app.generation->setSystemPrompt("Answer in French.");
+        const qint64 id = app.chat->newConversation();
+        QVERIFY(id != 0);
+        QCOMPARE(app.generation->temperature(), 0.3);
+        QCOMPARE(app.generation->systemPrompt(), QString("Answer in French."));
+        // The next one, with one shown, starts from the defaults again.
+        QVERIFY(app.loadModel());
+        QVERIFY(app.chat->send("bonjour"));
+        QVERIFY(app.waitIdle());
+        app.chat->newConversation();
+        QCOMPARE(app.generation->temperature(), builtin_preset("Balanced").temperature);
+    }
+
     void restartContinuesFromStoredSnapshot() {
         MemoryStorage data;
         qint64 conversation = 0;
@@ -274,6 +303,45 @@ class TestAppController : public QObject {
         QVERIFY(app.waitIdle());
         QCOMPARE(app.knobs.lastResumeTurns.load(), 2);
         QCOMPARE(app.chat->messages()->rowCount(), 4);
+        // The reply's record (the ids it fed, how it was drawn) was stored with it and comes
+        // back with the request, so the backend can rebuild the reply without its snapshot.
+        QCOMPARE(app.knobs.lastRecordedReplies.load(), 1);
+    }
+
+    // Snapshots held in memory stay within a budget (a long session would otherwise hold a
+    // model state per reply): the shown branch's last two replies, then the newest others of
+    // the shown conversation that fit, and none of other conversations. Coming back loads the
+    // branch end from storage, and the next reply still resumes from the last one.
+    void snapshotsInMemoryStayWithinABudget() {
+        MemoryStorage data;
+        test::AppFixture app(&data, settingsFile());
+        QVERIFY(app.waitStorage());
+        QVERIFY(app.loadModel());
+        const qint64 one = test::FakeBackend::snapshotFor(2).size();  // each is as long
+        app.chat->setSnapshotMemoryBudget(3 * one);
+        for (const char* text : {"one", "two", "three", "four"}) {
+            QVERIFY(app.chat->send(text));
+            QVERIFY(app.waitIdle());
+        }
+        const qint64 first = app.chat->currentConversationId();
+        QCOMPARE(app.chat->snapshotBytesInMemory(), 3 * one);
+        app.chat->setSnapshotMemoryBudget(0);  // the branch end is kept whatever the budget
+        app.chat->selectConversation(first);
+        const qint64 lastTwo =
+            test::FakeBackend::snapshotFor(8).size() + test::FakeBackend::snapshotFor(6).size();
+        QCOMPARE(app.chat->snapshotBytesInMemory(), lastTwo);
+
+        QVERIFY(app.chat->newConversation() != first);
+        QCOMPARE(app.chat->snapshotBytesInMemory(), 0);
+        QSignalSpy loaded(app.chat.get(), &ChatController::snapshotAvailable);
+        app.chat->selectConversation(first);
+        QTRY_COMPARE_WITH_TIMEOUT(loaded.size(), 2, 5000);
+        QCOMPARE(app.chat->snapshotBytesInMemory(), lastTwo);
+        QVERIFY(app.chat->send("five"));
+        QVERIFY(app.waitIdle());
+        QCOMPARE(app.knobs.lastResumeTurns.load(), 8);
+        QCOMPARE(app.chat->snapshotBytesInMemory(), test::FakeBackend::snapshotFor(10).size() +
+                                                        test::FakeBackend::snapshotFor(8).size());
     }
 
     // After a restart, regenerating the last reply resumes from the reply before it, whose

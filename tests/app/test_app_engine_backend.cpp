@@ -83,7 +83,7 @@ class TestAppEngineBackend : public QObject {
         GenerationRequest r;
         r.id = 1;
         r.systemPrompt = "You are a helpful assistant who answers briefly.";
-        r.turns = {ChatTurn{Role::User, "Hi"}};
+        r.turns = {ChatTurn{Role::User, "Hi", {}}};
         r.sampling.seed = 7;
         r.sampling.maxTokens = 20;
         const std::atomic<bool> never{false};
@@ -137,14 +137,14 @@ class TestAppEngineBackend : public QObject {
                 r.snapshot = snapshot;
                 r.resumeTurns = int(r.turns.size());
             }
-            r.turns.append(ChatTurn{Role::User, prompt});
+            r.turns.append(ChatTurn{Role::User, prompt, {}});
             auto reply = backend->generate(
                 r, [](const QString&) {}, never);
             QVERIFY2(reply.ok(), reply.ok() ? "" : reply.message().c_str());
             if (!r.snapshot.isEmpty()) QVERIFY(reply->resumeMs >= 0);
             app_replies.append(reply->text);
             snapshot = reply->snapshot;
-            r.turns.append(ChatTurn{Role::Assistant, reply->text});
+            r.turns.append(ChatTurn{Role::Assistant, reply->text, {}});
         }
 
         auto model = Model::load(demo_path);
@@ -237,7 +237,7 @@ class TestAppEngineBackend : public QObject {
                     .ok());
         GenerationRequest first;
         first.id = 1;
-        first.turns = {ChatTurn{Role::User, "Tell me a story."}};
+        first.turns = {ChatTurn{Role::User, "Tell me a story.", {}}};
         first.sampling.temperature = 1.0;
         first.sampling.seed = 1234;
         first.sampling.maxTokens = 40;
@@ -253,8 +253,8 @@ class TestAppEngineBackend : public QObject {
 
         GenerationRequest second = first;
         second.id = 2;
-        second.turns.append(ChatTurn{Role::Assistant, r1->text});
-        second.turns.append(ChatTurn{Role::User, "And then?"});
+        second.turns.append(ChatTurn{Role::Assistant, r1->text, {}});
+        second.turns.append(ChatTurn{Role::User, "And then?", {}});
         second.snapshot = r1->snapshot;
         second.resumeTurns = 2;
         auto resumed = backend->generate(
@@ -295,6 +295,82 @@ class TestAppEngineBackend : public QObject {
         QCOMPARE(fresh->text, replayed->text);
     }
 
+    // Without a snapshot, an earlier reply is rebuilt from its record (the ids it fed and how
+    // they were drawn): the next reply is the one the snapshot gives, and so is the snapshot
+    // after it, its sampler section byte for byte. For a fixed seed and a random one, for a
+    // first answer and (fixed seed) a regenerated one, and over two earlier replies.
+    void rebuiltReplyEqualsResumedReply() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        auto backend = make_engine_backend();
+        QVERIFY(backend->load(LoadRequest{1, modelPath(), 0, {}, {}}, [](double) { return true; })
+                    .ok());
+        const std::atomic<bool> never{false};
+        const auto sampler_bytes = [](const QByteArray& snapshot) {
+            auto record = decode_resume_record(std::span(
+                reinterpret_cast<const std::byte*>(snapshot.constData()), snapshot.size()));
+            return record.ok() ? record->sampler : std::vector<std::byte>{};
+        };
+        for (const qint64 seed : {qint64{5}, qint64{-1}}) {
+            GenerationRequest r;
+            r.systemPrompt = "Be kind.";
+            r.sampling.temperature = 1.0;
+            r.sampling.presencePenalty = 0.5;
+            r.sampling.frequencyPenalty = 0.5;
+            r.sampling.seed = seed;
+            r.sampling.maxTokens = 24;
+            QByteArray snapshot;
+            for (const QString& prompt : {QString("Tell me a story."), QString("And then?")}) {
+                if (!snapshot.isEmpty()) {
+                    r.snapshot = snapshot;
+                    r.resumeTurns = int(r.turns.size());
+                }
+                r.turns.append(ChatTurn{Role::User, prompt, {}});
+                auto reply = backend->generate(
+                    r, [](const QString&) {}, never);
+                QVERIFY2(reply.ok(), reply.ok() ? "" : reply.message().c_str());
+                QCOMPARE(int(reply->reply.tokens.size()), reply->generatedTokens);
+                QVERIFY(reply->reply.settings.contains("\"sampler\""));
+                snapshot = reply->snapshot;
+                r.turns.append(ChatTurn{Role::Assistant, reply->text, reply->reply});
+            }
+            r.turns.append(ChatTurn{Role::User, "What happened next?", {}});
+            r.snapshot = snapshot;
+            r.resumeTurns = int(r.turns.size()) - 1;
+            // (A regenerated reply with a random seed draws a new one each time.)
+            for (const int branch : seed >= 0 ? QList<int>{0, 1} : QList<int>{0}) {
+                GenerationRequest resumed_request = r;
+                resumed_request.branch = branch;
+                GenerationRequest rebuilt_request = resumed_request;
+                rebuilt_request.snapshot.clear();
+                rebuilt_request.resumeTurns = 0;
+                auto resumed = backend->generate(
+                    resumed_request, [](const QString&) {}, never);
+                auto rebuilt = backend->generate(
+                    rebuilt_request, [](const QString&) {}, never);
+                QVERIFY(resumed.ok() && rebuilt.ok());
+                QVERIFY(resumed->resumeMs >= 0);
+                QVERIFY(rebuilt->promptTokens > resumed->promptTokens);
+                QVERIFY(!resumed->text.isEmpty());
+                QCOMPARE(rebuilt->text, resumed->text);
+                QCOMPARE(rebuilt->contextTokens, resumed->contextTokens);
+                // (With a random seed each request draws one, which the settings record.)
+                if (seed >= 0) QCOMPARE(rebuilt->reply.settings, resumed->reply.settings);
+                QVERIFY(rebuilt->reply.tokens == resumed->reply.tokens);
+                QVERIFY(!sampler_bytes(resumed->snapshot).empty());
+                QVERIFY(sampler_bytes(rebuilt->snapshot) == sampler_bytes(resumed->snapshot));
+            }
+            // A record whose ids the model cannot have made is an error, not a silent replay.
+            GenerationRequest hostile = r;
+            hostile.snapshot.clear();
+            hostile.resumeTurns = 0;
+            hostile.turns[1].reply.tokens.push_back(256);
+            auto refused = backend->generate(
+                hostile, [](const QString&) {}, never);
+            QVERIFY(!refused.ok());
+            QVERIFY2(refused.message().find("256") != std::string::npos, refused.message().c_str());
+        }
+    }
+
     // Regenerating a reply resumes from the same snapshot as the first answer did; with the
     // snapshot's sampler it would draw the same reply again. Each branch draws afresh, and a
     // fixed seed keeps every branch reproducible.
@@ -305,7 +381,7 @@ class TestAppEngineBackend : public QObject {
                     .ok());
         const std::atomic<bool> never{false};
         GenerationRequest first;
-        first.turns = {ChatTurn{Role::User, "Tell me a story."}};
+        first.turns = {ChatTurn{Role::User, "Tell me a story.", {}}};
         first.sampling.temperature = 1.0;
         first.sampling.seed = 99;
         first.sampling.maxTokens = 40;
@@ -313,8 +389,8 @@ class TestAppEngineBackend : public QObject {
             first, [](const QString&) {}, never);
         QVERIFY(r1.ok());
         GenerationRequest next = first;
-        next.turns.append(ChatTurn{Role::Assistant, r1->text});
-        next.turns.append(ChatTurn{Role::User, "And then?"});
+        next.turns.append(ChatTurn{Role::Assistant, r1->text, {}});
+        next.turns.append(ChatTurn{Role::User, "And then?", {}});
         next.snapshot = r1->snapshot;
         next.resumeTurns = 2;
         auto generate = [&](int branch) {
@@ -361,7 +437,7 @@ class TestAppEngineBackend : public QObject {
         QVERIFY(backend->load(LoadRequest{1, modelPath(), 0, {}, {}}, [](double) { return true; })
                     .ok());
         GenerationRequest r;
-        r.turns = {ChatTurn{Role::User, "Hello"}};
+        r.turns = {ChatTurn{Role::User, "Hello", {}}};
         r.sampling.maxTokens = 1000;
         r.sampling.seed = 1;
         // Stop raised from the text callback: the engine sees it before the next token.

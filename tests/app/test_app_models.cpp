@@ -86,14 +86,14 @@ class TestAppModels : public QObject {
 
     void treeBranchesAndSiblings() {
         ConversationTree tree;
-        QVERIFY(tree.add({1, 0, Role::User, "q", {}, 0, {}}));
-        QVERIFY(tree.add({2, 1, Role::Assistant, "a1", {}, 0, {}}));
-        QVERIFY(!tree.add({2, 1, Role::Assistant, "dup", {}, 0, {}}));
-        QVERIFY(!tree.add({9, 42, Role::User, "orphan", {}, 0, {}}));
-        QVERIFY(tree.add({3, 1, Role::Assistant, "a2", {}, 0, {}}));  // regenerated
+        QVERIFY(tree.add({1, 0, Role::User, "q", {}, 0, {}, {}}));
+        QVERIFY(tree.add({2, 1, Role::Assistant, "a1", {}, 0, {}, {}}));
+        QVERIFY(!tree.add({2, 1, Role::Assistant, "dup", {}, 0, {}, {}}));
+        QVERIFY(!tree.add({9, 42, Role::User, "orphan", {}, 0, {}, {}}));
+        QVERIFY(tree.add({3, 1, Role::Assistant, "a2", {}, 0, {}, {}}));  // regenerated
         QCOMPARE(tree.branch(), (QList<qint64>{1, 3}));
         QCOMPARE(tree.siblingIndex(3), 1);
-        QVERIFY(tree.add({4, 3, Role::User, "follow-up", {}, 0, {}}));
+        QVERIFY(tree.add({4, 3, Role::User, "follow-up", {}, 0, {}, {}}));
         QCOMPARE(tree.branch(), (QList<qint64>{1, 3, 4}));
         QCOMPARE(tree.moveToSibling(3, -1), std::optional<qint64>(2));
         QCOMPARE(tree.branch(), (QList<qint64>{1, 2}));
@@ -123,10 +123,32 @@ class TestAppModels : public QObject {
         QCOMPARE(markdown_segments_for_qml("plain").size(), 1);
     }
 
+    // Qt's Markdown passes raw HTML through and joins single line breaks: '<' becomes an entity
+    // outside inline code (inside, it is literal already) and a line break inside a paragraph
+    // becomes a hard break; paragraphs and code spans stay as they are.
+    void proseIsSafeForTheMarkdownView() {
+        QCOMPARE(prose_for_markdown_view("What does #include <vector> do?\nline two\n\nnext"),
+                 QString("What does #include &lt;vector> do?  \nline two\n\nnext"));
+        QCOMPARE(prose_for_markdown_view("Use `std::vector<int>` or ``a ` <b`` here <i>"),
+                 QString("Use `std::vector<int>` or ``a ` <b`` here &lt;i>"));
+        QCOMPARE(prose_for_markdown_view("an ` unclosed <tag"), QString("an ` unclosed &lt;tag"));
+        QCOMPARE(prose_for_markdown_view("\nedge\n"), QString("\nedge\n"));
+        const QVariantMap prose = markdown_segments_for_qml("a <b>\nc").first().toMap();
+        QCOMPARE(prose.value("text").toString(), QString("a <b>\nc"));  // what Copy copies
+        QCOMPARE(prose.value("markdown").toString(), QString("a &lt;b>  \nc"));
+    }
+
     void samplingSettingsRoundTripAndClamp() {
         SamplingSettings s = builtin_preset("Creative");
         s.stopSequences = "###";
         QCOMPARE(SamplingSettings::fromJson(s.toJson()), s);
+        // Past int's range: clamped before the conversion (undefined behaviour otherwise;
+        // on x86 1e10 became INT_MIN, clamped to one token).
+        const SamplingSettings huge = SamplingSettings::fromJson(
+            QJsonObject{{"maxTokens", 1e10}, {"topK", 1e12}, {"seed", 1e30}});
+        QCOMPARE(huge.maxTokens, 8192);
+        QCOMPARE(huge.topK, 500);
+        QCOMPARE(huge.seed, qint64{2147483647});
         QJsonObject hostile{{"temperature", 99.0}, {"topK", -5}, {"maxTokens", "many"}};
         const SamplingSettings c = SamplingSettings::fromJson(hostile);
         QCOMPARE(c.temperature, 3.0);

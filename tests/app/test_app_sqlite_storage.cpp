@@ -95,6 +95,41 @@ class TestAppSqliteStorage : public QObject {
     QTemporaryDir dir_;
 
   private slots:
+    // A reply's record (its token ids and reply settings) is written with it and read back,
+    // in the columns ravel-cli's conversations use; a user message has none.
+    void aReplyKeepsItsRecord() {
+        const QString path = dir_.filePath("record.db");
+        ReplyRecord record;
+        record.tokens = {72, 105, 0, 65535, 7};
+        record.settings = R"({"ended_at_blank_line":false,"rng_seed":18446744073709551615})";
+        {
+            auto storage = open(path);
+            QVERIFY(storage);
+            QVERIFY(storage->loadAll().ok());
+            QVERIFY(storage->saveConversation(conversation(1, "recorded")).ok());
+            QVERIFY(storage->saveMessage(message(1, 1, 0, Role::User, "Hi")).ok());
+            StoredMessage reply = message(2, 1, 1, Role::Assistant, "Hi!");
+            reply.reply = record;
+            QVERIFY(storage->saveMessage(reply).ok());
+        }
+        RawDb raw(path);
+        QCOMPARE(raw.number("SELECT token_count FROM messages WHERE role = 'assistant'"), 5);
+        QCOMPARE(raw.number("SELECT length(tokens) FROM messages WHERE role = 'assistant'"), 20);
+        auto storage = open(path);
+        QVERIFY(storage);
+        auto library = storage->loadAll();
+        QVERIFY(library.ok());
+        QCOMPARE(library->messages.size(), 2);
+        for (const StoredMessage& m : library->messages) {
+            if (m.role == Role::Assistant) {
+                QCOMPARE(m.reply.tokens, record.tokens);
+                QCOMPARE(m.reply.settings, record.settings);
+            } else {
+                QVERIFY(m.reply.empty());
+            }
+        }
+    }
+
     void anUnreadableConversationLeavesTheOthers() {
         const QString path = dir_.filePath("unreadable.sqlite");
         {

@@ -112,8 +112,8 @@ class TestAppTransfer : public QObject {
         QVERIFY(storage.loadAll().ok());
         const QDateTime now = QDateTime::currentDateTimeUtc();
         QVERIFY(storage.saveConversation({1, "With a state", now, now, {}, {}}).ok());
-        QVERIFY(storage.saveMessage({1, 1, 0, Role::User, "question", now, 3}).ok());
-        QVERIFY(storage.saveMessage({2, 1, 1, Role::Assistant, "answer", now, 5}).ok());
+        QVERIFY(storage.saveMessage({1, 1, 0, Role::User, "question", now, 3, {}}).ok());
+        QVERIFY(storage.saveMessage({2, 1, 1, Role::Assistant, "answer", now, 5, {}}).ok());
 
         const ModelConfig config = synthetic_config({Arch::V4, 2, 8, 16});
         ResumeRecord record{State(config), std::vector<float>(16, 0.25f), {}, 8, {}, "byte"};

@@ -32,14 +32,14 @@ class TestAppWorker : public QObject {
         QSignalSpy loaded(host.worker(), &InferenceWorker::modelLoaded);
         QMetaObject::invokeMethod(
             host.worker(), "loadModel", Qt::QueuedConnection,
-            Q_ARG(ravel::app::LoadRequest, (LoadRequest{1, "good.pth", 0, {}})));
+            Q_ARG(ravel::app::LoadRequest, (LoadRequest{1, "good.pth", 0, {}, {}})));
         QVERIFY(waitCount(loaded, 1, 5000));
     }
 
     static GenerationRequest request(quint64 id, const QString& text) {
         GenerationRequest r;
         r.id = id;
-        r.turns = {ChatTurn{Role::User, text}};
+        r.turns = {ChatTurn{Role::User, text, {}}};
         return r;
     }
 
@@ -132,8 +132,9 @@ class TestAppWorker : public QObject {
         QSignalSpy progress(host->worker(), &InferenceWorker::loadProgress);
         QSignalSpy failed(host->worker(), &InferenceWorker::loadFailed);
         QSignalSpy loaded(host->worker(), &InferenceWorker::modelLoaded);
-        QMetaObject::invokeMethod(host->worker(), "loadModel", Qt::QueuedConnection,
-                                  Q_ARG(ravel::app::LoadRequest, (LoadRequest{9, "m.pth", 0, {}})));
+        QMetaObject::invokeMethod(
+            host->worker(), "loadModel", Qt::QueuedConnection,
+            Q_ARG(ravel::app::LoadRequest, (LoadRequest{9, "m.pth", 0, {}, {}})));
         QVERIFY(waitCount(progress, 1, 5000));
         host->worker()->requestCancelLoad(9);
         QVERIFY(waitCount(failed, 1, 5000));
@@ -159,7 +160,7 @@ class TestAppWorker : public QObject {
         QSignalSpy failed(host->worker(), &InferenceWorker::loadFailed);
         QMetaObject::invokeMethod(
             host->worker(), "loadModel", Qt::QueuedConnection,
-            Q_ARG(ravel::app::LoadRequest, (LoadRequest{1, "bad.pth", 0, {}})));
+            Q_ARG(ravel::app::LoadRequest, (LoadRequest{1, "bad.pth", 0, {}, {}})));
         QVERIFY(waitCount(failed, 1, 5000));
         QVERIFY(!failed.at(0).at(2).toBool());
         QVERIFY(failed.at(0).at(1).toString().contains("not an RWKV model"));

@@ -40,7 +40,7 @@ Rectangle {
         Button {
             objectName: "demoOpenModelButton"
             text: qsTr("Open model…")
-            enabled: !Models.loading
+            enabled: !Models.loading && !Chat.busy
             Accessible.name: qsTr("Open a real RWKV model file")
             ToolTip.visible: hovered
             ToolTip.text: qsTr("Open a .pth, .safetensors or .gguf RWKV model")

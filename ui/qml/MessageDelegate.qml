@@ -17,6 +17,8 @@ Item {
     required property bool streaming
 
     readonly property bool isUser: role === "user"
+    readonly property bool isReply: role === "assistant"
+    readonly property string speaker: isUser ? qsTr("You") : isReply ? qsTr("Assistant") : qsTr("System")
     property bool editing: false
 
     implicitHeight: bubble.height
@@ -30,7 +32,7 @@ Item {
         radius: 10
         color: root.isUser ? Theme.userBubble : Theme.assistantBubble
         Accessible.role: Accessible.StaticText
-        Accessible.name: (root.isUser ? qsTr("You: ") : qsTr("Assistant: ")) + root.text
+        Accessible.name: root.speaker + ": " + root.text
 
         ColumnLayout {
             id: content
@@ -40,7 +42,7 @@ Item {
             spacing: 6
 
             Label {
-                text: root.isUser ? qsTr("You") : qsTr("Assistant")
+                text: root.speaker
                 font.bold: true
                 font.pointSize: 9
                 color: Theme.mutedText
@@ -82,6 +84,7 @@ Item {
                 visible: root.editing
                 Button {
                     objectName: "saveEditButton"
+                    enabled: !Chat.busy && Chat.ready && editField.text.trim().length > 0
                     text: qsTr("Send as new branch")
                     Accessible.name: qsTr("Send the edited message as a new branch")
                     onClicked: editField.saveEdit()
@@ -130,7 +133,7 @@ Item {
                 }
                 ToolButton {
                     objectName: "regenerateButton"
-                    visible: !root.isUser
+                    visible: root.isReply
                     enabled: !Chat.busy && Chat.ready
                     text: qsTr("Regenerate")
                     Accessible.name: qsTr("Write another reply (makes a new branch)")
@@ -143,8 +146,10 @@ Item {
     Component {
         id: prose
         TextEdit {
-            text: segment.text
-            textFormat: TextEdit.MarkdownText
+            // What a person typed is shown as typed; replies are Markdown (see
+            // prose_for_markdown_view for what is done to them first).
+            text: root.isUser ? segment.text : segment.markdown
+            textFormat: root.isUser ? TextEdit.PlainText : TextEdit.MarkdownText
             wrapMode: TextEdit.Wrap
             readOnly: true
             selectByMouse: true

@@ -31,7 +31,7 @@ ScrollView {
                 objectName: "openModelButton"
                 Layout.fillWidth: true
                 text: qsTr("Open model…")
-                enabled: !Models.loading
+                enabled: !Models.loading && !Chat.busy  // a load would wait behind the reply
                 Accessible.name: qsTr("Open a model file")
                 ToolTip.visible: hovered
                 ToolTip.text: qsTr("Open a .pth, .safetensors or .gguf RWKV model")
@@ -166,7 +166,7 @@ ScrollView {
                 Layout.leftMargin: 4
                 Layout.rightMargin: 4
                 text: modelData
-                enabled: !Models.loading
+                enabled: !Models.loading && !Chat.busy  // a load would wait behind the reply
                 Accessible.name: qsTr("Load recent model %1").arg(modelData)
                 ToolTip.visible: hovered
                 ToolTip.text: modelData
