@@ -83,7 +83,8 @@ struct LlamaBuild {
 
 inline ravel::Result<LlamaBuild> write_llama_rwkv7(
     const std::filesystem::path& source, const std::filesystem::path& path,
-    const std::function<void(ravel::GgufWriter&)>& extra_metadata = {}) {
+    const std::function<void(ravel::GgufWriter&)>& extra_metadata = {},
+    const std::string& omit = {}) {  // a tensor to leave out, for damaged-file tests
     auto src = ravel::WeightFile::open(source);
     if (!src) return src.error();
     LlamaBuild result;
@@ -93,6 +94,9 @@ inline ravel::Result<LlamaBuild> write_llama_rwkv7(
 
     // llama.cpp's convert_hf_to_gguf.py (Rwkv7Model), written out by hand.
     ravel::GgufWriter w;
+    const auto put = [&](ravel::GgufWriter& to, const std::string& name, Built t) {
+        return name == omit ? ravel::Result<void>{} : add_built(to, name, std::move(t));
+    };
     w.add_string("general.architecture", "rwkv7");
     w.add_u32("rwkv7.block_count", L);
     w.add_u32("rwkv7.embedding_length", C);
@@ -104,52 +108,48 @@ inline ravel::Result<LlamaBuild> write_llama_rwkv7(
         const auto& o = orig.at(n);
         return Built({o.shape[1], o.shape[0]}, transpose(o.values, o.shape[0], o.shape[1]));
     };
-    RAVEL_TRY(add_built(w, "token_embd.weight", orig.at("emb.weight")));
-    RAVEL_TRY(add_built(w, "token_embd_norm.weight", vec("blocks.0.ln0.weight")));
-    RAVEL_TRY(add_built(w, "token_embd_norm.bias", vec("blocks.0.ln0.bias")));
+    RAVEL_TRY(put(w, "token_embd.weight", orig.at("emb.weight")));
+    RAVEL_TRY(put(w, "token_embd_norm.weight", vec("blocks.0.ln0.weight")));
+    RAVEL_TRY(put(w, "token_embd_norm.bias", vec("blocks.0.ln0.bias")));
     for (std::int64_t i = 0; i < L; ++i) {
         const std::string b = "blocks." + std::to_string(i) + ".";
         const std::string k = "blk." + std::to_string(i) + ".";
-        RAVEL_TRY(add_built(w, k + "attn_norm.weight", vec(b + "ln1.weight")));
-        RAVEL_TRY(add_built(w, k + "attn_norm.bias", vec(b + "ln1.bias")));
-        RAVEL_TRY(add_built(w, k + "attn_norm_2.weight", vec(b + "ln2.weight")));
-        RAVEL_TRY(add_built(w, k + "attn_norm_2.bias", vec(b + "ln2.bias")));
+        RAVEL_TRY(put(w, k + "attn_norm.weight", vec(b + "ln1.weight")));
+        RAVEL_TRY(put(w, k + "attn_norm.bias", vec(b + "ln1.bias")));
+        RAVEL_TRY(put(w, k + "attn_norm_2.weight", vec(b + "ln2.weight")));
+        RAVEL_TRY(put(w, k + "attn_norm_2.bias", vec(b + "ln2.bias")));
         Built fused({6, 1, 1, C}, {});
         for (const char* x : {"x_r", "x_w", "x_k", "x_v", "x_a", "x_g"}) {
             const auto& v = orig.at(b + "att." + x).values;
             fused.values.insert(fused.values.end(), v.begin(), v.end());
         }
-        RAVEL_TRY(add_built(w, k + "time_mix_lerp_fused.weight", fused));
+        RAVEL_TRY(put(w, k + "time_mix_lerp_fused.weight", fused));
         for (const char* n : {"w", "a", "v", "g"}) {
             const std::string lo = n;
             const bool has_v = i > 0;
             // Layer 0: llama.cpp writes dummy v0/v1/v2 copied from a0/a1/a2.
             const std::string from = (lo == "v" && !has_v) ? "a" : lo;
             if (lo != "g") {
-                RAVEL_TRY(
-                    add_built(w, k + "time_mix_" + lo + "0.weight", vec(b + "att." + from + "0")));
+                RAVEL_TRY(put(w, k + "time_mix_" + lo + "0.weight", vec(b + "att." + from + "0")));
             }
-            RAVEL_TRY(
-                add_built(w, k + "time_mix_" + lo + "1.weight", lora_t(b + "att." + from + "1")));
-            RAVEL_TRY(
-                add_built(w, k + "time_mix_" + lo + "2.weight", lora_t(b + "att." + from + "2")));
+            RAVEL_TRY(put(w, k + "time_mix_" + lo + "1.weight", lora_t(b + "att." + from + "1")));
+            RAVEL_TRY(put(w, k + "time_mix_" + lo + "2.weight", lora_t(b + "att." + from + "2")));
         }
-        RAVEL_TRY(add_built(w, k + "time_mix_k_k.weight", vec(b + "att.k_k")));
-        RAVEL_TRY(add_built(w, k + "time_mix_k_a.weight", vec(b + "att.k_a")));
-        RAVEL_TRY(add_built(w, k + "time_mix_r_k.weight", vec(b + "att.r_k")));
+        RAVEL_TRY(put(w, k + "time_mix_k_k.weight", vec(b + "att.k_k")));
+        RAVEL_TRY(put(w, k + "time_mix_k_a.weight", vec(b + "att.k_a")));
+        RAVEL_TRY(put(w, k + "time_mix_r_k.weight", vec(b + "att.r_k")));
         for (const char* m : {"receptance", "key", "value", "output"}) {
-            RAVEL_TRY(
-                add_built(w, k + "time_mix_" + m + ".weight", orig.at(b + "att." + m + ".weight")));
+            RAVEL_TRY(put(w, k + "time_mix_" + m + ".weight", orig.at(b + "att." + m + ".weight")));
         }
-        RAVEL_TRY(add_built(w, k + "time_mix_ln.weight", vec(b + "att.ln_x.weight")));
-        RAVEL_TRY(add_built(w, k + "time_mix_ln.bias", vec(b + "att.ln_x.bias")));
-        RAVEL_TRY(add_built(w, k + "channel_mix_lerp_k.weight", vec(b + "ffn.x_k")));
-        RAVEL_TRY(add_built(w, k + "channel_mix_key.weight", orig.at(b + "ffn.key.weight")));
-        RAVEL_TRY(add_built(w, k + "channel_mix_value.weight", orig.at(b + "ffn.value.weight")));
+        RAVEL_TRY(put(w, k + "time_mix_ln.weight", vec(b + "att.ln_x.weight")));
+        RAVEL_TRY(put(w, k + "time_mix_ln.bias", vec(b + "att.ln_x.bias")));
+        RAVEL_TRY(put(w, k + "channel_mix_lerp_k.weight", vec(b + "ffn.x_k")));
+        RAVEL_TRY(put(w, k + "channel_mix_key.weight", orig.at(b + "ffn.key.weight")));
+        RAVEL_TRY(put(w, k + "channel_mix_value.weight", orig.at(b + "ffn.value.weight")));
     }
-    RAVEL_TRY(add_built(w, "output_norm.weight", vec("ln_out.weight")));
-    RAVEL_TRY(add_built(w, "output_norm.bias", vec("ln_out.bias")));
-    RAVEL_TRY(add_built(w, "output.weight", orig.at("head.weight")));
+    RAVEL_TRY(put(w, "output_norm.weight", vec("ln_out.weight")));
+    RAVEL_TRY(put(w, "output_norm.bias", vec("ln_out.bias")));
+    RAVEL_TRY(put(w, "output.weight", orig.at("head.weight")));
     if (auto r = w.write(path); !r) return r.error();
     return result;
 }

@@ -615,6 +615,17 @@ class TestGguf : public QObject {
         g = WeightFile::open(path);
         QVERIFY(!g);
         QVERIFY2(g.message().find("rwkv6.block_count") != std::string::npos, g.message().c_str());
+
+        RAVEL_REQUIRE_SHARED_DATA();
+        // A LoRA matrix missing is named as missing, not reported as a wrong shape.
+        auto lacking = ravel::test::write_llama_rwkv7(model_path("random-v7.0-L3-D128-H2x64-V1000"),
+                                                      path, {}, "blk.1.time_mix_a1.weight");
+        QVERIFY2(lacking, lacking ? "" : lacking.message().c_str());
+        g = WeightFile::open(path);
+        QVERIFY(!g);
+        QVERIFY2(g.message().find("blk.1.time_mix_a1.weight") != std::string::npos &&
+                     g.message().find("missing") != std::string::npos,
+                 g.message().c_str());
     }
 
     // The writer buffers its output into 2 MiB pieces: tensors straddling them read back

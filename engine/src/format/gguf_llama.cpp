@@ -481,27 +481,31 @@ Result<std::vector<TensorInfo>> map_llama_rwkv(const GgufFile& g, std::span<cons
                         vec3);
             if (!r) return r.error();
             // LoRA widths come from the shapes llama.cpp wrote: (width, C) for the down matrix.
-            auto width = [&](const std::string& name) -> std::int64_t {
+            // A missing matrix is reported as missing (need()'s message), not as a bad shape.
+            auto width = [&](const std::string& name) -> Result<std::int64_t> {
                 auto t = m.need(name, "a LoRA matrix");
-                if (!t || (*t)->shape.size() != 2) return 0;
+                if (!t) return t.error();
+                if ((*t)->shape.size() != 2 || (*t)->shape[0] <= 0) {
+                    return make_error("layer " + std::to_string(i) + ": " + name +
+                                      " must be a 2-D matrix");
+                }
                 return (*t)->shape[0];
             };
-            const std::int64_t Dw = width(s + "time_mix_w1.weight");
-            const std::int64_t Da = width(s + "time_mix_a1.weight");
-            const std::int64_t Dg = width(s + "time_mix_g1.weight");
-            if (Dw <= 0 || Da <= 0 || Dg <= 0) {
-                return make_error("layer " + std::to_string(i) +
-                                  ": time_mix_w1, time_mix_a1 and time_mix_g1 must be 2-D");
-            }
+            const auto Dw = width(s + "time_mix_w1.weight");
+            if (!Dw) return Dw.error();
+            const auto Da = width(s + "time_mix_a1.weight");
+            if (!Da) return Da.error();
+            const auto Dg = width(s + "time_mix_g1.weight");
+            if (!Dg) return Dg.error();
             r = try_all({
                 m.reshape(s + "time_mix_w0.weight", d + "att.w0", vec3),
-                m.transposed(s + "time_mix_w1.weight", d + "att.w1", {Dw, C}),
-                m.transposed(s + "time_mix_w2.weight", d + "att.w2", {C, Dw}),
+                m.transposed(s + "time_mix_w1.weight", d + "att.w1", {*Dw, C}),
+                m.transposed(s + "time_mix_w2.weight", d + "att.w2", {C, *Dw}),
                 m.reshape(s + "time_mix_a0.weight", d + "att.a0", vec3),
-                m.transposed(s + "time_mix_a1.weight", d + "att.a1", {Da, C}),
-                m.transposed(s + "time_mix_a2.weight", d + "att.a2", {C, Da}),
-                m.transposed(s + "time_mix_g1.weight", d + "att.g1", {Dg, C}),
-                m.transposed(s + "time_mix_g2.weight", d + "att.g2", {C, Dg}),
+                m.transposed(s + "time_mix_a1.weight", d + "att.a1", {*Da, C}),
+                m.transposed(s + "time_mix_a2.weight", d + "att.a2", {C, *Da}),
+                m.transposed(s + "time_mix_g1.weight", d + "att.g1", {*Dg, C}),
+                m.transposed(s + "time_mix_g2.weight", d + "att.g2", {C, *Dg}),
                 m.reshape(s + "time_mix_k_k.weight", d + "att.k_k", vec3),
                 m.reshape(s + "time_mix_k_a.weight", d + "att.k_a", vec3),
                 m.reshape(s + "time_mix_r_k.weight", d + "att.r_k", {H, N}),
@@ -515,14 +519,12 @@ Result<std::vector<TensorInfo>> map_llama_rwkv(const GgufFile& g, std::span<cons
                     m.drop(s + v);
                 }
             } else {
-                const std::int64_t Dv = width(s + "time_mix_v1.weight");
-                if (Dv <= 0) {
-                    return make_error("layer " + std::to_string(i) + ": time_mix_v1 must be 2-D");
-                }
+                const auto Dv = width(s + "time_mix_v1.weight");
+                if (!Dv) return Dv.error();
                 r = try_all({
                     m.reshape(s + "time_mix_v0.weight", d + "att.v0", vec3),
-                    m.transposed(s + "time_mix_v1.weight", d + "att.v1", {Dv, C}),
-                    m.transposed(s + "time_mix_v2.weight", d + "att.v2", {C, Dv}),
+                    m.transposed(s + "time_mix_v1.weight", d + "att.v1", {*Dv, C}),
+                    m.transposed(s + "time_mix_v2.weight", d + "att.v2", {C, *Dv}),
                 });
             }
         }
