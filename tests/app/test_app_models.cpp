@@ -4,6 +4,7 @@
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <ctime>
 
 #include "app_settings.hpp"
 #include "conversation_list_model.hpp"
@@ -77,6 +78,21 @@ class TestAppModels : public QObject {
         QCOMPARE(model.data(model.index(0), ConversationListModel::TitleRole).toString(),
                  QString("Newest"));
         model.setFilter("");
+        // Times are stored in UTC and shown in the user's zone (here UTC+5, POSIX "XYZ-5"):
+        // 1'700'000'030 s is 22:13:50 UTC, 03:13:50 the next day in UTC+5.
+        const QByteArray zone = qgetenv("TZ");
+        qputenv("TZ", "XYZ-5");
+        tzset();
+        const QString shown =
+            model.data(model.index(0), ConversationListModel::UpdatedTextRole).toString();
+        const QString local_clock = QLocale().toString(QTime(3, 13, 50), QLocale::ShortFormat);
+        if (zone.isNull()) {
+            qunsetenv("TZ");
+        } else {
+            qputenv("TZ", zone);
+        }
+        tzset();
+        QVERIFY2(shown.contains(local_clock), qPrintable(shown + " lacks " + local_clock));
         model.remove(2);
         QCOMPARE(model.count(), 2);
         QVERIFY(model.find(2) == nullptr);
