@@ -285,6 +285,43 @@ class TestConversation : public QObject {
         QCOMPARE(b->reply.tokens, expected);
     }
 
+    // A reply whose settings carry "rng_seed" (the app writes it where a reply's generator
+    // started from a seed) is replayed from that seed: the generator ends where that many draws
+    // from it leave it, not where the conversation's own seed would.
+    void replayRestartsTheGeneratorAtRngSeed() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        auto ctx = context("tiny-5v2-730K");
+        QVERIFY(ctx.ok());
+        const auto s = settings(12);
+        const std::string db = fresh_db();
+        std::int64_t conv = 0, reply = 0;
+        std::size_t draws = 0;
+        {
+            auto store = Store::open(db);
+            ConversationRunner runner(*store, *ctx);
+            conv = runner.create("t", s)->id;
+            auto a = runner.send(conv, std::nullopt, "Hi", s);
+            QVERIFY(a.ok());
+            QVERIFY(a->generation.stop_reason != StopReason::EndOfText);  // bytes: none
+            reply = a->reply.id;
+            draws = a->reply.tokens.size();
+        }
+        QVERIFY(draws > 0);
+        raw_exec(db, "DELETE FROM snapshots");
+        raw_exec(db,
+                 "UPDATE messages SET settings_json = json_set(settings_json, '$.rng_seed', "
+                 "777) WHERE id = " +
+                     std::to_string(reply));
+        auto store = Store::open(db);
+        ConversationRunner runner(*store, *ctx);
+        auto resumed = runner.resume_to(conv, reply);
+        QVERIFY2(resumed.ok(), resumed.ok() ? "" : resumed.message().c_str());
+        QVERIFY(!resumed->from_snapshot);
+        Xoshiro256 expected(777);
+        for (std::size_t i = 0; i < draws; ++i) (void)expected.next_double();
+        QVERIFY(runner.sampler().rng().state() == expected.state());
+    }
+
     // Branches: a regenerated reply and an edited question are siblings; each continues from
     // its parent's state.
     void branching() {
