@@ -28,12 +28,16 @@ std::optional<StopReason> stop_reason_from_name(std::string_view name) {
 }
 
 std::string reply_settings_json(const SamplerSettings& settings, const Reply& reply,
-                                std::optional<std::uint64_t> rng_seed) {
+                                const std::optional<ReplyOrigin>& origin) {
     nlohmann::json j = {{"sampler", sampler_to_json(settings)},
                         {"stop_reason", stop_reason_name(reply.stop_reason)},
                         {"ended_at_blank_line", reply.ended_at_blank_line}};
-    if (rng_seed) j["rng_seed"] = *rng_seed;
-    return j.dump();
+    if (origin) {
+        j["rng_state"] = origin->rng.state();
+        j["tokenizer"] = origin->tokenizer;
+        if (origin->separator_follows) j["separator_follows"] = true;
+    }
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 Result<ReplySettings> parse_reply_settings(const std::string& json, const SamplerSettings& base) {
@@ -54,8 +58,26 @@ Result<ReplySettings> parse_reply_settings(const std::string& json, const Sample
     if (auto it = j->find("reseed"); it != j->end() && it->is_boolean()) {
         out.reseed = it->get<bool>();
     }
-    if (auto it = j->find("rng_seed"); it != j->end() && it->is_number_unsigned()) {
-        out.rng_seed = it->get<std::uint64_t>();
+    if (auto it = j->find("rng_state"); it != j->end()) {
+        std::array<std::uint64_t, 4> words{};
+        bool ok = it->is_array() && it->size() == words.size();
+        for (std::size_t i = 0; ok && i < words.size(); ++i) {
+            ok = (*it)[i].is_number_unsigned();
+            if (ok) words[i] = (*it)[i].get<std::uint64_t>();
+        }
+        Xoshiro256 rng;
+        if (!ok || !rng.set_state(words)) {
+            return make_error(
+                "reply settings: rng_state is not four unsigned 64-bit words, "
+                "not all zero");
+        }
+        out.rng_state = rng;
+    }
+    if (auto it = j->find("tokenizer"); it != j->end() && it->is_string()) {
+        out.tokenizer = it->get<std::string>();
+    }
+    if (auto it = j->find("separator_follows"); it != j->end() && it->is_boolean()) {
+        out.separator_follows = it->get<bool>();
     }
     return out;
 }

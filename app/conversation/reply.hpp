@@ -48,20 +48,37 @@ std::optional<StopReason> stop_reason_from_name(std::string_view name);
 
 // What an assistant message stores besides its ids, as its settings JSON (ravel-cli and the app
 // write the same keys): the sampler settings used, how the reply stopped, whether the state
-// ended at a blank line, and where its random generator started. A reply continues the
-// generator of the reply before it unless it says otherwise: "reseed" (ravel-cli's regenerate:
-// the generator from the settings' seed and an empty penalty table) or "rng_seed" (the app: the
-// generator from that seed, the penalty table kept).
+// ended at a blank line, and how to draw its tokens again:
+// - "rng_state": the random generator's state when the reply began, so the reply is rebuilt
+//   exactly on its own, whatever became of the replies before it;
+// - "tokenizer": the id of the tokenizer its ids belong to (another tokenizer reads them as
+//   other text, so they are then tokenized again from the text);
+// - "separator_follows": the state after the reply includes the turn separator even where the
+//   reply did not end at a blank line (the app feeds it before taking the reply's snapshot;
+//   ravel-cli feeds it with the next user turn);
+// - "reseed" (older ravel-cli rows): the generator restarts from the settings' seed with an
+//   empty penalty table. Rows without "rng_state" or "reseed" continue the previous generator.
 struct ReplySettings {
     std::optional<SamplerSettings> sampler;  // absent in rows written without it
     StopReason stop_reason = StopReason::StopSequence;
     std::optional<bool> ended_at_blank_line;
     bool reseed = false;
-    std::optional<std::uint64_t> rng_seed;
+    std::optional<Xoshiro256> rng_state;
+    std::string tokenizer;  // empty when not recorded
+    bool separator_follows = false;
 };
 
+// How a reply was drawn, beside its settings and stop reason.
+struct ReplyOrigin {
+    Xoshiro256 rng;         // the generator when the reply began
+    std::string tokenizer;  // Tokenizer::id()
+    bool separator_follows = false;
+};
+
+// Never throws: text that is not UTF-8 (a stop sequence cut inside a character) is written
+// with U+FFFD.
 std::string reply_settings_json(const SamplerSettings& settings, const Reply& reply,
-                                std::optional<std::uint64_t> rng_seed = {});
+                                const std::optional<ReplyOrigin>& origin = {});
 // The JSON is a database row, so it is checked: a damaged object or sampler section is an error;
 // missing keys keep the defaults above (fields of `base` for the sampler).
 Result<ReplySettings> parse_reply_settings(const std::string& json, const SamplerSettings& base);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 
 #include "conversation/settings_json.hpp"
 #include "ravel/resume_record.hpp"
@@ -104,10 +105,10 @@ bool ConversationRunner::ends_turn(const Message& m) const {
         case Role::Assistant:
             break;
     }
-    if (m.tokens.empty()) return true;  // imported: replayed with the separator appended
-    if (auto stored = parse_reply_settings(m.settings_json, sampler_.settings());
-        stored && stored->ended_at_blank_line) {
-        return *stored->ended_at_blank_line;
+    if (!ids_usable(m)) return true;  // imported: replayed with the separator appended
+    if (auto stored = parse_reply_settings(m.settings_json, sampler_.settings()); stored) {
+        if (stored->separator_follows) return true;
+        if (stored->ended_at_blank_line) return *stored->ended_at_blank_line;
     }
     std::string bytes;
     for (std::size_t i = m.tokens.size() >= 8 ? m.tokens.size() - 8 : 0; i < m.tokens.size(); ++i) {
@@ -116,15 +117,36 @@ bool ConversationRunner::ends_turn(const Message& m) const {
     return bytes.ends_with("\n\n");
 }
 
+bool ConversationRunner::ids_usable(const Message& m) const {
+    if (m.role != Role::Assistant) return !m.tokens.empty();
+    auto stored = parse_reply_settings(m.settings_json, sampler_.settings());
+    // A row that cannot be read keeps its ids, so replay() reports what is wrong with it.
+    if (!stored) return !m.tokens.empty();
+    if (!stored->tokenizer.empty() && stored->tokenizer != ctx_.tokenizer->id()) return false;
+    // No ids: an import without them, unless the reply was generated and stopped before its
+    // first token (its settings say how it was drawn, its text is empty, nothing was fed).
+    if (m.tokens.empty()) return stored->sampler.has_value() && m.text.empty();
+    return true;
+}
+
 Result<std::vector<std::int32_t>> ConversationRunner::feed_tokens(const Message& m,
                                                                   bool after_separator) {
-    for (std::int32_t t : m.tokens) {
-        if (t >= ctx_.model->config().n_vocab) {
-            return make_error("message " + std::to_string(m.id) + " holds token " +
-                              std::to_string(t) + ", outside this model's vocabulary");
+    if (ids_usable(m)) {
+        for (std::int32_t t : m.tokens) {
+            if (t >= ctx_.model->config().n_vocab) {
+                return make_error("message " + std::to_string(m.id) + " holds token " +
+                                  std::to_string(t) + ", outside this model's vocabulary");
+            }
         }
+        std::vector<std::int32_t> ids = m.tokens;
+        if (auto stored = parse_reply_settings(m.settings_json, sampler_.settings());
+            m.role == Role::Assistant && stored && stored->separator_follows &&
+            !stored->ended_at_blank_line.value_or(false)) {
+            const auto sep = ctx_.tokenizer->encode(ChatTemplate::kReplyStop);
+            ids.insert(ids.end(), sep.begin(), sep.end());
+        }
+        return ids;
     }
-    if (!m.tokens.empty()) return m.tokens;
     // Messages without stored ids (imports) are tokenized from their text.
     const auto& tpl = ctx_.chat_template;
     switch (m.role) {
@@ -142,7 +164,7 @@ Result<std::vector<std::int32_t>> ConversationRunner::feed_tokens(const Message&
 
 Result<void> ConversationRunner::replay(const Message& m, const std::vector<std::int32_t>& tokens) {
     if (m.role != Role::Assistant) return feed(session_, tokens);
-    if (m.tokens.empty()) {
+    if (!ids_usable(m)) {
         // Imported reply: no sampling history to reproduce; only the penalty table follows it.
         if (auto r = feed(session_, tokens); !r) return r;
         for (std::int32_t t : tokens) sampler_.accept(t);
@@ -155,8 +177,13 @@ Result<void> ConversationRunner::replay(const Message& m, const std::vector<std:
         if (auto r = sampler_.update_settings(*stored.sampler); !r) return r;
     }
     if (stored.reseed) sampler_.reset();
-    if (stored.rng_seed) sampler_.set_rng(Xoshiro256(*stored.rng_seed));
-    return replay_reply(session_, *ctx_.tokenizer, sampler_, tokens, stored.stop_reason);
+    if (stored.rng_state) sampler_.set_rng(*stored.rng_state);
+    // `tokens` may end with the separator a row with "separator_follows" adds: fed, not drawn.
+    const std::span<const std::int32_t> drawn(tokens.data(), m.tokens.size());
+    if (auto r = replay_reply(session_, *ctx_.tokenizer, sampler_, drawn, stored.stop_reason); !r) {
+        return r;
+    }
+    return feed(session_, std::span(tokens).subspan(m.tokens.size()));
 }
 
 Result<void> ConversationRunner::snapshot_live(std::int64_t message_id) {
@@ -218,6 +245,10 @@ Result<ResumeInfo> ConversationRunner::resume_to(std::int64_t conversation_id,
 
     std::ptrdiff_t base = -1;
     const std::string fp_hex = ctx_.fingerprint.hex();
+    // Snapshots of this model that disagree with the transcript's count were made another way
+    // (the app keeps its system prompt outside the transcript): they are left in place, not
+    // overwritten by the rebuilt state, which that other reader would then misuse.
+    std::set<std::int64_t> keep;
     for (std::ptrdiff_t i = std::ptrdiff_t(path.size()) - 1; i >= 0 && base < 0; --i) {
         const std::int64_t id = path[i].id;
         auto ref = refs.find(id);
@@ -248,6 +279,7 @@ Result<ResumeInfo> ConversationRunner::resume_to(std::int64_t conversation_id,
         if (record->token_count != count[i]) {
             info.skipped.push_back(who + "holds " + std::to_string(record->token_count) +
                                    " tokens, the transcript " + std::to_string(count[i]));
+            keep.insert(id);
             continue;
         }
         auto sampler = Sampler::restore(*defaults, record->sampler, ctx_.penalty_exempt);
@@ -274,7 +306,9 @@ Result<ResumeInfo> ConversationRunner::resume_to(std::int64_t conversation_id,
         }
         info.replayed_tokens += static_cast<std::int64_t>(tokens[i].size());
         // Rebuilt snapshots go back into the cache, with the policy's placement.
-        if (path[i].role != Role::User) (void)snapshot_live(path[i].id);
+        if (path[i].role != Role::User && !keep.contains(path[i].id)) {
+            (void)snapshot_live(path[i].id);
+        }
     }
     live_ = true;
     live_conversation_ = conversation_id;
@@ -314,6 +348,7 @@ Result<TurnResult> ConversationRunner::reply_under(
     live_message_ = user->id;
 
     live_ = false;
+    const Xoshiro256 start = sampler_.rng();
     auto reply = generate_reply(session_, *ctx_.tokenizer, sampler_, options, on_piece);
     if (!reply) return reply.error();
     storage::NewMessage a;
@@ -322,7 +357,8 @@ Result<TurnResult> ConversationRunner::reply_under(
     a.role = Role::Assistant;
     a.text = reply->text;
     a.tokens = reply->tokens;
-    a.settings_json = reply_settings_json(settings, *reply);
+    a.settings_json =
+        reply_settings_json(settings, *reply, ReplyOrigin{start, ctx_.tokenizer->id(), false});
     auto added = store_.add_message(a);
     if (!added) return added.error();
     live_ = true;
@@ -375,9 +411,11 @@ Result<TurnResult> ConversationRunner::regenerate(std::int64_t assistant_message
     if (auto r = sampler_.update_settings(s); !r) return r.error();
     sampler_.reset();
     live_ = false;
+    const Xoshiro256 start = sampler_.rng();
     auto reply = generate_reply(session_, *ctx_.tokenizer, sampler_, options, on_piece);
     if (!reply) return reply.error();
-    auto j = nlohmann::json::parse(reply_settings_json(s, *reply));
+    auto j = nlohmann::json::parse(
+        reply_settings_json(s, *reply, ReplyOrigin{start, ctx_.tokenizer->id(), false}));
     j["reseed"] = true;
     storage::NewMessage a;
     a.conversation_id = old->conversation_id;

@@ -89,6 +89,9 @@ class ConversationRunner {
                                    const ReplyOptions& options, const PieceCallback& on_piece,
                                    ResumeInfo resume);
     bool ends_turn(const storage::Message& m) const;
+    // Whether the row's stored ids are fed: a reply's are not when they belong to another
+    // tokenizer (it is then tokenized again from its text, like an import).
+    bool ids_usable(const storage::Message& m) const;
 
     storage::Store& store_;
     ModelContext ctx_;

@@ -48,6 +48,16 @@ std::string utf8(const QString& s) {
     return s.toStdString();
 }
 
+// At most `bytes` bytes of `s`, never ending inside a character: a stop sequence cut in the
+// middle of one could never match, and would not be UTF-8 where it is stored.
+std::string utf8_prefix(std::string s, std::size_t bytes) {
+    if (s.size() <= bytes) return s;
+    std::size_t end = bytes;
+    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+    s.resize(end);
+    return s;
+}
+
 SamplerSettings sampler_settings(const SamplingSettings& s, std::uint64_t seed) {
     SamplerSettings out;
     const SamplingSettings c = s.clamped();
@@ -61,7 +71,8 @@ SamplerSettings sampler_settings(const SamplingSettings& s, std::uint64_t seed) 
     out.max_tokens = c.maxTokens;
     out.seed = seed;
     for (const QString& line : c.stopSequences.split(QLatin1Char('\n'), Qt::SkipEmptyParts)) {
-        if (out.stop_sequences.size() < 32) out.stop_sequences.push_back(utf8(line).substr(0, 256));
+        if (out.stop_sequences.size() < 32)
+            out.stop_sequences.push_back(utf8_prefix(utf8(line), 256));
     }
     return out;
 }
@@ -230,10 +241,7 @@ class EngineBackend final : public InferenceBackend {
         sampler.set_penalty_exempt(exempt_);
 
         // Where the reply starts from: a reply's snapshot, the state after the system prompt,
-        // or the beginning. Every starting point ends at a turn boundary. `rng_seed` is the
-        // seed the random generator was last set from, while it has drawn nothing since; the
-        // reply records it so a rebuild restarts the generator there.
-        std::optional<std::uint64_t> rng_seed = seed;
+        // or the beginning. Every starting point ends at a turn boundary.
         int first_turn = 0;
         double system_ms = 0;
         QElapsedTimer timer;
@@ -242,7 +250,6 @@ class EngineBackend final : public InferenceBackend {
             request.resumeTurns <= request.turns.size() &&
             resume(request, settings, session, sampler)) {
             first_turn = request.resumeTurns;
-            rng_seed.reset();
             result.resumeMs = static_cast<double>(timer.nsecsElapsed()) / 1e6;
         } else if (const std::string system = chat_.system_block(utf8(request.systemPrompt));
                    !system.empty()) {
@@ -270,24 +277,20 @@ class EngineBackend final : public InferenceBackend {
         std::vector<std::int32_t> tokens;
         for (qsizetype i = first_turn; i < request.turns.size(); ++i) {
             const ChatTurn& turn = request.turns[i];
-            if (turn.role != Role::Assistant) {
+            if (turn.role == Role::Assistant) {
+                append(tokens, rebuild_reply(turn, settings, sampler));
+            } else {
                 const std::string text = utf8(turn.text);
                 append(tokens,
                        tokenizer_->encode(turn.role == Role::User ? chat_.next_turn(text, true)
                                                                   : chat_.system_block(text)));
-            } else if (auto rebuilt = rebuild_reply(turn, settings, sampler, rng_seed)) {
-                append(tokens, *rebuilt);
-            } else {
-                return rebuilt.error();
             }
         }
         if (auto restored = sampler.update_settings(settings); !restored) return restored.error();
         // The snapshot's generator would draw the first reply again; its penalty table (what
         // the conversation has said so far) stays, as in ravel-cli's /regenerate.
-        if (request.branch > 0) {
-            sampler.set_rng(Xoshiro256(seed));
-            rng_seed = seed;
-        }
+        if (request.branch > 0) sampler.set_rng(Xoshiro256(seed));
+        const Xoshiro256 rng_at_start = sampler.rng();
 
         // The new turn and the reply: ravel::generate(), as ravel-cli chat calls it. `stop` is
         // checked between prompt chunks and before every token. What streams is what the
@@ -313,7 +316,7 @@ class EngineBackend final : public InferenceBackend {
         result.generatedTokens = static_cast<int>(generated->generated_tokens);
         result.generationTokensPerSecond = generated->generation_tokens_per_s();
         result.text = QString::fromStdString(generated->text).trimmed();
-        result.reply = record_reply(*generated, settings, rng_seed);
+        result.reply = record_reply(*generated, settings, rng_at_start);
 
         if (!result.stopped) {
             if (!generated->ended_at_blank_line()) {
@@ -336,60 +339,64 @@ class EngineBackend final : public InferenceBackend {
     }
 
     // The ids to feed for an earlier reply, with the sampler brought past it as generation left
-    // it (its settings, its generator's start, its penalty weights and draws). A reply without a
-    // record is its text tokenized again, accepted into the penalty table; either way the
-    // separator follows, as after every reply the app snapshots.
-    ravel::Result<std::vector<std::int32_t>> rebuild_reply(
-        const ChatTurn& turn, const SamplerSettings& current, Sampler& sampler,
-        std::optional<std::uint64_t>& rng_seed) const {
+    // it (its settings, its generator, its penalty weights and draws). A reply without a usable
+    // record (none, another tokenizer's ids, a damaged row) is its text tokenized again and
+    // accepted into the penalty table: a record is a way to be exact, never a reason the
+    // conversation cannot go on. Either way the separator follows, as after every reply the
+    // app snapshots.
+    std::vector<std::int32_t> rebuild_reply(const ChatTurn& turn, const SamplerSettings& current,
+                                            Sampler& sampler) const {
         std::vector<std::int32_t> tokens;
-        if (turn.reply.empty()) {  // also a reply stopped before its first token
+        if (auto stored = usable_record(turn, current)) {
+            // update_settings() only fails for settings validate() refuses, which
+            // parse_reply_settings() has checked.
+            (void)sampler.update_settings(stored->sampler.value_or(current));
+            if (stored->reseed) sampler.reset();
+            sampler.set_rng(*stored->rng_state);
+            const bool drew_end_of_text = stored->stop_reason == StopReason::EndOfText;
+            replay_sampler(sampler, turn.reply.tokens, drew_end_of_text);
+            tokens = turn.reply.tokens;
+            if (stored->ended_at_blank_line.value_or(false)) return tokens;
+        } else {
             const std::string cleaned = clean_message_text(utf8(turn.text));
             if (!cleaned.empty()) tokens = tokenizer_->encode(" " + cleaned);
             for (const std::int32_t t : tokens) sampler.accept(t);
-            append(tokens, separator());
-            return tokens;
         }
-        for (const std::int32_t t : turn.reply.tokens) {
-            if (t < 0 || t >= model_->config().n_vocab) {
-                return make_error("a stored reply holds token " + std::to_string(t) +
-                                  ", outside this model's vocabulary");
-            }
-        }
-        auto stored = conversation::parse_reply_settings(utf8(turn.reply.settings), current);
-        if (!stored) return make_error("a stored reply: " + stored.message());
-        if (auto r = sampler.update_settings(stored->sampler.value_or(current)); !r) {
-            return r.error();
-        }
-        if (stored->reseed) {  // written by ravel-cli's regenerate
-            sampler.reset();
-            rng_seed = sampler.settings().seed;
-        }
-        if (stored->rng_seed) {
-            sampler.set_rng(Xoshiro256(*stored->rng_seed));
-            rng_seed = stored->rng_seed;
-        }
-        const bool drew_end_of_text = stored->stop_reason == StopReason::EndOfText;
-        replay_sampler(sampler, turn.reply.tokens, drew_end_of_text);
-        if (!turn.reply.tokens.empty() || drew_end_of_text) rng_seed.reset();
-        tokens = turn.reply.tokens;
-        if (!stored->ended_at_blank_line.value_or(false)) append(tokens, separator());
+        append(tokens, separator());
         return tokens;
     }
 
+    // The record's settings when its ids can be fed to this model: made with this tokenizer,
+    // inside the vocabulary, with the generator's state, and of a length a reply can have.
+    std::optional<conversation::ReplySettings> usable_record(const ChatTurn& turn,
+                                                             const SamplerSettings& current) const {
+        constexpr std::size_t kMaxReplyTokens = 1 << 16;
+        const auto& ids = turn.reply.tokens;
+        if (ids.empty() || ids.size() > kMaxReplyTokens) return std::nullopt;
+        for (const std::int32_t t : ids) {
+            if (t < 0 || t >= model_->config().n_vocab) return std::nullopt;
+        }
+        auto stored = conversation::parse_reply_settings(utf8(turn.reply.settings), current);
+        if (!stored || stored->tokenizer != tokenizer_->id() || !stored->rng_state) {
+            return std::nullopt;
+        }
+        return std::move(stored).value();
+    }
+
     // What is stored with the reply to rebuild it later (see rebuild_reply).
-    static ReplyRecord record_reply(const ravel::GenerationResult& generated,
-                                    const SamplerSettings& settings,
-                                    std::optional<std::uint64_t> rng_seed) {
+    ReplyRecord record_reply(const ravel::GenerationResult& generated,
+                             const SamplerSettings& settings,
+                             const Xoshiro256& rng_at_start) const {
         conversation::Reply reply;
         reply.tokens = generated.tokens;
         reply.stop_reason =
             generated.drew_end_of_text ? StopReason::EndOfText : generated.stop_reason;
         reply.ended_at_blank_line = generated.ended_at_blank_line();
+        const conversation::ReplyOrigin origin{rng_at_start, tokenizer_->id(), true};
         ReplyRecord record;
         record.tokens = generated.tokens;
         record.settings =
-            QString::fromStdString(conversation::reply_settings_json(settings, reply, rng_seed));
+            QString::fromStdString(conversation::reply_settings_json(settings, reply, origin));
         return record;
     }
 

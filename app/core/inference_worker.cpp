@@ -1,6 +1,8 @@
 #include "inference_worker.hpp"
 
 #include <QElapsedTimer>
+#include <new>
+#include <string>
 
 #include "stream_coalescer.hpp"
 
@@ -11,6 +13,20 @@ namespace {
 void raise_mark(std::atomic<quint64>& mark, quint64 id) {
     quint64 current = mark.load();
     while (current < id && !mark.compare_exchange_weak(current, id)) {
+    }
+}
+
+// The backend returns errors as values; an exception that gets out anyway (out of memory, a
+// defect) becomes one too, instead of unwinding through Qt's event loop and ending the app with
+// the user's conversation.
+template <class F>
+auto guarded(F&& call) -> decltype(call()) {
+    try {
+        return call();
+    } catch (const std::bad_alloc&) {
+        return make_error("out of memory");
+    } catch (const std::exception& e) {
+        return make_error(std::string("internal error: ") + e.what());
     }
 }
 
@@ -46,7 +62,7 @@ void InferenceWorker::loadModel(const LoadRequest& request) {
         }
         return true;
     };
-    auto result = backend_->load(request, progress);
+    auto result = guarded([&] { return backend_->load(request, progress); });
     if (!result.ok()) {
         emit loadFailed(request.id,
                         result.cancelled() ? tr("Loading was cancelled.")
@@ -79,7 +95,7 @@ void InferenceWorker::generate(const GenerationRequest& request) {
         running_id_ = request.id;
         running_stop_.store(stop_mark_.load() >= request.id);
     }
-    auto result = backend_->generate(request, on_text, running_stop_);
+    auto result = guarded([&] { return backend_->generate(request, on_text, running_stop_); });
     {
         const std::lock_guard lock(running_mutex_);
         running_id_ = 0;

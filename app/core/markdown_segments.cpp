@@ -47,7 +47,9 @@ QList<MarkdownSegment> split_markdown(const QString& text) {
     return out;
 }
 
-QString prose_for_markdown_view(const QString& prose) {
+QString prose_for_markdown_view(const QString& text) {
+    QString prose = text;
+    prose.replace(QLatin1String("\r\n"), QLatin1String("\n"));
     QString out;
     out.reserve(prose.size() + prose.size() / 8);
     const qsizetype n = prose.size();
@@ -58,11 +60,21 @@ QString prose_for_markdown_view(const QString& prose) {
     };
     for (qsizetype i = 0; i < n;) {
         const QChar c = prose[i];
+        if (c == QLatin1Char('\\') && i + 1 < n && prose[i + 1] == QLatin1Char('`')) {
+            out += QLatin1String("\\`");  // an escaped backtick opens no code span
+            i += 2;
+            continue;
+        }
         if (c == QLatin1Char('`')) {
-            // An inline code span: the same number of backticks closes it. Copied as it is.
+            // An inline code span: the same number of backticks closes it, within the paragraph.
+            // Copied as it is.
             const qsizetype open = run_at(i);
             qsizetype close = -1;
             for (qsizetype j = i + open; j < n;) {
+                if (prose[j] == QLatin1Char('\n') && j + 1 < n &&
+                    prose[j + 1] == QLatin1Char('\n')) {
+                    break;  // a blank line ends the paragraph
+                }
                 if (prose[j] != QLatin1Char('`')) {
                     ++j;
                     continue;

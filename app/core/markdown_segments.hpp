@@ -21,7 +21,7 @@ QList<MarkdownSegment> split_markdown(const QString& text);
 // one line, which flattens the lines a model writes (verse, addresses, short steps). So '<' is
 // written as an entity outside inline code spans (inside them it is literal already), and each
 // line break inside a paragraph becomes a hard break.
-QString prose_for_markdown_view(const QString& prose);
+QString prose_for_markdown_view(const QString& text);
 // The segments as a list of {code, language, text, markdown} maps for QML (`markdown` is
 // prose_for_markdown_view of `text`; `text` is what Copy copies).
 QVariantList markdown_segments_for_qml(const QString& text);

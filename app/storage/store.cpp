@@ -326,8 +326,7 @@ Result<std::vector<Message>> Store::path_to(std::int64_t message_id) {
 Result<std::optional<Message>> Store::latest_message(std::int64_t conversation_id) {
     auto st = Statement::prepare(
         db_, select(rows::kMessageColumns,
-                    "FROM messages WHERE conversation_id = ? ORDER BY created_ms DESC, id DESC "
-                    "LIMIT 1"));
+                    "FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT 1"));
     if (!st) return st.error();
     st->bind(1, conversation_id);
     auto all = collect<Message>(*st, rows::message);

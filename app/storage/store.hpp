@@ -73,7 +73,8 @@ class Store {
                                           std::optional<std::int64_t> parent_id);
     // Root first, `message_id` last. Fails on a broken or cyclic parent chain.
     Result<std::vector<Message>> path_to(std::int64_t message_id);
-    // The newest message of the conversation (where "continue" picks up); none when empty.
+    // The message written last (where "continue" picks up); none when empty. By row id, not
+    // time: imported rows keep their file's times, which may lie ahead of the clock.
     Result<std::optional<Message>> latest_message(std::int64_t conversation_id);
     Result<void> delete_message(std::int64_t id);  // and its subtree
 

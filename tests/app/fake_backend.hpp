@@ -5,6 +5,7 @@
 #include <QString>
 #include <QThread>
 #include <atomic>
+#include <stdexcept>
 
 #include "inference_backend.hpp"
 
@@ -65,6 +66,8 @@ class FakeBackend final : public app::InferenceBackend {
         if (request.turns.isEmpty()) return make_error("empty request (fake)");
         const QString user = request.turns.last().text;
         if (user.contains(QLatin1String("fail"))) return make_error("out of memory (fake)");
+        // A defect that throws instead of returning an error (the worker must contain it).
+        if (user.contains(QLatin1String("throw"))) throw std::runtime_error("boom (fake)");
         app::GenerationResult result;
         const bool resumed =
             !request.snapshot.isEmpty() && request.snapshot == snapshotFor(request.resumeTurns);

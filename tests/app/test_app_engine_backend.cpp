@@ -8,6 +8,8 @@
 #include <QtTest>
 #include <algorithm>
 #include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
 
 #include "chat_loop.hpp"
 #include "demo/demo_model.hpp"
@@ -359,16 +361,61 @@ class TestAppEngineBackend : public QObject {
                 QVERIFY(!sampler_bytes(resumed->snapshot).empty());
                 QVERIFY(sampler_bytes(rebuilt->snapshot) == sampler_bytes(resumed->snapshot));
             }
-            // A record whose ids the model cannot have made is an error, not a silent replay.
-            GenerationRequest hostile = r;
-            hostile.snapshot.clear();
-            hostile.resumeTurns = 0;
-            hostile.turns[1].reply.tokens.push_back(256);
-            auto refused = backend->generate(
-                hostile, [](const QString&) {}, never);
-            QVERIFY(!refused.ok());
-            QVERIFY2(refused.message().find("256") != std::string::npos, refused.message().c_str());
+            // A record this model cannot use (another tokenizer's ids, an id past its vocabulary,
+            // a damaged row) is no reason to stop: the reply is tokenized again from its text, as
+            // a reply stored without a record is.
+            GenerationRequest plain = r;
+            plain.snapshot.clear();
+            plain.resumeTurns = 0;
+            for (ChatTurn& turn : plain.turns) turn.reply = {};
+            auto from_text = backend->generate(
+                plain, [](const QString&) {}, never);
+            QVERIFY(from_text.ok());
+            const auto damaged = [&](const std::function<void(ReplyRecord&)>& damage) {
+                GenerationRequest bad = r;
+                bad.snapshot.clear();
+                bad.resumeTurns = 0;
+                damage(bad.turns[1].reply);
+                damage(bad.turns[3].reply);
+                auto reply = backend->generate(
+                    bad, [](const QString&) {}, never);
+                return reply.ok() ? reply->promptTokens : -1;
+            };
+            QCOMPARE(damaged([](ReplyRecord& rec) { rec.tokens.push_back(256); }),
+                     from_text->promptTokens);
+            QCOMPARE(damaged([](ReplyRecord& rec) {
+                         rec.settings.replace("\"tokenizer\":\"byte\"", "\"tokenizer\":\"world\"");
+                     }),
+                     from_text->promptTokens);
+            QCOMPARE(damaged([](ReplyRecord& rec) { rec.settings = "{not json"; }),
+                     from_text->promptTokens);
         }
+    }
+
+    // A stop sequence longer than the 256 bytes kept is cut between characters: the reply's
+    // record (JSON) stays valid UTF-8, where a cut inside an emoji made writing it throw.
+    void longStopSequenceIsCutBetweenCharacters() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        auto backend = make_engine_backend();
+        QVERIFY(backend->load(LoadRequest{1, modelPath(), 0, {}, {}}, [](double) { return true; })
+                    .ok());
+        GenerationRequest r;
+        r.turns = {ChatTurn{Role::User, "Hello", {}}};
+        r.sampling.seed = 3;
+        r.sampling.maxTokens = 8;
+        QString stop = "a";
+        for (int i = 0; i < 64; ++i) stop += QString::fromUtf8("\U0001F600");  // 4 bytes each
+        r.sampling.stopSequences = stop;
+        const std::atomic<bool> never{false};
+        auto reply = backend->generate(
+            r, [](const QString&) {}, never);
+        QVERIFY2(reply.ok(), reply.ok() ? "" : reply.message().c_str());
+        const auto json =
+            nlohmann::json::parse(reply->reply.settings.toStdString(), nullptr, false);
+        QVERIFY(json.is_object());
+        const std::string kept = json["sampler"]["stop_sequences"][0].get<std::string>();
+        QCOMPARE(kept.size(), std::size_t{253});                  // "a" and 63 whole emoji
+        QVERIFY(kept.find("\xEF\xBF\xBD") == std::string::npos);  // no replacement character
     }
 
     // Regenerating a reply resumes from the same snapshot as the first answer did; with the

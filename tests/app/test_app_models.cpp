@@ -149,6 +149,12 @@ class TestAppModels : public QObject {
                  QString("Use `std::vector<int>` or ``a ` <b`` here &lt;i>"));
         QCOMPARE(prose_for_markdown_view("an ` unclosed <tag"), QString("an ` unclosed &lt;tag"));
         QCOMPARE(prose_for_markdown_view("\nedge\n"), QString("\nedge\n"));
+        // A code span does not cross a blank line; an escaped backtick opens none; CRLF is a
+        // line break like LF.
+        QCOMPARE(prose_for_markdown_view("press ` then\n\n`#include <vector>`"),
+                 QString("press ` then\n\n`#include <vector>`"));
+        QCOMPARE(prose_for_markdown_view("a \\` <b> `c`"), QString("a \\` &lt;b> `c`"));
+        QCOMPARE(prose_for_markdown_view("one\r\ntwo"), QString("one  \ntwo"));
         const QVariantMap prose = markdown_segments_for_qml("a <b>\nc").first().toMap();
         QCOMPARE(prose.value("text").toString(), QString("a <b>\nc"));  // what Copy copies
         QCOMPARE(prose.value("markdown").toString(), QString("a &lt;b>  \nc"));

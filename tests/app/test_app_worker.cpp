@@ -170,6 +170,15 @@ class TestAppWorker : public QObject {
         QVERIFY(waitCount(genFailed, 1, 5000));
         QCOMPARE(genFailed.at(0).at(0).toULongLong(), 2u);
         QVERIFY(genFailed.at(0).at(1).toString().contains("out of memory"));
+        // An exception from the backend is an error like any other, and the worker goes on.
+        post(*host, request(3, "please throw"));
+        QVERIFY(waitCount(genFailed, 2, 5000));
+        QCOMPARE(genFailed.at(1).at(0).toULongLong(), 3u);
+        QVERIFY2(genFailed.at(1).at(1).toString().contains("boom (fake)"),
+                 qPrintable(genFailed.at(1).at(1).toString()));
+        QSignalSpy finished(host->worker(), &InferenceWorker::generationFinished);
+        post(*host, request(4, "still here?"));
+        QVERIFY(waitCount(finished, 1, 5000));
     }
 
     void shutdownWhileGenerating() {

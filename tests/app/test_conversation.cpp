@@ -4,6 +4,7 @@
 
 #include <QTemporaryDir>
 #include <QtTest>
+#include <atomic>
 
 #include "conversation/runner.hpp"
 #include "ravel/resume_record.hpp"
@@ -285,17 +286,18 @@ class TestConversation : public QObject {
         QCOMPARE(b->reply.tokens, expected);
     }
 
-    // A reply whose settings carry "rng_seed" (the app writes it where a reply's generator
-    // started from a seed) is replayed from that seed: the generator ends where that many draws
-    // from it leave it, not where the conversation's own seed would.
-    void replayRestartsTheGeneratorAtRngSeed() {
+    // A reply's settings carry the generator's state when it began ("rng_state"): a replay
+    // restarts the generator there, whatever came before it. And a reply written by the app
+    // ("separator_follows": its state includes the turn separator even where the reply did not
+    // end at a blank line) is replayed with the separator, which the next turn then leaves out.
+    void replayHonoursTheReplyOrigin() {
         RAVEL_REQUIRE_SHARED_DATA();
         auto ctx = context("tiny-5v2-730K");
         QVERIFY(ctx.ok());
         const auto s = settings(12);
         const std::string db = fresh_db();
         std::int64_t conv = 0, reply = 0;
-        std::size_t draws = 0;
+        std::size_t draws = 0, user_tokens = 0;
         {
             auto store = Store::open(db);
             ConversationRunner runner(*store, *ctx);
@@ -303,23 +305,104 @@ class TestConversation : public QObject {
             auto a = runner.send(conv, std::nullopt, "Hi", s);
             QVERIFY(a.ok());
             QVERIFY(a->generation.stop_reason != StopReason::EndOfText);  // bytes: none
+            QVERIFY(!a->generation.ended_at_blank_line);                  // 12 tokens, cut
+            QVERIFY(a->reply.settings_json.find("\"rng_state\"") != std::string::npos);
             reply = a->reply.id;
             draws = a->reply.tokens.size();
+            user_tokens = a->user.tokens.size();
         }
         QVERIFY(draws > 0);
         raw_exec(db, "DELETE FROM snapshots");
         raw_exec(db,
-                 "UPDATE messages SET settings_json = json_set(settings_json, '$.rng_seed', "
-                 "777) WHERE id = " +
+                 "UPDATE messages SET settings_json = json_set(settings_json, '$.rng_state', "
+                 "json('[1,2,3,4]'), '$.separator_follows', json('true')) WHERE id = " +
                      std::to_string(reply));
         auto store = Store::open(db);
         ConversationRunner runner(*store, *ctx);
         auto resumed = runner.resume_to(conv, reply);
         QVERIFY2(resumed.ok(), resumed.ok() ? "" : resumed.message().c_str());
         QVERIFY(!resumed->from_snapshot);
-        Xoshiro256 expected(777);
+        QCOMPARE(resumed->replayed_tokens, std::int64_t(user_tokens + draws + 2));  // + "\n\n"
+        Xoshiro256 expected;
+        QVERIFY(expected.set_state({1, 2, 3, 4}));
         for (std::size_t i = 0; i < draws; ++i) (void)expected.next_double();
         QVERIFY(runner.sampler().rng().state() == expected.state());
+        auto next = runner.send(conv, reply, "More", s);
+        QVERIFY(next.ok());
+        QCOMPARE(next->user.tokens,
+                 ctx->tokenizer->encode(ctx->chat_template.next_turn("More", true)));
+    }
+
+    // A reply stopped before its first token fed nothing and did not end a turn: the next user
+    // turn carries the separator, and a replay feeds exactly what was fed (it used to be taken
+    // for an import without ids, replayed as " \n\n", and the next turn lost its separator).
+    void aReplyStoppedBeforeItsFirstToken() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        auto ctx = context("tiny-5v2-730K");
+        QVERIFY(ctx.ok());
+        const auto s = settings(12);
+        const std::string db = fresh_db();
+        std::int64_t conv = 0, last = 0, fed = 0;
+        {
+            auto store = Store::open(db);
+            ConversationRunner runner(*store, *ctx);
+            conv = runner.create("t", s)->id;
+            const std::atomic<bool> stopped{true};
+            ReplyOptions cancel;
+            cancel.cancel = &stopped;
+            auto a = runner.send(conv, std::nullopt, "Hi", s, cancel);
+            QVERIFY(a.ok());
+            QVERIFY(a->reply.tokens.empty() && a->reply.text.empty());
+            auto b = runner.send(conv, a->reply.id, "More", s);
+            QVERIFY(b.ok());
+            QCOMPARE(b->user.tokens,
+                     ctx->tokenizer->encode(ctx->chat_template.next_turn("More", false)));
+            last = b->reply.id;
+            fed = std::int64_t(a->user.tokens.size() + b->user.tokens.size() +
+                               b->reply.tokens.size());
+        }
+        raw_exec(db, "DELETE FROM snapshots");
+        auto store = Store::open(db);
+        ConversationRunner runner(*store, *ctx);
+        auto resumed = runner.resume_to(conv, last);
+        QVERIFY2(resumed.ok(), resumed.ok() ? "" : resumed.message().c_str());
+        QCOMPARE(resumed->replayed_tokens, fed);
+    }
+
+    // A snapshot of this model whose count disagrees with the transcript (another writer's
+    // convention, e.g. the app's system prompt kept outside the transcript) is skipped and left
+    // as it is, not overwritten with the rebuilt state.
+    void aSnapshotOfAnotherConventionIsLeftAlone() {
+        RAVEL_REQUIRE_SHARED_DATA();
+        auto ctx = context("tiny-5v2-730K");
+        QVERIFY(ctx.ok());
+        const auto s = settings(8);
+        const std::string db = fresh_db();
+        std::int64_t conv = 0, user = 0, reply = 0;
+        {
+            auto store = Store::open(db);
+            ConversationRunner runner(*store, *ctx);
+            conv = runner.create("t", s)->id;
+            auto a = runner.send(conv, std::nullopt, "Hi", s);
+            QVERIFY(a.ok());
+            user = a->user.id;
+            reply = a->reply.id;
+        }
+        // One more token in the transcript than the snapshot counts.
+        raw_exec(db,
+                 "UPDATE messages SET tokens = CAST(tokens || x'41000000' AS BLOB), token_count = "
+                 "token_count + 1 WHERE id = " +
+                     std::to_string(user));
+        auto store = Store::open(db);
+        const auto before = store->snapshot(reply);
+        QVERIFY(before.ok() && before->has_value());
+        ConversationRunner runner(*store, *ctx);
+        auto resumed = runner.resume_to(conv, reply);
+        QVERIFY2(resumed.ok(), resumed.ok() ? "" : resumed.message().c_str());
+        QVERIFY(!resumed->from_snapshot);
+        const auto after = store->snapshot(reply);
+        QVERIFY(after.ok() && after->has_value());
+        QVERIFY((*after)->blob == (*before)->blob);
     }
 
     // Branches: a regenerated reply and an edited question are siblings; each continues from

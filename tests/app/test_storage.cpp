@@ -128,6 +128,22 @@ class TestStorage : public QObject {
         QVERIFY(a1.tokens == std::vector<std::int32_t>({6, 7, 8, 9}));
         QVERIFY(a1b.tokens.empty());
 
+        // The message written last is where "continue" picks up, even when an imported one
+        // carries a time ahead of the clock.
+        NewMessage future;
+        future.conversation_id = c->id;
+        future.parent_id = u1b.id;
+        future.role = Role::Assistant;
+        future.text = "From the future.";
+        future.created_ms = std::int64_t{4'000'000'000'000};
+        auto imported = s->add_message(future);
+        QVERIFY(imported.ok());
+        const Message after = add(imported->id, Role::User, "And now?");
+        auto continued = s->latest_message(c->id);
+        QVERIFY(continued.ok() && continued->has_value());
+        QCOMPARE((*continued)->id, after.id);
+        QVERIFY(s->delete_message(imported->id).ok());
+
         auto kids = s->children(c->id, u1.id);
         QVERIFY(kids.ok());
         QCOMPARE(kids->size(), std::size_t(2));
