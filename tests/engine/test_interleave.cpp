@@ -174,7 +174,8 @@ class InterleaveTest : public QObject {
     }
 
     // The loader interleaves q8_0 / q4_0 matrices exactly where the CPU kernels want it, never
-    // the embedding (read a row at a time), and keeps rows for a model asked for on a GPU.
+    // the embedding (read a row at a time), and keeps rows for a model placed on a GPU. A model
+    // asked for on a GPU that ends up on the CPU (no GPU, no driver) gets the CPU's layout.
     void loader_interleaves_where_the_kernels_want_it() {
         for (DType type : {DType::Q8_0, DType::Q5_1, DType::Q4_0, DType::F16}) {
             LoadOptions options;
@@ -192,7 +193,10 @@ class InterleaveTest : public QObject {
             options.device = "cuda";
             auto gpu_bound = Model::synthetic(*spec, options);
             QVERIFY(gpu_bound.ok());
-            QVERIFY(!(*gpu_bound)->weights().head.interleaved());
+            const bool on_gpu = (*gpu_bound)->device().starts_with("cuda");
+            QCOMPARE((*gpu_bound)->weights().head.interleaved(), want && !on_gpu);
+            QCOMPARE((*gpu_bound)->weights().layers[0].att_r.interleaved(), want && !on_gpu);
+            if (!on_gpu) QVERIFY(!(*gpu_bound)->device_note().empty());  // and it says why
         }
     }
 };

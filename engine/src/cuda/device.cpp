@@ -118,6 +118,20 @@ std::string unsupported_shape(const ModelConfig& cfg) {
            " is not supported by the CUDA kernels (8, 16, 32, 64 or 128)";
 }
 
+// Why the GPU cannot run this model at all (empty when it can).
+std::string unusable(const ModelConfig& cfg, const GpuDevice& dev) {
+    // The kernels are built for compute capability 8.0 and later (kernels/CMakeLists.txt): on
+    // an older GPU the upload would work and every forward pass fail.
+    if (dev.compute_major < 8) {
+        return "cuda:" + std::to_string(dev.index) + " (" + dev.name + ") has compute capability " +
+               std::to_string(dev.compute_major) + "." + std::to_string(dev.compute_minor) +
+               "; Ravel's CUDA kernels need 8.0 or later";
+    }
+    if (auto why = unsupported_shape(cfg); !why.empty()) return why;
+    if (std::string why; !kernels::blas_available(why)) return why;
+    return {};
+}
+
 // Weights, one session's workspace for 128-token chunks, and room for the CUDA context and
 // cuBLAS's own buffers.
 std::uint64_t bytes_needed(const ModelConfig& cfg, std::uint64_t weights) {
@@ -144,36 +158,36 @@ Result<const GpuDevice*> chosen_device(const std::vector<GpuDevice>& devices, in
 
 namespace detail {
 
-Result<void> check_device_memory(const ModelConfig& config, const LoadOptions& options,
-                                 const WeightTypes& types) {
+Result<DevicePlan> plan_device(const ModelConfig& config, const LoadOptions& options,
+                               const WeightTypes& types) {
     auto choice = parse_device(options.device);
     if (!choice) return choice.error();
-    if (!choice->cuda) return {};
+    if (!choice->cuda) return DevicePlan{};
     auto devices = cuda_devices();
-    if (!devices) return {};  // no GPU at all: the model loads on the CPU and says why
+    if (!devices) return DevicePlan{false, devices.message()};  // no GPU at all
     auto dev = chosen_device(*devices, choice->index);
     if (!dev) return dev.error();
+    if (auto why = unusable(config, **dev); !why.empty()) return DevicePlan{false, why};
     const std::uint64_t weights = estimate_weight_bytes(config, types, kCudaArenaAlignment);
     const std::uint64_t needed = bytes_needed(config, weights);
     if (needed > (*dev)->free_bytes) return make_error(does_not_fit(**dev, needed, weights));
-    return {};
+    return DevicePlan{true, {}};
 }
 
-Result<void> place_model(Model& model, const LoadOptions& options) {
+Result<void> place_model(Model& model, const LoadOptions& options, const DevicePlan& plan) {
+    if (!plan.gpu) {
+        if (!plan.cpu_reason.empty()) {
+            model.set_placement("cpu", "running on the CPU: " + plan.cpu_reason, nullptr);
+        }
+        return {};
+    }
     auto choice = parse_device(options.device);
     if (!choice) return choice.error();
-    if (!choice->cuda) return {};
-    auto fallback = [&](const std::string& why) -> Result<void> {
-        model.set_placement("cpu", "running on the CPU: " + why, nullptr);
-        return {};
-    };
     auto devices = cuda_devices();
-    if (!devices) return fallback(devices.message());
+    if (!devices) return devices.error();
     auto chosen = chosen_device(*devices, choice->index);
     if (!chosen) return chosen.error();
     const GpuDevice& dev = **chosen;
-    if (auto why = unsupported_shape(model.config()); !why.empty()) return fallback(why);
-    if (std::string why; !kernels::blas_available(why)) return fallback(why);
     // Measured again on the real weights: free memory may have changed while loading.
     const std::uint64_t weights = cuda_weight_bytes(model.weights());
     const std::uint64_t needed = bytes_needed(model.config(), weights);
@@ -205,18 +219,17 @@ Result<GpuProbe> probe_gpu(int) {
 
 namespace detail {
 
-Result<void> check_device_memory(const ModelConfig&, const LoadOptions& options,
-                                 const WeightTypes&) {
+Result<DevicePlan> plan_device(const ModelConfig&, const LoadOptions& options, const WeightTypes&) {
     auto choice = parse_device(options.device);
     if (!choice) return choice.error();
-    return {};
+    if (!choice->cuda) return DevicePlan{};
+    return DevicePlan{false, kNoBackend};
 }
 
-Result<void> place_model(Model& model, const LoadOptions& options) {
-    auto choice = parse_device(options.device);
-    if (!choice) return choice.error();
-    if (choice->cuda)
-        model.set_placement("cpu", std::string("running on the CPU: ") + kNoBackend, nullptr);
+Result<void> place_model(Model& model, const LoadOptions&, const DevicePlan& plan) {
+    if (!plan.cpu_reason.empty()) {
+        model.set_placement("cpu", "running on the CPU: " + plan.cpu_reason, nullptr);
+    }
     return {};
 }
 

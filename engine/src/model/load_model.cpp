@@ -118,10 +118,10 @@ Result<detail::Matrix> load_matrix(const detail::WeightSource& src, const std::s
 }
 
 // The layout the CPU kernels multiply q8_0 / q5_1 / q4_0 fastest in; row layout for a model headed
-// for a GPU (its kernels read rows).
-detail::MatrixLayout quantized_layout(const LoadOptions& options) {
-    auto device = parse_device(options.device);
-    if (!device || device->cuda || !detail::cpu::kernels().interleave_quantized) {
+// for a GPU (its kernels read rows). A GPU asked for but not used (none, or one that cannot run
+// the model) leaves the model on the CPU, with the CPU's layout.
+detail::MatrixLayout quantized_layout(const detail::DevicePlan& plan) {
+    if (plan.gpu || !detail::cpu::kernels().interleave_quantized) {
         return detail::MatrixLayout::Rows;
     }
     return detail::MatrixLayout::Interleaved16;
@@ -204,9 +204,10 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
     const DType wtype = types.majority();
     LoadOptions resolved = options;
     resolved.weight_type = wtype;
-    if (auto fits = detail::check_device_memory(cfg, resolved, types); !fits) return fits.error();
+    auto plan = detail::plan_device(cfg, resolved, types);
+    if (!plan) return plan.error();
     const DType lora_type = types.lora();
-    const detail::MatrixLayout layout = quantized_layout(resolved);
+    const detail::MatrixLayout layout = quantized_layout(*plan);
     auto weights = std::make_unique<ModelWeights>();
     // Every converted matrix lives in huge-page-backed chunks (the matrices keep them alive).
     detail::WeightArena arena;
@@ -303,7 +304,7 @@ Result<std::shared_ptr<const Model>> build_model(const ModelConfig& cfg,
     if (!progress(cfg.n_layer + 2)) return cancelled_error();
 
     auto model = std::make_shared<Model>(cfg, format, wtype, std::move(weights));
-    if (auto placed = detail::place_model(*model, resolved); !placed) return placed.error();
+    if (auto placed = detail::place_model(*model, resolved, *plan); !placed) return placed.error();
     return std::shared_ptr<const Model>(std::move(model));
 }
 
