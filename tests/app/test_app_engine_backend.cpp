@@ -384,7 +384,9 @@ class TestAppEngineBackend : public QObject {
             QCOMPARE(damaged([](ReplyRecord& rec) { rec.tokens.push_back(256); }),
                      from_text->promptTokens);
             QCOMPARE(damaged([](ReplyRecord& rec) {
-                         rec.settings.replace("\"tokenizer\":\"byte\"", "\"tokenizer\":\"world\"");
+                         rec.settings.replace("\"tokenizer\":\"byte-256\"",
+                                              "\"tokenizer\":\"world\"");
+                         QVERIFY(rec.settings.contains("\"world\""));
                      }),
                      from_text->promptTokens);
             QCOMPARE(damaged([](ReplyRecord& rec) { rec.settings = "{not json"; }),
