@@ -70,6 +70,14 @@ ChatController::ChatController(InferenceWorker* worker, StorageWorker* storage,
     undo_timer_.setSingleShot(true);
     undo_timer_.setInterval(10'000);
     connect(&undo_timer_, &QTimer::timeout, this, &ChatController::commitPendingDelete);
+    snapshot_wait_.setSingleShot(true);
+    snapshot_wait_.setInterval(3'000);
+    connect(&snapshot_wait_, &QTimer::timeout, this, [this] {
+        // Storage did not answer in time: replay rather than keep the user waiting, and stop
+        // counting on those answers.
+        loading_snapshots_.clear();
+        dispatchWaitingReply();
+    });
     QMetaObject::invokeMethod(storage, &StorageWorker::open, queued);
 }
 
@@ -138,13 +146,54 @@ void ChatController::onStorageFailed(const QString& message, bool) {
 
 void ChatController::onSnapshotLoaded(qint64 conversationId, qint64 messageId,
                                       const QByteArray& blob) {
+    loading_snapshots_.remove(messageId);
     // One asked for before the user moved to another conversation is not kept.
     auto it = library_.find(conversationId);
-    if (it == library_.end() || blob.isEmpty() || conversationId != current_) return;
-    if (MessageNode* node = it->tree.find(messageId)) {
-        node->snapshot = blob;
-        emit snapshotAvailable(messageId);
+    if (it != library_.end() && !blob.isEmpty() && conversationId == current_) {
+        if (MessageNode* node = it->tree.find(messageId)) {
+            node->snapshot = blob;
+            emit snapshotAvailable(messageId);
+        }
     }
+    if (waiting_reply_) {
+        const Conversation* c = findConversation(waiting_reply_->conversation);
+        bool still_waiting = false;
+        if (c != nullptr) {
+            GenerationRequest probe;
+            attachSnapshot(*c, waiting_reply_->path, probe, &still_waiting);
+        }
+        if (!still_waiting) dispatchWaitingReply();
+    }
+}
+
+void ChatController::attachSnapshot(const Conversation& c, const QList<qint64>& path,
+                                    GenerationRequest& request, bool* waiting) const {
+    *waiting = false;
+    for (qsizetype i = path.size() - 2; i >= 0; --i) {
+        const MessageNode* node = c.tree.find(path[i]);
+        if (node == nullptr || node->role != Role::Assistant) continue;
+        if (!node->snapshot.isEmpty()) {
+            request.snapshot = node->snapshot;
+            request.resumeTurns = static_cast<int>(i + 1);
+            return;
+        }
+        if (loading_snapshots_.contains(node->id)) {
+            *waiting = true;
+            return;
+        }
+    }
+}
+
+void ChatController::dispatchWaitingReply() {
+    snapshot_wait_.stop();
+    if (!waiting_reply_) return;
+    WaitingReply waiting = std::move(*waiting_reply_);
+    waiting_reply_.reset();
+    if (const Conversation* c = findConversation(waiting.conversation)) {
+        bool still_waiting = false;
+        attachSnapshot(*c, waiting.path, waiting.request, &still_waiting);
+    }
+    emit generateRequested(waiting.request);
 }
 
 qint64 ChatController::newConversation() {
@@ -284,15 +333,10 @@ bool ChatController::startReply(Conversation& c, qint64 userMessageId) {
         const MessageNode* node = c.tree.find(id);
         request.turns.append(ChatTurn{node->role, node->text, node->reply});
     }
-    // Resume from the newest reply on the path whose snapshot is at hand.
-    for (qsizetype i = path.size() - 2; i >= 0; --i) {
-        const MessageNode* node = c.tree.find(path[i]);
-        if (node->role == Role::Assistant && !node->snapshot.isEmpty()) {
-            request.snapshot = node->snapshot;
-            request.resumeTurns = static_cast<int>(i + 1);
-            break;
-        }
-    }
+    // Resume from the newest reply on the path whose snapshot is at hand, or wait for one that
+    // storage is reading.
+    bool waiting = false;
+    attachSnapshot(c, path, request, &waiting);
     for (qint64 id : c.tree.children(userMessageId)) {
         if (c.tree.find(id)->role == Role::Assistant) ++request.branch;
     }
@@ -300,12 +344,19 @@ bool ChatController::startReply(Conversation& c, qint64 userMessageId) {
     active_conversation_ = c.meta.id;
     setBusy(request.id, reply);
     refreshMessages();
-    emit generateRequested(request);
+    if (waiting) {
+        waiting_reply_ = WaitingReply{request, c.meta.id, path};
+        snapshot_wait_.start();
+    } else {
+        emit generateRequested(request);
+    }
     return true;
 }
 
 void ChatController::stop() {
-    if (busy()) worker_->requestStop(active_request_);
+    if (!busy()) return;
+    worker_->requestStop(active_request_);
+    dispatchWaitingReply();  // the worker sees it stopped before it starts
 }
 
 bool ChatController::regenerate(qint64 messageId) {
@@ -480,7 +531,10 @@ void ChatController::requestBranchSnapshot(Conversation& c) {
         const MessageNode* node = c.tree.find(*it);
         if (node->role != Role::Assistant) continue;
         keep.append(node->id);
-        if (node->snapshot.isEmpty()) emit loadSnapshotRequested(c.meta.id, node->id);
+        if (node->snapshot.isEmpty() && !loading_snapshots_.contains(node->id)) {
+            loading_snapshots_.insert(node->id);
+            emit loadSnapshotRequested(c.meta.id, node->id);
+        }
     }
     releaseSnapshots(&c, keep);
 }

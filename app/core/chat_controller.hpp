@@ -6,6 +6,7 @@
 
 #include <QHash>
 #include <QObject>
+#include <QSet>
 #include <QTimer>
 #include <optional>
 
@@ -154,6 +155,11 @@ class ChatController : public QObject {
     void refreshSidebarRow(const Conversation& c);
     void touch(Conversation& c);
     void requestBranchSnapshot(Conversation& c);
+    // The resume point of a reply to the last message of `path`: the newest earlier reply whose
+    // snapshot is in memory. `waiting` says a newer one is still being read from storage.
+    void attachSnapshot(const Conversation& c, const QList<qint64>& path,
+                        GenerationRequest& request, bool* waiting) const;
+    void dispatchWaitingReply();
     void releaseSnapshots(Conversation* shown, const QList<qint64>& branchEnd);
     void setError(const QString& message);
     void setBusy(quint64 request, qint64 message);
@@ -177,6 +183,17 @@ class ChatController : public QObject {
     QString error_;
     QString notice_;
     std::optional<Conversation> pending_delete_;
+    // Snapshots asked of storage and not yet answered (message ids).
+    QSet<qint64> loading_snapshots_;
+    // A reply held back until a snapshot on its way arrives (right after a restart or a branch
+    // switch), so it resumes instead of replaying; the timer sends it anyway if storage stalls.
+    struct WaitingReply {
+        GenerationRequest request;
+        qint64 conversation = 0;
+        QList<qint64> path;
+    };
+    std::optional<WaitingReply> waiting_reply_;
+    QTimer snapshot_wait_;
     // A few model states of the largest models; for small models, many more replies.
     qint64 snapshot_budget_ = qint64{256} << 20;
     QTimer undo_timer_;

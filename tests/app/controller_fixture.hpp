@@ -4,6 +4,7 @@
 
 #include <QSignalSpy>
 #include <QTemporaryDir>
+#include <QThread>
 #include <QtTest>
 #include <memory>
 
@@ -34,6 +35,29 @@ class SharedMemoryStorage final : public app::ConversationStorage {
 
   private:
     app::MemoryStorage* t_;
+};
+
+// MemoryStorage whose snapshots take a while to read (a large snapshot on a slow disk).
+class SlowSnapshots : public app::MemoryStorage {
+  public:
+    SlowSnapshots(app::MemoryStorage* data, int delayMs) : data_(data), delay_ms_(delayMs) {}
+    Result<app::StoredLibrary> loadAll() override { return data_->loadAll(); }
+    Result<void> saveConversation(const app::StoredConversation& c) override {
+        return data_->saveConversation(c);
+    }
+    Result<void> saveMessage(const app::StoredMessage& m) override { return data_->saveMessage(m); }
+    Result<void> saveSnapshot(qint64 c, qint64 m, const QByteArray& b) override {
+        return data_->saveSnapshot(c, m, b);
+    }
+    Result<QByteArray> loadSnapshot(qint64 c, qint64 m) override {
+        QThread::msleep(static_cast<unsigned long>(delay_ms_));
+        return data_->loadSnapshot(c, m);
+    }
+    Result<void> deleteConversation(qint64 id) override { return data_->deleteConversation(id); }
+
+  private:
+    app::MemoryStorage* data_;
+    int delay_ms_;
 };
 
 struct AppFixture {

@@ -344,6 +344,35 @@ class TestAppController : public QObject {
                                                         test::FakeBackend::snapshotFor(8).size());
     }
 
+    // Right after a restart the branch end's snapshot is still being read when the user may
+    // already send: the reply waits for it and resumes, instead of replaying the transcript.
+    void aReplyWaitsForTheSnapshotOnItsWay() {
+        MemoryStorage data;
+        {
+            test::AppFixture app(&data, settingsFile());
+            QVERIFY(app.waitStorage());
+            QVERIFY(app.loadModel());
+            QVERIFY(app.chat->send("remember me"));
+            QVERIFY(app.waitIdle());
+        }
+        test::SlowSnapshots slow(&data, 400);
+        test::AppFixture app(
+            [&slow]() -> Result<std::unique_ptr<ConversationStorage>> {
+                return std::unique_ptr<ConversationStorage>(new test::SharedMemoryStorage(&slow));
+            },
+            settingsFile());
+        QSignalSpy snapshot(app.chat.get(), &ChatController::snapshotAvailable);
+        QVERIFY(app.waitStorage());
+        QVERIFY(app.loadModel());  // the fake's load is faster than the slow snapshot
+        QCOMPARE(snapshot.size(), 0);
+        QVERIFY(app.chat->send("continue"));
+        QVERIFY(app.chat->busy());
+        QVERIFY(app.waitIdle());
+        QCOMPARE(snapshot.size(), 1);
+        QCOMPARE(app.knobs.lastResumeTurns.load(), 2);
+        QCOMPARE(app.chat->messages()->rowCount(), 4);
+    }
+
     // After a restart, regenerating the last reply resumes from the reply before it, whose
     // snapshot is loaded with the last one's.
     void restartThenRegenerateResumes() {
