@@ -5,6 +5,9 @@
 #include <map>
 #include <sstream>
 
+#include "conversation/reply.hpp"
+#include "conversation/settings_json.hpp"
+#include "ravel/resume_record.hpp"
 #include "ravel/tokenizer.hpp"
 #include "storage/types.hpp"
 
@@ -19,6 +22,10 @@ constexpr std::string_view kB64 =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr std::size_t kMaxMessages = 1'000'000;
 constexpr std::int64_t kMaxTokenId = 1 << 24;
+constexpr std::size_t kTemplateTokens = 256;
+constexpr std::size_t kMaxReplyTokens =
+    1'000'000;  // SamplerSettings' largest max_tokens  // "System: ", "\n\nUser: ",
+                // "\n\nAssistant:", ...
 
 json settings_value(const std::string& text) {
     json j = json::parse(text, nullptr, false);
@@ -207,6 +214,12 @@ Result<std::int64_t> import_json(storage::Store& store, const std::string& text)
     if (!created) return created.error();
     json settings = doc.value("settings", json::object());
     if (!settings.is_object()) return make_error("\"settings\" must be an object");
+    // Settings that every later reply would refuse are refused now, not at each resume.
+    if (auto s = settings.find("sampler"); s != settings.end()) {
+        auto checked = sampler_from_json(*s, SamplerSettings::chat_defaults());
+        const Result<void> valid = checked ? checked->validate() : Result<void>(checked.error());
+        if (!valid) return make_error("\"settings\": " + valid.message());
+    }
 
     // Validate everything before writing anything.
     struct Pending {
@@ -246,8 +259,27 @@ Result<std::int64_t> import_json(storage::Store& store, const std::string& text)
         json ms = jm.value("settings", json::object());
         if (!ms.is_object()) return make_error(at + "\"settings\" must be an object");
         p.m.settings_json = ms.dump();
+        if (p.m.role == Role::Assistant) {
+            auto reply = parse_reply_settings(p.m.settings_json, SamplerSettings::chat_defaults());
+            const Result<void> valid = !reply           ? Result<void>(reply.error())
+                                       : reply->sampler ? reply->sampler->validate()
+                                                        : Result<void>{};
+            if (!valid) return make_error(at + valid.message());
+        }
         if (auto tk = jm.find("tokens"); tk != jm.end()) {
             if (!tk->is_array()) return make_error(at + "\"tokens\" must be a list");
+            // A typed message's ids encode its text (each id at least one byte) in the chat
+            // template; a reply's may stand for more than its shown text (bytes that were not
+            // UTF-8, blank space trimmed), up to the longest reply the sampler allows.
+            const std::size_t most =
+                p.m.role == Role::Assistant ? kMaxReplyTokens : p.m.text.size() + kTemplateTokens;
+            if (tk->size() > most) {
+                return make_error(at + "more token ids (" + std::to_string(tk->size()) +
+                                  ") than the message can have (" + std::to_string(most) + ")");
+            }
+            if (!tk->empty() && p.m.role == Role::Assistant && !p.file_parent) {
+                return make_error(at + "a reply with token ids must follow a message");
+            }
             for (const auto& v : *tk) {
                 if (!v.is_number_integer() || v.get<std::int64_t>() < 0 ||
                     v.get<std::int64_t>() >= kMaxTokenId) {
@@ -279,6 +311,10 @@ Result<std::int64_t> import_json(storage::Store& store, const std::string& text)
             return make_error("\"start_state\": \"base64\" and \"name\" must be strings");
         start_state = base64_decode(*encoded);
         if (!start_state) return make_error("\"start_state\" is not valid base64");
+        // Every resume starts from it, so a damaged one is refused here.
+        if (auto record = decode_resume_record(*start_state); !record) {
+            return make_error("\"start_state\": " + record.message());
+        }
         start_state_name = std::move(*name);
     }
 
@@ -348,11 +384,13 @@ Result<std::int64_t> import_markdown(storage::Store& store, const std::string& t
     }
     std::istringstream in(text);
     std::string line, title = "Imported conversation";
+    bool titled = false;
     std::vector<std::pair<Role, std::string>> msgs;
     while (std::getline(in, line)) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
         if (msgs.empty() && line.rfind("# ", 0) == 0) {
             title = line.substr(2);
+            titled = true;
             continue;
         }
         if (const auto role = role_of_heading(line)) {
@@ -363,7 +401,10 @@ Result<std::int64_t> import_markdown(storage::Store& store, const std::string& t
         if (is_heading_or_escaped(line)) line.erase(0, 1);  // one backslash, added by export
         msgs.back().second += line + "\n";
     }
-    if (msgs.empty()) return make_error("no \"## User\" / \"## Assistant\" sections found");
+    // A title alone is an empty conversation (what exporting one writes).
+    if (msgs.empty() && !titled) {
+        return make_error("no \"## User\" / \"## Assistant\" sections found");
+    }
     auto conv = store.create_conversation(title);
     if (!conv) return conv.error();
     ImportGuard guard{store, conv->id};

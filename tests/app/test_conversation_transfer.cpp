@@ -9,6 +9,7 @@
 #include "conversation/runner.hpp"
 #include "conversation/state_file.hpp"
 #include "conversation/transfer.hpp"
+#include "ravel/resume_record.hpp"
 #include "test_data.hpp"
 
 using namespace ravel;
@@ -104,7 +105,17 @@ class TestConversationTransfer : public QObject {
         std::vector<std::byte> blob(1000);
         for (std::size_t i = 0; i < blob.size(); ++i) blob[i] = std::byte(i % 251);
         QVERIFY(a->put_snapshot(r2.id, blob, "0123456789abcdef0123456789abcdef").ok());
-        QVERIFY(a->set_start_state(c->id, blob, "tuned.pth").ok());
+        // The starting state is a resume record (import checks it decodes).
+        ModelConfig tiny;
+        tiny.arch = Arch::V4;
+        tiny.n_layer = 1;
+        tiny.n_embd = 8;
+        tiny.n_vocab = 256;
+        ResumeRecord start;
+        start.state = State(tiny);
+        start.tokenizer_id = "byte-256";
+        const ResumeBlob start_blob = encode_resume_record(start);
+        QVERIFY(a->set_start_state(c->id, start_blob, "tuned.pth").ok());
 
         ExportOptions o;
         o.include_snapshots = true;
@@ -120,7 +131,7 @@ class TestConversationTransfer : public QObject {
         auto conv = b->conversation(*id);
         QCOMPARE(conv->title, std::string("Trip ✓"));
         QVERIFY(conv->has_start_state);
-        QCOMPARE(**b->start_state(*id), blob);
+        QVERIFY(std::ranges::equal(**b->start_state(*id), start_blob));
         auto msgs = b->messages(*id);
         QCOMPARE(msgs->size(), std::size_t(4));
         const auto& m = *msgs;
@@ -164,6 +175,23 @@ class TestConversationTransfer : public QObject {
             R"({"format":["ravel-conversation"],"version":1,"title":"x","messages":[]})",
             R"({"format":"ravel-conversation","version":1,"title":"x","start_state":{"base64":5},"messages":[]})",
             R"({"format":"ravel-conversation","version":1,"title":"x","start_state":{"base64":"","name":{}},"messages":[]})",
+            // What would make every later resume fail is refused at import: settings out of
+            // range, a starting state that is no resume record, a reply with ids at the root,
+            // more ids than a typed message's text can have, a damaged generator state.
+            R"({"format":"ravel-conversation","version":1,"title":"x","settings":{"sampler":{"temperature":99}},"messages":[]})",
+            R"({"format":"ravel-conversation","version":1,"title":"x","messages":[{"id":1,"role":"user","text":"a"},{"id":2,"parent":1,"role":"assistant","text":"b","settings":{"sampler":{"top_p":7}}}]})",
+            R"({"format":"ravel-conversation","version":1,"title":"x","start_state":{"base64":"AAAA","name":"s"},"messages":[]})",
+            R"({"format":"ravel-conversation","version":1,"title":"x","messages":[{"id":1,"role":"assistant","text":"b","tokens":[98]}]})",
+            R"({"format":"ravel-conversation","version":1,"title":"x","messages":[{"id":1,"role":"user","text":"","tokens":[)"
+            "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+            "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+            "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+            "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+            "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+            "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+            "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+            "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}]})",
+            R"({"format":"ravel-conversation","version":1,"title":"x","messages":[{"id":1,"role":"user","text":"a"},{"id":2,"parent":1,"role":"assistant","text":"b","tokens":[98],"settings":{"rng_state":[0,0,0,0]}}]})",
         };
         for (const char* text : bad) QVERIFY2(!import_json(*s, text).ok(), text);
         QCOMPARE(s->list_conversations()->size(), before);
@@ -234,6 +262,15 @@ class TestConversationTransfer : public QObject {
         QCOMPARE((*msgs)[4].text, std::string("CR"));
         QCOMPARE(*export_markdown(*s, *id), *md);
         QVERIFY(!import_markdown(*s, "no headings here").ok());
+        // An empty conversation exports as its title alone, and imports back.
+        auto empty = s->create_conversation("Nothing yet");
+        QVERIFY(empty.ok());
+        auto empty_md = export_markdown(*s, empty->id);
+        QVERIFY(empty_md.ok());
+        auto empty_back = import_markdown(*s, *empty_md);
+        QVERIFY2(empty_back.ok(), empty_back.ok() ? "" : empty_back.message().c_str());
+        QCOMPARE(s->conversation(*empty_back)->title, std::string("Nothing yet"));
+        QCOMPARE(s->messages(*empty_back)->size(), std::size_t(0));
         // A branch is only exported from its own conversation.
         QVERIFY(export_markdown(*s, *id, (*msgs)[4].id).ok());
         QVERIFY(!export_markdown(*s, c->id, (*msgs)[4].id).ok());
