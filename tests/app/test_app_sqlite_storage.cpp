@@ -101,7 +101,7 @@ class TestAppSqliteStorage : public QObject {
         const QString path = dir_.filePath("record.db");
         ReplyRecord record;
         record.tokens = {72, 105, 0, 65535, 7};
-        record.settings = R"({"ended_at_blank_line":false,"rng_seed":18446744073709551615})";
+        record.settings = R"({"ended_at_blank_line":false,"rng_state":[18446744073709551615,1,2,3]})";
         {
             auto storage = open(path);
             QVERIFY(storage);
